@@ -1,0 +1,234 @@
+// Package config reads NOFX's configuration from the environment once and
+// validates it, so that a bad value stops start-up with a message that names
+// the variable.
+package config
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// Config is the validated configuration of one NOFX process.
+type Config struct {
+	Addr        string // NOFX_ADDR
+	DatabaseURL string // NOFX_DATABASE_URL, defaulted to SQLite in DataDir
+	DataDir     string // NOFX_DATA_DIR
+	Workers     int    // NOFX_WORKERS
+
+	SessionSecret          []byte // NOFX_SESSION_SECRET, or generated into DataDir
+	SessionSecretGenerated bool   // true when the secret was generated on this start
+	SecretKey              []byte // NOFX_SECRET_KEY, 32 bytes, optional until team keys are stored
+
+	AnthropicAPIKey  string // ANTHROPIC_API_KEY
+	AnthropicBaseURL string // NOFX_ANTHROPIC_BASE_URL
+	OpenAIAPIKey     string // OPENAI_API_KEY
+	OpenAIBaseURL    string // NOFX_OPENAI_BASE_URL
+
+	StripeSecretKey     string // STRIPE_SECRET_KEY
+	StripeWebhookSecret string // STRIPE_WEBHOOK_SECRET
+	StripeAPIBase       string // NOFX_STRIPE_API_BASE
+
+	SMTPURL string // NOFX_SMTP_URL
+
+	LogFormat string // NOFX_LOG_FORMAT: json (default) or text
+	LogLevel  string // NOFX_LOG_LEVEL: debug, info (default), warn, error
+}
+
+// sessionSecretFile is where a generated session secret is kept.
+const sessionSecretFile = "session.secret"
+
+// Error names the variable whose value is wrong.
+type Error struct {
+	Var    string
+	Reason string
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("config: %s: %s", e.Var, e.Reason) }
+
+// Load reads the configuration through getenv (os.Getenv in production) and
+// validates it. It creates the data directory, and generates a session secret
+// there when none is configured.
+func Load(getenv func(string) string) (*Config, error) {
+	c := &Config{
+		Addr:                orDefault(getenv("NOFX_ADDR"), "127.0.0.1:8080"),
+		DataDir:             orDefault(getenv("NOFX_DATA_DIR"), "data"),
+		DatabaseURL:         strings.TrimSpace(getenv("NOFX_DATABASE_URL")),
+		AnthropicAPIKey:     getenv("ANTHROPIC_API_KEY"),
+		AnthropicBaseURL:    getenv("NOFX_ANTHROPIC_BASE_URL"),
+		OpenAIAPIKey:        getenv("OPENAI_API_KEY"),
+		OpenAIBaseURL:       getenv("NOFX_OPENAI_BASE_URL"),
+		StripeSecretKey:     getenv("STRIPE_SECRET_KEY"),
+		StripeWebhookSecret: getenv("STRIPE_WEBHOOK_SECRET"),
+		StripeAPIBase:       getenv("NOFX_STRIPE_API_BASE"),
+		SMTPURL:             getenv("NOFX_SMTP_URL"),
+		LogFormat:           orDefault(getenv("NOFX_LOG_FORMAT"), "json"),
+		LogLevel:            orDefault(getenv("NOFX_LOG_LEVEL"), "info"),
+	}
+
+	if err := checkAddr(c.Addr); err != nil {
+		return nil, &Error{"NOFX_ADDR", err.Error()}
+	}
+
+	workers, err := intVar(getenv, "NOFX_WORKERS", 4, 0, 1000)
+	if err != nil {
+		return nil, err
+	}
+	c.Workers = workers
+
+	for _, v := range []struct{ name, value string }{
+		{"NOFX_ANTHROPIC_BASE_URL", c.AnthropicBaseURL},
+		{"NOFX_OPENAI_BASE_URL", c.OpenAIBaseURL},
+		{"NOFX_STRIPE_API_BASE", c.StripeAPIBase},
+	} {
+		if err := checkHTTPURL(v.name, v.value); err != nil {
+			return nil, err
+		}
+	}
+	if c.SMTPURL != "" {
+		u, err := url.Parse(c.SMTPURL)
+		if err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Host == "" {
+			return nil, &Error{"NOFX_SMTP_URL", "must look like smtp://user:pass@host:587 or smtps://host:465"}
+		}
+	}
+	if c.LogFormat != "json" && c.LogFormat != "text" {
+		return nil, &Error{"NOFX_LOG_FORMAT", fmt.Sprintf("must be json or text, not %q", c.LogFormat)}
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return nil, &Error{"NOFX_LOG_LEVEL", fmt.Sprintf("must be debug, info, warn or error, not %q", c.LogLevel)}
+	}
+
+	if key := getenv("NOFX_SECRET_KEY"); key != "" {
+		b, err := decodeKey(key)
+		if err != nil {
+			return nil, &Error{"NOFX_SECRET_KEY", err.Error()}
+		}
+		c.SecretKey = b
+	}
+
+	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+		return nil, &Error{"NOFX_DATA_DIR", err.Error()}
+	}
+
+	if c.DatabaseURL == "" {
+		c.DatabaseURL = "sqlite://" + filepath.ToSlash(filepath.Join(c.DataDir, "nofx.db"))
+	}
+	if !strings.HasPrefix(c.DatabaseURL, "sqlite://") &&
+		!strings.HasPrefix(c.DatabaseURL, "postgres://") &&
+		!strings.HasPrefix(c.DatabaseURL, "postgresql://") {
+		return nil, &Error{"NOFX_DATABASE_URL", "must start with sqlite:// or postgres://"}
+	}
+
+	if s := getenv("NOFX_SESSION_SECRET"); s != "" {
+		if len(s) < 32 {
+			return nil, &Error{"NOFX_SESSION_SECRET", "must be at least 32 characters"}
+		}
+		c.SessionSecret = []byte(s)
+	} else {
+		secret, generated, err := loadOrCreateSecret(filepath.Join(c.DataDir, sessionSecretFile))
+		if err != nil {
+			return nil, &Error{"NOFX_SESSION_SECRET", "unset, and no secret could be kept in the data directory: " + err.Error()}
+		}
+		c.SessionSecret = secret
+		c.SessionSecretGenerated = generated
+	}
+	return c, nil
+}
+
+func orDefault(v, def string) string {
+	if v = strings.TrimSpace(v); v == "" {
+		return def
+	}
+	return v
+}
+
+func intVar(getenv func(string) string, name string, def, min, max int) (int, error) {
+	v := strings.TrimSpace(getenv(name))
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return 0, &Error{name, fmt.Sprintf("must be a whole number, not %q", v)}
+	}
+	if n < min || n > max {
+		return 0, &Error{name, fmt.Sprintf("must be between %d and %d, not %d", min, max, n)}
+	}
+	return n, nil
+}
+
+func checkHTTPURL(name, v string) error {
+	if v == "" {
+		return nil
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return &Error{name, fmt.Sprintf("must be an http or https URL, not %q", v)}
+	}
+	return nil
+}
+
+func checkAddr(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("must be host:port, such as 127.0.0.1:8080 or :8080, not %q", addr)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("port in %q must be a number from 0 to 65535", addr)
+	}
+	return nil
+}
+
+// decodeKey accepts a 32-byte key written as 64 hex digits or as base64.
+func decodeKey(s string) ([]byte, error) {
+	if b, err := hex.DecodeString(s); err == nil && len(b) == 32 {
+		return b, nil
+	}
+	if b, err := base64.StdEncoding.DecodeString(s); err == nil && len(b) == 32 {
+		return b, nil
+	}
+	return nil, errors.New("must be 32 random bytes, as 64 hex digits or base64 (try: openssl rand -hex 32)")
+}
+
+// loadOrCreateSecret reads the secret in path, or writes a new random one
+// there with 0600 permissions.
+func loadOrCreateSecret(path string) ([]byte, bool, error) {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		s := strings.TrimSpace(string(b))
+		if len(s) < 32 {
+			return nil, false, fmt.Errorf("%s holds fewer than 32 characters", path)
+		}
+		return []byte(s), false, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return nil, false, err
+	}
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return nil, false, err
+	}
+	secret := hex.EncodeToString(raw)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, false, err
+	}
+	if _, err := f.WriteString(secret + "\n"); err != nil {
+		f.Close()
+		return nil, false, err
+	}
+	if err := f.Close(); err != nil {
+		return nil, false, err
+	}
+	return []byte(secret), true, nil
+}

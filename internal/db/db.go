@@ -1,0 +1,196 @@
+// Package db opens NOFX's database (SQLite or PostgreSQL, from one URL),
+// applies its embedded migrations and runs work in transactions.
+package db
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// Dialect names the SQL database behind a DB.
+type Dialect string
+
+// The supported dialects.
+const (
+	SQLite   Dialect = "sqlite"
+	Postgres Dialect = "postgres"
+)
+
+// ErrNotFound is returned by stores when the row asked for does not exist.
+var ErrNotFound = errors.New("not found")
+
+func init() {
+	sqlx.BindDriver("sqlite", sqlx.QUESTION)
+}
+
+// DB is an open database with its dialect.
+type DB struct {
+	*sqlx.DB
+	Dialect Dialect
+}
+
+// Queryer is what stores run SQL against: a *DB's embedded *sqlx.DB or a
+// *sqlx.Tx.
+type Queryer = sqlx.ExtContext
+
+// Open connects to the database named by rawURL, which starts with
+// sqlite:// (a file path follows) or postgres://, and checks that it answers.
+func Open(ctx context.Context, rawURL string) (*DB, error) {
+	var (
+		d   *DB
+		err error
+	)
+	switch {
+	case strings.HasPrefix(rawURL, "sqlite://"):
+		d, err = openSQLite(strings.TrimPrefix(rawURL, "sqlite://"))
+	case strings.HasPrefix(rawURL, "postgres://"), strings.HasPrefix(rawURL, "postgresql://"):
+		d, err = openPostgres(rawURL)
+	default:
+		return nil, fmt.Errorf("db: unsupported database URL %q: use sqlite:// or postgres://", redact(rawURL))
+	}
+	if err != nil {
+		return nil, err
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := d.PingContext(pingCtx); err != nil {
+		d.Close()
+		return nil, fmt.Errorf("db: connect to %s: %w", redact(rawURL), err)
+	}
+	return d, nil
+}
+
+func openSQLite(path string) (*DB, error) {
+	if path == "" {
+		return nil, errors.New("db: sqlite:// needs a file path, such as sqlite://data/nofx.db")
+	}
+	if i := strings.IndexByte(path, '?'); i >= 0 {
+		path = path[:i]
+	}
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Set("_txlock", "immediate")
+	q.Set("_time_format", "sqlite")
+	sqlDB, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("db: open sqlite %s: %w", path, err)
+	}
+	// SQLite has one writer at a time; one connection makes that explicit
+	// and keeps every transaction from waiting on another's lock.
+	sqlDB.SetMaxOpenConns(1)
+	sqlDB.SetConnMaxLifetime(0)
+	sqlDB.SetConnMaxIdleTime(0)
+	return &DB{DB: sqlx.NewDb(sqlDB, "sqlite"), Dialect: SQLite}, nil
+}
+
+func openPostgres(rawURL string) (*DB, error) {
+	sqlDB, err := sql.Open("postgres", rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("db: open postgres %s: %w", redact(rawURL), err)
+	}
+	sqlDB.SetMaxOpenConns(25)
+	sqlDB.SetMaxIdleConns(10)
+	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
+	return &DB{DB: sqlx.NewDb(sqlDB, "postgres"), Dialect: Postgres}, nil
+}
+
+// redact hides the password in a database URL for messages and logs.
+func redact(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.User == nil {
+		return rawURL
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
+}
+
+// WithTx runs fn in a transaction: it commits when fn returns nil and rolls
+// back otherwise, or when fn panics.
+func WithTx(ctx context.Context, d *DB, fn func(tx *sqlx.Tx) error) error {
+	tx, err := d.BeginTxx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("db: begin: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after commit
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("db: commit: %w", err)
+	}
+	return nil
+}
+
+// Get runs query (written with ? placeholders) and scans one row into dest;
+// no row is ErrNotFound.
+func Get(ctx context.Context, q Queryer, dest any, query string, args ...any) error {
+	err := sqlx.GetContext(ctx, q, dest, q.Rebind(query), args...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return ErrNotFound
+	}
+	return err
+}
+
+// Select runs query (written with ? placeholders) and scans every row into
+// dest, a pointer to a slice.
+func Select(ctx context.Context, q Queryer, dest any, query string, args ...any) error {
+	return sqlx.SelectContext(ctx, q, dest, q.Rebind(query), args...)
+}
+
+// Exec runs a statement written with ? placeholders.
+func Exec(ctx context.Context, q Queryer, query string, args ...any) (sql.Result, error) {
+	return q.ExecContext(ctx, q.Rebind(query), args...)
+}
+
+// ExecOne runs a statement that must change exactly one row; changing none
+// is ErrNotFound.
+func ExecOne(ctx context.Context, q Queryer, query string, args ...any) error {
+	res, err := Exec(ctx, q, query, args...)
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// IsUniqueViolation reports whether err is a unique-constraint violation on
+// either database.
+func IsUniqueViolation(err error) bool {
+	var pqErr *pq.Error
+	if errors.As(err, &pqErr) {
+		return pqErr.Code == "23505"
+	}
+	var sqliteErr *sqlite.Error
+	if errors.As(err, &sqliteErr) {
+		code := sqliteErr.Code()
+		return code == sqlite3.SQLITE_CONSTRAINT_UNIQUE || code == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+	}
+	return false
+}
+
+// Now is the current time as stored in the database: UTC, to the
+// microsecond, so that both dialects keep and return the same value.
+func Now() time.Time {
+	return time.Now().UTC().Truncate(time.Microsecond)
+}
