@@ -1,0 +1,254 @@
+// Package auth owns users, their passwords and their browser sessions.
+package auth
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/mail"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/nofxhq/nofx/internal/db"
+	"github.com/nofxhq/nofx/internal/teams"
+	"github.com/nofxhq/nofx/internal/validation"
+)
+
+// Password length limits, in characters.
+const (
+	MinPasswordLen = 10
+	MaxPasswordLen = 256
+)
+
+// ErrInvalidCredentials is a failed log-in: it never says which of the email
+// or the password was wrong.
+var ErrInvalidCredentials = errors.New("wrong email or password")
+
+// Service signs users up and in, and keeps their sessions.
+type Service struct {
+	DB *db.DB
+}
+
+// SignUp holds what a new user gives.
+type SignUp struct {
+	Email    string
+	Name     string
+	Password string
+	// SiteAdmin makes the user a site admin even when others exist (the CLI).
+	SiteAdmin bool
+}
+
+// NormalizeEmail trims an address and lowercases it; emails are unique
+// whatever their letter case.
+func NormalizeEmail(email string) string {
+	return strings.ToLower(strings.TrimSpace(email))
+}
+
+func validateEmail(errs validation.Errors, email string) {
+	switch {
+	case email == "":
+		errs.Add("email", "Enter your email address.")
+	case len(email) > 254:
+		errs.Add("email", "That email address is too long.")
+	default:
+		addr, err := mail.ParseAddress(email)
+		if err != nil || addr.Address != email || !strings.Contains(email[strings.LastIndexByte(email, '@')+1:], ".") {
+			errs.Add("email", "Enter an email address like name@example.com.")
+		}
+	}
+}
+
+func validatePassword(errs validation.Errors, field, password string) {
+	n := len([]rune(password))
+	switch {
+	case n < MinPasswordLen:
+		errs.Add(field, fmt.Sprintf("Use at least %d characters.", MinPasswordLen))
+	case n > MaxPasswordLen:
+		errs.Add(field, fmt.Sprintf("Use at most %d characters.", MaxPasswordLen))
+	}
+}
+
+// SignUp creates a user and their personal team, of which they are the
+// owner. The first user of an instance becomes its site admin.
+func (s *Service) SignUp(ctx context.Context, in SignUp) (User, teams.Team, error) {
+	email := NormalizeEmail(in.Email)
+	name := strings.TrimSpace(in.Name)
+	errs := validation.Errors{}
+	validateEmail(errs, email)
+	validatePassword(errs, "password", in.Password)
+	if len(name) > 100 {
+		errs.Add("name", "Use at most 100 characters.")
+	}
+	if err := errs.Err(); err != nil {
+		return User{}, teams.Team{}, err
+	}
+	hash, err := HashPassword(in.Password)
+	if err != nil {
+		return User{}, teams.Team{}, err
+	}
+
+	emailTaken := validation.Errors{"email": "An account with this email already exists. Log in instead."}
+	var (
+		user User
+		team teams.Team
+	)
+	err = db.WithTx(ctx, s.DB, func(tx *sqlx.Tx) error {
+		if s.DB.Dialect == db.Postgres {
+			// Serialise sign-ups so that exactly one first user becomes site admin.
+			if _, err := tx.ExecContext(ctx, `LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE`); err != nil {
+				return fmt.Errorf("auth: lock users: %w", err)
+			}
+		}
+		if _, err := UserByEmail(ctx, tx, email); err == nil {
+			return emailTaken
+		} else if !errors.Is(err, db.ErrNotFound) {
+			return err
+		}
+		count, err := CountUsers(ctx, tx)
+		if err != nil {
+			return err
+		}
+		now := db.Now()
+		user = User{Email: email, Name: name, PasswordHash: hash, IsSiteAdmin: in.SiteAdmin || count == 0, CreatedAt: now, UpdatedAt: now}
+		if err := insertUser(ctx, tx, &user); err != nil {
+			if db.IsUniqueViolation(err) {
+				return emailTaken
+			}
+			return err
+		}
+		team, err = teams.CreatePersonal(ctx, tx, user.ID, email)
+		return err
+	})
+	if err != nil {
+		return User{}, teams.Team{}, err
+	}
+	return user, team, nil
+}
+
+// Authenticate returns the user with email and password, or
+// ErrInvalidCredentials.
+func (s *Service) Authenticate(ctx context.Context, email, password string) (User, error) {
+	user, err := UserByEmail(ctx, s.DB, NormalizeEmail(email))
+	if errors.Is(err, db.ErrNotFound) {
+		_, _ = CheckPassword(dummyHash, password) // same time as a real check
+		return User{}, ErrInvalidCredentials
+	}
+	if err != nil {
+		return User{}, err
+	}
+	ok, err := CheckPassword(user.PasswordHash, password)
+	if err != nil {
+		return User{}, err
+	}
+	if !ok {
+		return User{}, ErrInvalidCredentials
+	}
+	return user, nil
+}
+
+// StartSession signs userID in and returns the new session's token. The
+// session that came before it, if any, is ended: the id is rotated at log-in.
+func (s *Service) StartSession(ctx context.Context, userID int64, previousToken, ip, userAgent string) (string, error) {
+	var token string
+	err := db.WithTx(ctx, s.DB, func(tx *sqlx.Tx) error {
+		if previousToken != "" {
+			if err := deleteSession(ctx, tx, previousToken); err != nil {
+				return err
+			}
+		}
+		memberships, err := teams.ForUser(ctx, tx, userID)
+		if err != nil {
+			return err
+		}
+		var teamID sql.NullInt64
+		if len(memberships) > 0 {
+			teamID = sql.NullInt64{Int64: memberships[0].ID, Valid: true}
+		}
+		token, err = createSession(ctx, tx, userID, teamID, ip, userAgent)
+		return err
+	})
+	return token, err
+}
+
+// ResolveSession returns the live session for token and its user; an
+// unknown or expired token is db.ErrNotFound. Use keeps the session alive.
+func (s *Service) ResolveSession(ctx context.Context, token string) (Session, User, error) {
+	sess, err := sessionByToken(ctx, s.DB, token)
+	if err != nil {
+		return Session{}, User{}, err
+	}
+	user, err := UserByID(ctx, s.DB, sess.UserID)
+	if err != nil {
+		return Session{}, User{}, err
+	}
+	if now := db.Now(); now.Sub(sess.LastSeenAt) > sessionTouchEvery {
+		_, err := db.Exec(ctx, s.DB, `UPDATE sessions SET last_seen_at = ?, expires_at = ? WHERE token_hash = ?`,
+			now, now.Add(SessionTTL), sess.TokenHash)
+		if err != nil {
+			return Session{}, User{}, fmt.Errorf("auth: touch session: %w", err)
+		}
+	}
+	return sess, user, nil
+}
+
+// EndSession signs the session with token out.
+func (s *Service) EndSession(ctx context.Context, token string) error {
+	return deleteSession(ctx, s.DB, token)
+}
+
+// SwitchTeam makes teamID the session's current team; a team the user is
+// not a member of is db.ErrNotFound.
+func (s *Service) SwitchTeam(ctx context.Context, token string, userID, teamID int64) error {
+	if _, err := teams.MembershipOf(ctx, s.DB, teamID, userID); err != nil {
+		return err
+	}
+	return db.ExecOne(ctx, s.DB, `UPDATE sessions SET team_id = ? WHERE token_hash = ? AND user_id = ?`,
+		teamID, HashToken(token), userID)
+}
+
+// ChangePassword replaces the user's password after checking the current
+// one, and signs out every other session of theirs.
+func (s *Service) ChangePassword(ctx context.Context, userID int64, keepToken, current, next string) error {
+	user, err := UserByID(ctx, s.DB, userID)
+	if err != nil {
+		return err
+	}
+	errs := validation.Errors{}
+	ok, err := CheckPassword(user.PasswordHash, current)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		errs.Add("current_password", "That is not your current password.")
+	}
+	validatePassword(errs, "new_password", next)
+	if err := errs.Err(); err != nil {
+		return err
+	}
+	hash, err := HashPassword(next)
+	if err != nil {
+		return err
+	}
+	return db.WithTx(ctx, s.DB, func(tx *sqlx.Tx) error {
+		if err := updatePasswordHash(ctx, tx, userID, hash); err != nil {
+			return err
+		}
+		_, err := db.Exec(ctx, tx, `DELETE FROM sessions WHERE user_id = ? AND token_hash <> ?`, userID, HashToken(keepToken))
+		if err != nil {
+			return fmt.Errorf("auth: end other sessions: %w", err)
+		}
+		return nil
+	})
+}
+
+// DeleteExpiredSessions removes sessions that ended before now.
+func (s *Service) DeleteExpiredSessions(ctx context.Context, now time.Time) (int64, error) {
+	res, err := db.Exec(ctx, s.DB, `DELETE FROM sessions WHERE expires_at <= ?`, now)
+	if err != nil {
+		return 0, fmt.Errorf("auth: delete expired sessions: %w", err)
+	}
+	return res.RowsAffected()
+}

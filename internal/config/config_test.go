@@ -1,0 +1,82 @@
+package config_test
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/nofxhq/nofx/internal/config"
+)
+
+func env(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func TestDefaults(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "data")
+	c, err := config.Load(env(map[string]string{"NOFX_DATA_DIR": dir}))
+	require.NoError(t, err)
+	require.Equal(t, "127.0.0.1:8080", c.Addr)
+	require.Equal(t, "sqlite://"+filepath.ToSlash(filepath.Join(dir, "nofx.db")), c.DatabaseURL)
+	require.Equal(t, 4, c.Workers)
+	require.True(t, c.SessionSecretGenerated)
+	require.GreaterOrEqual(t, len(c.SessionSecret), 32)
+
+	info, err := os.Stat(filepath.Join(dir, "session.secret"))
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o600), info.Mode().Perm())
+
+	again, err := config.Load(env(map[string]string{"NOFX_DATA_DIR": dir}))
+	require.NoError(t, err)
+	require.False(t, again.SessionSecretGenerated, "the secret is generated once")
+	require.Equal(t, c.SessionSecret, again.SessionSecret)
+}
+
+func TestBadValuesNameTheVariable(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ name, value string }{
+		{"NOFX_ADDR", "8080"},
+		{"NOFX_ADDR", "localhost:http-ish"},
+		{"NOFX_WORKERS", "many"},
+		{"NOFX_WORKERS", "-1"},
+		{"NOFX_DATABASE_URL", "mysql://localhost/nofx"},
+		{"NOFX_SESSION_SECRET", "too short"},
+		{"NOFX_SECRET_KEY", "not a key"},
+		{"NOFX_OPENAI_BASE_URL", "localhost:11434"},
+		{"NOFX_ANTHROPIC_BASE_URL", "ftp://example.com"},
+		{"NOFX_STRIPE_API_BASE", "::"},
+		{"NOFX_SMTP_URL", "http://mail.example.com"},
+		{"NOFX_LOG_FORMAT", "xml"},
+		{"NOFX_LOG_LEVEL", "loud"},
+	} {
+		t.Run(tc.name+"="+tc.value, func(t *testing.T) {
+			_, err := config.Load(env(map[string]string{"NOFX_DATA_DIR": t.TempDir(), tc.name: tc.value}))
+			var cerr *config.Error
+			require.ErrorAs(t, err, &cerr)
+			require.Equal(t, tc.name, cerr.Var)
+			require.Contains(t, err.Error(), tc.name)
+		})
+	}
+}
+
+func TestGoodValues(t *testing.T) {
+	t.Parallel()
+	c, err := config.Load(env(map[string]string{
+		"NOFX_DATA_DIR":        t.TempDir(),
+		"NOFX_ADDR":            ":9090",
+		"NOFX_WORKERS":         "0",
+		"NOFX_DATABASE_URL":    "postgres://postgres@127.0.0.1/nofx",
+		"NOFX_SESSION_SECRET":  "0123456789abcdef0123456789abcdef",
+		"NOFX_SECRET_KEY":      "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
+		"NOFX_OPENAI_BASE_URL": "http://127.0.0.1:11434/v1",
+		"NOFX_SMTP_URL":        "smtp://user:pass@mail.example.com:587",
+	}))
+	require.NoError(t, err)
+	require.Equal(t, ":9090", c.Addr)
+	require.Zero(t, c.Workers, "0 workers is a web-only node")
+	require.Len(t, c.SecretKey, 32)
+	require.False(t, c.SessionSecretGenerated)
+}
