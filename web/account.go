@@ -1,0 +1,149 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/nofxhq/nofx/internal/auth"
+	"github.com/nofxhq/nofx/internal/db"
+	"github.com/nofxhq/nofx/internal/validation"
+	"github.com/nofxhq/nofx/views/account"
+	authviews "github.com/nofxhq/nofx/views/auth"
+)
+
+// home sends signed-in users to their runs and others to log in.
+func (s *Server) home(c echo.Context) error {
+	if who(c).User != nil {
+		return c.Redirect(http.StatusSeeOther, "/runs")
+	}
+	return c.Redirect(http.StatusSeeOther, "/login")
+}
+
+func (s *Server) signupPage(c echo.Context) error {
+	if who(c).User != nil {
+		return c.Redirect(http.StatusSeeOther, "/runs")
+	}
+	return s.render(c, http.StatusOK, page{Title: "Sign up", Content: authviews.Signup(authviews.SignupForm{MinLength: auth.MinPasswordLen})})
+}
+
+func (s *Server) signup(c echo.Context) error {
+	form := authviews.SignupForm{Name: c.FormValue("name"), Email: c.FormValue("email"), MinLength: auth.MinPasswordLen}
+	ctx := c.Request().Context()
+	user, _, err := s.auth.SignUp(ctx, auth.SignUp{Email: form.Email, Name: form.Name, Password: c.FormValue("password")})
+	var verrs validation.Errors
+	if errors.As(err, &verrs) {
+		form.Errors = verrs
+		return s.render(c, http.StatusUnprocessableEntity, page{Title: "Sign up", Content: authviews.Signup(form)})
+	}
+	if err != nil {
+		return err
+	}
+	if err := s.startSession(c, user.ID); err != nil {
+		return err
+	}
+	s.log.Info("user signed up", "user_id", user.ID, "site_admin", user.IsSiteAdmin)
+	s.addFlash(c, "success", "Welcome to NOFX! Your personal team is ready.")
+	return redirect(c, "/runs")
+}
+
+func (s *Server) loginPage(c echo.Context) error {
+	next := safeNext(c.QueryParam("next"))
+	if who(c).User != nil {
+		return c.Redirect(http.StatusSeeOther, orDefault(next, "/runs"))
+	}
+	return s.render(c, http.StatusOK, page{Title: "Log in", Content: authviews.Login(authviews.LoginForm{Next: next})})
+}
+
+func (s *Server) login(c echo.Context) error {
+	form := authviews.LoginForm{Email: strings.TrimSpace(c.FormValue("email")), Next: safeNext(c.FormValue("next"))}
+	user, err := s.auth.Authenticate(c.Request().Context(), form.Email, c.FormValue("password"))
+	if errors.Is(err, auth.ErrInvalidCredentials) {
+		s.log.Warn("failed log-in", "ip", c.RealIP())
+		form.Error = "Wrong email or password."
+		return s.render(c, http.StatusUnauthorized, page{Title: "Log in", Content: authviews.Login(form)})
+	}
+	if err != nil {
+		return err
+	}
+	if err := s.startSession(c, user.ID); err != nil {
+		return err
+	}
+	return redirect(c, orDefault(form.Next, "/runs"))
+}
+
+// startSession signs userID in, replacing any session the browser had.
+func (s *Server) startSession(c echo.Context, userID int64) error {
+	token, err := s.auth.StartSession(c.Request().Context(), userID, who(c).SessionToken, c.RealIP(), c.Request().UserAgent())
+	if err != nil {
+		return err
+	}
+	s.setSessionCookie(c, token)
+	return nil
+}
+
+func (s *Server) logout(c echo.Context) error {
+	if token := who(c).SessionToken; token != "" {
+		if err := s.auth.EndSession(c.Request().Context(), token); err != nil {
+			return err
+		}
+	}
+	s.clearSessionCookie(c)
+	s.addFlash(c, "info", "You have been logged out.")
+	return redirect(c, "/login")
+}
+
+func (s *Server) accountPage(c echo.Context) error {
+	u := who(c).User
+	return s.render(c, http.StatusOK, page{Title: "Account", Nav: "account",
+		Content: account.Page(account.Data{Email: u.Email, Name: u.Name, MinLength: auth.MinPasswordLen})})
+}
+
+func (s *Server) changePassword(c echo.Context) error {
+	p := who(c)
+	err := s.auth.ChangePassword(c.Request().Context(), p.User.ID, p.SessionToken, c.FormValue("current_password"), c.FormValue("new_password"))
+	var verrs validation.Errors
+	if errors.As(err, &verrs) {
+		return s.render(c, http.StatusUnprocessableEntity, page{Title: "Account", Nav: "account",
+			Content: account.Page(account.Data{Email: p.User.Email, Name: p.User.Name, Errors: verrs, MinLength: auth.MinPasswordLen})})
+	}
+	if err != nil {
+		return err
+	}
+	s.addFlash(c, "success", "Your password has been changed. Other sessions were signed out.")
+	return redirect(c, "/account")
+}
+
+func (s *Server) switchTeam(c echo.Context) error {
+	p := who(c)
+	teamID, err := formInt64(c, "team_id")
+	if err != nil {
+		return err
+	}
+	err = s.auth.SwitchTeam(c.Request().Context(), p.SessionToken, p.User.ID, teamID)
+	if errors.Is(err, db.ErrNotFound) {
+		return echo.NewHTTPError(http.StatusNotFound, "That team does not exist or you are not a member.")
+	}
+	if err != nil {
+		return err
+	}
+	return redirect(c, "/runs")
+}
+
+// safeNext keeps a post-login destination only when it is a path on this
+// site, so that the parameter cannot send users elsewhere.
+func safeNext(next string) string {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n") {
+		return ""
+	}
+	return next
+}
+
+func orDefault(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}

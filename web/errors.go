@@ -1,0 +1,147 @@
+package web
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/nofxhq/nofx/internal/auth"
+	"github.com/nofxhq/nofx/internal/db"
+	"github.com/nofxhq/nofx/internal/validation"
+	"github.com/nofxhq/nofx/views/errorpage"
+)
+
+// apiError is the JSON error shape of the API.
+type apiError struct {
+	Error apiErrorBody `json:"error"`
+}
+
+type apiErrorBody struct {
+	Code    string            `json:"code"`
+	Message string            `json:"message"`
+	Fields  map[string]string `json:"fields,omitempty"`
+}
+
+// problem is an error as the client sees it.
+type problem struct {
+	status  int
+	code    string
+	message string
+	fields  map[string]string
+}
+
+// classify maps an error returned by a handler to what the client is told.
+// Internal details never reach the client.
+func classify(err error) problem {
+	var (
+		httpErr *echo.HTTPError
+		verrs   validation.Errors
+	)
+	switch {
+	case errors.As(err, &verrs):
+		return problem{http.StatusUnprocessableEntity, "validation_failed", "Some fields need another look.", verrs}
+	case errors.Is(err, db.ErrNotFound):
+		return problem{status: http.StatusNotFound, code: "not_found", message: "We could not find that."}
+	case errors.Is(err, auth.ErrInvalidCredentials):
+		return problem{status: http.StatusUnauthorized, code: "unauthorized", message: "Wrong email or password."}
+	case errors.As(err, &httpErr):
+		p := problem{status: httpErr.Code, code: codeFor(httpErr.Code), message: http.StatusText(httpErr.Code)}
+		if msg, ok := httpErr.Message.(string); ok && msg != "" && httpErr != echo.ErrNotFound && httpErr.Code < 500 {
+			p.message = msg
+		}
+		switch httpErr.Code {
+		case http.StatusNotFound:
+			if httpErr == echo.ErrNotFound {
+				p.message = "There is nothing at this address."
+			}
+		case http.StatusRequestEntityTooLarge:
+			p.message = "The request is too large."
+		}
+		return p
+	}
+	return problem{status: http.StatusInternalServerError, code: "internal", message: "Something went wrong on our side. It has been logged; please try again."}
+}
+
+func codeFor(status int) string {
+	switch status {
+	case http.StatusBadRequest:
+		return "bad_request"
+	case http.StatusUnauthorized:
+		return "unauthorized"
+	case http.StatusPaymentRequired:
+		return "payment_required"
+	case http.StatusForbidden:
+		return "forbidden"
+	case http.StatusNotFound:
+		return "not_found"
+	case http.StatusMethodNotAllowed:
+		return "method_not_allowed"
+	case http.StatusConflict:
+		return "conflict"
+	case http.StatusRequestEntityTooLarge:
+		return "request_too_large"
+	case http.StatusUnsupportedMediaType:
+		return "unsupported_media_type"
+	case http.StatusUnprocessableEntity:
+		return "validation_failed"
+	case http.StatusTooManyRequests:
+		return "rate_limited"
+	case http.StatusServiceUnavailable:
+		return "unavailable"
+	}
+	if status >= 500 {
+		return "internal"
+	}
+	return "error"
+}
+
+// handleError is the one place errors become responses: the JSON error
+// shape for the API, an HTML page otherwise. 5xx are logged as errors, 4xx
+// as warnings, with the request id.
+func (s *Server) handleError(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	p := classify(err)
+	level := slog.LevelWarn
+	if p.status >= 500 {
+		level = slog.LevelError
+	}
+	s.log.Log(c.Request().Context(), level, "request failed",
+		"status", p.status,
+		"method", c.Request().Method,
+		"path", c.Request().URL.Path,
+		"request_id", c.Response().Header().Get(echo.HeaderXRequestID),
+		"error", err.Error(),
+	)
+
+	if c.Request().Method == http.MethodHead {
+		_ = c.NoContent(p.status)
+		return
+	}
+	if isAPI(c) || wantsJSON(c) {
+		_ = c.JSON(p.status, apiError{apiErrorBody{Code: p.code, Message: p.message, Fields: p.fields}})
+		return
+	}
+	title := http.StatusText(p.status)
+	switch p.status {
+	case http.StatusNotFound:
+		title = "Page not found"
+	case http.StatusInternalServerError:
+		title = "Something went wrong"
+	case http.StatusForbidden:
+		title = "Not allowed"
+	}
+	if rerr := s.render(c, p.status, page{Title: title, Content: errorpage.Page(p.status, title, p.message)}); rerr != nil {
+		s.log.Error("render error page", "error", rerr)
+		_ = c.String(p.status, p.message)
+	}
+}
+
+// wantsJSON reports whether the client asked for JSON rather than HTML.
+func wantsJSON(c echo.Context) bool {
+	accept := c.Request().Header.Get(echo.HeaderAccept)
+	return accept == echo.MIMEApplicationJSON || accept == echo.MIMEApplicationJSONCharsetUTF8
+}

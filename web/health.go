@@ -1,0 +1,49 @@
+package web
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+)
+
+// healthz answers while the process is up.
+func (s *Server) healthz(c echo.Context) error {
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// readiness is the body of /readyz.
+type readiness struct {
+	Status string            `json:"status"`
+	Checks map[string]string `json:"checks"`
+}
+
+// readyz answers 200 when the database answers and its schema is current.
+func (s *Server) readyz(c echo.Context) error {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
+	defer cancel()
+	r := readiness{Status: "ready", Checks: map[string]string{}}
+	if err := s.db.PingContext(ctx); err != nil {
+		r.Checks["database"] = "unreachable: " + err.Error()
+		r.Status = "unavailable"
+	} else {
+		r.Checks["database"] = "ok"
+		current, latest, err := s.db.MigrationVersions(ctx)
+		switch {
+		case err != nil:
+			r.Checks["migrations"] = "unknown: " + err.Error()
+			r.Status = "unavailable"
+		case current < latest:
+			r.Checks["migrations"] = "behind: run nofx migrate"
+			r.Status = "unavailable"
+		default:
+			r.Checks["migrations"] = "ok"
+		}
+	}
+	status := http.StatusOK
+	if r.Status != "ready" {
+		status = http.StatusServiceUnavailable
+	}
+	return c.JSON(status, r)
+}

@@ -1,0 +1,103 @@
+package web
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/a-h/templ"
+	"github.com/labstack/echo/v4"
+
+	"github.com/nofxhq/nofx/internal/teams"
+	"github.com/nofxhq/nofx/views/components"
+	"github.com/nofxhq/nofx/views/layouts"
+)
+
+// page is a screen to render inside the layout.
+type page struct {
+	Title   string
+	Nav     string
+	Content templ.Component
+}
+
+// render writes p with status: the whole document normally, or only the
+// content for an htmx request that is not boosted.
+func (s *Server) render(c echo.Context, status int, p page) error {
+	req := c.Request()
+	ctx := components.WithCSRF(req.Context(), csrfToken(c))
+	c.Response().Header().Set(echo.HeaderContentType, echo.MIMETextHTMLCharsetUTF8)
+	c.Response().Header().Set("Cache-Control", "no-store")
+
+	if req.Header.Get("HX-Request") == "true" && req.Header.Get("HX-Boosted") != "true" {
+		c.Response().WriteHeader(status)
+		return p.Content.Render(ctx, c.Response())
+	}
+
+	layout, err := s.layout(c, p)
+	if err != nil {
+		return err
+	}
+	c.Response().WriteHeader(status)
+	return layouts.Base(layout).Render(templ.WithChildren(ctx, p.Content), c.Response())
+}
+
+// layout gathers what the shell shows around a page. It reads (and so
+// consumes) the flash messages.
+func (s *Server) layout(c echo.Context, p page) (layouts.Page, error) {
+	l := layouts.Page{Title: p.Title, Nav: p.Nav, CSRF: csrfToken(c)}
+	pr := who(c)
+	if pr.User != nil {
+		l.User = &layouts.User{Name: pr.User.Name, Email: pr.User.Email, IsSiteAdmin: pr.User.IsSiteAdmin}
+		memberships, err := teams.ForUser(c.Request().Context(), s.db, pr.User.ID)
+		if err != nil {
+			return l, err
+		}
+		for _, m := range memberships {
+			l.Teams = append(l.Teams, layouts.Team{ID: m.ID, Name: m.Name, Current: pr.Team != nil && pr.Team.ID == m.ID})
+		}
+	}
+	l.Flashes = s.takeFlashes(c)
+	return l, nil
+}
+
+const flashSession = "nofx_flash"
+
+// addFlash keeps a message to show on the next page rendered.
+func (s *Server) addFlash(c echo.Context, kind, message string) {
+	sess, _ := s.flash.Get(c.Request(), flashSession) // a bad cookie gives a new session
+	sess.Options.Secure = isTLS(c)
+	sess.AddFlash(kind + "|" + message)
+	if err := sess.Save(c.Request(), c.Response()); err != nil {
+		s.log.Warn("save flash", "error", err)
+	}
+}
+
+func (s *Server) takeFlashes(c echo.Context) []layouts.Flash {
+	if _, err := c.Cookie(flashSession); err != nil {
+		return nil
+	}
+	sess, _ := s.flash.Get(c.Request(), flashSession)
+	raw := sess.Flashes()
+	sess.Options.Secure = isTLS(c)
+	if err := sess.Save(c.Request(), c.Response()); err != nil {
+		s.log.Warn("clear flash", "error", err)
+	}
+	var out []layouts.Flash
+	for _, f := range raw {
+		str, ok := f.(string)
+		if !ok {
+			continue
+		}
+		kind, msg, _ := strings.Cut(str, "|")
+		out = append(out, layouts.Flash{Kind: kind, Message: msg})
+	}
+	return out
+}
+
+// redirect sends the browser to path after a form post (303 See Other).
+func redirect(c echo.Context, path string) error {
+	if c.Request().Header.Get("HX-Request") == "true" {
+		c.Response().Header().Set("HX-Redirect", path)
+		return c.NoContent(http.StatusNoContent)
+	}
+	return c.Redirect(http.StatusSeeOther, path)
+}

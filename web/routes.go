@@ -1,0 +1,57 @@
+package web
+
+import (
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// bodyLimit caps request bodies; bigger ones get 413.
+const bodyLimit = "1M"
+
+// routes lists the whole HTTP surface.
+func (s *Server) routes() {
+	e := s.echo
+	e.Pre(middleware.RequestID())
+	e.Use(
+		s.recordMetrics,
+		s.logRequests(),
+		middleware.Recover(),
+		securityHeaders,
+		middleware.BodyLimit(bodyLimit),
+		s.csrf(),
+		s.loadSession,
+	)
+
+	// Probes, metrics and assets: no session needed.
+	e.GET("/healthz", s.healthz)
+	e.GET("/readyz", s.readyz)
+	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{})))
+	e.GET("/static/*", serveStatic)
+
+	// Accounts.
+	e.GET("/", s.home)
+	e.GET("/signup", s.signupPage)
+	e.POST("/signup", s.signup)
+	e.GET("/login", s.loginPage)
+	e.POST("/login", s.login)
+	e.POST("/logout", s.logout)
+
+	// Pages for signed-in users. (Middleware is given per route: an Echo
+	// group without a prefix would also catch unknown paths.)
+	user := s.requireUser
+	e.GET("/runs", s.runsPage, user)
+	e.GET("/templates", s.templatesPage, user)
+	e.GET("/team", s.teamPage, user)
+	e.POST("/teams/switch", s.switchTeam, user)
+	e.GET("/billing", s.billingPage, user)
+	e.GET("/account", s.accountPage, user)
+	e.POST("/account/password", s.changePassword, user)
+
+	// Site admin pages.
+	e.GET("/admin", s.adminPage, user, s.requireSiteAdmin)
+
+	// JSON API.
+	api := e.Group("/api/v1", s.requireAPIAuth)
+	api.GET("/me", s.apiMe)
+}

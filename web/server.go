@@ -1,0 +1,64 @@
+// Package web is NOFX's HTTP server: routes, middleware, the HTML pages and
+// the /api/v1 JSON API.
+package web
+
+import (
+	"log/slog"
+	"net/http"
+
+	"github.com/gorilla/sessions"
+	"github.com/labstack/echo/v4"
+
+	"github.com/nofxhq/nofx/internal/auth"
+	"github.com/nofxhq/nofx/internal/config"
+	"github.com/nofxhq/nofx/internal/db"
+	"github.com/nofxhq/nofx/internal/metrics"
+)
+
+// Deps is what the server is built from.
+type Deps struct {
+	Config  *config.Config
+	DB      *db.DB
+	Logger  *slog.Logger
+	Metrics *metrics.Metrics
+	Auth    *auth.Service
+}
+
+// Server answers NOFX's HTTP requests.
+type Server struct {
+	cfg     *config.Config
+	db      *db.DB
+	log     *slog.Logger
+	metrics *metrics.Metrics
+	auth    *auth.Service
+	flash   *sessions.CookieStore
+	echo    *echo.Echo
+}
+
+// New builds the server and its routes.
+func New(d Deps) *Server {
+	s := &Server{
+		cfg:     d.Config,
+		db:      d.DB,
+		log:     d.Logger,
+		metrics: d.Metrics,
+		auth:    d.Auth,
+		flash:   sessions.NewCookieStore(d.Config.SessionSecret),
+	}
+	s.flash.Options = &sessions.Options{Path: "/", MaxAge: 300, HttpOnly: true, SameSite: http.SameSiteLaxMode}
+
+	e := echo.New()
+	e.HideBanner = true
+	e.HidePort = true
+	e.HTTPErrorHandler = s.handleError
+	e.IPExtractor = echo.ExtractIPFromXFFHeader()
+	s.echo = e
+	s.routes()
+	return s
+}
+
+// Handler returns the server as an http.Handler.
+func (s *Server) Handler() http.Handler { return s.echo }
+
+// Routes lists every registered method and path, for tests that walk them.
+func (s *Server) Routes() []*echo.Route { return s.echo.Routes() }
