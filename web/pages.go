@@ -13,8 +13,8 @@ import (
 	"github.com/nofxhq/nofx/views/admin"
 	"github.com/nofxhq/nofx/views/billing"
 	"github.com/nofxhq/nofx/views/runs"
-	templatesview "github.com/nofxhq/nofx/views/templates"
 	"github.com/nofxhq/nofx/views/team"
+	templatesview "github.com/nofxhq/nofx/views/templates"
 )
 
 // currentTeam returns the team the signed-in user is working in; a user
