@@ -472,3 +472,24 @@ func TestHTMXRequestGetsFragment(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+func TestServerErrorPages(t *testing.T) {
+	t.Parallel()
+	a := newApp(t)
+	c := a.client()
+	c.signUp("boom@example.com", password)
+	require.NoError(t, a.DB.Close()) // every query now fails
+
+	res := c.get("/team")
+	require.Equal(t, http.StatusInternalServerError, res.StatusCode)
+	doc := res.Doc(t)
+	require.Contains(t, doc.Find("h1").Text(), "Something went wrong")
+	require.NotContains(t, res.Body, "sql: database is closed", "internal errors stay in the log")
+
+	req, _ := http.NewRequest(http.MethodGet, a.URL+"/api/v1/me", nil)
+	req.Header.Set("Authorization", "Bearer nofx_anything")
+	res = c.do(req)
+	require.Equal(t, http.StatusInternalServerError, res.StatusCode)
+	require.Equal(t, "internal", apiErrorCode(t, res))
+	require.NotContains(t, res.Body, "closed")
+}

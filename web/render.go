@@ -32,31 +32,29 @@ func (s *Server) render(c echo.Context, status int, p page) error {
 		return p.Content.Render(ctx, c.Response())
 	}
 
-	layout, err := s.layout(c, p)
-	if err != nil {
-		return err
-	}
+	layout := s.layout(c, p)
 	c.Response().WriteHeader(status)
 	return layouts.Base(layout).Render(templ.WithChildren(ctx, p.Content), c.Response())
 }
 
 // layout gathers what the shell shows around a page. It reads (and so
-// consumes) the flash messages.
-func (s *Server) layout(c echo.Context, p page) (layouts.Page, error) {
+// consumes) the flash messages. It cannot fail: without the database (say,
+// on a 500 page) the shell shows no team switcher.
+func (s *Server) layout(c echo.Context, p page) layouts.Page {
 	l := layouts.Page{Title: p.Title, Nav: p.Nav, CSRF: csrfToken(c)}
 	pr := who(c)
 	if pr.User != nil {
 		l.User = &layouts.User{Name: pr.User.Name, Email: pr.User.Email, IsSiteAdmin: pr.User.IsSiteAdmin}
 		memberships, err := teams.ForUser(c.Request().Context(), s.db, pr.User.ID)
 		if err != nil {
-			return l, err
+			s.log.Warn("layout: list teams", "error", err)
 		}
 		for _, m := range memberships {
 			l.Teams = append(l.Teams, layouts.Team{ID: m.ID, Name: m.Name, Current: pr.Team != nil && pr.Team.ID == m.ID})
 		}
 	}
 	l.Flashes = s.takeFlashes(c)
-	return l, nil
+	return l
 }
 
 const flashSession = "nofx_flash"
