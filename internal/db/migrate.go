@@ -2,11 +2,15 @@ package db
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"io/fs"
 
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
+	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
+	"github.com/riverqueue/river/rivermigrate"
 
 	"github.com/nofxhq/nofx/migrations"
 )
@@ -36,8 +40,24 @@ func (d *DB) provider() (*goose.Provider, error) {
 	return p, nil
 }
 
-// Migrate applies every pending migration and returns how many it applied.
+// Migrate applies every pending migration, River's job tables first, and
+// returns how many of NOFX's own it applied.
 func (d *DB) Migrate(ctx context.Context) (int, error) {
+	if d.Dialect == Postgres {
+		// Processes starting at once take turns; the lock is per schema.
+		conn, err := d.DB.DB.Conn(ctx)
+		if err != nil {
+			return 0, fmt.Errorf("db: migrate: %w", err)
+		}
+		defer conn.Close()
+		if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock(hashtext('nofx-migrate:' || current_schema()))`); err != nil {
+			return 0, fmt.Errorf("db: migrate: lock: %w", err)
+		}
+		defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(hashtext('nofx-migrate:' || current_schema()))`) //nolint:errcheck // closing the connection unlocks too
+	}
+	if err := d.migrateRiver(ctx); err != nil {
+		return 0, err
+	}
 	p, err := d.provider()
 	if err != nil {
 		return 0, err
@@ -47,6 +67,26 @@ func (d *DB) Migrate(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("db: migrate: %w", err)
 	}
 	return len(results), nil
+}
+
+// migrateRiver brings River's tables (jobs, leaders, queues) up to date.
+func (d *DB) migrateRiver(ctx context.Context) error {
+	var err error
+	if d.Dialect == Postgres {
+		var m *rivermigrate.Migrator[*sql.Tx]
+		if m, err = rivermigrate.New(riverdatabasesql.New(d.DB.DB), nil); err == nil {
+			_, err = m.Migrate(ctx, rivermigrate.DirectionUp, nil)
+		}
+	} else {
+		var m *rivermigrate.Migrator[*sql.Tx]
+		if m, err = rivermigrate.New(riversqlite.New(d.DB.DB), nil); err == nil {
+			_, err = m.Migrate(ctx, rivermigrate.DirectionUp, nil)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("db: migrate river: %w", err)
+	}
+	return nil
 }
 
 // MigrationVersions returns the schema version of the database and the

@@ -1,0 +1,398 @@
+// Package engine executes the steps of runs durably: River workers in this
+// process take step jobs, call providers or render text, and record each
+// attempt through the runs service.
+package engine
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
+
+	"github.com/nofxhq/nofx/internal/ai"
+	"github.com/nofxhq/nofx/internal/db"
+	"github.com/nofxhq/nofx/internal/live"
+	"github.com/nofxhq/nofx/internal/runs"
+)
+
+// Queue names.
+const (
+	stepsQueue       = "steps"
+	maintenanceQueue = river.QueueDefault
+)
+
+// Config is what an engine is built from. Zero durations take defaults.
+type Config struct {
+	DB        *db.DB
+	Runs      *runs.Service
+	Providers *ai.Registry
+	Broker    live.Broker
+	Log       *slog.Logger
+	// Workers is how many steps this process runs at once; 0 makes a node
+	// that only enqueues.
+	Workers int
+	// Lease is how long a claimed step stays with its worker without a
+	// heartbeat; a killed process's steps are retried after it expires.
+	Lease time.Duration
+	// RescueEvery is how often expired leases are looked for.
+	RescueEvery time.Duration
+	// ShutdownGrace is how long running steps get to finish on Stop before
+	// they are cancelled and released for the next start.
+	ShutdownGrace time.Duration
+	// PollInterval is how often idle workers look for new jobs.
+	PollInterval time.Duration
+}
+
+// Engine runs step jobs.
+type Engine struct {
+	cfg     Config
+	client  *river.Client[*sql.Tx]
+	started atomic.Bool
+}
+
+// stepArgs is the job that asks for one attempt at a step.
+type stepArgs struct {
+	RunID  int64 `json:"run_id"`
+	StepID int64 `json:"step_id"`
+}
+
+func (stepArgs) Kind() string { return "nofx_step" }
+
+// rescueArgs is the periodic job that retries steps of lost workers.
+type rescueArgs struct{}
+
+func (rescueArgs) Kind() string { return "nofx_rescue_leases" }
+
+// New builds an engine on cfg.DB; Start starts its workers.
+func New(cfg Config) (*Engine, error) {
+	if cfg.Lease <= 0 {
+		cfg.Lease = 30 * time.Second
+	}
+	if cfg.RescueEvery <= 0 {
+		cfg.RescueEvery = 10 * time.Second
+	}
+	if cfg.ShutdownGrace <= 0 {
+		cfg.ShutdownGrace = 20 * time.Second
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = 100 * time.Millisecond
+	}
+	e := &Engine{cfg: cfg}
+
+	rc := &river.Config{
+		Logger:               cfg.Log.With("component", "river"),
+		FetchPollInterval:    cfg.PollInterval,
+		FetchCooldown:        min(cfg.PollInterval, 20*time.Millisecond),
+		MaxAttempts:          25,
+		JobTimeout:           -1, // steps keep their own time
+		RescueStuckJobsAfter: 24 * time.Hour,
+	}
+	if cfg.Workers > 0 {
+		workers := river.NewWorkers()
+		river.AddWorker(workers, &stepWorker{e: e})
+		river.AddWorker(workers, &rescueWorker{e: e})
+		rc.Workers = workers
+		rc.Queues = map[string]river.QueueConfig{
+			stepsQueue:       {MaxWorkers: cfg.Workers},
+			maintenanceQueue: {MaxWorkers: 1},
+		}
+		rc.PeriodicJobs = []*river.PeriodicJob{
+			river.NewPeriodicJob(river.PeriodicInterval(cfg.RescueEvery), func() (river.JobArgs, *river.InsertOpts) {
+				return rescueArgs{}, &river.InsertOpts{Queue: maintenanceQueue}
+			}, &river.PeriodicJobOpts{RunOnStart: true}),
+		}
+	}
+	var err error
+	if cfg.DB.Dialect == db.Postgres {
+		e.client, err = river.NewClient(riverdatabasesql.New(cfg.DB.DB.DB), rc)
+	} else {
+		e.client, err = river.NewClient(riversqlite.New(cfg.DB.DB.DB), rc)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("engine: river client: %w", err)
+	}
+	return e, nil
+}
+
+// Start starts the workers; it does nothing on a node without workers.
+func (e *Engine) Start(ctx context.Context) error {
+	if e.cfg.Workers == 0 {
+		return nil
+	}
+	if err := e.client.Start(ctx); err != nil {
+		return fmt.Errorf("engine: start: %w", err)
+	}
+	e.started.Store(true)
+	return nil
+}
+
+// Stop stops taking jobs, gives running steps the grace period to finish,
+// then cancels them; cancelled steps are released to run again.
+func (e *Engine) Stop(ctx context.Context) error {
+	if !e.started.Load() {
+		return nil
+	}
+	soft, cancel := context.WithTimeout(ctx, e.cfg.ShutdownGrace)
+	defer cancel()
+	err := e.client.Stop(soft)
+	if err == nil {
+		e.started.Store(false)
+		return nil
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("engine: stop: %w", err)
+	}
+	e.cfg.Log.Warn("steps still running after the grace period; cancelling them")
+	hard, cancelHard := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancelHard()
+	if err := e.client.StopAndCancel(hard); err != nil {
+		return fmt.Errorf("engine: stop and cancel: %w", err)
+	}
+	e.started.Store(false)
+	return nil
+}
+
+// Running reports whether this process's workers are running.
+func (e *Engine) Running() bool { return e.started.Load() }
+
+// Workers is how many steps this process runs at once.
+func (e *Engine) Workers() int { return e.cfg.Workers }
+
+// Schedule inserts the step jobs in tx, so they exist exactly when the
+// change that made the steps ready commits.
+func (e *Engine) Schedule(ctx context.Context, tx *sqlx.Tx, jobs []runs.StepJob) error {
+	params := make([]river.InsertManyParams, len(jobs))
+	for i, j := range jobs {
+		opts := &river.InsertOpts{Queue: stepsQueue}
+		if !j.At.IsZero() {
+			opts.ScheduledAt = j.At
+		}
+		params[i] = river.InsertManyParams{Args: stepArgs{RunID: j.RunID, StepID: j.StepID}, InsertOpts: opts}
+	}
+	if _, err := e.client.InsertManyTx(ctx, tx.Tx, params); err != nil {
+		return fmt.Errorf("engine: enqueue %d steps: %w", len(jobs), err)
+	}
+	return nil
+}
+
+type stepWorker struct {
+	river.WorkerDefaults[stepArgs]
+	e *Engine
+}
+
+// Timeout is disabled: each step enforces its own timeout per attempt.
+func (w *stepWorker) Timeout(*river.Job[stepArgs]) time.Duration { return -1 }
+
+func (w *stepWorker) Work(ctx context.Context, job *river.Job[stepArgs]) error {
+	return w.e.work(ctx, job.Args.StepID)
+}
+
+type rescueWorker struct {
+	river.WorkerDefaults[rescueArgs]
+	e *Engine
+}
+
+func (w *rescueWorker) Work(ctx context.Context, _ *river.Job[rescueArgs]) error {
+	n, err := w.e.cfg.Runs.RescueExpired(ctx)
+	if n > 0 {
+		w.e.cfg.Log.Warn("retried steps whose worker stopped responding", "count", n)
+	}
+	return err
+}
+
+var (
+	errStepTimeout = errors.New("step timed out")
+	errLeaseLost   = errors.New("step was cancelled or taken over")
+)
+
+// deltaEvery is how often streamed text is sent to watchers; streams
+// shorter than that are seen whole when the step finishes.
+const deltaEvery = 100 * time.Millisecond
+
+// holdBackoff is the longest backoff a worker waits through itself,
+// keeping the step; longer ones go back to the queue as scheduled jobs.
+const holdBackoff = 5 * time.Second
+
+// work runs a step's attempts and records each outcome.
+func (e *Engine) work(ctx context.Context, stepID int64) error {
+	svc := e.cfg.Runs
+	claim, err := svc.Claim(ctx, stepID, e.cfg.Lease)
+	if errors.Is(err, runs.ErrNotClaimable) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	record, stop := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer stop()
+	for {
+		output, usage, execErr, cause := e.attempt(ctx, claim)
+		var (
+			delay time.Duration
+			kept  bool
+		)
+		switch {
+		case execErr == nil:
+			err = svc.Complete(record, claim, output, usage.InputTokens, usage.OutputTokens)
+		case errors.Is(cause, errLeaseLost):
+			return nil // cancelled: the canceller recorded it
+		case ctx.Err() != nil:
+			err = svc.Release(record, claim, true) // shutting down
+		case errors.Is(cause, errStepTimeout):
+			delay, kept, err = svc.Fail(record, claim, runs.Failure{Err: errStepTimeout, Retryable: true, TimedOut: true}, holdBackoff)
+		default:
+			delay, kept, err = svc.Fail(record, claim, runs.Failure{Err: execErr, Retryable: ai.Retryable(execErr), RetryAfter: ai.RetryAfter(execErr)}, holdBackoff)
+		}
+		if errors.Is(err, runs.ErrLeaseLost) {
+			return nil
+		}
+		if err != nil || !kept {
+			return err
+		}
+		if err := e.hold(ctx, claim, delay); err != nil {
+			if errors.Is(err, errLeaseLost) {
+				return nil
+			}
+			return svc.Release(record, claim, false) // shutting down during the backoff
+		}
+		if claim, err = svc.Restart(ctx, claim, e.cfg.Lease); err != nil {
+			if errors.Is(err, runs.ErrLeaseLost) {
+				return nil
+			}
+			return err
+		}
+	}
+}
+
+// attempt runs one attempt of a claimed step under its timeout, renewing
+// the lease while it runs. cause says why the attempt's context ended.
+func (e *Engine) attempt(ctx context.Context, claim runs.Claim) (string, ai.Usage, error, error) {
+	attemptCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	attemptCtx, cancelTimeout := context.WithTimeoutCause(attemptCtx, claim.Step.Timeout(), errStepTimeout)
+	defer cancelTimeout()
+	watchDone := make(chan struct{})
+	go func() {
+		defer close(watchDone)
+		if claim.Step.Kind == runs.KindLLM { // text steps finish at once
+			e.watch(attemptCtx, claim, cancel)
+		}
+	}()
+	output, usage, err := e.execute(attemptCtx, claim)
+	cause := context.Cause(attemptCtx)
+	cancel(nil)
+	<-watchDone
+	return output, usage, err, cause
+}
+
+// hold waits out a short backoff while keeping the step's lease. It
+// returns errLeaseLost when the step is cancelled meanwhile, and ctx's
+// error when the worker is stopping.
+func (e *Engine) hold(ctx context.Context, claim runs.Claim, delay time.Duration) error {
+	holdCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	timer := time.NewTimer(delay)
+	defer timer.Stop()
+	watchDone := make(chan struct{})
+	go func() {
+		defer close(watchDone)
+		e.watch(holdCtx, claim, cancel)
+	}()
+	defer func() { cancel(nil); <-watchDone }()
+	select {
+	case <-timer.C:
+		return nil
+	case <-holdCtx.Done():
+		if cause := context.Cause(holdCtx); errors.Is(cause, errLeaseLost) {
+			return errLeaseLost
+		}
+		return ctx.Err()
+	}
+}
+
+// watch renews the claim's lease while the attempt runs and stops the
+// attempt as soon as the step is cancelled: on each heartbeat, and at once
+// when the run announces a change.
+func (e *Engine) watch(ctx context.Context, claim runs.Claim, stop context.CancelCauseFunc) {
+	var changes <-chan live.Message
+	if e.cfg.Broker != nil {
+		ch, unsubscribe := e.cfg.Broker.Subscribe(claim.Run.ID)
+		defer unsubscribe()
+		changes = ch
+	}
+	tick := time.NewTicker(e.cfg.Lease / 3)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case m := <-changes:
+			if m.Kind != live.KindChanged {
+				continue
+			}
+		case <-tick.C:
+		}
+		err := e.cfg.Runs.Heartbeat(ctx, claim, e.cfg.Lease)
+		switch {
+		case errors.Is(err, runs.ErrLeaseLost):
+			stop(errLeaseLost)
+			return
+		case err != nil && ctx.Err() == nil:
+			e.cfg.Log.Warn("step heartbeat", "step_id", claim.Step.ID, "error", err)
+		}
+	}
+}
+
+// execute runs one attempt of a step of kind text or llm.
+func (e *Engine) execute(ctx context.Context, claim runs.Claim) (string, ai.Usage, error) {
+	step := claim.Step
+	if step.Kind == runs.KindText {
+		return claim.Prompt, ai.Usage{}, nil
+	}
+	provider, ok := e.cfg.Providers.Get(step.Provider)
+	if !ok {
+		return "", ai.Usage{}, fmt.Errorf("unknown provider %q", step.Provider)
+	}
+	var (
+		pending   strings.Builder
+		streaming bool
+		started   = time.Now()
+		lastSent  time.Time
+	)
+	flush := func() {
+		if pending.Len() == 0 || e.cfg.Broker == nil {
+			return
+		}
+		e.cfg.Broker.Publish(ctx, live.Message{RunID: claim.Run.ID, Kind: live.KindDelta, Step: step.Name, Text: pending.String()})
+		pending.Reset()
+		lastSent = time.Now()
+	}
+	onDelta := func(text string) {
+		pending.WriteString(text)
+		now := time.Now()
+		if !streaming && now.Sub(started) < deltaEvery {
+			return
+		}
+		streaming = true
+		if now.Sub(lastSent) >= deltaEvery {
+			flush()
+		}
+	}
+	res, err := provider.Stream(ctx, ai.Request{Model: step.Model, Prompt: claim.Prompt, Options: step.Options()}, onDelta)
+	if err != nil {
+		return "", ai.Usage{}, err
+	}
+	if streaming {
+		flush()
+	}
+	return res.Text, res.Usage, nil
+}

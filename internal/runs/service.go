@@ -1,0 +1,368 @@
+package runs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/nofxhq/nofx/internal/access"
+	"github.com/nofxhq/nofx/internal/ai"
+	"github.com/nofxhq/nofx/internal/db"
+	"github.com/nofxhq/nofx/internal/live"
+	"github.com/nofxhq/nofx/internal/validation"
+)
+
+// IdempotencyWindow is how long an Idempotency-Key keeps returning the run
+// it first created.
+const IdempotencyWindow = 24 * time.Hour
+
+// maxInputsSize caps the JSON size of a run's inputs.
+const maxInputsSize = 64 << 10
+
+// StepJob asks the engine to work one step, at a time (zero means now).
+type StepJob struct {
+	RunID  int64
+	StepID int64
+	At     time.Time
+}
+
+// Scheduler enqueues step jobs in the transaction that makes the steps
+// ready, so that a step is never ready without a job, nor a job without its
+// step.
+type Scheduler interface {
+	Schedule(ctx context.Context, tx *sqlx.Tx, jobs []StepJob) error
+}
+
+// Service creates runs and moves them through their lifecycle.
+type Service struct {
+	DB        *db.DB
+	Scheduler Scheduler
+	Broker    live.Broker
+	Providers *ai.Registry
+	// RetryBase and RetryMax shape the backoff between attempts of a step:
+	// RetryBase doubled after each failed attempt, at most RetryMax.
+	RetryBase time.Duration
+	RetryMax  time.Duration
+}
+
+// CreateInput is what a new run is made from.
+type CreateInput struct {
+	Plan           Plan
+	Inputs         map[string]any
+	Template       string
+	IdempotencyKey string
+	RerunOf        int64
+}
+
+// validate checks the plan, its providers and its inputs before anything is
+// written. Problems are keyed by field: goal, steps[i].field, inputs.name.
+func (s *Service) validate(in *CreateInput) error {
+	in.Plan.Normalize()
+	errs := in.Plan.Validate()
+	if errs == nil {
+		errs = validation.Errors{}
+	}
+	for i, step := range in.Plan.Steps {
+		if step.Kind != KindLLM || step.Provider == "" {
+			continue
+		}
+		prefix := fmt.Sprintf("steps[%d].", i)
+		p, ok := s.Providers.Get(step.Provider)
+		if !ok {
+			errs.Add(prefix+"provider", fmt.Sprintf("unknown provider %q: use one of %s", step.Provider, strings.Join(s.Providers.Names(), ", ")))
+			continue
+		}
+		for field, msg := range p.ValidateStep(step.Model, step.Options) {
+			errs.Add(prefix+field, msg)
+		}
+	}
+	if in.Inputs == nil {
+		in.Inputs = map[string]any{}
+	}
+	for _, name := range in.Plan.InputsUsed() {
+		if _, ok := in.Inputs[name]; !ok {
+			errs.Add("inputs."+name, "The plan uses this input; give it a value.")
+		}
+	}
+	if b, err := json.Marshal(in.Inputs); err != nil || len(b) > maxInputsSize {
+		errs.Add("inputs", fmt.Sprintf("Inputs must be JSON of at most %d KiB.", maxInputsSize>>10))
+	}
+	if len(in.IdempotencyKey) > 255 {
+		errs.Add("idempotency_key", "Use at most 255 characters.")
+	}
+	return errs.Err()
+}
+
+// Create validates a plan and writes the run, its steps, its first event and
+// the jobs of its ready steps in one transaction. With an Idempotency-Key
+// seen in the last 24 hours for the team, it returns that run instead, and
+// replayed is true.
+func (s *Service) Create(ctx context.Context, actor access.Actor, in CreateInput) (run Run, replayed bool, err error) {
+	if err := actor.Can(access.RunsCreate); err != nil {
+		return Run{}, false, err
+	}
+	if err := s.validate(&in); err != nil {
+		return Run{}, false, err
+	}
+	planJSON, err := json.Marshal(in.Plan)
+	if err != nil {
+		return Run{}, false, fmt.Errorf("runs: encode plan: %w", err)
+	}
+	inputsJSON, err := json.Marshal(in.Inputs)
+	if err != nil {
+		return Run{}, false, fmt.Errorf("runs: encode inputs: %w", err)
+	}
+
+	var runID int64
+	err = s.transact(ctx, func(t *txn) error {
+		tx, now := t.tx, t.now
+		if in.IdempotencyKey != "" {
+			var existing Run
+			err := db.Get(ctx, tx, &existing, `SELECT id, created_at FROM runs WHERE team_id = ? AND idempotency_key = ?`, actor.TeamID, in.IdempotencyKey)
+			switch {
+			case err == nil && now.Sub(existing.CreatedAt) < IdempotencyWindow:
+				runID, replayed = existing.ID, true
+				return nil
+			case err == nil: // the key is older than the window: free it
+				if _, err := db.Exec(ctx, tx, `UPDATE runs SET idempotency_key = NULL WHERE id = ?`, existing.ID); err != nil {
+					return fmt.Errorf("runs: free idempotency key: %w", err)
+				}
+			case !errors.Is(err, db.ErrNotFound):
+				return fmt.Errorf("runs: idempotency key: %w", err)
+			}
+		}
+		var key, rerunOf any
+		if in.IdempotencyKey != "" {
+			key = in.IdempotencyKey
+		}
+		if in.RerunOf != 0 {
+			rerunOf = in.RerunOf
+		}
+		var userID, keyID any
+		if actor.UserID != 0 {
+			userID = actor.UserID
+		}
+		if actor.APIKeyID != 0 {
+			keyID = actor.APIKeyID
+		}
+		err := db.Get(ctx, tx, &runID, `INSERT INTO runs (team_id, status, goal, template, plan, inputs, created_by_user_id,
+			created_by_key_id, rerun_of, idempotency_key, steps_total, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			actor.TeamID, RunQueued, in.Plan.Goal, in.Template, string(planJSON), string(inputsJSON), userID,
+			keyID, rerunOf, key, len(in.Plan.Steps), now, now)
+		if err != nil {
+			return fmt.Errorf("runs: create: %w", err)
+		}
+		for i, spec := range in.Plan.Steps {
+			needs, _ := json.Marshal(orEmpty(spec.Needs))
+			options, _ := json.Marshal(orEmptyMap(spec.Options))
+			_, err := db.Exec(ctx, tx, `INSERT INTO steps (run_id, position, name, kind, status, needs, provider, model, prompt,
+				options, max_attempts, timeout_ms, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				runID, i, spec.Name, spec.Kind, StepQueued, string(needs), spec.Provider, spec.Model, spec.Prompt,
+				string(options), spec.MaxAttempts, spec.TimeoutDuration().Milliseconds(), now)
+			if err != nil {
+				return fmt.Errorf("runs: create step %s: %w", spec.Name, err)
+			}
+		}
+		msg := "Run created"
+		if in.RerunOf != 0 {
+			msg = fmt.Sprintf("Run created as a rerun of run #%d", in.RerunOf)
+		}
+		t.runID = runID
+		return insertEvent(ctx, tx, runID, "", "run.created", msg, &actor, now)
+	})
+	if err != nil {
+		return Run{}, false, err
+	}
+	run, err = getRun(ctx, s.DB, actor.TeamID, runID)
+	return run, replayed, err
+}
+
+func orEmpty(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func orEmptyMap(m map[string]any) map[string]any {
+	if m == nil {
+		return map[string]any{}
+	}
+	return m
+}
+
+// Get returns a run of the actor's team with its steps.
+func (s *Service) Get(ctx context.Context, actor access.Actor, id int64) (Run, []Step, error) {
+	if err := actor.Can(access.RunsRead); err != nil {
+		return Run{}, nil, err
+	}
+	run, err := getRun(ctx, s.DB, actor.TeamID, id)
+	if err != nil {
+		return Run{}, nil, err
+	}
+	steps, err := listSteps(ctx, s.DB, id)
+	return run, steps, err
+}
+
+// Events returns the run's timeline after the event afterID.
+func (s *Service) Events(ctx context.Context, actor access.Actor, runID, afterID int64) ([]Event, error) {
+	if err := actor.Can(access.RunsRead); err != nil {
+		return nil, err
+	}
+	if _, err := getRun(ctx, s.DB, actor.TeamID, runID); err != nil {
+		return nil, err
+	}
+	return listEvents(ctx, s.DB, runID, afterID)
+}
+
+// List returns one page of the team's runs, newest first.
+func (s *Service) List(ctx context.Context, actor access.Actor, f ListFilter) (Page, error) {
+	if err := actor.Can(access.RunsRead); err != nil {
+		return Page{}, err
+	}
+	return listRuns(ctx, s.DB, actor.TeamID, f)
+}
+
+// TemplatesUsed lists the templates the team's runs came from.
+func (s *Service) TemplatesUsed(ctx context.Context, actor access.Actor) ([]string, error) {
+	if err := actor.Can(access.RunsRead); err != nil {
+		return nil, err
+	}
+	return templatesUsed(ctx, s.DB, actor.TeamID)
+}
+
+// Cancel stops a run: queued and waiting steps never start, running ones
+// see their context cancelled.
+func (s *Service) Cancel(ctx context.Context, actor access.Actor, runID int64) error {
+	if err := actor.Can(access.RunsCancel); err != nil {
+		return err
+	}
+	return s.changeRun(ctx, actor, runID, func(tx *sqlx.Tx, st *state) error {
+		if !st.run.CanCancel() {
+			return &ConflictError{fmt.Sprintf("Run #%d has already %s.", runID, st.run.Status)}
+		}
+		for _, step := range st.steps {
+			switch step.Status {
+			case StepQueued, StepWaiting, StepRunning:
+				if err := st.setStep(ctx, tx, step, stepUpdate{status: StepCancelled, error: "cancelled", finish: true, clearLease: true}); err != nil {
+					return err
+				}
+			}
+		}
+		_, err := db.Exec(ctx, tx, `UPDATE runs SET status = ?, finished_at = ?, updated_at = ? WHERE id = ?`, RunCancelled, st.now, st.now, runID)
+		if err != nil {
+			return fmt.Errorf("runs: cancel %d: %w", runID, err)
+		}
+		return insertEvent(ctx, tx, runID, "", "run.cancelled", "Run cancelled", &actor, st.now)
+	})
+}
+
+// Retry resumes a failed or cancelled run from the steps that did not
+// succeed, keeping the outputs of those that did.
+func (s *Service) Retry(ctx context.Context, actor access.Actor, runID int64) error {
+	if err := actor.Can(access.RunsRetry); err != nil {
+		return err
+	}
+	return s.changeRun(ctx, actor, runID, func(tx *sqlx.Tx, st *state) error {
+		if !st.run.CanRetry() {
+			return &ConflictError{fmt.Sprintf("Only failed or cancelled runs can be retried; run #%d is %s.", runID, st.run.Status)}
+		}
+		for _, step := range st.steps {
+			if step.Status == StepSucceeded {
+				continue
+			}
+			_, err := db.Exec(ctx, tx, `UPDATE steps SET status = ?, attempt = 0, error = '', output = '', rendered_prompt = '',
+				enqueued = ?, lease_token = '', lease_expires_at = NULL, decided_by = NULL, decision_comment = '',
+				started_at = NULL, finished_at = NULL, updated_at = ? WHERE id = ?`, StepQueued, false, st.now, step.ID)
+			if err != nil {
+				return fmt.Errorf("runs: reset step %s: %w", step.Name, err)
+			}
+			step.Status, step.Attempt, step.Error, step.Output, step.Enqueued = StepQueued, 0, "", "", false
+			step.StartedAt, step.FinishedAt = nil, nil
+		}
+		_, err := db.Exec(ctx, tx, `UPDATE runs SET status = ?, error = '', finished_at = NULL, updated_at = ? WHERE id = ?`,
+			RunQueued, st.now, runID)
+		if err != nil {
+			return fmt.Errorf("runs: reset run: %w", err)
+		}
+		st.run.Status, st.run.Error, st.run.FinishedAt = RunQueued, "", nil
+		return insertEvent(ctx, tx, runID, "", "run.retried", "Run retried from its unfinished steps", &actor, st.now)
+	})
+}
+
+// Rerun starts a new run from the same plan and inputs, linked to the
+// original.
+func (s *Service) Rerun(ctx context.Context, actor access.Actor, runID int64) (Run, error) {
+	if err := actor.Can(access.RunsCreate); err != nil {
+		return Run{}, err
+	}
+	orig, err := getRun(ctx, s.DB, actor.TeamID, runID)
+	if err != nil {
+		return Run{}, err
+	}
+	plan, err := orig.Plan()
+	if err != nil {
+		return Run{}, fmt.Errorf("runs: decode plan of %d: %w", runID, err)
+	}
+	inputs, err := orig.Inputs()
+	if err != nil {
+		return Run{}, fmt.Errorf("runs: decode inputs of %d: %w", runID, err)
+	}
+	run, _, err := s.Create(ctx, actor, CreateInput{Plan: plan, Inputs: inputs, Template: orig.Template, RerunOf: orig.ID})
+	return run, err
+}
+
+// Decide approves or rejects a waiting approval step, with a comment.
+func (s *Service) Decide(ctx context.Context, actor access.Actor, runID int64, stepName string, approve bool, comment string) error {
+	if err := actor.Can(access.RunsApprove); err != nil {
+		return err
+	}
+	comment = strings.TrimSpace(comment)
+	if len(comment) > 2000 {
+		return validation.Errors{"comment": "Use at most 2000 characters."}
+	}
+	return s.changeRun(ctx, actor, runID, func(tx *sqlx.Tx, st *state) error {
+		step, ok := st.byName[stepName]
+		if !ok {
+			return fmt.Errorf("runs: step %q: %w", stepName, db.ErrNotFound)
+		}
+		if step.Kind != KindApproval || step.Status != StepWaiting {
+			return &ConflictError{fmt.Sprintf("Step %s is not waiting for approval.", stepName)}
+		}
+		who := "someone"
+		if actor.UserID != 0 {
+			who = "a team member"
+		}
+		var decidedBy any
+		if actor.UserID != 0 {
+			decidedBy = actor.UserID
+		}
+		if _, err := db.Exec(ctx, tx, `UPDATE steps SET decided_by = ?, decision_comment = ? WHERE id = ?`, decidedBy, comment, step.ID); err != nil {
+			return fmt.Errorf("runs: record decision: %w", err)
+		}
+		if approve {
+			msg := "Approved"
+			if comment != "" {
+				msg += ": " + comment
+			}
+			if err := st.setStep(ctx, tx, step, stepUpdate{status: StepSucceeded, output: comment, finish: true}); err != nil {
+				return err
+			}
+			return insertEvent(ctx, tx, runID, stepName, "step.approved", msg, &actor, st.now)
+		}
+		reason := "Rejected by " + who
+		if comment != "" {
+			reason = "Rejected: " + comment
+		}
+		if err := st.setStep(ctx, tx, step, stepUpdate{status: StepFailed, error: reason, finish: true}); err != nil {
+			return err
+		}
+		return insertEvent(ctx, tx, runID, stepName, "step.rejected", reason, &actor, st.now)
+	})
+}

@@ -1,0 +1,350 @@
+package runs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/nofxhq/nofx/internal/access"
+	"github.com/nofxhq/nofx/internal/db"
+	"github.com/nofxhq/nofx/internal/live"
+)
+
+// txn is one change to runs: the transaction, the run it touched (to settle
+// and announce), and extra jobs to enqueue with it.
+type txn struct {
+	tx    *sqlx.Tx
+	now   time.Time
+	runID int64
+	jobs  []StepJob
+}
+
+// transact runs fn in a transaction, then settles the run fn touched:
+// readies the steps whose needs are met, enqueues their jobs and updates the
+// run's status and totals, all before commit. After commit the run's
+// watchers are told.
+func (s *Service) transact(ctx context.Context, fn func(t *txn) error) error {
+	var runID int64
+	err := db.WithTx(ctx, s.DB, func(tx *sqlx.Tx) error {
+		t := &txn{tx: tx, now: db.Now()}
+		if err := fn(t); err != nil {
+			return err
+		}
+		if t.runID == 0 {
+			return nil
+		}
+		runID = t.runID
+		st, err := loadState(ctx, tx, t.runID, t.now)
+		if err != nil {
+			return err
+		}
+		jobs, err := s.settle(ctx, tx, st)
+		if err != nil {
+			return err
+		}
+		jobs = append(jobs, t.jobs...)
+		if len(jobs) == 0 {
+			return nil
+		}
+		if s.Scheduler == nil {
+			return errors.New("runs: no scheduler to enqueue step jobs")
+		}
+		return s.Scheduler.Schedule(ctx, tx, jobs)
+	})
+	if err != nil {
+		return err
+	}
+	if runID != 0 && s.Broker != nil {
+		s.Broker.Publish(context.WithoutCancel(ctx), live.Message{RunID: runID, Kind: live.KindChanged})
+	}
+	return nil
+}
+
+// changeRun locks a run of the actor's team and lets fn change it; see
+// transact.
+func (s *Service) changeRun(ctx context.Context, actor access.Actor, runID int64, fn func(tx *sqlx.Tx, st *state) error) error {
+	return s.transact(ctx, func(t *txn) error {
+		if _, err := getRun(ctx, t.tx, actor.TeamID, runID); err != nil {
+			return err
+		}
+		if err := lockRun(ctx, s.DB, t.tx, runID); err != nil {
+			return err
+		}
+		st, err := loadState(ctx, t.tx, runID, t.now)
+		if err != nil {
+			return err
+		}
+		t.runID = runID
+		return fn(t.tx, st)
+	})
+}
+
+// state is a run and its steps as read inside a transaction.
+type state struct {
+	run    Run
+	steps  []*Step
+	byName map[string]*Step
+	now    time.Time
+}
+
+func loadState(ctx context.Context, q db.Queryer, runID int64, now time.Time) (*state, error) {
+	run, err := getRunByID(ctx, q, runID)
+	if err != nil {
+		return nil, err
+	}
+	steps, err := listSteps(ctx, q, runID)
+	if err != nil {
+		return nil, err
+	}
+	st := &state{run: run, byName: map[string]*Step{}, now: now}
+	for i := range steps {
+		st.steps = append(st.steps, &steps[i])
+		st.byName[steps[i].Name] = &steps[i]
+	}
+	return st, nil
+}
+
+// stepUpdate is a change of a step's status.
+type stepUpdate struct {
+	status     string
+	output     string
+	error      string
+	finish     bool // set finished_at
+	clearLease bool
+}
+
+func (st *state) setStep(ctx context.Context, tx *sqlx.Tx, step *Step, u stepUpdate) error {
+	var finished *time.Time
+	if u.finish {
+		finished = &st.now
+	}
+	q := `UPDATE steps SET status = ?, output = ?, error = ?, finished_at = ?, updated_at = ?`
+	if u.clearLease {
+		q += `, lease_token = '', lease_expires_at = NULL`
+	}
+	if _, err := db.Exec(ctx, tx, q+` WHERE id = ?`, u.status, u.output, u.error, finished, st.now, step.ID); err != nil {
+		return fmt.Errorf("runs: set step %s %s: %w", step.Name, u.status, err)
+	}
+	step.Status, step.Output, step.Error, step.FinishedAt = u.status, u.output, u.error, finished
+	return nil
+}
+
+// outputs returns the outputs of the succeeded steps, by name.
+func (st *state) outputs() map[string]string {
+	out := map[string]string{}
+	for _, step := range st.steps {
+		if step.Status == StepSucceeded {
+			out[step.Name] = step.Output
+		}
+	}
+	return out
+}
+
+// settle brings a run up to date after a change: skips the steps that can
+// no longer run, readies those whose needs all succeeded (approval steps
+// start waiting, others get a job), and updates the run's status and totals.
+// It returns the jobs to enqueue.
+func (s *Service) settle(ctx context.Context, tx *sqlx.Tx, st *state) ([]StepJob, error) {
+	run := &st.run
+	var jobs []StepJob
+	if run.Status != RunCancelled {
+		if err := st.skipUnreachable(ctx, tx); err != nil {
+			return nil, err
+		}
+		var err error
+		if jobs, err = st.readySteps(ctx, tx); err != nil {
+			return nil, err
+		}
+	}
+
+	var running, active, waiting, failed, done int
+	var inTokens, outTokens int64
+	var firstError string
+	for _, step := range st.steps {
+		inTokens += step.InputTokens
+		outTokens += step.OutputTokens
+		switch step.Status {
+		case StepRunning:
+			running++
+		case StepQueued:
+			if step.Enqueued {
+				active++
+			}
+		case StepWaiting:
+			waiting++
+		case StepFailed, StepTimedOut:
+			failed++
+			done++
+			if firstError == "" {
+				firstError = fmt.Sprintf("Step %s %s: %s", step.Name, humanStatus(step.Status), step.Error)
+			}
+		default:
+			done++
+		}
+	}
+
+	status := run.Status
+	switch {
+	case run.Status == RunCancelled:
+	case running > 0 || (active > 0 && run.StartedAt != nil):
+		status = RunRunning
+	case active > 0:
+		status = RunQueued
+	case waiting > 0:
+		status = RunWaiting
+	case failed > 0:
+		status = RunFailed
+	default:
+		status = RunSucceeded
+	}
+	runError := run.Error
+	if status == RunFailed {
+		runError = firstError
+	}
+
+	if status == run.Status && done == run.StepsDone && inTokens == run.InputTokens && outTokens == run.OutputTokens && runError == run.Error {
+		return jobs, nil
+	}
+	startedAt, finishedAt := run.StartedAt, run.FinishedAt
+	if status == RunRunning && startedAt == nil {
+		startedAt = &st.now
+	}
+	if status == RunSucceeded || status == RunFailed {
+		if startedAt == nil {
+			startedAt = &st.now
+		}
+		finishedAt = &st.now
+	}
+	_, err := db.Exec(ctx, tx, `UPDATE runs SET status = ?, steps_done = ?, input_tokens = ?, output_tokens = ?, error = ?,
+		started_at = ?, finished_at = ?, updated_at = ? WHERE id = ?`,
+		status, done, inTokens, outTokens, runError, startedAt, finishedAt, st.now, run.ID)
+	if err != nil {
+		return nil, fmt.Errorf("runs: update run %d: %w", run.ID, err)
+	}
+	if status != run.Status {
+		var msg string
+		switch status {
+		case RunRunning:
+			if run.StartedAt == nil {
+				msg = "Run started"
+			}
+		case RunWaiting:
+			msg = "Waiting for approval"
+		case RunSucceeded:
+			msg = "Run succeeded"
+		case RunFailed:
+			msg = "Run failed: " + runError
+		}
+		if msg != "" {
+			if err := insertEvent(ctx, tx, run.ID, "", "run."+status, msg, nil, st.now); err != nil {
+				return nil, err
+			}
+		}
+	}
+	run.Status, run.StepsDone, run.StartedAt, run.FinishedAt, run.Error = status, done, startedAt, finishedAt, runError
+	return jobs, nil
+}
+
+func humanStatus(status string) string {
+	if status == StepTimedOut {
+		return "timed out"
+	}
+	return status
+}
+
+// skipUnreachable skips the queued steps that need a step that failed, timed
+// out, was cancelled or was skipped itself.
+func (st *state) skipUnreachable(ctx context.Context, tx *sqlx.Tx) error {
+	for changed := true; changed; {
+		changed = false
+		for _, step := range st.steps {
+			if step.Status != StepQueued {
+				continue
+			}
+			for _, need := range step.Needs() {
+				dep := st.byName[need]
+				if dep == nil || !dep.Finished() || dep.Status == StepSucceeded {
+					continue
+				}
+				if err := st.setStep(ctx, tx, step, stepUpdate{status: StepSkipped, error: "needs " + need + ", which " + humanStatus(dep.Status), finish: true}); err != nil {
+					return err
+				}
+				if err := insertEvent(ctx, tx, st.run.ID, step.Name, "step.skipped", "Skipped: "+need+" "+humanStatus(dep.Status), nil, st.now); err != nil {
+					return err
+				}
+				changed = true
+				break
+			}
+		}
+	}
+	return nil
+}
+
+// readySteps starts the queued steps whose needs all succeeded: approval
+// steps wait for a person, the others get a job.
+func (st *state) readySteps(ctx context.Context, tx *sqlx.Tx) ([]StepJob, error) {
+	var jobs []StepJob
+	for _, step := range st.steps {
+		if step.Status != StepQueued || step.Enqueued || !st.needsMet(step) {
+			continue
+		}
+		if step.Kind == KindApproval {
+			inputs, err := st.run.Inputs()
+			if err != nil {
+				return nil, fmt.Errorf("runs: inputs of run %d: %w", st.run.ID, err)
+			}
+			message, err := Render(step.Prompt, inputs, st.outputs())
+			if err != nil {
+				message = step.Prompt
+			}
+			_, err = db.Exec(ctx, tx, `UPDATE steps SET status = ?, rendered_prompt = ?, started_at = ?, updated_at = ? WHERE id = ?`,
+				StepWaiting, message, st.now, st.now, step.ID)
+			if err != nil {
+				return nil, fmt.Errorf("runs: wait on step %s: %w", step.Name, err)
+			}
+			step.Status, step.RenderedPrompt, step.StartedAt = StepWaiting, message, &st.now
+			if err := insertEvent(ctx, tx, st.run.ID, step.Name, "step.waiting", "Waiting for approval", nil, st.now); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if _, err := db.Exec(ctx, tx, `UPDATE steps SET enqueued = ?, updated_at = ? WHERE id = ?`, true, st.now, step.ID); err != nil {
+			return nil, fmt.Errorf("runs: enqueue step %s: %w", step.Name, err)
+		}
+		step.Enqueued = true
+		jobs = append(jobs, StepJob{RunID: st.run.ID, StepID: step.ID})
+	}
+	return jobs, nil
+}
+
+func (st *state) needsMet(step *Step) bool {
+	for _, need := range step.Needs() {
+		if dep := st.byName[need]; dep == nil || dep.Status != StepSucceeded {
+			return false
+		}
+	}
+	return true
+}
+
+// backoff is the wait before attempt+1 of a step: RetryBase doubled per
+// failed attempt, at most RetryMax, with jitter so that steps failing
+// together do not retry together.
+func (s *Service) backoff(attempt int) time.Duration {
+	base, maxDelay := s.RetryBase, s.RetryMax
+	if base <= 0 {
+		base = time.Second
+	}
+	if maxDelay <= 0 {
+		maxDelay = time.Minute
+	}
+	d := base
+	for i := 1; i < attempt && d < maxDelay; i++ {
+		d *= 2
+	}
+	d = min(d, maxDelay)
+	return d/2 + rand.N(d/2+1)
+}

@@ -1,0 +1,159 @@
+package runs
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nofxhq/nofx/internal/access"
+	"github.com/nofxhq/nofx/internal/db"
+)
+
+const runSelect = `SELECT r.id, r.team_id, r.status, r.goal, r.template, r.plan, r.inputs,
+	r.created_by_user_id, r.created_by_key_id, COALESCE(u.email, k.name, '') AS created_by,
+	r.rerun_of, r.idempotency_key, r.steps_total, r.steps_done, r.input_tokens, r.output_tokens,
+	r.error, r.created_at, r.started_at, r.finished_at, r.updated_at
+	FROM runs r
+	LEFT JOIN users u ON u.id = r.created_by_user_id
+	LEFT JOIN api_keys k ON k.id = r.created_by_key_id`
+
+const stepColumns = `id, run_id, position, name, kind, status, needs, provider, model, prompt, rendered_prompt,
+	options, output, error, attempt, max_attempts, timeout_ms, input_tokens, output_tokens, enqueued,
+	lease_token, lease_expires_at, decided_by, decision_comment, started_at, finished_at, updated_at`
+
+// getRun returns the run id of teamID; another team's run is db.ErrNotFound.
+func getRun(ctx context.Context, q db.Queryer, teamID, id int64) (Run, error) {
+	var r Run
+	if err := db.Get(ctx, q, &r, runSelect+` WHERE r.id = ? AND r.team_id = ?`, id, teamID); err != nil {
+		return Run{}, fmt.Errorf("runs: get %d: %w", id, err)
+	}
+	return r, nil
+}
+
+// getRunByID returns a run whatever its team, for the engine.
+func getRunByID(ctx context.Context, q db.Queryer, id int64) (Run, error) {
+	var r Run
+	if err := db.Get(ctx, q, &r, runSelect+` WHERE r.id = ?`, id); err != nil {
+		return Run{}, fmt.Errorf("runs: get %d: %w", id, err)
+	}
+	return r, nil
+}
+
+func listSteps(ctx context.Context, q db.Queryer, runID int64) ([]Step, error) {
+	var steps []Step
+	if err := db.Select(ctx, q, &steps, `SELECT `+stepColumns+` FROM steps WHERE run_id = ? ORDER BY position`, runID); err != nil {
+		return nil, fmt.Errorf("runs: steps of %d: %w", runID, err)
+	}
+	return steps, nil
+}
+
+func listEvents(ctx context.Context, q db.Queryer, runID, afterID int64) ([]Event, error) {
+	var events []Event
+	err := db.Select(ctx, q, &events, `SELECT e.id, e.run_id, e.step, e.kind, e.message, e.actor_user_id, e.actor_key_id,
+		COALESCE(u.email, k.name, '') AS actor, e.created_at
+		FROM run_events e
+		LEFT JOIN users u ON u.id = e.actor_user_id
+		LEFT JOIN api_keys k ON k.id = e.actor_key_id
+		WHERE e.run_id = ? AND e.id > ?
+		ORDER BY e.id`, runID, afterID)
+	if err != nil {
+		return nil, fmt.Errorf("runs: events of %d: %w", runID, err)
+	}
+	return events, nil
+}
+
+func insertEvent(ctx context.Context, q db.Queryer, runID int64, step, kind, message string, actor *access.Actor, at time.Time) error {
+	var userID, keyID sql.NullInt64
+	if actor != nil {
+		userID = sql.NullInt64{Int64: actor.UserID, Valid: actor.UserID != 0}
+		keyID = sql.NullInt64{Int64: actor.APIKeyID, Valid: actor.APIKeyID != 0}
+	}
+	_, err := db.Exec(ctx, q, `INSERT INTO run_events (run_id, step, kind, message, actor_user_id, actor_key_id, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`, runID, step, kind, message, userID, keyID, at)
+	if err != nil {
+		return fmt.Errorf("runs: event %s of run %d: %w", kind, runID, err)
+	}
+	return nil
+}
+
+// lockRun makes the transaction the only one changing the run until it
+// ends, so that two steps finishing at once see each other's results.
+// SQLite transactions are already exclusive (_txlock=immediate).
+func lockRun(ctx context.Context, d *db.DB, q db.Queryer, runID int64) error {
+	if d.Dialect != db.Postgres {
+		return nil
+	}
+	var id int64
+	if err := db.Get(ctx, q, &id, `SELECT id FROM runs WHERE id = ? FOR UPDATE`, runID); err != nil {
+		return fmt.Errorf("runs: lock %d: %w", runID, err)
+	}
+	return nil
+}
+
+// ListFilter narrows and pages the runs list.
+type ListFilter struct {
+	Status   string
+	Template string
+	From, To time.Time // created in [From, To); zero means open
+	Before   int64     // keyset cursor: runs with a smaller id
+	Limit    int
+}
+
+// Page is one page of runs, with the cursor of the next page (0 at the end).
+type Page struct {
+	Runs       []Run
+	NextBefore int64
+}
+
+func listRuns(ctx context.Context, q db.Queryer, teamID int64, f ListFilter) (Page, error) {
+	where := []string{"r.team_id = ?"}
+	args := []any{teamID}
+	if f.Status != "" {
+		where = append(where, "r.status = ?")
+		args = append(args, f.Status)
+	}
+	if f.Template != "" {
+		where = append(where, "r.template = ?")
+		args = append(args, f.Template)
+	}
+	if !f.From.IsZero() {
+		where = append(where, "r.created_at >= ?")
+		args = append(args, f.From.UTC())
+	}
+	if !f.To.IsZero() {
+		where = append(where, "r.created_at < ?")
+		args = append(args, f.To.UTC())
+	}
+	if f.Before > 0 {
+		where = append(where, "r.id < ?")
+		args = append(args, f.Before)
+	}
+	limit := f.Limit
+	if limit <= 0 || limit > 200 {
+		limit = 50
+	}
+	args = append(args, limit+1)
+	var runs []Run
+	err := db.Select(ctx, q, &runs, runSelect+` WHERE `+strings.Join(where, " AND ")+` ORDER BY r.id DESC LIMIT ?`, args...)
+	if err != nil {
+		return Page{}, fmt.Errorf("runs: list: %w", err)
+	}
+	p := Page{Runs: runs}
+	if len(runs) > limit {
+		p.Runs = runs[:limit]
+		p.NextBefore = p.Runs[limit-1].ID
+	}
+	return p, nil
+}
+
+// templatesUsed lists the templates the team's runs came from, for filters.
+func templatesUsed(ctx context.Context, q db.Queryer, teamID int64) ([]string, error) {
+	var names []string
+	err := db.Select(ctx, q, &names, `SELECT DISTINCT template FROM runs WHERE team_id = ? AND template <> '' ORDER BY template`, teamID)
+	if err != nil {
+		return nil, fmt.Errorf("runs: templates used: %w", err)
+	}
+	return names, nil
+}

@@ -1,0 +1,201 @@
+// Package runs owns runs, their steps and their event timelines: creating a
+// run from a plan, moving steps through their states, and cancelling,
+// retrying, rerunning and approving. The engine package executes the steps.
+package runs
+
+import (
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+// Run statuses.
+const (
+	RunQueued    = "queued"
+	RunRunning   = "running"
+	RunWaiting   = "waiting"
+	RunSucceeded = "succeeded"
+	RunFailed    = "failed"
+	RunCancelled = "cancelled"
+)
+
+// RunStatuses lists every run status, for filters.
+var RunStatuses = []string{RunQueued, RunRunning, RunWaiting, RunSucceeded, RunFailed, RunCancelled}
+
+// Step statuses.
+const (
+	StepQueued    = "queued"
+	StepRunning   = "running"
+	StepWaiting   = "waiting"
+	StepSucceeded = "succeeded"
+	StepFailed    = "failed"
+	StepCancelled = "cancelled"
+	StepTimedOut  = "timed_out"
+	StepSkipped   = "skipped"
+)
+
+// Errors of the run lifecycle.
+var (
+	// ErrConflict is an action that does not fit the run's state, such as
+	// cancelling a finished run.
+	ErrConflict = errors.New("the run is not in a state that allows this")
+	// ErrNotClaimable means a step job found its step already taken,
+	// finished or cancelled: the job has nothing to do.
+	ErrNotClaimable = errors.New("step is not claimable")
+	// ErrLeaseLost means the step was cancelled or taken over while a worker
+	// ran it: that worker's result is discarded.
+	ErrLeaseLost = errors.New("step lease lost")
+)
+
+// ConflictError is ErrConflict with words for the person who asked.
+type ConflictError struct{ Message string }
+
+func (e *ConflictError) Error() string { return e.Message }
+
+// Unwrap makes errors.Is(err, ErrConflict) true.
+func (e *ConflictError) Unwrap() error { return ErrConflict }
+
+// Run is one execution of a plan.
+type Run struct {
+	ID              int64          `db:"id"`
+	TeamID          int64          `db:"team_id"`
+	Status          string         `db:"status"`
+	Goal            string         `db:"goal"`
+	Template        string         `db:"template"`
+	PlanJSON        string         `db:"plan"`
+	InputsJSON      string         `db:"inputs"`
+	CreatedByUserID sql.NullInt64  `db:"created_by_user_id"`
+	CreatedByKeyID  sql.NullInt64  `db:"created_by_key_id"`
+	CreatedBy       string         `db:"created_by"` // the user's email or the key's name
+	RerunOf         sql.NullInt64  `db:"rerun_of"`
+	IdempotencyKey  sql.NullString `db:"idempotency_key"`
+	StepsTotal      int            `db:"steps_total"`
+	StepsDone       int            `db:"steps_done"`
+	InputTokens     int64          `db:"input_tokens"`
+	OutputTokens    int64          `db:"output_tokens"`
+	Error           string         `db:"error"`
+	CreatedAt       time.Time      `db:"created_at"`
+	StartedAt       *time.Time     `db:"started_at"`
+	FinishedAt      *time.Time     `db:"finished_at"`
+	UpdatedAt       time.Time      `db:"updated_at"`
+}
+
+// Finished reports whether the run has reached a final status.
+func (r Run) Finished() bool {
+	return r.Status == RunSucceeded || r.Status == RunFailed || r.Status == RunCancelled
+}
+
+// CanCancel reports whether the run may be cancelled now.
+func (r Run) CanCancel() bool { return !r.Finished() }
+
+// CanRetry reports whether the run may be retried from its failed steps.
+func (r Run) CanRetry() bool { return r.Status == RunFailed || r.Status == RunCancelled }
+
+// Duration is how long the run has taken so far, or took.
+func (r Run) Duration(now time.Time) time.Duration {
+	if r.StartedAt == nil {
+		return 0
+	}
+	end := now
+	if r.FinishedAt != nil {
+		end = *r.FinishedAt
+	}
+	return end.Sub(*r.StartedAt)
+}
+
+// Plan decodes the run's plan.
+func (r Run) Plan() (Plan, error) {
+	var p Plan
+	err := json.Unmarshal([]byte(r.PlanJSON), &p)
+	return p, err
+}
+
+// Inputs decodes the run's inputs.
+func (r Run) Inputs() (map[string]any, error) {
+	inputs := map[string]any{}
+	err := json.Unmarshal([]byte(r.InputsJSON), &inputs)
+	return inputs, err
+}
+
+// Step is one step of a run, with its state.
+type Step struct {
+	ID              int64         `db:"id"`
+	RunID           int64         `db:"run_id"`
+	Position        int           `db:"position"`
+	Name            string        `db:"name"`
+	Kind            string        `db:"kind"`
+	Status          string        `db:"status"`
+	NeedsJSON       string        `db:"needs"`
+	Provider        string        `db:"provider"`
+	Model           string        `db:"model"`
+	Prompt          string        `db:"prompt"`
+	RenderedPrompt  string        `db:"rendered_prompt"`
+	OptionsJSON     string        `db:"options"`
+	Output          string        `db:"output"`
+	Error           string        `db:"error"`
+	Attempt         int           `db:"attempt"`
+	MaxAttempts     int           `db:"max_attempts"`
+	TimeoutMS       int64         `db:"timeout_ms"`
+	InputTokens     int64         `db:"input_tokens"`
+	OutputTokens    int64         `db:"output_tokens"`
+	Enqueued        bool          `db:"enqueued"`
+	LeaseToken      string        `db:"lease_token"`
+	LeaseExpiresAt  *time.Time    `db:"lease_expires_at"`
+	DecidedBy       sql.NullInt64 `db:"decided_by"`
+	DecisionComment string        `db:"decision_comment"`
+	StartedAt       *time.Time    `db:"started_at"`
+	FinishedAt      *time.Time    `db:"finished_at"`
+	UpdatedAt       time.Time     `db:"updated_at"`
+}
+
+// Needs decodes the names of the steps this one depends on.
+func (s Step) Needs() []string {
+	var needs []string
+	_ = json.Unmarshal([]byte(s.NeedsJSON), &needs) // written by this package
+	return needs
+}
+
+// Options decodes the step's provider options.
+func (s Step) Options() map[string]any {
+	opts := map[string]any{}
+	_ = json.Unmarshal([]byte(s.OptionsJSON), &opts) // written by this package
+	return opts
+}
+
+// Timeout is the time one attempt may take.
+func (s Step) Timeout() time.Duration { return time.Duration(s.TimeoutMS) * time.Millisecond }
+
+// Finished reports whether the step has reached a final status.
+func (s Step) Finished() bool {
+	switch s.Status {
+	case StepSucceeded, StepFailed, StepCancelled, StepTimedOut, StepSkipped:
+		return true
+	}
+	return false
+}
+
+// Duration is how long the step has run so far, or ran.
+func (s Step) Duration(now time.Time) time.Duration {
+	if s.StartedAt == nil {
+		return 0
+	}
+	end := now
+	if s.FinishedAt != nil {
+		end = *s.FinishedAt
+	}
+	return end.Sub(*s.StartedAt)
+}
+
+// Event is one entry of a run's timeline.
+type Event struct {
+	ID          int64         `db:"id"`
+	RunID       int64         `db:"run_id"`
+	Step        string        `db:"step"`
+	Kind        string        `db:"kind"`
+	Message     string        `db:"message"`
+	ActorUserID sql.NullInt64 `db:"actor_user_id"`
+	ActorKeyID  sql.NullInt64 `db:"actor_key_id"`
+	Actor       string        `db:"actor"` // the user's email or the key's name
+	CreatedAt   time.Time     `db:"created_at"`
+}

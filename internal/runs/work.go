@@ -1,0 +1,312 @@
+package runs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nofxhq/nofx/internal/auth"
+	"github.com/nofxhq/nofx/internal/db"
+)
+
+// Claim is a step taken by a worker for one attempt. Only the holder of
+// its lease can record the attempt's result.
+type Claim struct {
+	Run    Run
+	Step   Step
+	Lease  string
+	Prompt string // the prompt rendered from inputs and earlier outputs
+}
+
+// Claim takes a step for one attempt and holds it for lease. A step that is
+// finished, cancelled, waiting or held by a live worker is ErrNotClaimable.
+func (s *Service) Claim(ctx context.Context, stepID int64, lease time.Duration) (Claim, error) {
+	var c Claim
+	var renderErr error
+	err := s.transact(ctx, func(t *txn) error {
+		var runID int64
+		if err := db.Get(ctx, t.tx, &runID, `SELECT run_id FROM steps WHERE id = ?`, stepID); err != nil {
+			if errors.Is(err, db.ErrNotFound) {
+				return ErrNotClaimable
+			}
+			return fmt.Errorf("runs: claim step %d: %w", stepID, err)
+		}
+		if err := lockRun(ctx, s.DB, t.tx, runID); err != nil {
+			return err
+		}
+		st, err := loadState(ctx, t.tx, runID, t.now)
+		if err != nil {
+			return err
+		}
+		var step *Step
+		for _, candidate := range st.steps {
+			if candidate.ID == stepID {
+				step = candidate
+			}
+		}
+		expired := step.Status == StepRunning && step.LeaseExpiresAt != nil && step.LeaseExpiresAt.Before(t.now)
+		if st.run.Status == RunCancelled || step.Kind == KindApproval || !(step.Status == StepQueued || expired) {
+			return ErrNotClaimable
+		}
+		t.runID = runID
+
+		inputs, err := st.run.Inputs()
+		if err != nil {
+			return fmt.Errorf("runs: inputs of run %d: %w", runID, err)
+		}
+		prompt, err := Render(step.Prompt, inputs, st.outputs())
+		if err != nil {
+			// Validation makes this rare (an input removed by hand, say);
+			// retrying cannot help.
+			renderErr = err
+			if err := st.setStep(ctx, t.tx, step, stepUpdate{status: StepFailed, error: err.Error(), finish: true, clearLease: true}); err != nil {
+				return err
+			}
+			return insertEvent(ctx, t.tx, runID, step.Name, "step.failed", "Cannot render the prompt: "+err.Error(), nil, t.now)
+		}
+		token, _, err := auth.NewToken()
+		if err != nil {
+			return err
+		}
+		expires := t.now.Add(lease)
+		_, err = db.Exec(ctx, t.tx, `UPDATE steps SET status = ?, attempt = attempt + 1, lease_token = ?, lease_expires_at = ?,
+			rendered_prompt = ?, started_at = COALESCE(started_at, ?), updated_at = ? WHERE id = ?`,
+			StepRunning, token, expires, prompt, t.now, t.now, step.ID)
+		if err != nil {
+			return fmt.Errorf("runs: claim step %s: %w", step.Name, err)
+		}
+		step.Status, step.Attempt, step.LeaseToken, step.LeaseExpiresAt, step.RenderedPrompt = StepRunning, step.Attempt+1, token, &expires, prompt
+		if step.StartedAt == nil {
+			step.StartedAt = &t.now
+		}
+		msg := fmt.Sprintf("Attempt %d of %d started", step.Attempt, step.MaxAttempts)
+		if expired {
+			msg += " (the previous worker stopped responding)"
+		}
+		if err := insertEvent(ctx, t.tx, runID, step.Name, "step.started", msg, nil, t.now); err != nil {
+			return err
+		}
+		c = Claim{Run: st.run, Step: *step, Lease: token, Prompt: prompt}
+		return nil
+	})
+	if err != nil {
+		return Claim{}, err
+	}
+	if renderErr != nil {
+		return Claim{}, ErrNotClaimable
+	}
+	return c, nil
+}
+
+// Heartbeat extends a claim's lease. It returns ErrLeaseLost when the step
+// was cancelled or taken over: the worker must stop.
+func (s *Service) Heartbeat(ctx context.Context, c Claim, lease time.Duration) error {
+	now := db.Now()
+	err := db.ExecOne(ctx, s.DB, `UPDATE steps SET lease_expires_at = ? WHERE id = ? AND lease_token = ? AND status = ?`,
+		now.Add(lease), c.Step.ID, c.Lease, StepRunning)
+	if errors.Is(err, db.ErrNotFound) {
+		return ErrLeaseLost
+	}
+	return err
+}
+
+// holdsLease reports whether c still holds its step's lease inside t.
+func (s *Service) lockClaim(ctx context.Context, t *txn, c Claim) (*state, *Step, error) {
+	if err := lockRun(ctx, s.DB, t.tx, c.Run.ID); err != nil {
+		return nil, nil, err
+	}
+	st, err := loadState(ctx, t.tx, c.Run.ID, t.now)
+	if err != nil {
+		return nil, nil, err
+	}
+	step := st.byName[c.Step.Name]
+	if step == nil || step.Status != StepRunning || step.LeaseToken != c.Lease {
+		return nil, nil, ErrLeaseLost
+	}
+	t.runID = c.Run.ID
+	return st, step, nil
+}
+
+// Complete records a claim's successful attempt and readies the steps that
+// were waiting for it. A claim that lost its lease is ErrLeaseLost and
+// records nothing: a step never succeeds twice.
+func (s *Service) Complete(ctx context.Context, c Claim, output string, inputTokens, outputTokens int) error {
+	return s.transact(ctx, func(t *txn) error {
+		st, step, err := s.lockClaim(ctx, t, c)
+		if err != nil {
+			return err
+		}
+		_, err = db.Exec(ctx, t.tx, `UPDATE steps SET input_tokens = ?, output_tokens = ? WHERE id = ?`, inputTokens, outputTokens, step.ID)
+		if err != nil {
+			return fmt.Errorf("runs: tokens of step %s: %w", step.Name, err)
+		}
+		step.InputTokens, step.OutputTokens = int64(inputTokens), int64(outputTokens)
+		if err := st.setStep(ctx, t.tx, step, stepUpdate{status: StepSucceeded, output: output, finish: true, clearLease: true}); err != nil {
+			return err
+		}
+		msg := fmt.Sprintf("Succeeded on attempt %d", step.Attempt)
+		if inputTokens+outputTokens > 0 {
+			msg += fmt.Sprintf(" (%d tokens in, %d out)", inputTokens, outputTokens)
+		}
+		return insertEvent(ctx, t.tx, c.Run.ID, step.Name, "step.succeeded", msg, nil, t.now)
+	})
+}
+
+// Failure describes a failed attempt.
+type Failure struct {
+	Err        error
+	Retryable  bool          // another attempt may succeed
+	TimedOut   bool          // the attempt ran out of time
+	RetryAfter time.Duration // the provider asked to wait this long
+	Immediate  bool          // retry without backoff (the worker was lost, not the provider)
+}
+
+// maxRetryAfter caps how long a provider may ask a step to wait.
+const maxRetryAfter = 5 * time.Minute
+
+// Fail records a claim's failed attempt. While attempts remain and the
+// failure is retryable the step is tried again after a backoff: when that
+// backoff is at most hold, the worker keeps the step (and its lease) and
+// waits, and Fail returns the delay with kept true; otherwise the step is
+// queued with a job for later. Else the step fails for good, which skips its
+// dependents and may fail the run.
+func (s *Service) Fail(ctx context.Context, c Claim, f Failure, hold time.Duration) (delay time.Duration, kept bool, err error) {
+	err = s.transact(ctx, func(t *txn) error {
+		st, step, err := s.lockClaim(ctx, t, c)
+		if err != nil {
+			return err
+		}
+		delay, kept, err = s.failAttempt(ctx, t, st, step, f, hold)
+		return err
+	})
+	return delay, kept, err
+}
+
+func (s *Service) failAttempt(ctx context.Context, t *txn, st *state, step *Step, f Failure, hold time.Duration) (time.Duration, bool, error) {
+	msg := f.Err.Error()
+	if f.TimedOut {
+		msg = fmt.Sprintf("timed out after %s", step.Timeout())
+	}
+	if f.Retryable && step.Attempt < step.MaxAttempts {
+		delay := max(s.backoff(step.Attempt), min(f.RetryAfter, maxRetryAfter))
+		if f.Immediate {
+			delay = 0
+		}
+		kept := hold > 0 && delay <= hold
+		event := fmt.Sprintf("Attempt %d of %d failed: %s. Retrying in %s.", step.Attempt, step.MaxAttempts, msg, delay.Round(time.Millisecond))
+		if kept {
+			if _, err := db.Exec(ctx, t.tx, `UPDATE steps SET error = ?, updated_at = ? WHERE id = ?`, msg, t.now, step.ID); err != nil {
+				return 0, false, fmt.Errorf("runs: record failed attempt of %s: %w", step.Name, err)
+			}
+		} else {
+			_, err := db.Exec(ctx, t.tx, `UPDATE steps SET status = ?, error = ?, enqueued = ?, lease_token = '', lease_expires_at = NULL,
+				updated_at = ? WHERE id = ?`, StepQueued, msg, true, t.now, step.ID)
+			if err != nil {
+				return 0, false, fmt.Errorf("runs: requeue step %s: %w", step.Name, err)
+			}
+			t.jobs = append(t.jobs, StepJob{RunID: st.run.ID, StepID: step.ID, At: t.now.Add(delay)})
+		}
+		return delay, kept, insertEvent(ctx, t.tx, st.run.ID, step.Name, "step.retrying", event, nil, t.now)
+	}
+	status, kind := StepFailed, "step.failed"
+	if f.TimedOut {
+		status, kind = StepTimedOut, "step.timed_out"
+	}
+	if err := st.setStep(ctx, t.tx, step, stepUpdate{status: status, error: msg, finish: true, clearLease: true}); err != nil {
+		return 0, false, err
+	}
+	event := fmt.Sprintf("Attempt %d of %d failed: %s", step.Attempt, step.MaxAttempts, msg)
+	if !f.Retryable {
+		event += " (not retryable)"
+	}
+	return 0, false, insertEvent(ctx, t.tx, st.run.ID, step.Name, kind, event, nil, t.now)
+}
+
+// Restart begins the next attempt of a step its worker kept through a
+// short backoff (see Fail).
+func (s *Service) Restart(ctx context.Context, c Claim, lease time.Duration) (Claim, error) {
+	err := s.transact(ctx, func(t *txn) error {
+		_, step, err := s.lockClaim(ctx, t, c)
+		if err != nil {
+			return err
+		}
+		expires := t.now.Add(lease)
+		_, err = db.Exec(ctx, t.tx, `UPDATE steps SET attempt = attempt + 1, lease_expires_at = ?, updated_at = ? WHERE id = ?`,
+			expires, t.now, step.ID)
+		if err != nil {
+			return fmt.Errorf("runs: restart step %s: %w", step.Name, err)
+		}
+		step.Attempt++
+		step.LeaseExpiresAt = &expires
+		c.Step = *step
+		return insertEvent(ctx, t.tx, c.Run.ID, step.Name, "step.started",
+			fmt.Sprintf("Attempt %d of %d started", step.Attempt, step.MaxAttempts), nil, t.now)
+	})
+	return c, err
+}
+
+// Release gives a claim back when the worker is stopping: the step runs
+// again at once, here or in another process. An attempt that was under way
+// (midAttempt) does not count.
+func (s *Service) Release(ctx context.Context, c Claim, midAttempt bool) error {
+	return s.transact(ctx, func(t *txn) error {
+		_, step, err := s.lockClaim(ctx, t, c)
+		if err != nil {
+			return err
+		}
+		uncount := 0
+		if midAttempt {
+			uncount = 1
+		}
+		_, err = db.Exec(ctx, t.tx, `UPDATE steps SET status = ?, attempt = attempt - ?, enqueued = ?, lease_token = '',
+			lease_expires_at = NULL, updated_at = ? WHERE id = ?`, StepQueued, uncount, true, t.now, step.ID)
+		if err != nil {
+			return fmt.Errorf("runs: release step %s: %w", step.Name, err)
+		}
+		t.jobs = append(t.jobs, StepJob{RunID: c.Run.ID, StepID: step.ID})
+		return insertEvent(ctx, t.tx, c.Run.ID, step.Name, "step.interrupted", "The worker stopped; the step will start again", nil, t.now)
+	})
+}
+
+// RescueExpired finds steps whose worker stopped renewing its lease (a
+// crashed or killed process) and counts that as a failed, retryable
+// attempt. It returns how many steps it rescued.
+func (s *Service) RescueExpired(ctx context.Context) (int, error) {
+	type expired struct {
+		ID    int64 `db:"id"`
+		RunID int64 `db:"run_id"`
+	}
+	var found []expired
+	err := db.Select(ctx, s.DB, &found, `SELECT id, run_id FROM steps WHERE status = ? AND lease_expires_at < ? ORDER BY id LIMIT 500`,
+		StepRunning, db.Now())
+	if err != nil {
+		return 0, fmt.Errorf("runs: find expired leases: %w", err)
+	}
+	rescued := 0
+	for _, e := range found {
+		err := s.transact(ctx, func(t *txn) error {
+			if err := lockRun(ctx, s.DB, t.tx, e.RunID); err != nil {
+				return err
+			}
+			st, err := loadState(ctx, t.tx, e.RunID, t.now)
+			if err != nil {
+				return err
+			}
+			for _, step := range st.steps {
+				if step.ID != e.ID || step.Status != StepRunning || step.LeaseExpiresAt == nil || !step.LeaseExpiresAt.Before(t.now) {
+					continue
+				}
+				t.runID = e.RunID
+				rescued++
+				_, _, err := s.failAttempt(ctx, t, st, step, Failure{Err: errors.New("the worker stopped responding"), Retryable: true, Immediate: true}, 0)
+				return err
+			}
+			return nil
+		})
+		if err != nil {
+			return rescued, err
+		}
+	}
+	return rescued, nil
+}
