@@ -1,7 +1,11 @@
 package web
 
 import (
+	"net/http"
+
 	"github.com/labstack/echo/v4"
+
+	"github.com/nofxhq/nofx/internal/access"
 
 	"github.com/nofxhq/nofx/internal/apikeys"
 	"github.com/nofxhq/nofx/internal/auth"
@@ -28,4 +32,23 @@ func who(c echo.Context) *principal {
 	p := &principal{}
 	c.Set(principalKey, p)
 	return p
+}
+
+// actor is the principal as the services see it: who acts, in which team,
+// with which role. A user without a team cannot act on team resources.
+func actor(c echo.Context) (access.Actor, error) {
+	p := who(c)
+	if p.Team == nil {
+		return access.Actor{}, echo.NewHTTPError(http.StatusForbidden, "You are not a member of any team.")
+	}
+	a := access.Actor{TeamID: p.Team.ID, Role: p.Team.Role}
+	switch {
+	case p.APIKey != nil:
+		a.APIKeyID = p.APIKey.ID
+	case p.User != nil:
+		a.UserID = p.User.ID
+	default:
+		return access.Actor{}, echo.NewHTTPError(http.StatusUnauthorized, "Log in first.")
+	}
+	return a, nil
 }

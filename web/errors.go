@@ -7,8 +7,10 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/nofxhq/nofx/internal/access"
 	"github.com/nofxhq/nofx/internal/auth"
 	"github.com/nofxhq/nofx/internal/db"
+	"github.com/nofxhq/nofx/internal/runs"
 	"github.com/nofxhq/nofx/internal/validation"
 	"github.com/nofxhq/nofx/views/errorpage"
 )
@@ -42,6 +44,10 @@ func classify(err error) problem {
 	switch {
 	case errors.As(err, &verrs):
 		return problem{http.StatusUnprocessableEntity, "validation_failed", "Some fields need another look.", verrs}
+	case errors.Is(err, access.ErrForbidden):
+		return problem{status: http.StatusForbidden, code: "forbidden", message: "Your role in this team does not allow that."}
+	case errors.Is(err, runs.ErrConflict):
+		return problem{status: http.StatusConflict, code: "conflict", message: err.Error()}
 	case errors.Is(err, db.ErrNotFound):
 		return problem{status: http.StatusNotFound, code: "not_found", message: "We could not find that."}
 	case errors.Is(err, auth.ErrInvalidCredentials):

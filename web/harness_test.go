@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"net/http"
@@ -9,16 +10,15 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/PuerkitoBio/goquery"
 	"github.com/stretchr/testify/require"
 
-	"github.com/nofxhq/nofx/internal/auth"
+	nofx "github.com/nofxhq/nofx/internal/app"
 	"github.com/nofxhq/nofx/internal/config"
 	"github.com/nofxhq/nofx/internal/db"
 	"github.com/nofxhq/nofx/internal/db/dbtest"
-	"github.com/nofxhq/nofx/internal/metrics"
-	"github.com/nofxhq/nofx/web"
 )
 
 // app is a running NOFX server for one test, on its own database.
@@ -26,29 +26,40 @@ type app struct {
 	t   *testing.T
 	DB  *db.DB
 	URL string
-	Web *web.Server
+	App *nofx.App
 }
 
-// newApp starts the real router on a fresh SQLite database.
+// newApp starts the real router and engine on a fresh SQLite database.
 func newApp(t *testing.T) *app {
 	t.Helper()
-	return newAppOn(t, dbtest.SQLite(t))
+	return newAppAt(t, dbtest.SQLiteURL(t))
 }
 
-// newAppOn starts the real router on d.
-func newAppOn(t *testing.T, d *db.DB) *app {
+// newAppAt starts the real router and engine on the database at url.
+func newAppAt(t *testing.T, url string) *app {
 	t.Helper()
 	cfg := &config.Config{
+		DatabaseURL:   url,
 		DataDir:       t.TempDir(),
+		Workers:       2,
 		SessionSecret: []byte("test-session-secret-0123456789abcdef"),
 		LogFormat:     "text",
 		LogLevel:      "error",
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv := web.New(web.Deps{Config: cfg, DB: d, Logger: log, Metrics: metrics.New(), Auth: &auth.Service{DB: d}})
-	ts := httptest.NewServer(srv.Handler())
-	t.Cleanup(ts.Close)
-	return &app{t: t, DB: d, URL: ts.URL, Web: srv}
+	a, err := nofx.New(context.Background(), cfg, log, true, nofx.Tuning{
+		Lease: 5 * time.Second, RescueEvery: time.Second, ShutdownGrace: time.Second,
+		PollInterval: 20 * time.Millisecond, RetryBase: 5 * time.Millisecond, RetryMax: 50 * time.Millisecond,
+	})
+	require.NoError(t, err)
+	require.NoError(t, a.Start(context.Background()))
+	ts := httptest.NewServer(a.Web.Handler())
+	t.Cleanup(func() {
+		ts.CloseClientConnections()
+		ts.Close()
+		require.NoError(t, a.Close(context.Background()))
+	})
+	return &app{t: t, DB: a.DB, URL: ts.URL, App: a}
 }
 
 // client is a browser-like HTTP client with a cookie jar that does not

@@ -48,10 +48,22 @@ func (s *Server) routes() {
 	e.GET("/account", s.accountPage, user)
 	e.POST("/account/password", s.changePassword, user)
 
+	// Runs pages (HTML).
+	// (added with the runs pages)
+
 	// Site admin pages.
 	e.GET("/admin", s.adminPage, user, s.requireSiteAdmin)
 
 	// JSON API.
 	api := e.Group("/api/v1", s.requireAPIAuth)
 	api.GET("/me", s.apiMe)
+	api.POST("/runs", s.apiCreateRun)
+	api.GET("/runs", s.apiListRuns)
+	api.GET("/runs/:id", s.apiGetRun)
+	api.POST("/runs/:id/cancel", s.apiCancelRun)
+	api.POST("/runs/:id/retry", s.apiRetryRun)
+	api.POST("/runs/:id/rerun", s.apiRerunRun)
+	api.GET("/runs/:id/events", s.apiRunEvents)
+	api.POST("/runs/:id/steps/:step/approve", s.apiApproveStep)
+	api.POST("/runs/:id/steps/:step/reject", s.apiRejectStep)
 }

@@ -9,19 +9,27 @@ import (
 	"github.com/gorilla/sessions"
 	"github.com/labstack/echo/v4"
 
+	"github.com/nofxhq/nofx/internal/ai"
 	"github.com/nofxhq/nofx/internal/auth"
 	"github.com/nofxhq/nofx/internal/config"
 	"github.com/nofxhq/nofx/internal/db"
+	"github.com/nofxhq/nofx/internal/engine"
+	"github.com/nofxhq/nofx/internal/live"
 	"github.com/nofxhq/nofx/internal/metrics"
+	"github.com/nofxhq/nofx/internal/runs"
 )
 
 // Deps is what the server is built from.
 type Deps struct {
-	Config  *config.Config
-	DB      *db.DB
-	Logger  *slog.Logger
-	Metrics *metrics.Metrics
-	Auth    *auth.Service
+	Config    *config.Config
+	DB        *db.DB
+	Logger    *slog.Logger
+	Metrics   *metrics.Metrics
+	Auth      *auth.Service
+	Runs      *runs.Service
+	Engine    *engine.Engine
+	Broker    live.Broker
+	Providers *ai.Registry
 }
 
 // Server answers NOFX's HTTP requests.
@@ -31,6 +39,10 @@ type Server struct {
 	log     *slog.Logger
 	metrics *metrics.Metrics
 	auth    *auth.Service
+	runs    *runs.Service
+	engine  *engine.Engine
+	broker  live.Broker
+	ai      *ai.Registry
 	flash   *sessions.CookieStore
 	echo    *echo.Echo
 }
@@ -43,6 +55,10 @@ func New(d Deps) *Server {
 		log:     d.Logger,
 		metrics: d.Metrics,
 		auth:    d.Auth,
+		runs:    d.Runs,
+		engine:  d.Engine,
+		broker:  d.Broker,
+		ai:      d.Providers,
 		flash:   sessions.NewCookieStore(d.Config.SessionSecret),
 	}
 	s.flash.Options = &sessions.Options{Path: "/", MaxAge: 300, HttpOnly: true, SameSite: http.SameSiteLaxMode}

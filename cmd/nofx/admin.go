@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 
 	"github.com/nofxhq/nofx/internal/apikeys"
 	"github.com/nofxhq/nofx/internal/auth"
@@ -23,7 +22,15 @@ func openForCommand(ctx context.Context, getenv func(string) string) (*db.DB, er
 	if err != nil {
 		return nil, err
 	}
-	return openDB(ctx, cfg, slog.New(slog.DiscardHandler), true)
+	d, err := db.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := d.Migrate(ctx); err != nil {
+		d.Close()
+		return nil, err
+	}
+	return d, nil
 }
 
 func migrate(ctx context.Context, stdout io.Writer, getenv func(string) string) error {

@@ -11,12 +11,10 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/nofxhq/nofx/internal/app"
 	"github.com/nofxhq/nofx/internal/auth"
 	"github.com/nofxhq/nofx/internal/config"
-	"github.com/nofxhq/nofx/internal/db"
-	"github.com/nofxhq/nofx/internal/metrics"
 	"github.com/nofxhq/nofx/internal/version"
-	"github.com/nofxhq/nofx/web"
 )
 
 // shutdownGrace is how long in-flight requests get to finish on SIGTERM.
@@ -30,36 +28,6 @@ func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewTextHandler(w, opts))
 	}
 	return slog.New(slog.NewJSONHandler(w, opts))
-}
-
-// openDB connects to the configured database and brings its schema up to
-// date, or, with migrate false, refuses a schema that is behind.
-func openDB(ctx context.Context, cfg *config.Config, log *slog.Logger, migrate bool) (*db.DB, error) {
-	d, err := db.Open(ctx, cfg.DatabaseURL)
-	if err != nil {
-		return nil, err
-	}
-	if migrate {
-		n, err := d.Migrate(ctx)
-		if err != nil {
-			d.Close()
-			return nil, err
-		}
-		if n > 0 {
-			log.Info("applied migrations", "count", n)
-		}
-		return d, nil
-	}
-	current, latest, err := d.MigrationVersions(ctx)
-	if err != nil {
-		d.Close()
-		return nil, err
-	}
-	if current < latest {
-		d.Close()
-		return nil, fmt.Errorf("database schema is at version %d, this binary needs %d: run nofx migrate", current, latest)
-	}
-	return d, nil
 }
 
 // serve builds the app from the configuration, in order, runs it until ctx
@@ -81,21 +49,27 @@ func serve(ctx context.Context, args []string, stderr io.Writer, getenv func(str
 		log.Warn("NOFX_SESSION_SECRET is not set: generated one in the data directory; set it to share sessions between processes", "data_dir", cfg.DataDir)
 	}
 
-	d, err := openDB(ctx, cfg, log, !*noMigrate)
+	a, err := app.New(ctx, cfg, log, !*noMigrate, app.Tuning{})
 	if err != nil {
 		return err
 	}
-	defer d.Close()
-
-	authService := &auth.Service{DB: d}
-	srv := web.New(web.Deps{Config: cfg, DB: d, Logger: log, Metrics: metrics.New(), Auth: authService})
+	defer func() {
+		if err := a.Close(context.Background()); err != nil {
+			log.Error("shutdown", "error", err)
+		}
+		log.Info("stopped")
+	}()
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("NOFX_ADDR: listen on %s: %w", cfg.Addr, err)
 	}
+	if err := a.Start(ctx); err != nil {
+		ln.Close()
+		return err
+	}
 	httpServer := &http.Server{
-		Handler:           srv.Handler(),
+		Handler:           a.Web.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		IdleTimeout:       120 * time.Second,
@@ -103,13 +77,13 @@ func serve(ctx context.Context, args []string, stderr io.Writer, getenv func(str
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpServer.Serve(ln) }()
-	log.Info("listening", "addr", ln.Addr().String(), "version", version.String(), "database", string(d.Dialect))
+	log.Info("listening", "addr", ln.Addr().String(), "version", version.String(), "database", string(a.DB.Dialect), "workers", cfg.Workers)
 
 	housekeeping, stopHousekeeping := context.WithCancel(context.Background())
 	housekeepingDone := make(chan struct{})
 	go func() {
 		defer close(housekeepingDone)
-		sweepSessions(housekeeping, authService, log)
+		sweepSessions(housekeeping, a.Auth, log)
 	}()
 
 	select {
@@ -131,8 +105,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer, getenv func(str
 	}
 	stopHousekeeping()
 	<-housekeepingDone
-	log.Info("stopped")
-	return nil
+	return nil // the deferred Close stops the workers, then the database
 }
 
 // sweepSessions deletes expired sessions every hour until ctx ends.

@@ -1,0 +1,415 @@
+package web
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/nofxhq/nofx/internal/ai"
+	"github.com/nofxhq/nofx/internal/live"
+	"github.com/nofxhq/nofx/internal/runs"
+	"github.com/nofxhq/nofx/internal/validation"
+)
+
+// runJSON is a run in the API.
+type runJSON struct {
+	ID           int64          `json:"id"`
+	Status       string         `json:"status"`
+	Goal         string         `json:"goal"`
+	Template     string         `json:"template,omitempty"`
+	CreatedBy    string         `json:"created_by"`
+	RerunOf      *int64         `json:"rerun_of,omitempty"`
+	StepsTotal   int            `json:"steps_total"`
+	StepsDone    int            `json:"steps_done"`
+	InputTokens  int64          `json:"input_tokens"`
+	OutputTokens int64          `json:"output_tokens"`
+	Error        string         `json:"error,omitempty"`
+	Inputs       map[string]any `json:"inputs"`
+	CreatedAt    time.Time      `json:"created_at"`
+	StartedAt    *time.Time     `json:"started_at"`
+	FinishedAt   *time.Time     `json:"finished_at"`
+	Steps        []stepJSON     `json:"steps,omitempty"`
+}
+
+// stepJSON is a step in the API.
+type stepJSON struct {
+	Name            string     `json:"name"`
+	Kind            string     `json:"kind"`
+	Status          string     `json:"status"`
+	Needs           []string   `json:"needs"`
+	Provider        string     `json:"provider,omitempty"`
+	Model           string     `json:"model,omitempty"`
+	Prompt          string     `json:"prompt"`
+	Output          string     `json:"output"`
+	Error           string     `json:"error,omitempty"`
+	Attempt         int        `json:"attempt"`
+	MaxAttempts     int        `json:"max_attempts"`
+	InputTokens     int64      `json:"input_tokens"`
+	OutputTokens    int64      `json:"output_tokens"`
+	DecisionComment string     `json:"decision_comment,omitempty"`
+	StartedAt       *time.Time `json:"started_at"`
+	FinishedAt      *time.Time `json:"finished_at"`
+}
+
+// eventJSON is a timeline event in the API's event stream.
+type eventJSON struct {
+	ID        int64     `json:"id"`
+	Kind      string    `json:"kind"`
+	Step      string    `json:"step,omitempty"`
+	Message   string    `json:"message"`
+	Actor     string    `json:"actor,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	RunStatus string    `json:"run_status"`
+}
+
+func toRunJSON(r runs.Run, steps []runs.Step) runJSON {
+	out := runJSON{
+		ID: r.ID, Status: r.Status, Goal: r.Goal, Template: r.Template, CreatedBy: r.CreatedBy,
+		StepsTotal: r.StepsTotal, StepsDone: r.StepsDone, InputTokens: r.InputTokens, OutputTokens: r.OutputTokens,
+		Error: r.Error, CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt,
+	}
+	if r.RerunOf.Valid {
+		out.RerunOf = &r.RerunOf.Int64
+	}
+	out.Inputs, _ = r.Inputs()
+	for _, s := range steps {
+		prompt := s.RenderedPrompt
+		if prompt == "" {
+			prompt = s.Prompt
+		}
+		out.Steps = append(out.Steps, stepJSON{
+			Name: s.Name, Kind: s.Kind, Status: s.Status, Needs: s.Needs(), Provider: s.Provider, Model: s.Model,
+			Prompt: prompt, Output: s.Output, Error: s.Error, Attempt: s.Attempt, MaxAttempts: s.MaxAttempts,
+			InputTokens: s.InputTokens, OutputTokens: s.OutputTokens, DecisionComment: s.DecisionComment,
+			StartedAt: s.StartedAt, FinishedAt: s.FinishedAt,
+		})
+	}
+	return out
+}
+
+// createRunRequest is the body of POST /api/v1/runs: one of a template, a
+// prompt or a plan.
+type createRunRequest struct {
+	Template string          `json:"template"`
+	Prompt   string          `json:"prompt"`
+	Provider string          `json:"provider"`
+	Model    string          `json:"model"`
+	Plan     json.RawMessage `json:"plan"`
+	Inputs   map[string]any  `json:"inputs"`
+}
+
+// decodeJSON reads a JSON body strictly: unknown fields and trailing data
+// are a 400 that says what is wrong.
+func decodeJSON(c echo.Context, dst any) error {
+	body, err := io.ReadAll(c.Request().Body)
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return echo.ErrStatusRequestEntityTooLarge
+		}
+		return echo.NewHTTPError(http.StatusBadRequest, "Could not read the request body.")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, "The body is not valid JSON for this request: "+err.Error())
+	}
+	if dec.More() {
+		return echo.NewHTTPError(http.StatusBadRequest, "The body has data after the JSON object.")
+	}
+	return nil
+}
+
+// promptPlan is the one-step plan of a free prompt.
+func promptPlan(prompt, provider, model string) runs.Plan {
+	if provider == "" {
+		provider = ai.SimulatedName
+	}
+	if model == "" && provider == ai.SimulatedName {
+		model = "echo"
+	}
+	goal := strings.Join(strings.Fields(prompt), " ")
+	if len([]rune(goal)) > 80 {
+		goal = string([]rune(goal)[:79]) + "…"
+	}
+	return runs.Plan{Goal: goal, Steps: []runs.StepSpec{{Name: "prompt", Kind: runs.KindLLM, Provider: provider, Model: model, Prompt: prompt}}}
+}
+
+// planFromRequest turns a create request into a plan, or a validation
+// error saying which of template, prompt and plan to give.
+func planFromRequest(req createRunRequest) (runs.Plan, error) {
+	given := 0
+	for _, set := range []bool{req.Template != "", req.Prompt != "", len(req.Plan) > 0} {
+		if set {
+			given++
+		}
+	}
+	if given != 1 {
+		return runs.Plan{}, validation.Errors{"plan": "Give exactly one of template, prompt or plan."}
+	}
+	switch {
+	case req.Template != "":
+		return runs.Plan{}, validation.Errors{"template": fmt.Sprintf("There is no template %q in this team.", req.Template)}
+	case req.Prompt != "":
+		if strings.TrimSpace(req.Prompt) == "" {
+			return runs.Plan{}, validation.Errors{"prompt": "Write a prompt."}
+		}
+		return promptPlan(req.Prompt, req.Provider, req.Model), nil
+	}
+	if req.Provider != "" || req.Model != "" {
+		return runs.Plan{}, validation.Errors{"provider": "provider and model go with a prompt; a plan names them per step."}
+	}
+	return runs.ParsePlan(req.Plan)
+}
+
+func (s *Server) apiCreateRun(c echo.Context) error {
+	a, err := actor(c)
+	if err != nil {
+		return err
+	}
+	var req createRunRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	plan, err := planFromRequest(req)
+	if err != nil {
+		return err
+	}
+	run, replayed, err := s.runs.Create(c.Request().Context(), a, runs.CreateInput{
+		Plan: plan, Inputs: req.Inputs, IdempotencyKey: c.Request().Header.Get("Idempotency-Key"),
+	})
+	if err != nil {
+		return err
+	}
+	if replayed {
+		c.Response().Header().Set("Idempotent-Replayed", "true")
+	}
+	c.Response().Header().Set(echo.HeaderLocation, fmt.Sprintf("/api/v1/runs/%d", run.ID))
+	return c.JSON(http.StatusCreated, toRunJSON(run, nil))
+}
+
+// listRunsResponse is a page of runs; pass next_before as ?before= for the next.
+type listRunsResponse struct {
+	Runs       []runJSON `json:"runs"`
+	NextBefore int64     `json:"next_before,omitempty"`
+}
+
+// listFilter reads the runs list filters shared by the page and the API.
+func listFilter(c echo.Context) (runs.ListFilter, error) {
+	f := runs.ListFilter{Status: c.QueryParam("status"), Template: c.QueryParam("template")}
+	errs := validation.Errors{}
+	if f.Status != "" && !contains(runs.RunStatuses, f.Status) {
+		errs.Add("status", "Use one of "+strings.Join(runs.RunStatuses, ", ")+".")
+	}
+	for _, p := range []struct {
+		name string
+		dst  *time.Time
+		add  time.Duration
+	}{{"from", &f.From, 0}, {"to", &f.To, 24 * time.Hour}} {
+		if v := c.QueryParam(p.name); v != "" {
+			t, err := time.Parse("2006-01-02", v)
+			if err != nil {
+				errs.Add(p.name, "Use a date like 2026-01-31.")
+				continue
+			}
+			*p.dst = t.Add(p.add) // "to" includes its whole day
+		}
+	}
+	for _, p := range []struct {
+		name string
+		dst  *int64
+	}{{"before", &f.Before}} {
+		if v := c.QueryParam(p.name); v != "" {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n < 1 {
+				errs.Add(p.name, "Use a run id.")
+				continue
+			}
+			*p.dst = n
+		}
+	}
+	if v := c.QueryParam("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 200 {
+			errs.Add("limit", "Use a number from 1 to 200.")
+		}
+		f.Limit = n
+	}
+	return f, errs.Err()
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) apiListRuns(c echo.Context) error {
+	a, err := actor(c)
+	if err != nil {
+		return err
+	}
+	f, err := listFilter(c)
+	if err != nil {
+		return err
+	}
+	page, err := s.runs.List(c.Request().Context(), a, f)
+	if err != nil {
+		return err
+	}
+	out := listRunsResponse{Runs: []runJSON{}, NextBefore: page.NextBefore}
+	for _, r := range page.Runs {
+		out.Runs = append(out.Runs, toRunJSON(r, nil))
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+// runID reads the :id path parameter; a malformed id is simply not found.
+func runID(c echo.Context) (int64, error) {
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil || id < 1 {
+		return 0, echo.NewHTTPError(http.StatusNotFound, "There is no such run.")
+	}
+	return id, nil
+}
+
+func (s *Server) apiGetRun(c echo.Context) error {
+	a, err := actor(c)
+	if err != nil {
+		return err
+	}
+	id, err := runID(c)
+	if err != nil {
+		return err
+	}
+	run, steps, err := s.runs.Get(c.Request().Context(), a, id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, toRunJSON(run, steps))
+}
+
+// apiRunAction runs an action on a run and answers with the run as it is after.
+func (s *Server) apiRunAction(c echo.Context, action func(id int64) error) error {
+	a, err := actor(c)
+	if err != nil {
+		return err
+	}
+	id, err := runID(c)
+	if err != nil {
+		return err
+	}
+	if err := action(id); err != nil {
+		return err
+	}
+	run, steps, err := s.runs.Get(c.Request().Context(), a, id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, toRunJSON(run, steps))
+}
+
+func (s *Server) apiCancelRun(c echo.Context) error {
+	return s.apiRunAction(c, func(id int64) error {
+		a, _ := actor(c)
+		return s.runs.Cancel(c.Request().Context(), a, id)
+	})
+}
+
+func (s *Server) apiRetryRun(c echo.Context) error {
+	return s.apiRunAction(c, func(id int64) error {
+		a, _ := actor(c)
+		return s.runs.Retry(c.Request().Context(), a, id)
+	})
+}
+
+func (s *Server) apiRerunRun(c echo.Context) error {
+	a, err := actor(c)
+	if err != nil {
+		return err
+	}
+	id, err := runID(c)
+	if err != nil {
+		return err
+	}
+	run, err := s.runs.Rerun(c.Request().Context(), a, id)
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set(echo.HeaderLocation, fmt.Sprintf("/api/v1/runs/%d", run.ID))
+	return c.JSON(http.StatusCreated, toRunJSON(run, nil))
+}
+
+// decisionRequest is the optional body of approve and reject.
+type decisionRequest struct {
+	Comment string `json:"comment"`
+}
+
+func (s *Server) apiDecide(c echo.Context, approve bool) error {
+	var req decisionRequest
+	if c.Request().ContentLength != 0 {
+		if err := decodeJSON(c, &req); err != nil {
+			return err
+		}
+	}
+	return s.apiRunAction(c, func(id int64) error {
+		a, _ := actor(c)
+		return s.runs.Decide(c.Request().Context(), a, id, c.Param("step"), approve, req.Comment)
+	})
+}
+
+func (s *Server) apiApproveStep(c echo.Context) error { return s.apiDecide(c, true) }
+
+func (s *Server) apiRejectStep(c echo.Context) error { return s.apiDecide(c, false) }
+
+// apiRunEvents streams the run's timeline as Server-Sent Events: every
+// event after Last-Event-ID (or ?after=), then each new one as it happens,
+// and "delta" events with text as steps stream it. The stream ends with an
+// "end" event once the run has finished.
+func (s *Server) apiRunEvents(c echo.Context) error {
+	a, err := actor(c)
+	if err != nil {
+		return err
+	}
+	id, err := runID(c)
+	if err != nil {
+		return err
+	}
+	after := c.Request().Header.Get("Last-Event-ID")
+	if after == "" {
+		after = c.QueryParam("after")
+	}
+	var afterID int64
+	if after != "" {
+		if afterID, err = strconv.ParseInt(after, 10, 64); err != nil || afterID < 0 {
+			return validation.Errors{"after": "Use the id of an event."}
+		}
+	}
+	return s.followRun(c, a, id, afterID, runFollower{
+		untilFinished: true,
+		changed: func(stream *sse, events []runs.Event, run runs.Run) error {
+			for _, e := range events {
+				b, _ := json.Marshal(eventJSON{ID: e.ID, Kind: e.Kind, Step: e.Step, Message: e.Message, Actor: e.Actor, CreatedAt: e.CreatedAt, RunStatus: run.Status})
+				if err := stream.send(e.Kind, e.ID, string(b)); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+		delta: func(stream *sse, m live.Message) error {
+			b, _ := json.Marshal(map[string]string{"step": m.Step, "text": m.Text})
+			return stream.send("delta", 0, string(b))
+		},
+	})
+}

@@ -1,0 +1,138 @@
+package web
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/nofxhq/nofx/internal/access"
+	"github.com/nofxhq/nofx/internal/live"
+	"github.com/nofxhq/nofx/internal/runs"
+)
+
+// sseKeepalive is how often an idle stream sends a comment, so proxies keep
+// it open; it also re-reads the run in case a notification was lost.
+const sseKeepalive = 15 * time.Second
+
+// sse writes Server-Sent Events to one client.
+type sse struct {
+	res *echo.Response
+}
+
+// startSSE sends the headers of an event stream.
+func startSSE(c echo.Context) *sse {
+	h := c.Response().Header()
+	h.Set(echo.HeaderContentType, "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	c.Response().WriteHeader(http.StatusOK)
+	c.Response().Flush()
+	return &sse{res: c.Response()}
+}
+
+// send writes one event; data may span lines.
+func (s *sse) send(event string, id int64, data string) error {
+	var b strings.Builder
+	if id > 0 {
+		fmt.Fprintf(&b, "id: %d\n", id)
+	}
+	if event != "" {
+		fmt.Fprintf(&b, "event: %s\n", event)
+	}
+	for _, line := range strings.Split(data, "\n") {
+		b.WriteString("data: ")
+		b.WriteString(strings.TrimSuffix(line, "\r"))
+		b.WriteByte('\n')
+	}
+	b.WriteByte('\n')
+	if _, err := s.res.Write([]byte(b.String())); err != nil {
+		return err
+	}
+	s.res.Flush()
+	return nil
+}
+
+func (s *sse) comment(text string) error {
+	if _, err := s.res.Write([]byte(": " + text + "\n\n")); err != nil {
+		return err
+	}
+	s.res.Flush()
+	return nil
+}
+
+// runFollower is what a stream does with a run's news.
+type runFollower struct {
+	// changed receives the events written since the last call, with the run
+	// as it is now.
+	changed func(stream *sse, events []runs.Event, run runs.Run) error
+	// delta receives text a step streams (not stored).
+	delta func(stream *sse, m live.Message) error
+	// untilFinished ends the stream once the run has finished.
+	untilFinished bool
+}
+
+// followRun streams a run to the client from the event after `after` until
+// the client leaves (or the run finishes, with untilFinished). It waits on
+// the run's notifications; nothing polls.
+func (s *Server) followRun(c echo.Context, actor access.Actor, runID, after int64, f runFollower) error {
+	ctx := c.Request().Context()
+	// Subscribe before reading, so nothing written in between is missed.
+	messages, unsubscribe := s.broker.Subscribe(runID)
+	defer unsubscribe()
+	if _, _, err := s.runs.Get(ctx, actor, runID); err != nil {
+		return err // before the stream starts: a normal error response
+	}
+	stream := startSSE(c)
+	last := after
+	catchUp := func() (finished bool, err error) {
+		events, err := s.runs.Events(ctx, actor, runID, last)
+		if err != nil {
+			return false, err
+		}
+		run, _, err := s.runs.Get(ctx, actor, runID)
+		if err != nil {
+			return false, err
+		}
+		if len(events) > 0 {
+			if err := f.changed(stream, events, run); err != nil {
+				return false, err
+			}
+			last = events[len(events)-1].ID
+		}
+		return run.Finished(), nil
+	}
+
+	keepalive := time.NewTicker(sseKeepalive)
+	defer keepalive.Stop()
+	for {
+		finished, err := catchUp()
+		if err != nil {
+			return nil // the client or the database is gone: the stream just ends
+		}
+		if finished && f.untilFinished {
+			return stream.send("end", 0, `{"reason":"finished"}`)
+		}
+		// Wait for news: a change or a keepalive re-reads the run; deltas
+		// pass straight through.
+		for waiting := true; waiting; {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-keepalive.C:
+				if err := stream.comment("keepalive"); err != nil {
+					return nil
+				}
+				waiting = false
+			case m := <-messages:
+				if m.Kind != live.KindDelta {
+					waiting = false
+				} else if f.delta != nil && f.delta(stream, m) != nil {
+					return nil
+				}
+			}
+		}
+	}
+}
