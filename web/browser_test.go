@@ -17,7 +17,7 @@ import (
 
 // browserTimeout bounds a whole browser test: starting Chromium, every
 // action and every wait.
-const browserTimeout = 30 * time.Second
+const browserTimeout = 60 * time.Second
 
 // chromiumPath returns Debian's Chromium, or "" when it is not installed.
 func chromiumPath() string {
@@ -153,19 +153,18 @@ func TestBrowserSignUpLogOutLogIn(t *testing.T) {
 		email    = "ada@example.com"
 		password = "correct horse battery"
 	)
-	css := func(sel string) chromedp.CSS { return chromedp.CSS(sel) }
 
 	// Sign up.
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.Navigate(a.URL+"/signup"),
-		chromedp.WaitVisible(css(`[data-testid=signup-form]`)),
-		chromedp.SendKeys(css(`[data-testid=signup-form] input[name=name]`), "Ada Lovelace"),
-		chromedp.SendKeys(css(`[data-testid=signup-form] input[name=email]`), email),
-		chromedp.SendKeys(css(`[data-testid=signup-form] input[name=password]`), password),
-		chromedp.Click(css(`[data-testid=signup-form] button[type=submit]`)),
-		chromedp.WaitVisible(css(`[data-testid=dashboard]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=signup-form]`)),
+		chromedp.SendKeys(chromedp.CSS(`[data-testid=signup-form] input[name=name]`), "Ada Lovelace"),
+		chromedp.SendKeys(chromedp.CSS(`[data-testid=signup-form] input[name=email]`), email),
+		chromedp.SendKeys(chromedp.CSS(`[data-testid=signup-form] input[name=password]`), password),
+		chromedp.Click(chromedp.CSS(`[data-testid=signup-form] button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=dashboard]`)),
 	), "sign up")
-	flash, err := chromedp.Run(ctx, chromedp.Text(css(`[data-testid=flash]`)))
+	flash, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`[data-testid=flash]`)))
 	require.NoError(t, err)
 	require.Contains(t, flash, "Welcome to NOFX")
 	location, err := chromedp.Run(ctx, chromedp.Location())
@@ -174,12 +173,12 @@ func TestBrowserSignUpLogOutLogIn(t *testing.T) {
 
 	// Log out through the user menu.
 	require.NoError(t, chromedp.Do(ctx,
-		chromedp.Click(css(`[data-testid=user-menu] > summary`)),
-		chromedp.WaitVisible(css(`[data-testid=logout]`)),
-		chromedp.Click(css(`[data-testid=logout]`)),
-		chromedp.WaitVisible(css(`[data-testid=login-form]`)),
+		chromedp.Click(chromedp.CSS(`[data-testid=user-menu] > summary`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=logout]`)),
+		chromedp.Click(chromedp.CSS(`[data-testid=logout]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=login-form]`)),
 	), "log out")
-	flash, err = chromedp.Run(ctx, chromedp.Text(css(`[data-testid=flash]`)))
+	flash, err = chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`[data-testid=flash]`)))
 	require.NoError(t, err)
 	require.Equal(t, "You have been logged out.", strings.TrimSpace(flash))
 	location, err = chromedp.Run(ctx, chromedp.Location())
@@ -188,12 +187,12 @@ func TestBrowserSignUpLogOutLogIn(t *testing.T) {
 
 	// Log in again with the same credentials.
 	require.NoError(t, chromedp.Do(ctx,
-		chromedp.SendKeys(css(`[data-testid=login-form] input[name=email]`), email),
-		chromedp.SendKeys(css(`[data-testid=login-form] input[name=password]`), password),
-		chromedp.Click(css(`[data-testid=login-form] button[type=submit]`)),
-		chromedp.WaitVisible(css(`[data-testid=dashboard]`)),
+		chromedp.SendKeys(chromedp.CSS(`[data-testid=login-form] input[name=email]`), email),
+		chromedp.SendKeys(chromedp.CSS(`[data-testid=login-form] input[name=password]`), password),
+		chromedp.Click(chromedp.CSS(`[data-testid=login-form] button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=dashboard]`)),
 	), "log in")
-	menu, err := chromedp.Run(ctx, chromedp.TextContent(css(`[data-testid=user-menu]`)))
+	menu, err := chromedp.Run(ctx, chromedp.TextContent(chromedp.CSS(`[data-testid=user-menu]`)))
 	require.NoError(t, err)
 	require.Contains(t, menu, email, "the user menu shows who is signed in")
 }

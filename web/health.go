@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -19,7 +20,8 @@ type readiness struct {
 	Checks map[string]string `json:"checks"`
 }
 
-// readyz answers 200 when the database answers and its schema is current.
+// readyz answers 200 when the database answers, its schema is current and
+// the workers (if this node has any) are running.
 func (s *Server) readyz(c echo.Context) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
 	defer cancel()
@@ -40,6 +42,15 @@ func (s *Server) readyz(c echo.Context) error {
 		default:
 			r.Checks["migrations"] = "ok"
 		}
+	}
+	switch {
+	case s.engine.Workers() == 0:
+		r.Checks["workers"] = "none: a web-only node (NOFX_WORKERS=0)"
+	case s.engine.Running():
+		r.Checks["workers"] = fmt.Sprintf("ok: %d", s.engine.Workers())
+	default:
+		r.Checks["workers"] = "stopped"
+		r.Status = "unavailable"
 	}
 	status := http.StatusOK
 	if r.Status != "ready" {

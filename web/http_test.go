@@ -298,6 +298,7 @@ func TestHealthAndReadiness(t *testing.T) {
 	require.Equal(t, "ready", body.Status)
 	require.Equal(t, "ok", body.Checks["database"])
 	require.Equal(t, "ok", body.Checks["migrations"])
+	require.Equal(t, "ok: 2", body.Checks["workers"])
 
 	require.NoError(t, a.DB.Close())
 	res = c.get("/readyz")

@@ -102,7 +102,7 @@ func openPostgres(rawURL string) (*DB, error) {
 		return nil, fmt.Errorf("db: open postgres %s: %w", redact(rawURL), err)
 	}
 	sqlDB.SetMaxOpenConns(25)
-	sqlDB.SetMaxIdleConns(10)
+	sqlDB.SetMaxIdleConns(25) // as many as open: re-opening a connection costs a backend fork
 	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
 	return &DB{DB: sqlx.NewDb(sqlDB, "postgres"), Dialect: Postgres}, nil
 }

@@ -193,7 +193,7 @@ type stepWorker struct {
 func (w *stepWorker) Timeout(*river.Job[stepArgs]) time.Duration { return -1 }
 
 func (w *stepWorker) Work(ctx context.Context, job *river.Job[stepArgs]) error {
-	return w.e.work(ctx, job.Args.StepID)
+	return w.e.work(ctx, job.Args.RunID, job.Args.StepID)
 }
 
 type rescueWorker struct {
@@ -223,9 +223,9 @@ const deltaEvery = 100 * time.Millisecond
 const holdBackoff = 5 * time.Second
 
 // work runs a step's attempts and records each outcome.
-func (e *Engine) work(ctx context.Context, stepID int64) error {
+func (e *Engine) work(ctx context.Context, runID, stepID int64) error {
 	svc := e.cfg.Runs
-	claim, err := svc.Claim(ctx, stepID, e.cfg.Lease)
+	claim, err := svc.Claim(ctx, runID, stepID, e.cfg.Lease)
 	if errors.Is(err, runs.ErrNotClaimable) {
 		return nil
 	}

@@ -439,7 +439,7 @@ func TestLostWorkerIsRescued(t *testing.T) {
 		run := e.create(`{"goal":"crash","steps":[{"name":"s","kind":"llm","provider":"simulated","model":"echo","prompt":"survive"}]}`, nil)
 		_, steps, err := svc.Get(ctx, e.actor, run.ID)
 		require.NoError(t, err)
-		_, err = svc.Claim(ctx, steps[0].ID, 50*time.Millisecond)
+		_, err = svc.Claim(ctx, run.ID, steps[0].ID, 50*time.Millisecond)
 		require.NoError(t, err)
 
 		e.eng = startEngine(t, d, svc, broker, options{workers: 2, lease: 2 * time.Second})

@@ -259,7 +259,9 @@ func (s *Service) Cancel(ctx context.Context, actor access.Actor, runID int64) e
 		if err != nil {
 			return fmt.Errorf("runs: cancel %d: %w", runID, err)
 		}
-		return insertEvent(ctx, tx, runID, "", "run.cancelled", "Run cancelled", &actor, st.now)
+		st.run.Status, st.run.FinishedAt = RunCancelled, &st.now
+		st.event("", "run.cancelled", "Run cancelled", &actor)
+		return nil
 	})
 }
 
@@ -292,7 +294,8 @@ func (s *Service) Retry(ctx context.Context, actor access.Actor, runID int64) er
 			return fmt.Errorf("runs: reset run: %w", err)
 		}
 		st.run.Status, st.run.Error, st.run.FinishedAt = RunQueued, "", nil
-		return insertEvent(ctx, tx, runID, "", "run.retried", "Run retried from its unfinished steps", &actor, st.now)
+		st.event("", "run.retried", "Run retried from its unfinished steps", &actor)
+		return nil
 	})
 }
 
@@ -354,7 +357,8 @@ func (s *Service) Decide(ctx context.Context, actor access.Actor, runID int64, s
 			if err := st.setStep(ctx, tx, step, stepUpdate{status: StepSucceeded, output: comment, finish: true}); err != nil {
 				return err
 			}
-			return insertEvent(ctx, tx, runID, stepName, "step.approved", msg, &actor, st.now)
+			st.event(stepName, "step.approved", msg, &actor)
+			return nil
 		}
 		reason := "Rejected by " + who
 		if comment != "" {
@@ -363,6 +367,7 @@ func (s *Service) Decide(ctx context.Context, actor access.Actor, runID int64, s
 		if err := st.setStep(ctx, tx, step, stepUpdate{status: StepFailed, error: reason, finish: true}); err != nil {
 			return err
 		}
-		return insertEvent(ctx, tx, runID, stepName, "step.rejected", reason, &actor, st.now)
+		st.event(stepName, "step.rejected", reason, &actor)
+		return nil
 	})
 }

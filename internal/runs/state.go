@@ -2,6 +2,8 @@ package runs
 
 import (
 	"context"
+	"database/sql"
+	"strings"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -21,6 +23,9 @@ type txn struct {
 	now   time.Time
 	runID int64
 	jobs  []StepJob
+	// state is the run as fn left it, when fn loaded it and kept it up to
+	// date; otherwise it is read again before settling.
+	state *state
 }
 
 // transact runs fn in a transaction, then settles the run fn touched:
@@ -38,12 +43,18 @@ func (s *Service) transact(ctx context.Context, fn func(t *txn) error) error {
 			return nil
 		}
 		runID = t.runID
-		st, err := loadState(ctx, tx, t.runID, t.now)
-		if err != nil {
-			return err
+		st := t.state
+		if st == nil {
+			var err error
+			if st, err = loadState(ctx, s.DB, tx, t.runID, t.now, false); err != nil {
+				return err
+			}
 		}
 		jobs, err := s.settle(ctx, tx, st)
 		if err != nil {
+			return err
+		}
+		if err := st.flushEvents(ctx, tx); err != nil {
 			return err
 		}
 		jobs = append(jobs, t.jobs...)
@@ -68,33 +79,45 @@ func (s *Service) transact(ctx context.Context, fn func(t *txn) error) error {
 // transact.
 func (s *Service) changeRun(ctx context.Context, actor access.Actor, runID int64, fn func(tx *sqlx.Tx, st *state) error) error {
 	return s.transact(ctx, func(t *txn) error {
-		if _, err := getRun(ctx, t.tx, actor.TeamID, runID); err != nil {
-			return err
-		}
-		if err := lockRun(ctx, s.DB, t.tx, runID); err != nil {
-			return err
-		}
-		st, err := loadState(ctx, t.tx, runID, t.now)
+		st, err := loadState(ctx, s.DB, t.tx, runID, t.now, true)
 		if err != nil {
 			return err
 		}
-		t.runID = runID
+		if st.run.TeamID != actor.TeamID {
+			return fmt.Errorf("runs: get %d: %w", runID, db.ErrNotFound)
+		}
+		t.runID, t.state = runID, st
 		return fn(t.tx, st)
 	})
 }
 
-// state is a run and its steps as read inside a transaction.
+// state is a run and its steps as read inside a transaction, with the
+// timeline events the transaction adds.
 type state struct {
-	run    Run
-	steps  []*Step
-	byName map[string]*Step
-	now    time.Time
+	run     Run
+	steps   []*Step
+	byName  map[string]*Step
+	now     time.Time
+	pending []pendingEvent
 }
 
-func loadState(ctx context.Context, q db.Queryer, runID int64, now time.Time) (*state, error) {
-	run, err := getRunByID(ctx, q, runID)
-	if err != nil {
-		return nil, err
+// pendingEvent is a timeline event written when the transaction settles.
+type pendingEvent struct {
+	step, kind, message string
+	actor               *access.Actor
+}
+
+// loadState reads a run and its steps. With lock, the run is locked until
+// the transaction ends, so that two steps finishing at once see each
+// other's results (SQLite transactions are exclusive already).
+func loadState(ctx context.Context, d *db.DB, q db.Queryer, runID int64, now time.Time, lock bool) (*state, error) {
+	query := runSelect + ` WHERE r.id = ?`
+	if lock && d.Dialect == db.Postgres {
+		query += ` FOR UPDATE OF r`
+	}
+	var run Run
+	if err := db.Get(ctx, q, &run, query, runID); err != nil {
+		return nil, fmt.Errorf("runs: get %d: %w", runID, err)
 	}
 	steps, err := listSteps(ctx, q, runID)
 	if err != nil {
@@ -108,6 +131,38 @@ func loadState(ctx context.Context, q db.Queryer, runID int64, now time.Time) (*
 	return st, nil
 }
 
+// event adds an entry to the run's timeline.
+func (st *state) event(step, kind, message string, actor *access.Actor) {
+	st.pending = append(st.pending, pendingEvent{step: step, kind: kind, message: message, actor: actor})
+}
+
+// flushEvents writes the pending events in one statement.
+func (st *state) flushEvents(ctx context.Context, tx *sqlx.Tx) error {
+	if len(st.pending) == 0 {
+		return nil
+	}
+	var b strings.Builder
+	b.WriteString(`INSERT INTO run_events (run_id, step, kind, message, actor_user_id, actor_key_id, created_at) VALUES `)
+	args := make([]any, 0, 7*len(st.pending))
+	for i, e := range st.pending {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(?, ?, ?, ?, ?, ?, ?)")
+		var userID, keyID sql.NullInt64
+		if e.actor != nil {
+			userID = sql.NullInt64{Int64: e.actor.UserID, Valid: e.actor.UserID != 0}
+			keyID = sql.NullInt64{Int64: e.actor.APIKeyID, Valid: e.actor.APIKeyID != 0}
+		}
+		args = append(args, st.run.ID, e.step, e.kind, e.message, userID, keyID, st.now)
+	}
+	if _, err := db.Exec(ctx, tx, b.String(), args...); err != nil {
+		return fmt.Errorf("runs: events of run %d: %w", st.run.ID, err)
+	}
+	st.pending = nil
+	return nil
+}
+
 // stepUpdate is a change of a step's status.
 type stepUpdate struct {
 	status     string
@@ -115,6 +170,7 @@ type stepUpdate struct {
 	error      string
 	finish     bool // set finished_at
 	clearLease bool
+	tokens     *[2]int64 // input and output tokens, when known
 }
 
 func (st *state) setStep(ctx context.Context, tx *sqlx.Tx, step *Step, u stepUpdate) error {
@@ -123,10 +179,16 @@ func (st *state) setStep(ctx context.Context, tx *sqlx.Tx, step *Step, u stepUpd
 		finished = &st.now
 	}
 	q := `UPDATE steps SET status = ?, output = ?, error = ?, finished_at = ?, updated_at = ?`
+	args := []any{u.status, u.output, u.error, finished, st.now}
 	if u.clearLease {
 		q += `, lease_token = '', lease_expires_at = NULL`
 	}
-	if _, err := db.Exec(ctx, tx, q+` WHERE id = ?`, u.status, u.output, u.error, finished, st.now, step.ID); err != nil {
+	if u.tokens != nil {
+		q += `, input_tokens = ?, output_tokens = ?`
+		args = append(args, u.tokens[0], u.tokens[1])
+		step.InputTokens, step.OutputTokens = u.tokens[0], u.tokens[1]
+	}
+	if _, err := db.Exec(ctx, tx, q+` WHERE id = ?`, append(args, step.ID)...); err != nil {
 		return fmt.Errorf("runs: set step %s %s: %w", step.Name, u.status, err)
 	}
 	step.Status, step.Output, step.Error, step.FinishedAt = u.status, u.output, u.error, finished
@@ -240,9 +302,7 @@ func (s *Service) settle(ctx context.Context, tx *sqlx.Tx, st *state) ([]StepJob
 			msg = "Run failed: " + runError
 		}
 		if msg != "" {
-			if err := insertEvent(ctx, tx, run.ID, "", "run."+status, msg, nil, st.now); err != nil {
-				return nil, err
-			}
+			st.event("", "run."+status, msg, nil)
 		}
 	}
 	run.Status, run.StepsDone, run.StartedAt, run.FinishedAt, run.Error = status, done, startedAt, finishedAt, runError
@@ -273,9 +333,7 @@ func (st *state) skipUnreachable(ctx context.Context, tx *sqlx.Tx) error {
 				if err := st.setStep(ctx, tx, step, stepUpdate{status: StepSkipped, error: "needs " + need + ", which " + humanStatus(dep.Status), finish: true}); err != nil {
 					return err
 				}
-				if err := insertEvent(ctx, tx, st.run.ID, step.Name, "step.skipped", "Skipped: "+need+" "+humanStatus(dep.Status), nil, st.now); err != nil {
-					return err
-				}
+				st.event(step.Name, "step.skipped", "Skipped: "+need+" "+humanStatus(dep.Status), nil)
 				changed = true
 				break
 			}
@@ -307,9 +365,7 @@ func (st *state) readySteps(ctx context.Context, tx *sqlx.Tx) ([]StepJob, error)
 				return nil, fmt.Errorf("runs: wait on step %s: %w", step.Name, err)
 			}
 			step.Status, step.RenderedPrompt, step.StartedAt = StepWaiting, message, &st.now
-			if err := insertEvent(ctx, tx, st.run.ID, step.Name, "step.waiting", "Waiting for approval", nil, st.now); err != nil {
-				return nil, err
-			}
+			st.event(step.Name, "step.waiting", "Waiting for approval", nil)
 			continue
 		}
 		if _, err := db.Exec(ctx, tx, `UPDATE steps SET enqueued = ?, updated_at = ? WHERE id = ?`, true, st.now, step.ID); err != nil {

@@ -32,14 +32,6 @@ func getRun(ctx context.Context, q db.Queryer, teamID, id int64) (Run, error) {
 	return r, nil
 }
 
-// getRunByID returns a run whatever its team, for the engine.
-func getRunByID(ctx context.Context, q db.Queryer, id int64) (Run, error) {
-	var r Run
-	if err := db.Get(ctx, q, &r, runSelect+` WHERE r.id = ?`, id); err != nil {
-		return Run{}, fmt.Errorf("runs: get %d: %w", id, err)
-	}
-	return r, nil
-}
 
 func listSteps(ctx context.Context, q db.Queryer, runID int64) ([]Step, error) {
 	var steps []Step
@@ -74,20 +66,6 @@ func insertEvent(ctx context.Context, q db.Queryer, runID int64, step, kind, mes
 		VALUES (?, ?, ?, ?, ?, ?, ?)`, runID, step, kind, message, userID, keyID, at)
 	if err != nil {
 		return fmt.Errorf("runs: event %s of run %d: %w", kind, runID, err)
-	}
-	return nil
-}
-
-// lockRun makes the transaction the only one changing the run until it
-// ends, so that two steps finishing at once see each other's results.
-// SQLite transactions are already exclusive (_txlock=immediate).
-func lockRun(ctx context.Context, d *db.DB, q db.Queryer, runID int64) error {
-	if d.Dialect != db.Postgres {
-		return nil
-	}
-	var id int64
-	if err := db.Get(ctx, q, &id, `SELECT id FROM runs WHERE id = ? FOR UPDATE`, runID); err != nil {
-		return fmt.Errorf("runs: lock %d: %w", runID, err)
 	}
 	return nil
 }

@@ -19,23 +19,16 @@ type Claim struct {
 	Prompt string // the prompt rendered from inputs and earlier outputs
 }
 
-// Claim takes a step for one attempt and holds it for lease. A step that is
+// Claim takes step stepID of run runID for one attempt and holds it for lease. A step that is
 // finished, cancelled, waiting or held by a live worker is ErrNotClaimable.
-func (s *Service) Claim(ctx context.Context, stepID int64, lease time.Duration) (Claim, error) {
+func (s *Service) Claim(ctx context.Context, runID, stepID int64, lease time.Duration) (Claim, error) {
 	var c Claim
 	var renderErr error
 	err := s.transact(ctx, func(t *txn) error {
-		var runID int64
-		if err := db.Get(ctx, t.tx, &runID, `SELECT run_id FROM steps WHERE id = ?`, stepID); err != nil {
-			if errors.Is(err, db.ErrNotFound) {
-				return ErrNotClaimable
-			}
-			return fmt.Errorf("runs: claim step %d: %w", stepID, err)
+		st, err := loadState(ctx, s.DB, t.tx, runID, t.now, true)
+		if errors.Is(err, db.ErrNotFound) {
+			return ErrNotClaimable // the run was deleted with its team
 		}
-		if err := lockRun(ctx, s.DB, t.tx, runID); err != nil {
-			return err
-		}
-		st, err := loadState(ctx, t.tx, runID, t.now)
 		if err != nil {
 			return err
 		}
@@ -45,11 +38,14 @@ func (s *Service) Claim(ctx context.Context, stepID int64, lease time.Duration) 
 				step = candidate
 			}
 		}
+		if step == nil {
+			return ErrNotClaimable
+		}
 		expired := step.Status == StepRunning && step.LeaseExpiresAt != nil && step.LeaseExpiresAt.Before(t.now)
 		if st.run.Status == RunCancelled || step.Kind == KindApproval || !(step.Status == StepQueued || expired) {
 			return ErrNotClaimable
 		}
-		t.runID = runID
+		t.runID, t.state = runID, st
 
 		inputs, err := st.run.Inputs()
 		if err != nil {
@@ -63,7 +59,8 @@ func (s *Service) Claim(ctx context.Context, stepID int64, lease time.Duration) 
 			if err := st.setStep(ctx, t.tx, step, stepUpdate{status: StepFailed, error: err.Error(), finish: true, clearLease: true}); err != nil {
 				return err
 			}
-			return insertEvent(ctx, t.tx, runID, step.Name, "step.failed", "Cannot render the prompt: "+err.Error(), nil, t.now)
+			st.event(step.Name, "step.failed", "Cannot render the prompt: "+err.Error(), nil)
+			return nil
 		}
 		token, _, err := auth.NewToken()
 		if err != nil {
@@ -84,9 +81,7 @@ func (s *Service) Claim(ctx context.Context, stepID int64, lease time.Duration) 
 		if expired {
 			msg += " (the previous worker stopped responding)"
 		}
-		if err := insertEvent(ctx, t.tx, runID, step.Name, "step.started", msg, nil, t.now); err != nil {
-			return err
-		}
+		st.event(step.Name, "step.started", msg, nil)
 		c = Claim{Run: st.run, Step: *step, Lease: token, Prompt: prompt}
 		return nil
 	})
@@ -113,10 +108,7 @@ func (s *Service) Heartbeat(ctx context.Context, c Claim, lease time.Duration) e
 
 // holdsLease reports whether c still holds its step's lease inside t.
 func (s *Service) lockClaim(ctx context.Context, t *txn, c Claim) (*state, *Step, error) {
-	if err := lockRun(ctx, s.DB, t.tx, c.Run.ID); err != nil {
-		return nil, nil, err
-	}
-	st, err := loadState(ctx, t.tx, c.Run.ID, t.now)
+	st, err := loadState(ctx, s.DB, t.tx, c.Run.ID, t.now, true)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -124,7 +116,7 @@ func (s *Service) lockClaim(ctx context.Context, t *txn, c Claim) (*state, *Step
 	if step == nil || step.Status != StepRunning || step.LeaseToken != c.Lease {
 		return nil, nil, ErrLeaseLost
 	}
-	t.runID = c.Run.ID
+	t.runID, t.state = c.Run.ID, st
 	return st, step, nil
 }
 
@@ -137,19 +129,16 @@ func (s *Service) Complete(ctx context.Context, c Claim, output string, inputTok
 		if err != nil {
 			return err
 		}
-		_, err = db.Exec(ctx, t.tx, `UPDATE steps SET input_tokens = ?, output_tokens = ? WHERE id = ?`, inputTokens, outputTokens, step.ID)
-		if err != nil {
-			return fmt.Errorf("runs: tokens of step %s: %w", step.Name, err)
-		}
-		step.InputTokens, step.OutputTokens = int64(inputTokens), int64(outputTokens)
-		if err := st.setStep(ctx, t.tx, step, stepUpdate{status: StepSucceeded, output: output, finish: true, clearLease: true}); err != nil {
+		tokens := [2]int64{int64(inputTokens), int64(outputTokens)}
+		if err := st.setStep(ctx, t.tx, step, stepUpdate{status: StepSucceeded, output: output, finish: true, clearLease: true, tokens: &tokens}); err != nil {
 			return err
 		}
 		msg := fmt.Sprintf("Succeeded on attempt %d", step.Attempt)
 		if inputTokens+outputTokens > 0 {
 			msg += fmt.Sprintf(" (%d tokens in, %d out)", inputTokens, outputTokens)
 		}
-		return insertEvent(ctx, t.tx, c.Run.ID, step.Name, "step.succeeded", msg, nil, t.now)
+		st.event(step.Name, "step.succeeded", msg, nil)
+		return nil
 	})
 }
 
@@ -205,9 +194,11 @@ func (s *Service) failAttempt(ctx context.Context, t *txn, st *state, step *Step
 			if err != nil {
 				return 0, false, fmt.Errorf("runs: requeue step %s: %w", step.Name, err)
 			}
+			step.Status, step.Enqueued, step.LeaseToken, step.LeaseExpiresAt = StepQueued, true, "", nil
 			t.jobs = append(t.jobs, StepJob{RunID: st.run.ID, StepID: step.ID, At: t.now.Add(delay)})
 		}
-		return delay, kept, insertEvent(ctx, t.tx, st.run.ID, step.Name, "step.retrying", event, nil, t.now)
+		st.event(step.Name, "step.retrying", event, nil)
+		return delay, kept, nil
 	}
 	status, kind := StepFailed, "step.failed"
 	if f.TimedOut {
@@ -220,14 +211,15 @@ func (s *Service) failAttempt(ctx context.Context, t *txn, st *state, step *Step
 	if !f.Retryable {
 		event += " (not retryable)"
 	}
-	return 0, false, insertEvent(ctx, t.tx, st.run.ID, step.Name, kind, event, nil, t.now)
+	st.event(step.Name, kind, event, nil)
+	return 0, false, nil
 }
 
 // Restart begins the next attempt of a step its worker kept through a
 // short backoff (see Fail).
 func (s *Service) Restart(ctx context.Context, c Claim, lease time.Duration) (Claim, error) {
 	err := s.transact(ctx, func(t *txn) error {
-		_, step, err := s.lockClaim(ctx, t, c)
+		st, step, err := s.lockClaim(ctx, t, c)
 		if err != nil {
 			return err
 		}
@@ -240,8 +232,8 @@ func (s *Service) Restart(ctx context.Context, c Claim, lease time.Duration) (Cl
 		step.Attempt++
 		step.LeaseExpiresAt = &expires
 		c.Step = *step
-		return insertEvent(ctx, t.tx, c.Run.ID, step.Name, "step.started",
-			fmt.Sprintf("Attempt %d of %d started", step.Attempt, step.MaxAttempts), nil, t.now)
+		st.event(step.Name, "step.started", fmt.Sprintf("Attempt %d of %d started", step.Attempt, step.MaxAttempts), nil)
+		return nil
 	})
 	return c, err
 }
@@ -251,7 +243,7 @@ func (s *Service) Restart(ctx context.Context, c Claim, lease time.Duration) (Cl
 // (midAttempt) does not count.
 func (s *Service) Release(ctx context.Context, c Claim, midAttempt bool) error {
 	return s.transact(ctx, func(t *txn) error {
-		_, step, err := s.lockClaim(ctx, t, c)
+		st, step, err := s.lockClaim(ctx, t, c)
 		if err != nil {
 			return err
 		}
@@ -264,8 +256,10 @@ func (s *Service) Release(ctx context.Context, c Claim, midAttempt bool) error {
 		if err != nil {
 			return fmt.Errorf("runs: release step %s: %w", step.Name, err)
 		}
+		step.Status, step.Enqueued, step.Attempt, step.LeaseToken, step.LeaseExpiresAt = StepQueued, true, step.Attempt-uncount, "", nil
 		t.jobs = append(t.jobs, StepJob{RunID: c.Run.ID, StepID: step.ID})
-		return insertEvent(ctx, t.tx, c.Run.ID, step.Name, "step.interrupted", "The worker stopped; the step will start again", nil, t.now)
+		st.event(step.Name, "step.interrupted", "The worker stopped; the step will start again", nil)
+		return nil
 	})
 }
 
@@ -286,10 +280,7 @@ func (s *Service) RescueExpired(ctx context.Context) (int, error) {
 	rescued := 0
 	for _, e := range found {
 		err := s.transact(ctx, func(t *txn) error {
-			if err := lockRun(ctx, s.DB, t.tx, e.RunID); err != nil {
-				return err
-			}
-			st, err := loadState(ctx, t.tx, e.RunID, t.now)
+			st, err := loadState(ctx, s.DB, t.tx, e.RunID, t.now, true)
 			if err != nil {
 				return err
 			}
@@ -297,7 +288,7 @@ func (s *Service) RescueExpired(ctx context.Context) (int, error) {
 				if step.ID != e.ID || step.Status != StepRunning || step.LeaseExpiresAt == nil || !step.LeaseExpiresAt.Before(t.now) {
 					continue
 				}
-				t.runID = e.RunID
+				t.runID, t.state = e.RunID, st
 				rescued++
 				_, _, err := s.failAttempt(ctx, t, st, step, Failure{Err: errors.New("the worker stopped responding"), Retryable: true, Immediate: true}, 0)
 				return err

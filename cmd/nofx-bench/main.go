@@ -1,0 +1,246 @@
+// Command nofx-bench measures how many steps per second the engine runs end
+// to end, next to River's own rate for no-op jobs on the same database, and
+// prints the ratio. It runs on SQLite, and on PostgreSQL when
+// NOFX_BENCH_DATABASE_URL (or NOFX_TEST_DATABASE_URL) is set.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
+
+	"github.com/nofxhq/nofx/internal/access"
+	"github.com/nofxhq/nofx/internal/ai"
+	"github.com/nofxhq/nofx/internal/auth"
+	"github.com/nofxhq/nofx/internal/db"
+	"github.com/nofxhq/nofx/internal/engine"
+	"github.com/nofxhq/nofx/internal/live"
+	"github.com/nofxhq/nofx/internal/runs"
+	"github.com/nofxhq/nofx/internal/teams"
+)
+
+func main() {
+	n := flag.Int("n", 10000, "runs (and no-op jobs) per measurement")
+	workers := flag.Int("workers", 100, "workers, for River and for the engine")
+	flag.Parse()
+	if err := run(*n, *workers); err != nil {
+		fmt.Fprintln(os.Stderr, "nofx-bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(n, workers int) error {
+	ctx := context.Background()
+	fmt.Printf("%d one-step runs (simulated provider, zero latency) vs %d River no-op jobs, %d workers\n\n", n, n, workers)
+	fmt.Printf("%-10s %14s %16s %16s %8s\n", "database", "create runs/s", "engine steps/s", "river jobs/s", "ratio")
+
+	dir, err := os.MkdirTemp("", "nofx-bench")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	targets := []struct{ name, url string }{
+		{"sqlite", "sqlite://" + filepath.Join(dir, "river.db")},
+		{"sqlite", "sqlite://" + filepath.Join(dir, "nofx.db")},
+	}
+	base := os.Getenv("NOFX_BENCH_DATABASE_URL")
+	if base == "" {
+		base = os.Getenv("NOFX_TEST_DATABASE_URL")
+	}
+	if base != "" {
+		river, cleanRiver, err := freshSchema(base)
+		if err != nil {
+			return err
+		}
+		defer cleanRiver()
+		nofx, cleanNofx, err := freshSchema(base)
+		if err != nil {
+			return err
+		}
+		defer cleanNofx()
+		targets = append(targets, struct{ name, url string }{"postgres", river}, struct{ name, url string }{"postgres", nofx})
+	}
+	for i := 0; i < len(targets); i += 2 {
+		riverRate, err := measureRiver(ctx, targets[i].url, n, workers)
+		if err != nil {
+			return fmt.Errorf("%s river: %w", targets[i].name, err)
+		}
+		createRate, stepRate, err := measureEngine(ctx, targets[i+1].url, n, workers)
+		if err != nil {
+			return fmt.Errorf("%s engine: %w", targets[i].name, err)
+		}
+		fmt.Printf("%-10s %14.0f %16.0f %16.0f %8.2f\n", targets[i].name, createRate, stepRate, riverRate, stepRate/riverRate)
+	}
+	if base == "" {
+		fmt.Println("\n(set NOFX_BENCH_DATABASE_URL=postgres://... to measure PostgreSQL too)")
+	}
+	return nil
+}
+
+// freshSchema makes an empty schema on the database at base and returns a
+// URL that uses it, and a function that drops it.
+func freshSchema(base string) (string, func(), error) {
+	admin, err := sql.Open("postgres", base)
+	if err != nil {
+		return "", nil, err
+	}
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	schema := "bench_" + hex.EncodeToString(b)
+	if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
+		admin.Close()
+		return "", nil, err
+	}
+	u, err := url.Parse(base)
+	if err != nil {
+		admin.Close()
+		return "", nil, err
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String(), func() {
+		_, _ = admin.Exec("DROP SCHEMA " + schema + " CASCADE")
+		admin.Close()
+	}, nil
+}
+
+// waitFor polls a count every 20ms until it reaches n, and returns when.
+// Polling costs both measurements the same.
+func waitFor(ctx context.Context, d *db.DB, query string, n int, timeout time.Duration) (time.Time, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		var done int
+		if err := db.Get(ctx, d, &done, query); err != nil {
+			return time.Time{}, err
+		}
+		if done >= n {
+			return time.Now(), nil
+		}
+		if time.Now().After(deadline) {
+			return time.Time{}, fmt.Errorf("only %d of %d done after %s", done, n, timeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+type noopArgs struct{}
+
+func (noopArgs) Kind() string { return "bench_noop" }
+
+type noopWorker struct {
+	river.WorkerDefaults[noopArgs]
+}
+
+func (noopWorker) Work(context.Context, *river.Job[noopArgs]) error { return nil }
+
+// measureRiver inserts n no-op jobs, then times River working them all.
+func measureRiver(ctx context.Context, rawURL string, n, workers int) (float64, error) {
+	d, err := db.Open(ctx, rawURL)
+	if err != nil {
+		return 0, err
+	}
+	defer d.Close()
+	if _, err := d.Migrate(ctx); err != nil {
+		return 0, err
+	}
+	ws := river.NewWorkers()
+	river.AddWorker(ws, &noopWorker{})
+	cfg := &river.Config{
+		Logger:            slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: workers}},
+		Workers:           ws,
+		FetchPollInterval: 100 * time.Millisecond,
+		FetchCooldown:     20 * time.Millisecond,
+	}
+	var client *river.Client[*sql.Tx]
+	if d.Dialect == db.Postgres {
+		client, err = river.NewClient(riverdatabasesql.New(d.DB.DB), cfg)
+	} else {
+		client, err = river.NewClient(riversqlite.New(d.DB.DB), cfg)
+	}
+	if err != nil {
+		return 0, err
+	}
+	for start := 0; start < n; start += 1000 {
+		batch := make([]river.InsertManyParams, min(1000, n-start))
+		for i := range batch {
+			batch[i] = river.InsertManyParams{Args: noopArgs{}}
+		}
+		if _, err := client.InsertMany(ctx, batch); err != nil {
+			return 0, err
+		}
+	}
+	began := time.Now()
+	if err := client.Start(ctx); err != nil {
+		return 0, err
+	}
+	defer client.Stop(ctx) //nolint:errcheck // best effort at the end of a measurement
+	end, err := waitFor(ctx, d, `SELECT COUNT(*) FROM river_job WHERE state = 'completed'`, n, 10*time.Minute)
+	if err != nil {
+		return 0, err
+	}
+	return float64(n) / end.Sub(began).Seconds(), nil
+}
+
+// measureEngine creates n one-step runs (timed on their own), then times
+// the engine running them all to success.
+func measureEngine(ctx context.Context, rawURL string, n, workers int) (createRate, stepRate float64, err error) {
+	d, err := db.Open(ctx, rawURL)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer d.Close()
+	if _, err := d.Migrate(ctx); err != nil {
+		return 0, 0, err
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	broker := live.NewLocal()
+	providers := ai.NewRegistry(ai.NewSimulated(1))
+	svc := &runs.Service{DB: d, Broker: broker, Providers: providers}
+	eng, err := engine.New(engine.Config{DB: d, Runs: svc, Providers: providers, Broker: broker, Log: log, Workers: workers})
+	if err != nil {
+		return 0, 0, err
+	}
+	svc.Scheduler = eng
+
+	user, team, err := (&auth.Service{DB: d}).SignUp(ctx, auth.SignUp{Email: "bench@example.com", Password: "benchmark password"})
+	if err != nil {
+		return 0, 0, err
+	}
+	actor := access.Actor{UserID: user.ID, TeamID: team.ID, Role: teams.RoleOwner}
+	plan := runs.Plan{Goal: "bench", Steps: []runs.StepSpec{{Name: "step", Kind: runs.KindLLM, Provider: "simulated", Model: "echo", Prompt: "benchmark"}}}
+
+	began := time.Now()
+	for range n {
+		if _, _, err := svc.Create(ctx, actor, runs.CreateInput{Plan: plan}); err != nil {
+			return 0, 0, err
+		}
+	}
+	createRate = float64(n) / time.Since(began).Seconds()
+
+	fmt.Fprintf(os.Stderr, "%s: created %d runs; working them\n", d.Dialect, n)
+	began = time.Now()
+	if err := eng.Start(ctx); err != nil {
+		return 0, 0, err
+	}
+	defer eng.Stop(ctx) //nolint:errcheck // best effort at the end of a measurement
+	end, err := waitFor(ctx, d, `SELECT COUNT(*) FROM runs WHERE status = 'succeeded'`, n, 10*time.Minute)
+	if err != nil {
+		return 0, 0, err
+	}
+	return createRate, float64(n) / end.Sub(began).Seconds(), nil
+}
