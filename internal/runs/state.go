@@ -3,10 +3,10 @@ package runs
 import (
 	"context"
 	"database/sql"
-	"strings"
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"

@@ -32,7 +32,6 @@ func getRun(ctx context.Context, q db.Queryer, teamID, id int64) (Run, error) {
 	return r, nil
 }
 
-
 func listSteps(ctx context.Context, q db.Queryer, runID int64) ([]Step, error) {
 	var steps []Step
 	if err := db.Select(ctx, q, &steps, `SELECT `+stepColumns+` FROM steps WHERE run_id = ? ORDER BY position`, runID); err != nil {
