@@ -3,6 +3,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -81,7 +82,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, migrate bool
 		Broker:        a.Broker,
 		Log:           log,
 		Workers:       cfg.Workers,
-		Lease:         tune.Lease,
+		Lease:         cmp.Or(tune.Lease, cfg.StepLease),
 		RescueEvery:   tune.RescueEvery,
 		ShutdownGrace: tune.ShutdownGrace,
 		PollInterval:  tune.PollInterval,

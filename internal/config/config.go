@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Config is the validated configuration of one NOFX process.
@@ -23,6 +24,9 @@ type Config struct {
 	DatabaseURL string // NOFX_DATABASE_URL, defaulted to SQLite in DataDir
 	DataDir     string // NOFX_DATA_DIR
 	Workers     int    // NOFX_WORKERS
+	// StepLease (NOFX_STEP_LEASE) is how long a running step stays with a
+	// worker that stopped renewing it before another worker retries it.
+	StepLease time.Duration
 
 	SessionSecret          []byte // NOFX_SESSION_SECRET, or generated into DataDir
 	SessionSecretGenerated bool   // true when the secret was generated on this start
@@ -83,6 +87,15 @@ func Load(getenv func(string) string) (*Config, error) {
 		return nil, err
 	}
 	c.Workers = workers
+
+	c.StepLease = 30 * time.Second
+	if v := strings.TrimSpace(getenv("NOFX_STEP_LEASE")); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Second || d > 10*time.Minute {
+			return nil, &Error{"NOFX_STEP_LEASE", fmt.Sprintf("must be a duration from 1s to 10m, such as 30s, not %q", v)}
+		}
+		c.StepLease = d
+	}
 
 	for _, v := range []struct{ name, value string }{
 		{"NOFX_ANTHROPIC_BASE_URL", c.AnthropicBaseURL},

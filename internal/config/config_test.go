@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -22,6 +23,7 @@ func TestDefaults(t *testing.T) {
 	require.Equal(t, "127.0.0.1:8080", c.Addr)
 	require.Equal(t, "sqlite://"+filepath.ToSlash(filepath.Join(dir, "nofx.db")), c.DatabaseURL)
 	require.Equal(t, 4, c.Workers)
+	require.Equal(t, 30*time.Second, c.StepLease)
 	require.True(t, c.SessionSecretGenerated)
 	require.GreaterOrEqual(t, len(c.SessionSecret), 32)
 
@@ -51,6 +53,8 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		{"NOFX_SMTP_URL", "http://mail.example.com"},
 		{"NOFX_LOG_FORMAT", "xml"},
 		{"NOFX_LOG_LEVEL", "loud"},
+		{"NOFX_STEP_LEASE", "forever"},
+		{"NOFX_STEP_LEASE", "10ms"},
 	} {
 		t.Run(tc.name+"="+tc.value, func(t *testing.T) {
 			_, err := config.Load(env(map[string]string{"NOFX_DATA_DIR": t.TempDir(), tc.name: tc.value}))

@@ -24,11 +24,8 @@ import (
 	"github.com/nofxhq/nofx/internal/runs"
 )
 
-// Queue names.
-const (
-	stepsQueue       = "steps"
-	maintenanceQueue = river.QueueDefault
-)
+// stepsQueue is the River queue of step jobs.
+const stepsQueue = "steps"
 
 // Config is what an engine is built from. Zero durations take defaults.
 type Config struct {
@@ -43,7 +40,8 @@ type Config struct {
 	// Lease is how long a claimed step stays with its worker without a
 	// heartbeat; a killed process's steps are retried after it expires.
 	Lease time.Duration
-	// RescueEvery is how often expired leases are looked for.
+	// RescueEvery is how often expired leases are looked for (the lease, at
+	// most 10s).
 	RescueEvery time.Duration
 	// ShutdownGrace is how long running steps get to finish on Stop before
 	// they are cancelled and released for the next start.
@@ -54,9 +52,11 @@ type Config struct {
 
 // Engine runs step jobs.
 type Engine struct {
-	cfg     Config
-	client  *river.Client[*sql.Tx]
-	started atomic.Bool
+	cfg         Config
+	client      *river.Client[*sql.Tx]
+	started     atomic.Bool
+	stopRescue  context.CancelFunc
+	rescueEnded chan struct{}
 }
 
 // stepArgs is the job that asks for one attempt at a step.
@@ -67,18 +67,13 @@ type stepArgs struct {
 
 func (stepArgs) Kind() string { return "nofx_step" }
 
-// rescueArgs is the periodic job that retries steps of lost workers.
-type rescueArgs struct{}
-
-func (rescueArgs) Kind() string { return "nofx_rescue_leases" }
-
 // New builds an engine on cfg.DB; Start starts its workers.
 func New(cfg Config) (*Engine, error) {
 	if cfg.Lease <= 0 {
 		cfg.Lease = 30 * time.Second
 	}
 	if cfg.RescueEvery <= 0 {
-		cfg.RescueEvery = 10 * time.Second
+		cfg.RescueEvery = min(cfg.Lease, 10*time.Second)
 	}
 	if cfg.ShutdownGrace <= 0 {
 		cfg.ShutdownGrace = 20 * time.Second
@@ -99,17 +94,8 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.Workers > 0 {
 		workers := river.NewWorkers()
 		river.AddWorker(workers, &stepWorker{e: e})
-		river.AddWorker(workers, &rescueWorker{e: e})
 		rc.Workers = workers
-		rc.Queues = map[string]river.QueueConfig{
-			stepsQueue:       {MaxWorkers: cfg.Workers},
-			maintenanceQueue: {MaxWorkers: 1},
-		}
-		rc.PeriodicJobs = []*river.PeriodicJob{
-			river.NewPeriodicJob(river.PeriodicInterval(cfg.RescueEvery), func() (river.JobArgs, *river.InsertOpts) {
-				return rescueArgs{}, &river.InsertOpts{Queue: maintenanceQueue}
-			}, &river.PeriodicJobOpts{RunOnStart: true}),
-		}
+		rc.Queues = map[string]river.QueueConfig{stepsQueue: {MaxWorkers: cfg.Workers}}
 	}
 	var err error
 	if cfg.DB.Dialect == db.Postgres {
@@ -131,8 +117,40 @@ func (e *Engine) Start(ctx context.Context) error {
 	if err := e.client.Start(ctx); err != nil {
 		return fmt.Errorf("engine: start: %w", err)
 	}
+	rescueCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	e.stopRescue, e.rescueEnded = stop, make(chan struct{})
+	go e.rescueLoop(rescueCtx)
 	e.started.Store(true)
 	return nil
+}
+
+// rescueLoop retries, every RescueEvery, the steps whose worker stopped
+// renewing its lease (a killed process). Every worker node runs it: the
+// rescue re-checks each step under the run's lock, so they never collide,
+// and recovery does not wait for a leader.
+func (e *Engine) rescueLoop(ctx context.Context) {
+	defer close(e.rescueEnded)
+	tick := time.NewTicker(e.cfg.RescueEvery)
+	defer tick.Stop()
+	for {
+		n, err := e.cfg.Runs.RescueExpired(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			e.cfg.Log.Warn("rescue steps of lost workers", "error", err)
+		case n > 0:
+			e.cfg.Log.Warn("retried steps whose worker stopped responding", "count", n)
+		}
+		if n, err := e.requeueStranded(ctx); err != nil && ctx.Err() == nil {
+			e.cfg.Log.Warn("requeue stranded steps", "error", err)
+		} else if n > 0 {
+			e.cfg.Log.Warn("queued again steps whose job was taken by a worker that stopped", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
 }
 
 // Stop stops taking jobs, gives running steps the grace period to finish,
@@ -141,6 +159,8 @@ func (e *Engine) Stop(ctx context.Context) error {
 	if !e.started.Load() {
 		return nil
 	}
+	e.stopRescue()
+	<-e.rescueEnded
 	soft, cancel := context.WithTimeout(ctx, e.cfg.ShutdownGrace)
 	defer cancel()
 	err := e.client.Stop(soft)
@@ -169,7 +189,7 @@ func (e *Engine) Workers() int { return e.cfg.Workers }
 
 // Schedule inserts the step jobs in tx, so they exist exactly when the
 // change that made the steps ready commits.
-func (e *Engine) Schedule(ctx context.Context, tx *sqlx.Tx, jobs []runs.StepJob) error {
+func (e *Engine) Schedule(ctx context.Context, tx *sqlx.Tx, jobs []runs.StepJob) ([]int64, error) {
 	params := make([]river.InsertManyParams, len(jobs))
 	for i, j := range jobs {
 		opts := &river.InsertOpts{Queue: stepsQueue}
@@ -178,10 +198,15 @@ func (e *Engine) Schedule(ctx context.Context, tx *sqlx.Tx, jobs []runs.StepJob)
 		}
 		params[i] = river.InsertManyParams{Args: stepArgs{RunID: j.RunID, StepID: j.StepID}, InsertOpts: opts}
 	}
-	if _, err := e.client.InsertManyTx(ctx, tx.Tx, params); err != nil {
-		return fmt.Errorf("engine: enqueue %d steps: %w", len(jobs), err)
+	results, err := e.client.InsertManyTx(ctx, tx.Tx, params)
+	if err != nil {
+		return nil, fmt.Errorf("engine: enqueue %d steps: %w", len(jobs), err)
 	}
-	return nil
+	ids := make([]int64, len(results))
+	for i, r := range results {
+		ids[i] = r.Job.ID
+	}
+	return ids, nil
 }
 
 type stepWorker struct {
@@ -193,20 +218,38 @@ type stepWorker struct {
 func (w *stepWorker) Timeout(*river.Job[stepArgs]) time.Duration { return -1 }
 
 func (w *stepWorker) Work(ctx context.Context, job *river.Job[stepArgs]) error {
-	return w.e.work(ctx, job.Args.RunID, job.Args.StepID)
+	return w.e.work(ctx, job.Args.RunID, job.Args.StepID, job.ID)
 }
 
-type rescueWorker struct {
-	river.WorkerDefaults[rescueArgs]
-	e *Engine
-}
-
-func (w *rescueWorker) Work(ctx context.Context, _ *river.Job[rescueArgs]) error {
-	n, err := w.e.cfg.Runs.RescueExpired(ctx)
-	if n > 0 {
-		w.e.cfg.Log.Warn("retried steps whose worker stopped responding", "count", n)
+// requeueStranded finds queued steps whose job a worker took but never
+// started (River shows it running since longer than a lease, yet the step
+// was never claimed) and gives them a new job. River itself would only
+// rescue such a job much later.
+func (e *Engine) requeueStranded(ctx context.Context) (int, error) {
+	query := `SELECT s.id AS step_id, s.run_id, s.job_id FROM steps s JOIN river_job j ON j.id = s.job_id
+		WHERE s.status = 'queued' AND j.state = 'running' AND `
+	var arg any
+	if e.cfg.DB.Dialect == db.Postgres {
+		query += `j.attempted_at < now() - make_interval(secs => ?)`
+		arg = e.cfg.Lease.Seconds()
+	} else {
+		query += `datetime(j.attempted_at) < datetime('now', ?)`
+		arg = fmt.Sprintf("-%d seconds", int(e.cfg.Lease.Seconds()))
 	}
-	return err
+	var stranded []struct {
+		StepID int64 `db:"step_id"`
+		RunID  int64 `db:"run_id"`
+		JobID  int64 `db:"job_id"`
+	}
+	if err := db.Select(ctx, e.cfg.DB, &stranded, query+` LIMIT 500`, arg); err != nil {
+		return 0, fmt.Errorf("engine: find stranded steps: %w", err)
+	}
+	for _, s := range stranded {
+		if err := e.cfg.Runs.Requeue(ctx, s.RunID, s.StepID, s.JobID); err != nil {
+			return 0, err
+		}
+	}
+	return len(stranded), nil
 }
 
 var (
@@ -223,9 +266,9 @@ const deltaEvery = 100 * time.Millisecond
 const holdBackoff = 5 * time.Second
 
 // work runs a step's attempts and records each outcome.
-func (e *Engine) work(ctx context.Context, runID, stepID int64) error {
+func (e *Engine) work(ctx context.Context, runID, stepID, jobID int64) error {
 	svc := e.cfg.Runs
-	claim, err := svc.Claim(ctx, runID, stepID, e.cfg.Lease)
+	claim, err := svc.Claim(ctx, runID, stepID, jobID, e.cfg.Lease)
 	if errors.Is(err, runs.ErrNotClaimable) {
 		return nil
 	}

@@ -439,7 +439,7 @@ func TestLostWorkerIsRescued(t *testing.T) {
 		run := e.create(`{"goal":"crash","steps":[{"name":"s","kind":"llm","provider":"simulated","model":"echo","prompt":"survive"}]}`, nil)
 		_, steps, err := svc.Get(ctx, e.actor, run.ID)
 		require.NoError(t, err)
-		_, err = svc.Claim(ctx, run.ID, steps[0].ID, 50*time.Millisecond)
+		_, err = svc.Claim(ctx, run.ID, steps[0].ID, steps[0].JobID.Int64, 50*time.Millisecond)
 		require.NoError(t, err)
 
 		e.eng = startEngine(t, d, svc, broker, options{workers: 2, lease: 2 * time.Second})
@@ -530,4 +530,26 @@ func TestRunJSONRoundTrip(t *testing.T) {
 	require.NoError(t, err)
 	b, _ := json.Marshal(inputs)
 	require.JSONEq(t, `{"n":1.5}`, string(b))
+}
+
+func TestStrandedJobIsRequeued(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		broker := live.NewLocal()
+		svc := newService(d, broker)
+		svc.Scheduler = startEngine(t, d, svc, broker, options{workers: 0})
+		e := &env{t: t, db: d, svc: svc, broker: broker, actor: newActor(t, d, teams.RoleOwner)}
+		run := e.create(`{"goal":"stranded","steps":[{"name":"s","kind":"text","prompt":"made it"}]}`, nil)
+		_, steps, err := svc.Get(ctx, e.actor, run.ID)
+		require.NoError(t, err)
+		// A worker took the job an hour ago and died before claiming the step.
+		_, err = db.Exec(ctx, d, `UPDATE river_job SET state = 'running', attempt = 1, attempted_at = ? WHERE id = ?`,
+			time.Now().UTC().Add(-time.Hour), steps[0].JobID.Int64)
+		require.NoError(t, err)
+
+		e.eng = startEngine(t, d, svc, broker, options{workers: 2, lease: time.Second})
+		run, steps = e.waitStatus(run.ID, runs.RunSucceeded)
+		require.Equal(t, "made it", steps[0].Output)
+		require.Contains(t, e.eventKinds(run.ID), "s:step.requeued")
+	})
 }

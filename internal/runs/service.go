@@ -33,9 +33,9 @@ type StepJob struct {
 
 // Scheduler enqueues step jobs in the transaction that makes the steps
 // ready, so that a step is never ready without a job, nor a job without its
-// step.
+// step. It returns the jobs' ids, in order.
 type Scheduler interface {
-	Schedule(ctx context.Context, tx *sqlx.Tx, jobs []StepJob) error
+	Schedule(ctx context.Context, tx *sqlx.Tx, jobs []StepJob) ([]int64, error)
 }
 
 // Service creates runs and moves them through their lifecycle.
@@ -280,7 +280,7 @@ func (s *Service) Retry(ctx context.Context, actor access.Actor, runID int64) er
 				continue
 			}
 			_, err := db.Exec(ctx, tx, `UPDATE steps SET status = ?, attempt = 0, error = '', output = '', rendered_prompt = '',
-				enqueued = ?, lease_token = '', lease_expires_at = NULL, decided_by = NULL, decision_comment = '',
+				enqueued = ?, job_id = NULL, lease_token = '', lease_expires_at = NULL, decided_by = NULL, decision_comment = '',
 				started_at = NULL, finished_at = NULL, updated_at = ? WHERE id = ?`, StepQueued, false, st.now, step.ID)
 			if err != nil {
 				return fmt.Errorf("runs: reset step %s: %w", step.Name, err)

@@ -57,20 +57,33 @@ func (s *Service) transact(ctx context.Context, fn func(t *txn) error) error {
 		if err := st.flushEvents(ctx, tx); err != nil {
 			return err
 		}
-		jobs = append(jobs, t.jobs...)
-		if len(jobs) == 0 {
-			return nil
-		}
-		if s.Scheduler == nil {
-			return errors.New("runs: no scheduler to enqueue step jobs")
-		}
-		return s.Scheduler.Schedule(ctx, tx, jobs)
+		return s.schedule(ctx, tx, append(jobs, t.jobs...))
 	})
 	if err != nil {
 		return err
 	}
 	if runID != 0 && s.Broker != nil {
 		s.Broker.Publish(context.WithoutCancel(ctx), live.Message{RunID: runID, Kind: live.KindChanged})
+	}
+	return nil
+}
+
+// schedule enqueues jobs and records each as its step's current job.
+func (s *Service) schedule(ctx context.Context, tx *sqlx.Tx, jobs []StepJob) error {
+	if len(jobs) == 0 {
+		return nil
+	}
+	if s.Scheduler == nil {
+		return errors.New("runs: no scheduler to enqueue step jobs")
+	}
+	ids, err := s.Scheduler.Schedule(ctx, tx, jobs)
+	if err != nil {
+		return err
+	}
+	for i, job := range jobs {
+		if _, err := db.Exec(ctx, tx, `UPDATE steps SET enqueued = ?, job_id = ? WHERE id = ?`, true, ids[i], job.StepID); err != nil {
+			return fmt.Errorf("runs: record job of step %d: %w", job.StepID, err)
+		}
 	}
 	return nil
 }
@@ -368,10 +381,7 @@ func (st *state) readySteps(ctx context.Context, tx *sqlx.Tx) ([]StepJob, error)
 			st.event(step.Name, "step.waiting", "Waiting for approval", nil)
 			continue
 		}
-		if _, err := db.Exec(ctx, tx, `UPDATE steps SET enqueued = ?, updated_at = ? WHERE id = ?`, true, st.now, step.ID); err != nil {
-			return nil, fmt.Errorf("runs: enqueue step %s: %w", step.Name, err)
-		}
-		step.Enqueued = true
+		step.Enqueued = true // written with the job's id when it is scheduled
 		jobs = append(jobs, StepJob{RunID: st.run.ID, StepID: step.ID})
 	}
 	return jobs, nil

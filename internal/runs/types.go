@@ -140,6 +140,7 @@ type Step struct {
 	InputTokens     int64         `db:"input_tokens"`
 	OutputTokens    int64         `db:"output_tokens"`
 	Enqueued        bool          `db:"enqueued"`
+	JobID           sql.NullInt64 `db:"job_id"` // the step's current job; older jobs find nothing to do
 	LeaseToken      string        `db:"lease_token"`
 	LeaseExpiresAt  *time.Time    `db:"lease_expires_at"`
 	DecidedBy       sql.NullInt64 `db:"decided_by"`

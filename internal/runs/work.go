@@ -19,9 +19,10 @@ type Claim struct {
 	Prompt string // the prompt rendered from inputs and earlier outputs
 }
 
-// Claim takes step stepID of run runID for one attempt and holds it for lease. A step that is
+// Claim takes step stepID of run runID for one attempt, on behalf of job
+// jobID, and holds it for lease. A step that is
 // finished, cancelled, waiting or held by a live worker is ErrNotClaimable.
-func (s *Service) Claim(ctx context.Context, runID, stepID int64, lease time.Duration) (Claim, error) {
+func (s *Service) Claim(ctx context.Context, runID, stepID, jobID int64, lease time.Duration) (Claim, error) {
 	var c Claim
 	var renderErr error
 	err := s.transact(ctx, func(t *txn) error {
@@ -38,8 +39,8 @@ func (s *Service) Claim(ctx context.Context, runID, stepID int64, lease time.Dur
 				step = candidate
 			}
 		}
-		if step == nil {
-			return ErrNotClaimable
+		if step == nil || (step.JobID.Valid && step.JobID.Int64 != jobID) {
+			return ErrNotClaimable // a job the step no longer waits for
 		}
 		expired := step.Status == StepRunning && step.LeaseExpiresAt != nil && step.LeaseExpiresAt.Before(t.now)
 		if st.run.Status == RunCancelled || step.Kind == KindApproval || !(step.Status == StepQueued || expired) {
@@ -189,8 +190,8 @@ func (s *Service) failAttempt(ctx context.Context, t *txn, st *state, step *Step
 				return 0, false, fmt.Errorf("runs: record failed attempt of %s: %w", step.Name, err)
 			}
 		} else {
-			_, err := db.Exec(ctx, t.tx, `UPDATE steps SET status = ?, error = ?, enqueued = ?, lease_token = '', lease_expires_at = NULL,
-				updated_at = ? WHERE id = ?`, StepQueued, msg, true, t.now, step.ID)
+			_, err := db.Exec(ctx, t.tx, `UPDATE steps SET status = ?, error = ?, lease_token = '', lease_expires_at = NULL,
+				updated_at = ? WHERE id = ?`, StepQueued, msg, t.now, step.ID)
 			if err != nil {
 				return 0, false, fmt.Errorf("runs: requeue step %s: %w", step.Name, err)
 			}
@@ -251,8 +252,8 @@ func (s *Service) Release(ctx context.Context, c Claim, midAttempt bool) error {
 		if midAttempt {
 			uncount = 1
 		}
-		_, err = db.Exec(ctx, t.tx, `UPDATE steps SET status = ?, attempt = attempt - ?, enqueued = ?, lease_token = '',
-			lease_expires_at = NULL, updated_at = ? WHERE id = ?`, StepQueued, uncount, true, t.now, step.ID)
+		_, err = db.Exec(ctx, t.tx, `UPDATE steps SET status = ?, attempt = attempt - ?, lease_token = '',
+			lease_expires_at = NULL, updated_at = ? WHERE id = ?`, StepQueued, uncount, t.now, step.ID)
 		if err != nil {
 			return fmt.Errorf("runs: release step %s: %w", step.Name, err)
 		}
@@ -300,4 +301,25 @@ func (s *Service) RescueExpired(ctx context.Context) (int, error) {
 		}
 	}
 	return rescued, nil
+}
+
+// Requeue gives a queued step a new job when its current one, jobID, was
+// taken by a worker that stopped before claiming the step (a process killed
+// at that moment). It does nothing when the step has moved on.
+func (s *Service) Requeue(ctx context.Context, runID, stepID, jobID int64) error {
+	return s.transact(ctx, func(t *txn) error {
+		st, err := loadState(ctx, s.DB, t.tx, runID, t.now, true)
+		if err != nil {
+			return err
+		}
+		for _, step := range st.steps {
+			if step.ID != stepID || step.Status != StepQueued || !step.JobID.Valid || step.JobID.Int64 != jobID {
+				continue
+			}
+			t.runID, t.state = runID, st
+			t.jobs = append(t.jobs, StepJob{RunID: runID, StepID: stepID})
+			st.event(step.Name, "step.requeued", "The worker stopped before starting this step; it was queued again", nil)
+		}
+		return nil
+	})
 }

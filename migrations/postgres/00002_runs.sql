@@ -47,6 +47,7 @@ CREATE TABLE steps (
     input_tokens     BIGINT NOT NULL DEFAULT 0,
     output_tokens    BIGINT NOT NULL DEFAULT 0,
     enqueued         BOOLEAN NOT NULL DEFAULT FALSE,
+    job_id           BIGINT,
     lease_token      TEXT NOT NULL DEFAULT '',
     lease_expires_at TIMESTAMPTZ,
     decided_by       BIGINT REFERENCES users (id) ON DELETE SET NULL,
@@ -57,6 +58,7 @@ CREATE TABLE steps (
     UNIQUE (run_id, name)
 );
 CREATE INDEX steps_lease_idx ON steps (lease_expires_at) WHERE status = 'running';
+CREATE INDEX steps_queued_job_idx ON steps (job_id) WHERE status = 'queued';
 
 CREATE TABLE run_events (
     id            BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
