@@ -7,7 +7,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/nofxhq/nofx/internal/version.Version=$(VERSION)
 VENDOR  := static/vendor/htmx.min.js static/vendor/htmx-sse.min.js
 
-.PHONY: help run test build generate check-generated lint vendor clean
+.PHONY: help run test bench build generate check-generated lint vendor clean
 
 help: ## Show the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-17s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -17,6 +17,10 @@ run: vendor generate ## Run NOFX on http://localhost:8080 (SQLite in ./data, no 
 
 test: vendor ## Run every test (PostgreSQL too when NOFX_TEST_DATABASE_URL is set)
 	$(GO) test -count=1 -timeout 30m ./...
+
+bench: ## Engine steps/s vs River's no-op jobs/s, and the runs list with 100,000 runs (PostgreSQL too when NOFX_TEST_DATABASE_URL is set)
+	$(GO) run ./cmd/nofx-bench -n $${BENCH_RUNS:-10000}
+	$(GO) test -run '^$$' -bench BenchmarkListRuns -benchtime 200x ./internal/runs/
 
 build: vendor generate ## Build bin/nofx: one static binary with every asset embedded
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/nofx ./cmd/nofx

@@ -24,6 +24,7 @@ CREATE TABLE runs (
 CREATE INDEX runs_team_id_idx ON runs (team_id, id DESC);
 CREATE INDEX runs_team_status_idx ON runs (team_id, status, id DESC);
 CREATE INDEX runs_team_template_idx ON runs (team_id, template, id DESC);
+CREATE INDEX runs_team_created_idx ON runs (team_id, created_at);
 CREATE UNIQUE INDEX runs_idempotency_key ON runs (team_id, idempotency_key) WHERE idempotency_key IS NOT NULL;
 
 CREATE TABLE steps (
