@@ -1,0 +1,86 @@
+package live_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/nofxhq/nofx/internal/db/dbtest"
+	"github.com/nofxhq/nofx/internal/live"
+)
+
+func receive(t *testing.T, ch <-chan live.Message) live.Message {
+	t.Helper()
+	select {
+	case m := <-ch:
+		return m
+	case <-time.After(5 * time.Second):
+		t.Fatal("no message within 5s")
+		return live.Message{}
+	}
+}
+
+func TestLocalBroker(t *testing.T) {
+	t.Parallel()
+	b := live.NewLocal()
+	one, unsubscribe := b.Subscribe(1)
+	other, unsubscribeOther := b.Subscribe(2)
+	defer unsubscribeOther()
+
+	b.Publish(context.Background(), live.Message{RunID: 1, Kind: live.KindChanged})
+	require.Equal(t, live.Message{RunID: 1, Kind: live.KindChanged}, receive(t, one))
+	select {
+	case m := <-other:
+		t.Fatalf("run 2 got run 1's message %+v", m)
+	default:
+	}
+
+	unsubscribe()
+	unsubscribe() // twice is fine
+	require.Zero(t, b.Subscribers(1))
+	b.Publish(context.Background(), live.Message{RunID: 1, Kind: live.KindChanged}) // nobody listens: no block
+}
+
+func TestLocalBrokerDropsForSlowSubscribers(t *testing.T) {
+	t.Parallel()
+	b := live.NewLocal()
+	ch, unsubscribe := b.Subscribe(1)
+	defer unsubscribe()
+	for range 1000 {
+		b.Publish(context.Background(), live.Message{RunID: 1, Kind: live.KindDelta, Text: "x"})
+	}
+	require.Equal(t, 256, len(ch), "a slow subscriber never blocks the publisher")
+}
+
+func TestPostgresBrokerReachesOtherProcesses(t *testing.T) {
+	t.Parallel()
+	url := dbtest.PostgresURL(t)
+	d := dbtest.Postgres(t)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	a, err := live.NewPostgres(url, d.DB.DB, log)
+	require.NoError(t, err)
+	defer a.Close()
+	b, err := live.NewPostgres(url, d.DB.DB, log)
+	require.NoError(t, err)
+	defer b.Close()
+
+	onB, unsubscribe := b.Subscribe(7)
+	defer unsubscribe()
+	onA, unsubscribeA := a.Subscribe(7)
+	defer unsubscribeA()
+
+	a.Publish(context.Background(), live.Message{RunID: 7, Kind: live.KindDelta, Step: "s", Text: "héllo"})
+	require.Equal(t, live.Message{RunID: 7, Kind: live.KindDelta, Step: "s", Text: "héllo"}, receive(t, onB))
+	require.Equal(t, "héllo", receive(t, onA).Text, "the publisher's own subscribers hear it too")
+
+	// Text too long for one notification is cut, not lost.
+	a.Publish(context.Background(), live.Message{RunID: 7, Kind: live.KindDelta, Step: "s", Text: strings.Repeat("y", 20000)})
+	m := receive(t, onB)
+	require.NotEmpty(t, m.Text)
+	require.Less(t, len(m.Text), 8000)
+}
