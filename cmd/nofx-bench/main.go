@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -35,12 +36,24 @@ import (
 func main() {
 	n := flag.Int("n", 10000, "runs (and no-op jobs) per measurement")
 	workers := flag.Int("workers", 100, "workers, for River and for the engine")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the engine on PostgreSQL to this file")
 	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "nofx-bench:", err)
+			os.Exit(1)
+		}
+		profile = f
+	}
 	if err := run(*n, *workers); err != nil {
 		fmt.Fprintln(os.Stderr, "nofx-bench:", err)
 		os.Exit(1)
 	}
 }
+
+// profile, when set, receives a CPU profile of the engine on PostgreSQL.
+var profile *os.File
 
 func run(n, workers int) error {
 	ctx := context.Background()
@@ -233,6 +246,12 @@ func measureEngine(ctx context.Context, rawURL string, n, workers int) (createRa
 	createRate = float64(n) / time.Since(began).Seconds()
 
 	fmt.Fprintf(os.Stderr, "%s: created %d runs; working them\n", d.Dialect, n)
+	if profile != nil && d.Dialect == db.Postgres {
+		if err := pprof.StartCPUProfile(profile); err != nil {
+			return 0, 0, err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	began = time.Now()
 	if err := eng.Start(ctx); err != nil {
 		return 0, 0, err
