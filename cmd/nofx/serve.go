@@ -45,6 +45,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer, getenv func(str
 		return err
 	}
 	log := newLogger(cfg, stderr)
+	if cfg.SecretKeyGenerated {
+		log.Warn("NOFX_SECRET_KEY is not set: generated one in the data directory; keep it safe (team provider keys are encrypted with it) and set it when several processes share a database", "data_dir", cfg.DataDir)
+	}
 	if cfg.SessionSecretGenerated {
 		log.Warn("NOFX_SESSION_SECRET is not set: generated one in the data directory; set it to share sessions between processes", "data_dir", cfg.DataDir)
 	}

@@ -30,7 +30,8 @@ type Config struct {
 
 	SessionSecret          []byte // NOFX_SESSION_SECRET, or generated into DataDir
 	SessionSecretGenerated bool   // true when the secret was generated on this start
-	SecretKey              []byte // NOFX_SECRET_KEY, 32 bytes, optional until team keys are stored
+	SecretKey              []byte // NOFX_SECRET_KEY, 32 bytes, or generated into DataDir
+	SecretKeyGenerated     bool   // true when the secret key was generated on this start
 
 	AnthropicAPIKey  string // ANTHROPIC_API_KEY
 	AnthropicBaseURL string // NOFX_ANTHROPIC_BASE_URL
@@ -47,8 +48,11 @@ type Config struct {
 	LogLevel  string // NOFX_LOG_LEVEL: debug, info (default), warn, error
 }
 
-// sessionSecretFile is where a generated session secret is kept.
-const sessionSecretFile = "session.secret"
+// Where generated secrets are kept, in the data directory.
+const (
+	sessionSecretFile = "session.secret"
+	secretKeyFile     = "secret.key"
+)
 
 // Error names the variable whose value is wrong.
 type Error struct {
@@ -121,16 +125,25 @@ func Load(getenv func(string) string) (*Config, error) {
 		return nil, &Error{"NOFX_LOG_LEVEL", fmt.Sprintf("must be debug, info, warn or error, not %q", c.LogLevel)}
 	}
 
+	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+		return nil, &Error{"NOFX_DATA_DIR", err.Error()}
+	}
+
 	if key := getenv("NOFX_SECRET_KEY"); key != "" {
 		b, err := decodeKey(key)
 		if err != nil {
 			return nil, &Error{"NOFX_SECRET_KEY", err.Error()}
 		}
 		c.SecretKey = b
-	}
-
-	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
-		return nil, &Error{"NOFX_DATA_DIR", err.Error()}
+	} else {
+		key, generated, err := loadOrCreateSecret(filepath.Join(c.DataDir, secretKeyFile))
+		if err != nil {
+			return nil, &Error{"NOFX_SECRET_KEY", "unset, and no key could be kept in the data directory: " + err.Error()}
+		}
+		if c.SecretKey, err = decodeKey(string(key)); err != nil {
+			return nil, &Error{"NOFX_SECRET_KEY", filepath.Join(c.DataDir, secretKeyFile) + ": " + err.Error()}
+		}
+		c.SecretKeyGenerated = generated
 	}
 
 	if c.DatabaseURL == "" {

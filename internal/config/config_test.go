@@ -25,9 +25,14 @@ func TestDefaults(t *testing.T) {
 	require.Equal(t, 4, c.Workers)
 	require.Equal(t, 30*time.Second, c.StepLease)
 	require.True(t, c.SessionSecretGenerated)
+	require.True(t, c.SecretKeyGenerated)
+	require.Len(t, c.SecretKey, 32)
 	require.GreaterOrEqual(t, len(c.SessionSecret), 32)
 
 	info, err := os.Stat(filepath.Join(dir, "session.secret"))
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o600), info.Mode().Perm())
+	info, err = os.Stat(filepath.Join(dir, "secret.key"))
 	require.NoError(t, err)
 	require.Equal(t, os.FileMode(0o600), info.Mode().Perm())
 
@@ -35,6 +40,7 @@ func TestDefaults(t *testing.T) {
 	require.NoError(t, err)
 	require.False(t, again.SessionSecretGenerated, "the secret is generated once")
 	require.Equal(t, c.SessionSecret, again.SessionSecret)
+	require.Equal(t, c.SecretKey, again.SecretKey)
 }
 
 func TestBadValuesNameTheVariable(t *testing.T) {
