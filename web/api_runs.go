@@ -15,6 +15,7 @@ import (
 
 	"github.com/nofxhq/nofx/internal/ai"
 	"github.com/nofxhq/nofx/internal/live"
+	"github.com/nofxhq/nofx/internal/pricing"
 	"github.com/nofxhq/nofx/internal/runs"
 	"github.com/nofxhq/nofx/internal/validation"
 )
@@ -31,6 +32,8 @@ type runJSON struct {
 	StepsDone    int            `json:"steps_done"`
 	InputTokens  int64          `json:"input_tokens"`
 	OutputTokens int64          `json:"output_tokens"`
+	CostMicros   int64          `json:"cost_micros"`
+	Cost         string         `json:"cost"`
 	Error        string         `json:"error,omitempty"`
 	Inputs       map[string]any `json:"inputs"`
 	CreatedAt    time.Time      `json:"created_at"`
@@ -54,6 +57,7 @@ type stepJSON struct {
 	MaxAttempts     int        `json:"max_attempts"`
 	InputTokens     int64      `json:"input_tokens"`
 	OutputTokens    int64      `json:"output_tokens"`
+	CostMicros      int64      `json:"cost_micros"`
 	DecisionComment string     `json:"decision_comment,omitempty"`
 	StartedAt       *time.Time `json:"started_at"`
 	FinishedAt      *time.Time `json:"finished_at"`
@@ -74,7 +78,7 @@ func toRunJSON(r runs.Run, steps []runs.Step) runJSON {
 	out := runJSON{
 		ID: r.ID, Status: r.Status, Goal: r.Goal, Template: r.Template, CreatedBy: r.CreatedBy,
 		StepsTotal: r.StepsTotal, StepsDone: r.StepsDone, InputTokens: r.InputTokens, OutputTokens: r.OutputTokens,
-		Error: r.Error, CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt,
+		CostMicros: r.CostMicros, Cost: pricing.FormatDollars(r.CostMicros), Error: r.Error, CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt,
 	}
 	if r.RerunOf.Valid {
 		out.RerunOf = &r.RerunOf.Int64
@@ -88,7 +92,7 @@ func toRunJSON(r runs.Run, steps []runs.Step) runJSON {
 		out.Steps = append(out.Steps, stepJSON{
 			Name: s.Name, Kind: s.Kind, Status: s.Status, Needs: s.Needs(), Provider: s.Provider, Model: s.Model,
 			Prompt: prompt, Output: s.Output, Error: s.Error, Attempt: s.Attempt, MaxAttempts: s.MaxAttempts,
-			InputTokens: s.InputTokens, OutputTokens: s.OutputTokens, DecisionComment: s.DecisionComment,
+			InputTokens: s.InputTokens, OutputTokens: s.OutputTokens, CostMicros: s.CostMicros, DecisionComment: s.DecisionComment,
 			StartedAt: s.StartedAt, FinishedAt: s.FinishedAt,
 		})
 	}
@@ -196,16 +200,25 @@ func (s *Server) apiCreateRun(c echo.Context) error {
 	return c.JSON(http.StatusCreated, toRunJSON(run, nil))
 }
 
-// listRunsResponse is a page of runs; pass next_before as ?before= for the next.
+// listRunsResponse is a page of runs; pass next_before as ?before= (and,
+// sorted by cost, next_before_cost as ?before_cost=) for the next.
 type listRunsResponse struct {
-	Runs       []runJSON `json:"runs"`
-	NextBefore int64     `json:"next_before,omitempty"`
+	Runs           []runJSON `json:"runs"`
+	NextBefore     int64     `json:"next_before,omitempty"`
+	NextBeforeCost *int64    `json:"next_before_cost,omitempty"`
 }
 
 // listFilter reads the runs list filters shared by the page and the API.
 func listFilter(c echo.Context) (runs.ListFilter, error) {
 	f := runs.ListFilter{Status: c.QueryParam("status"), Template: c.QueryParam("template")}
 	errs := validation.Errors{}
+	switch c.QueryParam("sort") {
+	case "", "newest":
+	case "cost":
+		f.SortByCost = true
+	default:
+		errs.Add("sort", "Use newest or cost.")
+	}
 	if f.Status != "" && !contains(runs.RunStatuses, f.Status) {
 		errs.Add("status", "Use one of "+strings.Join(runs.RunStatuses, ", ")+".")
 	}
@@ -226,11 +239,11 @@ func listFilter(c echo.Context) (runs.ListFilter, error) {
 	for _, p := range []struct {
 		name string
 		dst  *int64
-	}{{"before", &f.Before}} {
+	}{{"before", &f.Before}, {"before_cost", &f.BeforeCost}} {
 		if v := c.QueryParam(p.name); v != "" {
 			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil || n < 1 {
-				errs.Add(p.name, "Use a run id.")
+			if err != nil || n < 0 {
+				errs.Add(p.name, "Use the cursor of the previous page.")
 				continue
 			}
 			*p.dst = n
@@ -269,6 +282,9 @@ func (s *Server) apiListRuns(c echo.Context) error {
 		return err
 	}
 	out := listRunsResponse{Runs: []runJSON{}, NextBefore: page.NextBefore}
+	if f.SortByCost && page.NextBefore != 0 {
+		out.NextBeforeCost = &page.NextBeforeCost
+	}
 	for _, r := range page.Runs {
 		out.Runs = append(out.Runs, toRunJSON(r, nil))
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/nofxhq/nofx/internal/ai"
 	"github.com/nofxhq/nofx/internal/db"
 	"github.com/nofxhq/nofx/internal/live"
+	"github.com/nofxhq/nofx/internal/pricing"
 	"github.com/nofxhq/nofx/internal/runs"
 )
 
@@ -285,7 +286,10 @@ func (e *Engine) work(ctx context.Context, runID, stepID, jobID int64) error {
 		)
 		switch {
 		case execErr == nil:
-			err = svc.Complete(record, claim, output, usage.InputTokens, usage.OutputTokens)
+			var u runs.Usage
+			if u, err = e.usage(record, claim, usage); err == nil {
+				err = svc.Complete(record, claim, output, u)
+			}
 		case errors.Is(cause, errLeaseLost):
 			return nil // cancelled: the canceller recorded it
 		case ctx.Err() != nil:
@@ -314,6 +318,20 @@ func (e *Engine) work(ctx context.Context, runID, stepID, jobID int64) error {
 			return err
 		}
 	}
+}
+
+// usage prices an attempt's tokens with the model's price.
+func (e *Engine) usage(ctx context.Context, claim runs.Claim, u ai.Usage) (runs.Usage, error) {
+	out := runs.Usage{InputTokens: int64(u.InputTokens), OutputTokens: int64(u.OutputTokens)}
+	if claim.Step.Kind != runs.KindLLM {
+		return out, nil
+	}
+	price, _, err := pricing.Lookup(ctx, e.cfg.DB, claim.Step.Provider, claim.Step.Model)
+	if err != nil {
+		return out, err
+	}
+	out.CostMicros = price.Cost(out.InputTokens, out.OutputTokens)
+	return out, nil
 }
 
 // attempt runs one attempt of a claimed step under its timeout, renewing

@@ -19,6 +19,7 @@ import (
 	"github.com/nofxhq/nofx/internal/db/dbtest"
 	"github.com/nofxhq/nofx/internal/engine"
 	"github.com/nofxhq/nofx/internal/live"
+	"github.com/nofxhq/nofx/internal/pricing"
 	"github.com/nofxhq/nofx/internal/runs"
 	"github.com/nofxhq/nofx/internal/teams"
 )
@@ -551,5 +552,33 @@ func TestStrandedJobIsRequeued(t *testing.T) {
 		run, steps = e.waitStatus(run.ID, runs.RunSucceeded)
 		require.Equal(t, "made it", steps[0].Output)
 		require.Contains(t, e.eventKinds(run.ID), "s:step.requeued")
+	})
+}
+
+func TestStepCostFromPriceTable(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		require.NoError(t, pricing.Set(ctx, d, "simulated", "echo", 2_000_000, 10_000_000, 0)) // $2 / $10 per Mtok
+		e := setup(t, d, options{})
+		run := e.create(`{"goal":"priced","steps":[
+			{"name":"a","kind":"llm","provider":"simulated","model":"echo","prompt":"one two three four"},
+			{"name":"b","kind":"llm","provider":"simulated","model":"echo","prompt":"five six","needs":["a"]},
+			{"name":"c","kind":"text","prompt":"free","needs":["b"]}]}`, nil)
+		run, steps := e.waitStatus(run.ID, runs.RunSucceeded)
+		a, b := stepNamed(t, steps, "a"), stepNamed(t, steps, "b")
+		require.Equal(t, int64(4), a.InputTokens)
+		require.Equal(t, int64((4*2_000_000+4*10_000_000+500_000)/1_000_000), a.CostMicros)
+		require.Equal(t, int64((2*2_000_000+2*10_000_000+500_000)/1_000_000), b.CostMicros)
+		require.Zero(t, stepNamed(t, steps, "c").CostMicros)
+		require.Equal(t, a.CostMicros+b.CostMicros, run.CostMicros, "the run's cost is the sum of its steps")
+
+		cheap := e.create(`{"goal":"cheap","steps":[{"name":"a","kind":"llm","provider":"simulated","model":"lorem","prompt":"x"}]}`, nil)
+		e.waitStatus(cheap.ID, runs.RunSucceeded)
+		page, err := e.svc.List(ctx, e.actor, runs.ListFilter{SortByCost: true, Limit: 1})
+		require.NoError(t, err)
+		require.Equal(t, run.ID, page.Runs[0].ID, "most expensive first")
+		page, err = e.svc.List(ctx, e.actor, runs.ListFilter{SortByCost: true, Limit: 1, Before: page.NextBefore, BeforeCost: page.NextBeforeCost})
+		require.NoError(t, err)
+		require.Equal(t, cheap.ID, page.Runs[0].ID)
 	})
 }

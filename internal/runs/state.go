@@ -183,7 +183,7 @@ type stepUpdate struct {
 	error      string
 	finish     bool // set finished_at
 	clearLease bool
-	tokens     *[2]int64 // input and output tokens, when known
+	usage      *Usage // tokens and cost, when known
 }
 
 func (st *state) setStep(ctx context.Context, tx *sqlx.Tx, step *Step, u stepUpdate) error {
@@ -196,10 +196,10 @@ func (st *state) setStep(ctx context.Context, tx *sqlx.Tx, step *Step, u stepUpd
 	if u.clearLease {
 		q += `, lease_token = '', lease_expires_at = NULL`
 	}
-	if u.tokens != nil {
-		q += `, input_tokens = ?, output_tokens = ?`
-		args = append(args, u.tokens[0], u.tokens[1])
-		step.InputTokens, step.OutputTokens = u.tokens[0], u.tokens[1]
+	if u := u.usage; u != nil {
+		q += `, input_tokens = ?, output_tokens = ?, cost_micros = ?`
+		args = append(args, u.InputTokens, u.OutputTokens, u.CostMicros)
+		step.InputTokens, step.OutputTokens, step.CostMicros = u.InputTokens, u.OutputTokens, u.CostMicros
 	}
 	if _, err := db.Exec(ctx, tx, q+` WHERE id = ?`, append(args, step.ID)...); err != nil {
 		return fmt.Errorf("runs: set step %s %s: %w", step.Name, u.status, err)
@@ -237,11 +237,12 @@ func (s *Service) settle(ctx context.Context, tx *sqlx.Tx, st *state) ([]StepJob
 	}
 
 	var running, active, waiting, failed, done int
-	var inTokens, outTokens int64
+	var inTokens, outTokens, cost int64
 	var firstError string
 	for _, step := range st.steps {
 		inTokens += step.InputTokens
 		outTokens += step.OutputTokens
+		cost += step.CostMicros
 		switch step.Status {
 		case StepRunning:
 			running++
@@ -281,7 +282,8 @@ func (s *Service) settle(ctx context.Context, tx *sqlx.Tx, st *state) ([]StepJob
 		runError = firstError
 	}
 
-	if status == run.Status && done == run.StepsDone && inTokens == run.InputTokens && outTokens == run.OutputTokens && runError == run.Error {
+	if status == run.Status && done == run.StepsDone && inTokens == run.InputTokens && outTokens == run.OutputTokens &&
+		cost == run.CostMicros && runError == run.Error {
 		return jobs, nil
 	}
 	startedAt, finishedAt := run.StartedAt, run.FinishedAt
@@ -294,9 +296,9 @@ func (s *Service) settle(ctx context.Context, tx *sqlx.Tx, st *state) ([]StepJob
 		}
 		finishedAt = &st.now
 	}
-	_, err := db.Exec(ctx, tx, `UPDATE runs SET status = ?, steps_done = ?, input_tokens = ?, output_tokens = ?, error = ?,
-		started_at = ?, finished_at = ?, updated_at = ? WHERE id = ?`,
-		status, done, inTokens, outTokens, runError, startedAt, finishedAt, st.now, run.ID)
+	_, err := db.Exec(ctx, tx, `UPDATE runs SET status = ?, steps_done = ?, input_tokens = ?, output_tokens = ?, cost_micros = ?,
+		error = ?, started_at = ?, finished_at = ?, updated_at = ? WHERE id = ?`,
+		status, done, inTokens, outTokens, cost, runError, startedAt, finishedAt, st.now, run.ID)
 	if err != nil {
 		return nil, fmt.Errorf("runs: update run %d: %w", run.ID, err)
 	}

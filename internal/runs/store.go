@@ -13,14 +13,14 @@ import (
 
 const runSelect = `SELECT r.id, r.team_id, r.status, r.goal, r.template, r.plan, r.inputs,
 	r.created_by_user_id, r.created_by_key_id, COALESCE(u.email, k.name, '') AS created_by,
-	r.rerun_of, r.idempotency_key, r.steps_total, r.steps_done, r.input_tokens, r.output_tokens,
+	r.rerun_of, r.idempotency_key, r.steps_total, r.steps_done, r.input_tokens, r.output_tokens, r.cost_micros,
 	r.error, r.created_at, r.started_at, r.finished_at, r.updated_at
 	FROM runs r
 	LEFT JOIN users u ON u.id = r.created_by_user_id
 	LEFT JOIN api_keys k ON k.id = r.created_by_key_id`
 
 const stepColumns = `id, run_id, position, name, kind, status, needs, provider, model, prompt, rendered_prompt,
-	options, output, error, attempt, max_attempts, timeout_ms, input_tokens, output_tokens, enqueued, job_id,
+	options, output, error, attempt, max_attempts, timeout_ms, input_tokens, output_tokens, cost_micros, enqueued, job_id,
 	lease_token, lease_expires_at, decided_by, decision_comment, started_at, finished_at, updated_at`
 
 // getRun returns the run id of teamID; another team's run is db.ErrNotFound.
@@ -74,14 +74,19 @@ type ListFilter struct {
 	Status   string
 	Template string
 	From, To time.Time // created in [From, To); zero means open
-	Before   int64     // keyset cursor: runs with a smaller id
-	Limit    int
+	Before   int64     // keyset cursor: runs with a smaller id (and BeforeCost)
+	// SortByCost lists the most expensive runs first; the cursor is then
+	// (BeforeCost, Before).
+	SortByCost bool
+	BeforeCost int64
+	Limit      int
 }
 
 // Page is one page of runs, with the cursor of the next page (0 at the end).
 type Page struct {
-	Runs       []Run
-	NextBefore int64
+	Runs           []Run
+	NextBefore     int64
+	NextBeforeCost int64 // with SortByCost
 }
 
 func listRuns(ctx context.Context, q db.Queryer, teamID int64, f ListFilter) (Page, error) {
@@ -103,7 +108,15 @@ func listRuns(ctx context.Context, q db.Queryer, teamID int64, f ListFilter) (Pa
 		where = append(where, "r.created_at < ?")
 		args = append(args, f.To.UTC())
 	}
-	if f.Before > 0 {
+	order := "r.id DESC"
+	switch {
+	case f.SortByCost:
+		order = "r.cost_micros DESC, r.id DESC"
+		if f.Before > 0 {
+			where = append(where, "(r.cost_micros < ? OR (r.cost_micros = ? AND r.id < ?))")
+			args = append(args, f.BeforeCost, f.BeforeCost, f.Before)
+		}
+	case f.Before > 0:
 		where = append(where, "r.id < ?")
 		args = append(args, f.Before)
 	}
@@ -113,7 +126,7 @@ func listRuns(ctx context.Context, q db.Queryer, teamID int64, f ListFilter) (Pa
 	}
 	args = append(args, limit+1)
 	var runs []Run
-	err := db.Select(ctx, q, &runs, runSelect+` WHERE `+strings.Join(where, " AND ")+` ORDER BY r.id DESC LIMIT ?`, args...)
+	err := db.Select(ctx, q, &runs, runSelect+` WHERE `+strings.Join(where, " AND ")+` ORDER BY `+order+` LIMIT ?`, args...)
 	if err != nil {
 		return Page{}, fmt.Errorf("runs: list: %w", err)
 	}
@@ -121,6 +134,7 @@ func listRuns(ctx context.Context, q db.Queryer, teamID int64, f ListFilter) (Pa
 	if len(runs) > limit {
 		p.Runs = runs[:limit]
 		p.NextBefore = p.Runs[limit-1].ID
+		p.NextBeforeCost = p.Runs[limit-1].CostMicros
 	}
 	return p, nil
 }

@@ -74,6 +74,7 @@ type Run struct {
 	StepsDone       int            `db:"steps_done"`
 	InputTokens     int64          `db:"input_tokens"`
 	OutputTokens    int64          `db:"output_tokens"`
+	CostMicros      int64          `db:"cost_micros"` // micro-dollars, from the price table
 	Error           string         `db:"error"`
 	CreatedAt       time.Time      `db:"created_at"`
 	StartedAt       *time.Time     `db:"started_at"`
@@ -139,6 +140,7 @@ type Step struct {
 	TimeoutMS       int64         `db:"timeout_ms"`
 	InputTokens     int64         `db:"input_tokens"`
 	OutputTokens    int64         `db:"output_tokens"`
+	CostMicros      int64         `db:"cost_micros"`
 	Enqueued        bool          `db:"enqueued"`
 	JobID           sql.NullInt64 `db:"job_id"` // the step's current job; older jobs find nothing to do
 	LeaseToken      string        `db:"lease_token"`

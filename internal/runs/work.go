@@ -121,22 +121,28 @@ func (s *Service) lockClaim(ctx context.Context, t *txn, c Claim) (*state, *Step
 	return st, step, nil
 }
 
+// Usage is what a step's successful attempt consumed.
+type Usage struct {
+	InputTokens  int64
+	OutputTokens int64
+	CostMicros   int64
+}
+
 // Complete records a claim's successful attempt and readies the steps that
 // were waiting for it. A claim that lost its lease is ErrLeaseLost and
 // records nothing: a step never succeeds twice.
-func (s *Service) Complete(ctx context.Context, c Claim, output string, inputTokens, outputTokens int) error {
+func (s *Service) Complete(ctx context.Context, c Claim, output string, u Usage) error {
 	return s.transact(ctx, func(t *txn) error {
 		st, step, err := s.lockClaim(ctx, t, c)
 		if err != nil {
 			return err
 		}
-		tokens := [2]int64{int64(inputTokens), int64(outputTokens)}
-		if err := st.setStep(ctx, t.tx, step, stepUpdate{status: StepSucceeded, output: output, finish: true, clearLease: true, tokens: &tokens}); err != nil {
+		if err := st.setStep(ctx, t.tx, step, stepUpdate{status: StepSucceeded, output: output, finish: true, clearLease: true, usage: &u}); err != nil {
 			return err
 		}
 		msg := fmt.Sprintf("Succeeded on attempt %d", step.Attempt)
-		if inputTokens+outputTokens > 0 {
-			msg += fmt.Sprintf(" (%d tokens in, %d out)", inputTokens, outputTokens)
+		if u.InputTokens+u.OutputTokens > 0 {
+			msg += fmt.Sprintf(" (%d tokens in, %d out)", u.InputTokens, u.OutputTokens)
 		}
 		st.event(step.Name, "step.succeeded", msg, nil)
 		return nil
