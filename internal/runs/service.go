@@ -80,6 +80,16 @@ func (s *Service) validate(in *CreateInput) error {
 		for field, msg := range p.ValidateStep(step.Model, step.Options) {
 			errs.Add(prefix+field, msg)
 		}
+		for j, fb := range step.Fallback {
+			fp, ok := s.Providers.Get(fb.Provider)
+			if !ok {
+				errs.Add(fmt.Sprintf("%sfallback[%d].provider", prefix, j), fmt.Sprintf("unknown provider %q", fb.Provider))
+				continue
+			}
+			if msg, bad := fp.ValidateStep(fb.Model, nil)["model"]; bad {
+				errs.Add(fmt.Sprintf("%sfallback[%d].model", prefix, j), msg)
+			}
+		}
 	}
 	if in.Inputs == nil {
 		in.Inputs = map[string]any{}
@@ -161,10 +171,15 @@ func (s *Service) Create(ctx context.Context, actor access.Actor, in CreateInput
 		for i, spec := range in.Plan.Steps {
 			needs, _ := json.Marshal(orEmpty(spec.Needs))
 			options, _ := json.Marshal(orEmptyMap(spec.Options))
+			fallback := spec.Fallback
+			if fallback == nil {
+				fallback = []Fallback{}
+			}
+			fallbackJSON, _ := json.Marshal(fallback)
 			_, err := db.Exec(ctx, tx, `INSERT INTO steps (run_id, position, name, kind, status, needs, provider, model, prompt,
-				options, max_attempts, timeout_ms, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				options, fallback, max_attempts, timeout_ms, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 				runID, i, spec.Name, spec.Kind, StepQueued, string(needs), spec.Provider, spec.Model, spec.Prompt,
-				string(options), spec.MaxAttempts, spec.TimeoutDuration().Milliseconds(), now)
+				string(options), string(fallbackJSON), spec.MaxAttempts, spec.TimeoutDuration().Milliseconds(), now)
 			if err != nil {
 				return fmt.Errorf("runs: create step %s: %w", spec.Name, err)
 			}

@@ -20,7 +20,7 @@ const runSelect = `SELECT r.id, r.team_id, r.status, r.goal, r.template, r.plan,
 	LEFT JOIN api_keys k ON k.id = r.created_by_key_id`
 
 const stepColumns = `id, run_id, position, name, kind, status, needs, provider, model, prompt, rendered_prompt,
-	options, output, error, attempt, max_attempts, timeout_ms, input_tokens, output_tokens, cost_micros, enqueued, job_id,
+	options, output, error, attempt, max_attempts, timeout_ms, input_tokens, output_tokens, cost_micros, fallback, served_by, enqueued, job_id,
 	lease_token, lease_expires_at, decided_by, decision_comment, started_at, finished_at, updated_at`
 
 // getRun returns the run id of teamID; another team's run is db.ErrNotFound.

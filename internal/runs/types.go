@@ -141,6 +141,8 @@ type Step struct {
 	InputTokens     int64         `db:"input_tokens"`
 	OutputTokens    int64         `db:"output_tokens"`
 	CostMicros      int64         `db:"cost_micros"`
+	FallbackJSON    string        `db:"fallback"`
+	ServedBy        string        `db:"served_by"` // "provider/model" that answered, when not the step's own
 	Enqueued        bool          `db:"enqueued"`
 	JobID           sql.NullInt64 `db:"job_id"` // the step's current job; older jobs find nothing to do
 	LeaseToken      string        `db:"lease_token"`
@@ -157,6 +159,13 @@ func (s Step) Needs() []string {
 	var needs []string
 	_ = json.Unmarshal([]byte(s.NeedsJSON), &needs) // written by this package
 	return needs
+}
+
+// Fallbacks decodes the providers to try when the step's own is unavailable.
+func (s Step) Fallbacks() []Fallback {
+	var fb []Fallback
+	_ = json.Unmarshal([]byte(s.FallbackJSON), &fb) // written by this package
+	return fb
 }
 
 // Options decodes the step's provider options.

@@ -121,11 +121,12 @@ func (s *Service) lockClaim(ctx context.Context, t *txn, c Claim) (*state, *Step
 	return st, step, nil
 }
 
-// Usage is what a step's successful attempt consumed.
+// Usage is what a step's successful attempt consumed, and who served it.
 type Usage struct {
 	InputTokens  int64
 	OutputTokens int64
 	CostMicros   int64
+	ServedBy     string // "provider/model" when a fallback answered
 }
 
 // Complete records a claim's successful attempt and readies the steps that
@@ -140,7 +141,16 @@ func (s *Service) Complete(ctx context.Context, c Claim, output string, u Usage)
 		if err := st.setStep(ctx, t.tx, step, stepUpdate{status: StepSucceeded, output: output, finish: true, clearLease: true, usage: &u}); err != nil {
 			return err
 		}
+		if u.ServedBy != "" {
+			if _, err := db.Exec(ctx, t.tx, `UPDATE steps SET served_by = ? WHERE id = ?`, u.ServedBy, step.ID); err != nil {
+				return fmt.Errorf("runs: record fallback of %s: %w", step.Name, err)
+			}
+			step.ServedBy = u.ServedBy
+		}
 		msg := fmt.Sprintf("Succeeded on attempt %d", step.Attempt)
+		if u.ServedBy != "" {
+			msg += " with fallback " + u.ServedBy
+		}
 		if u.InputTokens+u.OutputTokens > 0 {
 			msg += fmt.Sprintf(" (%d tokens in, %d out)", u.InputTokens, u.OutputTokens)
 		}
@@ -326,6 +336,27 @@ func (s *Service) Requeue(ctx context.Context, runID, stepID, jobID int64) error
 			t.jobs = append(t.jobs, StepJob{RunID: runID, StepID: stepID})
 			st.event(step.Name, "step.requeued", "The worker stopped before starting this step; it was queued again", nil)
 		}
+		return nil
+	})
+}
+
+// Snooze gives a claim back without using up its attempt because its
+// provider is unavailable (its circuit is open): the step waits until then,
+// and the timeline says why.
+func (s *Service) Snooze(ctx context.Context, c Claim, until time.Time, reason string) error {
+	return s.transact(ctx, func(t *txn) error {
+		st, step, err := s.lockClaim(ctx, t, c)
+		if err != nil {
+			return err
+		}
+		_, err = db.Exec(ctx, t.tx, `UPDATE steps SET status = ?, attempt = attempt - 1, error = ?, lease_token = '',
+			lease_expires_at = NULL, updated_at = ? WHERE id = ?`, StepQueued, reason, t.now, step.ID)
+		if err != nil {
+			return fmt.Errorf("runs: snooze step %s: %w", step.Name, err)
+		}
+		step.Status, step.Enqueued, step.Attempt, step.Error, step.LeaseToken, step.LeaseExpiresAt = StepQueued, true, step.Attempt-1, reason, "", nil
+		t.jobs = append(t.jobs, StepJob{RunID: c.Run.ID, StepID: step.ID, At: until})
+		st.event(step.Name, "step.snoozed", fmt.Sprintf("%s; waiting until %s", reason, until.UTC().Format("15:04:05 UTC")), nil)
 		return nil
 	})
 }

@@ -31,6 +31,8 @@ INSERT INTO model_prices (provider, model, input_per_mtok, output_per_mtok, upda
     ('simulated', 'lorem', 0, 0, now());
 
 ALTER TABLE steps ADD COLUMN cost_micros BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE steps ADD COLUMN fallback TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE steps ADD COLUMN served_by TEXT NOT NULL DEFAULT '';
 ALTER TABLE runs ADD COLUMN cost_micros BIGINT NOT NULL DEFAULT 0;
 CREATE INDEX runs_team_cost_idx ON runs (team_id, cost_micros DESC, id DESC);
 
@@ -54,6 +56,8 @@ CREATE INDEX audit_log_team_idx ON audit_log (team_id, id DESC);
 DROP TABLE audit_log;
 DROP INDEX runs_team_cost_idx;
 ALTER TABLE runs DROP COLUMN cost_micros;
+ALTER TABLE steps DROP COLUMN served_by;
+ALTER TABLE steps DROP COLUMN fallback;
 ALTER TABLE steps DROP COLUMN cost_micros;
 DROP TABLE model_prices;
 DROP TABLE provider_keys;
