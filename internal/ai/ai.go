@@ -10,6 +10,9 @@ type Request struct {
 	Model   string
 	Prompt  string
 	Options map[string]any // provider-specific; decoded from the step's JSON "options"
+	// APIKey, when set, is used instead of the provider's own key (a
+	// team's key).
+	APIKey string
 }
 
 // Usage counts tokens as the provider reports them.

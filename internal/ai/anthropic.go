@@ -83,7 +83,8 @@ func (a *Anthropic) ValidateStep(model string, options map[string]any) map[strin
 // Stream sends req.Prompt as one user message and streams the reply, with
 // its errors classified as callError describes.
 func (a *Anthropic) Stream(ctx context.Context, req Request, onDelta func(string)) (Response, error) {
-	if a.apiKey == "" {
+	key := cmp.Or(req.APIKey, a.apiKey)
+	if key == "" {
 		return Response{}, fmt.Errorf("%s: %w", AnthropicName, ErrNoAPIKey)
 	}
 	opts, err := checkChatRequest(req, anthropicLimits)
@@ -102,7 +103,7 @@ func (a *Anthropic) Stream(ctx context.Context, req Request, onDelta func(string
 	if opts.system != "" {
 		params.System = []anthropic.TextBlockParam{{Text: opts.system}}
 	}
-	stream := a.messages.NewStreaming(ctx, params)
+	stream := a.messages.NewStreaming(ctx, params, option.WithAPIKey(key))
 	defer stream.Close()
 
 	var text strings.Builder
@@ -131,10 +132,10 @@ func (a *Anthropic) Stream(ctx context.Context, req Request, onDelta func(string
 		}
 	}
 	if err := stream.Err(); err != nil {
-		return Response{}, a.callError(ctx, err)
+		return Response{}, a.callError(ctx, key, err)
 	}
 	if !stopped {
-		return Response{}, a.callError(ctx, fmt.Errorf("stream ended before message_stop: %w", io.ErrUnexpectedEOF))
+		return Response{}, a.callError(ctx, key, fmt.Errorf("stream ended before message_stop: %w", io.ErrUnexpectedEOF))
 	}
 	return Response{Text: text.String(), Usage: usage}, nil
 }
@@ -145,7 +146,7 @@ func (a *Anthropic) Stream(ctx context.Context, req Request, onDelta func(string
 // anthropicEventStatus); and otherwise err wrapped, so that network errors
 // and the io.ErrUnexpectedEOF of a stream that ends before message_stop stay
 // recognisable.
-func (a *Anthropic) callError(ctx context.Context, err error) error {
+func (a *Anthropic) callError(ctx context.Context, key string, err error) error {
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		return fmt.Errorf("%s: %w", AnthropicName, ctxErr)
 	}
@@ -153,7 +154,7 @@ func (a *Anthropic) callError(ctx context.Context, err error) error {
 	if !ok {
 		return fmt.Errorf("%s: %w", AnthropicName, err)
 	}
-	message := redact(apiErr.Message, a.apiKey)
+	message := redact(apiErr.Message, key)
 	if apiErr.StatusCode >= 400 {
 		var header http.Header
 		if apiErr.Response != nil {

@@ -82,7 +82,8 @@ func (o *OpenAI) ValidateStep(model string, options map[string]any) map[string]s
 // Stream sends the system option and req.Prompt as chat messages and streams
 // the reply, with its errors classified as callError describes.
 func (o *OpenAI) Stream(ctx context.Context, req Request, onDelta func(string)) (Response, error) {
-	if o.apiKey == "" {
+	key := cmp.Or(req.APIKey, o.apiKey)
+	if key == "" {
 		return Response{}, fmt.Errorf("%s: %w", OpenAIName, ErrNoAPIKey)
 	}
 	opts, err := checkChatRequest(req, openAILimits)
@@ -114,6 +115,7 @@ func (o *OpenAI) Stream(ctx context.Context, req Request, onDelta func(string)) 
 	var res *http.Response
 	done := false
 	stream := o.completions.NewStreaming(ctx, params,
+		option.WithAPIKey(key),
 		option.WithResponseInto(&res),
 		option.WithMiddleware(watchDone(&done)),
 	)
@@ -137,10 +139,10 @@ func (o *OpenAI) Stream(ctx context.Context, req Request, onDelta func(string)) 
 		}
 	}
 	if err := stream.Err(); err != nil {
-		return Response{}, o.callError(ctx, res, err)
+		return Response{}, o.callError(ctx, key, res, err)
 	}
 	if !done {
-		return Response{}, o.callError(ctx, res, fmt.Errorf("stream ended before [DONE]: %w", io.ErrUnexpectedEOF))
+		return Response{}, o.callError(ctx, key, res, fmt.Errorf("stream ended before [DONE]: %w", io.ErrUnexpectedEOF))
 	}
 	return Response{Text: text.String(), Usage: usage}, nil
 }
@@ -151,7 +153,7 @@ func (o *OpenAI) Stream(ctx context.Context, req Request, onDelta func(string)) 
 // openAIEventStatus); and otherwise err wrapped, so that network errors and
 // the io.ErrUnexpectedEOF of a stream that ends before [DONE] stay
 // recognisable. res is the HTTP response, if one arrived.
-func (o *OpenAI) callError(ctx context.Context, res *http.Response, err error) error {
+func (o *OpenAI) callError(ctx context.Context, key string, res *http.Response, err error) error {
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		return fmt.Errorf("%s: %w", OpenAIName, ctxErr)
 	}
@@ -164,16 +166,16 @@ func (o *OpenAI) callError(ctx context.Context, res *http.Response, err error) e
 				message = errorBodyMessage(apiErr.Response)
 			}
 		}
-		return httpStatusError(OpenAIName, apiErr.StatusCode, header, redact(message, o.apiKey))
+		return httpStatusError(OpenAIName, apiErr.StatusCode, header, redact(message, key))
 	}
 	if streamErr, ok := errors.AsType[*ssestream.StreamError](err); ok {
 		body, _ := parseOpenAIError(streamErr.Event.Data)
 		status := openAIEventStatus(body)
-		return &StatusError{Provider: OpenAIName, Status: status, Message: cmp.Or(redact(body.Message, o.apiKey), http.StatusText(status))}
+		return &StatusError{Provider: OpenAIName, Status: status, Message: cmp.Or(redact(body.Message, key), http.StatusText(status))}
 	}
 	if res != nil && res.StatusCode >= 400 {
 		// The SDK failed to decode the error body into its error type.
-		return httpStatusError(OpenAIName, res.StatusCode, res.Header, redact(errorBodyMessage(res), o.apiKey))
+		return httpStatusError(OpenAIName, res.StatusCode, res.Header, redact(errorBodyMessage(res), key))
 	}
 	return fmt.Errorf("%s: %w", OpenAIName, err)
 }
