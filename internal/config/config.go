@@ -44,6 +44,16 @@ type Config struct {
 
 	SMTPURL string // NOFX_SMTP_URL
 
+	// Provider circuits: open after CircuitFailures consecutive failures
+	// (NOFX_CIRCUIT_FAILURES), half-open after CircuitOpenFor
+	// (NOFX_CIRCUIT_OPEN_FOR), close after CircuitProbes successes
+	// (NOFX_CIRCUIT_PROBES); each call may take ProviderTimeout
+	// (NOFX_PROVIDER_TIMEOUT).
+	CircuitFailures int
+	CircuitOpenFor  time.Duration
+	CircuitProbes   int
+	ProviderTimeout time.Duration
+
 	LogFormat string // NOFX_LOG_FORMAT: json (default) or text
 	LogLevel  string // NOFX_LOG_LEVEL: debug, info (default), warn, error
 }
@@ -92,13 +102,25 @@ func Load(getenv func(string) string) (*Config, error) {
 	}
 	c.Workers = workers
 
-	c.StepLease = 30 * time.Second
-	if v := strings.TrimSpace(getenv("NOFX_STEP_LEASE")); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d < time.Second || d > 10*time.Minute {
-			return nil, &Error{"NOFX_STEP_LEASE", fmt.Sprintf("must be a duration from 1s to 10m, such as 30s, not %q", v)}
+	for _, v := range []struct {
+		name     string
+		dst      *time.Duration
+		def      time.Duration
+		min, max time.Duration
+	}{
+		{"NOFX_STEP_LEASE", &c.StepLease, 30 * time.Second, time.Second, 10 * time.Minute},
+		{"NOFX_CIRCUIT_OPEN_FOR", &c.CircuitOpenFor, time.Minute, time.Second, time.Hour},
+		{"NOFX_PROVIDER_TIMEOUT", &c.ProviderTimeout, 2 * time.Minute, time.Second, time.Hour},
+	} {
+		if *v.dst, err = durationVar(getenv, v.name, v.def, v.min, v.max); err != nil {
+			return nil, err
 		}
-		c.StepLease = d
+	}
+	if c.CircuitFailures, err = intVar(getenv, "NOFX_CIRCUIT_FAILURES", 5, 1, 1000); err != nil {
+		return nil, err
+	}
+	if c.CircuitProbes, err = intVar(getenv, "NOFX_CIRCUIT_PROBES", 2, 1, 100); err != nil {
+		return nil, err
 	}
 
 	for _, v := range []struct{ name, value string }{
@@ -191,6 +213,18 @@ func intVar(getenv func(string) string, name string, def, min, max int) (int, er
 		return 0, &Error{name, fmt.Sprintf("must be between %d and %d, not %d", min, max, n)}
 	}
 	return n, nil
+}
+
+func durationVar(getenv func(string) string, name string, def, min, max time.Duration) (time.Duration, error) {
+	v := strings.TrimSpace(getenv(name))
+	if v == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < min || d > max {
+		return 0, &Error{name, fmt.Sprintf("must be a duration from %s to %s, such as %s, not %q", min, max, def, v)}
+	}
+	return d, nil
 }
 
 func checkHTTPURL(name, v string) error {

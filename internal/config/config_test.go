@@ -24,6 +24,9 @@ func TestDefaults(t *testing.T) {
 	require.Equal(t, "sqlite://"+filepath.ToSlash(filepath.Join(dir, "nofx.db")), c.DatabaseURL)
 	require.Equal(t, 4, c.Workers)
 	require.Equal(t, 30*time.Second, c.StepLease)
+	require.Equal(t, 5, c.CircuitFailures)
+	require.Equal(t, time.Minute, c.CircuitOpenFor)
+	require.Equal(t, 2, c.CircuitProbes)
 	require.True(t, c.SessionSecretGenerated)
 	require.True(t, c.SecretKeyGenerated)
 	require.Len(t, c.SecretKey, 32)
@@ -61,6 +64,10 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		{"NOFX_LOG_LEVEL", "loud"},
 		{"NOFX_STEP_LEASE", "forever"},
 		{"NOFX_STEP_LEASE", "10ms"},
+		{"NOFX_CIRCUIT_FAILURES", "0"},
+		{"NOFX_CIRCUIT_OPEN_FOR", "soon"},
+		{"NOFX_CIRCUIT_PROBES", "x"},
+		{"NOFX_PROVIDER_TIMEOUT", "2h"},
 	} {
 		t.Run(tc.name+"="+tc.value, func(t *testing.T) {
 			_, err := config.Load(env(map[string]string{"NOFX_DATA_DIR": t.TempDir(), tc.name: tc.value}))

@@ -13,6 +13,10 @@ type Metrics struct {
 	HTTPRequests *prometheus.CounterVec
 	HTTPDuration *prometheus.HistogramVec
 	HTTPInFlight prometheus.Gauge
+
+	ProviderCalls   *prometheus.CounterVec
+	ProviderLatency *prometheus.HistogramVec
+	ProviderTokens  *prometheus.CounterVec
 }
 
 // New builds a registry with the Go and process collectors and NOFX's own.
@@ -33,10 +37,45 @@ func New() *Metrics {
 			Help: "HTTP requests being answered now.",
 		}),
 	}
+	m.ProviderCalls = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "nofx_provider_calls_total",
+		Help: "LLM provider calls, by provider and outcome (success, error, retryable_error, circuit_open, canceled).",
+	}, []string{"provider", "outcome"})
+	m.ProviderLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "nofx_provider_call_duration_seconds",
+		Help:    "Time of LLM provider calls, by provider.",
+		Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120},
+	}, []string{"provider"})
+	m.ProviderTokens = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "nofx_provider_tokens_total",
+		Help: "Tokens used by LLM provider calls, by provider and direction (input, output).",
+	}, []string{"provider", "direction"})
 	m.Registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.HTTPRequests, m.HTTPDuration, m.HTTPInFlight,
+		m.ProviderCalls, m.ProviderLatency, m.ProviderTokens,
 	)
 	return m
+}
+
+// CircuitStates reports each provider circuit's state (0 closed, 1
+// half-open, 2 open) when metrics are scraped.
+func (m *Metrics) CircuitStates(states func() map[string]float64) {
+	m.Registry.MustRegister(&circuitCollector{states: states})
+}
+
+var circuitDesc = prometheus.NewDesc("nofx_provider_circuit_state",
+	"State of each provider's circuit: 0 closed, 1 half-open, 2 open.", []string{"provider"}, nil)
+
+type circuitCollector struct {
+	states func() map[string]float64
+}
+
+func (c *circuitCollector) Describe(ch chan<- *prometheus.Desc) { ch <- circuitDesc }
+
+func (c *circuitCollector) Collect(ch chan<- prometheus.Metric) {
+	for provider, state := range c.states() {
+		ch <- prometheus.MustNewConstMetric(circuitDesc, prometheus.GaugeValue, state, provider)
+	}
 }
