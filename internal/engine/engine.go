@@ -34,7 +34,9 @@ type Config struct {
 	Runs      *runs.Service
 	Providers *ai.Registry
 	Broker    live.Broker
-	Log       *slog.Logger
+	// Keys gives a team's own key for a provider ("" for the instance's).
+	Keys KeyResolver
+	Log  *slog.Logger
 	// Workers is how many steps this process runs at once; 0 makes a node
 	// that only enqueues.
 	Workers int
@@ -49,6 +51,11 @@ type Config struct {
 	ShutdownGrace time.Duration
 	// PollInterval is how often idle workers look for new jobs.
 	PollInterval time.Duration
+}
+
+// KeyResolver finds a team's own API key for a provider.
+type KeyResolver interface {
+	Resolve(ctx context.Context, teamID int64, provider string) (string, error)
 }
 
 // Engine runs step jobs.
@@ -279,21 +286,28 @@ func (e *Engine) work(ctx context.Context, runID, stepID, jobID int64) error {
 	record, stop := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer stop()
 	for {
-		output, usage, execErr, cause := e.attempt(ctx, claim)
+		result, execErr, cause := e.attempt(ctx, claim)
 		var (
 			delay time.Duration
 			kept  bool
 		)
+		until, circuitOpen := ai.IsCircuitOpen(execErr)
 		switch {
 		case execErr == nil:
 			var u runs.Usage
-			if u, err = e.usage(record, claim, usage); err == nil {
-				err = svc.Complete(record, claim, output, u)
+			if u, err = e.usage(record, result); err == nil {
+				err = svc.Complete(record, claim, result.output, u)
 			}
 		case errors.Is(cause, errLeaseLost):
 			return nil // cancelled: the canceller recorded it
 		case ctx.Err() != nil:
 			err = svc.Release(record, claim, true) // shutting down
+		case circuitOpen:
+			// Wait for the provider instead of burning attempts.
+			if soon := time.Now().Add(time.Second); until.Before(soon) {
+				until = soon
+			}
+			err = svc.Snooze(record, claim, until, unavailableReason(execErr))
 		case errors.Is(cause, errStepTimeout):
 			delay, kept, err = svc.Fail(record, claim, runs.Failure{Err: errStepTimeout, Retryable: true, TimedOut: true}, holdBackoff)
 		default:
@@ -320,13 +334,26 @@ func (e *Engine) work(ctx context.Context, runID, stepID, jobID int64) error {
 	}
 }
 
-// usage prices an attempt's tokens with the model's price.
-func (e *Engine) usage(ctx context.Context, claim runs.Claim, u ai.Usage) (runs.Usage, error) {
-	out := runs.Usage{InputTokens: int64(u.InputTokens), OutputTokens: int64(u.OutputTokens)}
-	if claim.Step.Kind != runs.KindLLM {
+// result is what a successful attempt produced, and which model did.
+type result struct {
+	output   string
+	usage    ai.Usage
+	provider string // empty for text steps
+	model    string
+	fallback bool // a fallback answered, not the step's own provider
+}
+
+// usage prices an attempt's tokens with the price of the model that
+// answered.
+func (e *Engine) usage(ctx context.Context, r result) (runs.Usage, error) {
+	out := runs.Usage{InputTokens: int64(r.usage.InputTokens), OutputTokens: int64(r.usage.OutputTokens)}
+	if r.fallback {
+		out.ServedBy = r.provider + "/" + r.model
+	}
+	if r.provider == "" {
 		return out, nil
 	}
-	price, _, err := pricing.Lookup(ctx, e.cfg.DB, claim.Step.Provider, claim.Step.Model)
+	price, _, err := pricing.Lookup(ctx, e.cfg.DB, r.provider, r.model)
 	if err != nil {
 		return out, err
 	}
@@ -334,9 +361,18 @@ func (e *Engine) usage(ctx context.Context, claim runs.Claim, u ai.Usage) (runs.
 	return out, nil
 }
 
+// unavailableReason says on the run page why a step waits.
+func unavailableReason(err error) string {
+	var open *ai.CircuitOpenError
+	if errors.As(err, &open) {
+		return "The " + open.Provider + " circuit is open after repeated failures"
+	}
+	return "The provider is unavailable"
+}
+
 // attempt runs one attempt of a claimed step under its timeout, renewing
 // the lease while it runs. cause says why the attempt's context ended.
-func (e *Engine) attempt(ctx context.Context, claim runs.Claim) (string, ai.Usage, error, error) {
+func (e *Engine) attempt(ctx context.Context, claim runs.Claim) (result, error, error) {
 	attemptCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	attemptCtx, cancelTimeout := context.WithTimeoutCause(attemptCtx, claim.Step.Timeout(), errStepTimeout)
@@ -348,11 +384,11 @@ func (e *Engine) attempt(ctx context.Context, claim runs.Claim) (string, ai.Usag
 			e.watch(attemptCtx, claim, cancel)
 		}
 	}()
-	output, usage, err := e.execute(attemptCtx, claim)
+	res, err := e.execute(attemptCtx, claim)
 	cause := context.Cause(attemptCtx)
 	cancel(nil)
 	<-watchDone
-	return output, usage, err, cause
+	return res, err, cause
 }
 
 // hold waits out a short backoff while keeping the step's lease. It
@@ -413,47 +449,107 @@ func (e *Engine) watch(ctx context.Context, claim runs.Claim, stop context.Cance
 	}
 }
 
-// execute runs one attempt of a step of kind text or llm.
-func (e *Engine) execute(ctx context.Context, claim runs.Claim) (string, ai.Usage, error) {
+// execute runs one attempt of a step of kind text or llm. An llm step tries
+// its own provider, then its fallbacks in order while the one before is
+// unavailable (its circuit is open, or it failed retryably after its
+// retries).
+func (e *Engine) execute(ctx context.Context, claim runs.Claim) (result, error) {
 	step := claim.Step
 	if step.Kind == runs.KindText {
-		return claim.Prompt, ai.Usage{}, nil
+		return result{output: claim.Prompt}, nil
 	}
-	provider, ok := e.cfg.Providers.Get(step.Provider)
+	candidates := append([]runs.Fallback{{Provider: step.Provider, Model: step.Model}}, step.Fallbacks()...)
+	var (
+		lastErr  error
+		reopenAt time.Time // the soonest an open circuit half-opens
+		allOpen  = true
+	)
+	for i, cand := range candidates {
+		options := step.Options()
+		if i > 0 {
+			options = nil // options belong to the step's own provider
+		}
+		r, streamed, err := e.call(ctx, claim, cand, options)
+		if err == nil {
+			r.fallback = i > 0
+			return r, nil
+		}
+		lastErr = err
+		if until, open := ai.IsCircuitOpen(err); open {
+			if reopenAt.IsZero() || until.Before(reopenAt) {
+				reopenAt = until
+			}
+			continue
+		}
+		allOpen = false
+		if streamed || ctx.Err() != nil || !ai.Retryable(err) {
+			return result{}, err // text already reached the page, or trying elsewhere cannot help
+		}
+	}
+	if allOpen && len(candidates) > 1 {
+		return result{}, &ai.CircuitOpenError{Provider: step.Provider, Until: reopenAt}
+	}
+	return result{}, lastErr
+}
+
+// call makes one call to one provider and model, streaming text to the
+// run's watchers; streamed says whether any text went out.
+func (e *Engine) call(ctx context.Context, claim runs.Claim, cand runs.Fallback, options map[string]any) (r result, streamed bool, err error) {
+	provider, ok := e.cfg.Providers.Get(cand.Provider)
 	if !ok {
-		return "", ai.Usage{}, fmt.Errorf("unknown provider %q", step.Provider)
+		return result{}, false, fmt.Errorf("unknown provider %q", cand.Provider)
+	}
+	var key string
+	if e.cfg.Keys != nil {
+		if key, err = e.cfg.Keys.Resolve(ctx, claim.Run.TeamID, cand.Provider); err != nil {
+			return result{}, false, err
+		}
 	}
 	var (
-		pending   strings.Builder
-		streaming bool
-		started   = time.Now()
-		lastSent  time.Time
+		pending  strings.Builder
+		started  = time.Now()
+		lastSent time.Time
 	)
 	flush := func() {
 		if pending.Len() == 0 || e.cfg.Broker == nil {
 			return
 		}
-		e.cfg.Broker.Publish(ctx, live.Message{RunID: claim.Run.ID, Kind: live.KindDelta, Step: step.Name, Text: pending.String()})
+		e.cfg.Broker.Publish(ctx, live.Message{RunID: claim.Run.ID, Kind: live.KindDelta, Step: claim.Step.Name, Text: pending.String()})
 		pending.Reset()
 		lastSent = time.Now()
 	}
 	onDelta := func(text string) {
 		pending.WriteString(text)
 		now := time.Now()
-		if !streaming && now.Sub(started) < deltaEvery {
-			return
+		if !streamed && now.Sub(started) < deltaEvery {
+			return // short streams are seen whole when the step finishes
 		}
-		streaming = true
+		streamed = true
 		if now.Sub(lastSent) >= deltaEvery {
 			flush()
 		}
 	}
-	res, err := provider.Stream(ctx, ai.Request{Model: step.Model, Prompt: claim.Prompt, Options: step.Options()}, onDelta)
-	if err != nil {
-		return "", ai.Usage{}, err
+	res, err := provider.Stream(ctx, ai.Request{Model: cand.Model, Prompt: claim.Prompt, Options: options, APIKey: key}, onDelta)
+	if errors.Is(err, ai.ErrNoAPIKey) {
+		return result{}, streamed, fmt.Errorf("no API key for %s: set the instance's key (%s) or add a team key in the team settings",
+			cand.Provider, instanceKeyVar(cand.Provider))
 	}
-	if streaming {
+	if err != nil {
+		return result{}, streamed, err
+	}
+	if streamed {
 		flush()
 	}
-	return res.Text, res.Usage, nil
+	return result{output: res.Text, usage: res.Usage, provider: cand.Provider, model: cand.Model}, streamed, nil
+}
+
+// instanceKeyVar names the environment variable of a provider's key.
+func instanceKeyVar(provider string) string {
+	switch provider {
+	case ai.AnthropicName:
+		return "ANTHROPIC_API_KEY"
+	case ai.OpenAIName:
+		return "OPENAI_API_KEY"
+	}
+	return "its API key"
 }
