@@ -15,6 +15,7 @@ import (
 	"github.com/PuerkitoBio/goquery"
 	"github.com/stretchr/testify/require"
 
+	"github.com/nofxhq/nofx/internal/ai"
 	nofx "github.com/nofxhq/nofx/internal/app"
 	"github.com/nofxhq/nofx/internal/config"
 	"github.com/nofxhq/nofx/internal/db"
@@ -43,6 +44,7 @@ func newAppAt(t *testing.T, url string) *app {
 		DataDir:       t.TempDir(),
 		Workers:       2,
 		SessionSecret: []byte("test-session-secret-0123456789abcdef"),
+		SecretKey:     []byte("test-secret-key-0123456789abcdef"),
 		LogFormat:     "text",
 		LogLevel:      "error",
 	}
@@ -50,6 +52,7 @@ func newAppAt(t *testing.T, url string) *app {
 	a, err := nofx.New(context.Background(), cfg, log, true, nofx.Tuning{
 		Lease: 5 * time.Second, RescueEvery: time.Second, ShutdownGrace: time.Second,
 		PollInterval: 20 * time.Millisecond, RetryBase: 5 * time.Millisecond, RetryMax: 50 * time.Millisecond,
+		ProviderRetry: ai.RetryPolicy{Attempts: 2, Base: time.Millisecond, Max: 5 * time.Millisecond, MaxRetryAfter: 10 * time.Millisecond},
 	})
 	require.NoError(t, err)
 	require.NoError(t, a.Start(context.Background()))

@@ -52,7 +52,12 @@ func (s *Server) routes() {
 	// (added with the runs pages)
 
 	// Site admin pages.
-	e.GET("/admin", s.adminPage, user, s.requireSiteAdmin)
+	admin := s.requireSiteAdmin
+	e.GET("/admin", s.adminPage, user, admin)
+	e.GET("/admin/circuits", s.circuitsPage, user, admin)
+	e.POST("/admin/circuits/:provider/reset", s.resetCircuit, user, admin)
+	e.GET("/admin/prices", s.pricesPage, user, admin)
+	e.POST("/admin/prices", s.setPrice, user, admin)
 
 	// JSON API.
 	api := e.Group("/api/v1", s.requireAPIAuth)

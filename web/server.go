@@ -16,6 +16,7 @@ import (
 	"github.com/nofxhq/nofx/internal/engine"
 	"github.com/nofxhq/nofx/internal/live"
 	"github.com/nofxhq/nofx/internal/metrics"
+	"github.com/nofxhq/nofx/internal/providerkeys"
 	"github.com/nofxhq/nofx/internal/runs"
 )
 
@@ -30,36 +31,42 @@ type Deps struct {
 	Engine    *engine.Engine
 	Broker    live.Broker
 	Providers *ai.Registry
+	Circuits  *ai.Circuits
+	Keys      *providerkeys.Service
 }
 
 // Server answers NOFX's HTTP requests.
 type Server struct {
-	cfg     *config.Config
-	db      *db.DB
-	log     *slog.Logger
-	metrics *metrics.Metrics
-	auth    *auth.Service
-	runs    *runs.Service
-	engine  *engine.Engine
-	broker  live.Broker
-	ai      *ai.Registry
-	flash   *sessions.CookieStore
-	echo    *echo.Echo
+	cfg      *config.Config
+	db       *db.DB
+	log      *slog.Logger
+	metrics  *metrics.Metrics
+	auth     *auth.Service
+	runs     *runs.Service
+	engine   *engine.Engine
+	broker   live.Broker
+	ai       *ai.Registry
+	circuits *ai.Circuits
+	keys     *providerkeys.Service
+	flash    *sessions.CookieStore
+	echo     *echo.Echo
 }
 
 // New builds the server and its routes.
 func New(d Deps) *Server {
 	s := &Server{
-		cfg:     d.Config,
-		db:      d.DB,
-		log:     d.Logger,
-		metrics: d.Metrics,
-		auth:    d.Auth,
-		runs:    d.Runs,
-		engine:  d.Engine,
-		broker:  d.Broker,
-		ai:      d.Providers,
-		flash:   sessions.NewCookieStore(d.Config.SessionSecret),
+		cfg:      d.Config,
+		db:       d.DB,
+		log:      d.Logger,
+		metrics:  d.Metrics,
+		auth:     d.Auth,
+		runs:     d.Runs,
+		engine:   d.Engine,
+		broker:   d.Broker,
+		ai:       d.Providers,
+		circuits: d.Circuits,
+		keys:     d.Keys,
+		flash:    sessions.NewCookieStore(d.Config.SessionSecret),
 	}
 	s.flash.Options = &sessions.Options{Path: "/", MaxAge: 300, HttpOnly: true, SameSite: http.SameSiteLaxMode}
 

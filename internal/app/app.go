@@ -17,7 +17,9 @@ import (
 	"github.com/nofxhq/nofx/internal/engine"
 	"github.com/nofxhq/nofx/internal/live"
 	"github.com/nofxhq/nofx/internal/metrics"
+	"github.com/nofxhq/nofx/internal/providerkeys"
 	"github.com/nofxhq/nofx/internal/runs"
+	"github.com/nofxhq/nofx/internal/secrets"
 	"github.com/nofxhq/nofx/web"
 )
 
@@ -30,6 +32,8 @@ type Tuning struct {
 	PollInterval  time.Duration
 	RetryBase     time.Duration
 	RetryMax      time.Duration
+	// ProviderRetry shapes the retries of each provider call.
+	ProviderRetry ai.RetryPolicy
 }
 
 // App is a built NOFX: its database, services, engine and web server.
@@ -39,6 +43,9 @@ type App struct {
 	DB        *db.DB
 	Broker    live.Broker
 	Providers *ai.Registry
+	Circuits  *ai.Circuits
+	Keys      *providerkeys.Service
+	Metrics   *metrics.Metrics
 	Auth      *auth.Service
 	Runs      *runs.Service
 	Engine    *engine.Engine
@@ -72,7 +79,14 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, migrate bool
 		a.Broker = live.NewLocal()
 	}
 
-	a.Providers = ai.NewRegistry(ai.NewSimulated(time.Now().UnixNano()))
+	box, err := secrets.New(cfg.SecretKey)
+	if err != nil {
+		a.closeStores()
+		return nil, fmt.Errorf("NOFX_SECRET_KEY: %w", err)
+	}
+	a.Metrics = metrics.New()
+	a.Circuits, a.Providers = providers(cfg, log, a.Metrics, tune.ProviderRetry)
+	a.Keys = &providerkeys.Service{DB: d, Box: box, Providers: []string{ai.AnthropicName, ai.OpenAIName}}
 	a.Auth = &auth.Service{DB: d}
 	a.Runs = &runs.Service{DB: d, Broker: a.Broker, Providers: a.Providers, RetryBase: tune.RetryBase, RetryMax: tune.RetryMax}
 	a.Engine, err = engine.New(engine.Config{
@@ -80,6 +94,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, migrate bool
 		Runs:          a.Runs,
 		Providers:     a.Providers,
 		Broker:        a.Broker,
+		Keys:          a.Keys,
 		Log:           log,
 		Workers:       cfg.Workers,
 		Lease:         cmp.Or(tune.Lease, cfg.StepLease),
@@ -96,14 +111,56 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, migrate bool
 		Config:    cfg,
 		DB:        d,
 		Logger:    log,
-		Metrics:   metrics.New(),
+		Metrics:   a.Metrics,
 		Auth:      a.Auth,
 		Runs:      a.Runs,
 		Engine:    a.Engine,
 		Broker:    a.Broker,
 		Providers: a.Providers,
+		Circuits:  a.Circuits,
+		Keys:      a.Keys,
 	})
 	return a, nil
+}
+
+// providers builds the instance's providers, each behind retries and a
+// circuit breaker whose calls, tokens and states reach the metrics.
+func providers(cfg *config.Config, log *slog.Logger, m *metrics.Metrics, policy ai.RetryPolicy) (*ai.Circuits, *ai.Registry) {
+	circuits := ai.NewCircuits(ai.CircuitConfig{
+		FailuresToOpen: uint32(cfg.CircuitFailures),
+		OpenFor:        cfg.CircuitOpenFor,
+		HalfOpenProbes: uint32(cfg.CircuitProbes),
+		CallTimeout:    cfg.ProviderTimeout,
+	})
+	circuits.OnChange = func(provider, from, to string) {
+		log.Warn("provider circuit changed", "provider", provider, "from", from, "to", to)
+	}
+	circuits.Observer = ai.Observer{
+		OnCall: func(provider, outcome string, d time.Duration) {
+			m.ProviderCalls.WithLabelValues(provider, outcome).Inc()
+			m.ProviderLatency.WithLabelValues(provider).Observe(d.Seconds())
+		},
+		OnTokens: func(provider string, in, out int) {
+			m.ProviderTokens.WithLabelValues(provider, "input").Add(float64(in))
+			m.ProviderTokens.WithLabelValues(provider, "output").Add(float64(out))
+		},
+	}
+	m.CircuitStates(func() map[string]float64 {
+		out := map[string]float64{}
+		for _, s := range circuits.States() {
+			out[s.Provider] = map[string]float64{ai.CircuitClosed: 0, ai.CircuitHalfOpen: 1, ai.CircuitOpen: 2}[s.State]
+		}
+		return out
+	})
+	if policy.Attempts == 0 {
+		policy = ai.DefaultRetryPolicy()
+	}
+	registry := ai.NewRegistry(
+		ai.NewReliable(ai.NewSimulated(time.Now().UnixNano()), circuits, policy),
+		ai.NewReliable(ai.NewAnthropic(ai.AnthropicConfig{APIKey: cfg.AnthropicAPIKey, BaseURL: cfg.AnthropicBaseURL}), circuits, policy),
+		ai.NewReliable(ai.NewOpenAI(ai.OpenAIConfig{APIKey: cfg.OpenAIAPIKey, BaseURL: cfg.OpenAIBaseURL}), circuits, policy),
+	)
+	return circuits, registry
 }
 
 func (a *App) checkSchema(ctx context.Context, migrate bool) error {

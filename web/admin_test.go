@@ -1,0 +1,136 @@
+package web_test
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/require"
+
+	"github.com/nofxhq/nofx/internal/ai"
+	"github.com/nofxhq/nofx/internal/audit"
+	"github.com/nofxhq/nofx/internal/pricing"
+)
+
+// tripCircuit makes the simulated provider fail until its circuit opens.
+func tripCircuit(t *testing.T, a *app) {
+	t.Helper()
+	p, ok := a.App.Providers.Get("simulated")
+	require.True(t, ok)
+	failing := ai.Request{Model: "echo", Prompt: "x", Options: map[string]any{"fail_rate": 1.0, "fail_status": 500.0}}
+	for a.App.Circuits.State("simulated").State != ai.CircuitOpen {
+		_, err := p.Stream(context.Background(), failing, nil)
+		require.Error(t, err)
+	}
+}
+
+func TestAdminResetsCircuit(t *testing.T) {
+	t.Parallel()
+	a := newApp(t)
+	admin := a.client()
+	admin.signUp("root@example.com", password) // the first user is the site admin
+	other := a.client()
+	other.signUp("user@example.com", password)
+
+	tripCircuit(t, a)
+	page := admin.get("/admin/circuits")
+	require.Equal(t, http.StatusOK, page.StatusCode)
+	doc := page.Doc(t)
+	require.Equal(t, "open", strings.TrimSpace(doc.Find(`[data-testid=circuit-state-simulated]`).Text()))
+	require.Contains(t, doc.Find(`[data-testid=circuit-simulated]`).Text(), "simulated failure", "the last error is shown")
+	require.Equal(t, "closed", strings.TrimSpace(doc.Find(`[data-testid=circuit-state-anthropic]`).Text()), "every provider is listed")
+
+	require.Equal(t, http.StatusForbidden, other.get("/admin/circuits").StatusCode)
+	res := other.submit("/runs", "/admin/circuits/simulated/reset", url.Values{})
+	require.Equal(t, http.StatusForbidden, res.StatusCode, "only site admins reset circuits")
+	require.Equal(t, ai.CircuitOpen, a.App.Circuits.State("simulated").State)
+
+	res = admin.submit("/admin/circuits", "/admin/circuits/simulated/reset", url.Values{})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	require.Equal(t, ai.CircuitClosed, a.App.Circuits.State("simulated").State)
+	doc = admin.get("/admin/circuits").Doc(t)
+	require.Equal(t, "closed", strings.TrimSpace(doc.Find(`[data-testid=circuit-state-simulated]`).Text()))
+	require.Contains(t, doc.Find(`[data-testid=resets]`).Text(), "root@example.com")
+
+	entries, err := audit.Recent(context.Background(), a.DB, "circuit.reset", 10)
+	require.NoError(t, err)
+	require.Len(t, entries, 1)
+	require.Equal(t, "simulated", entries[0].Target)
+	require.Equal(t, "root@example.com", entries[0].Actor)
+	require.NotEmpty(t, entries[0].RequestID)
+
+	res = admin.submit("/admin/circuits", "/admin/circuits/nowhere/reset", url.Values{})
+	require.Equal(t, http.StatusNotFound, res.StatusCode)
+
+	metrics := admin.get("/metrics").Body
+	require.Contains(t, metrics, `nofx_provider_circuit_state{provider="simulated"} 0`)
+	require.Contains(t, metrics, `nofx_provider_calls_total{outcome="retryable_error",provider="simulated"}`)
+}
+
+func TestAdminEditsPrices(t *testing.T) {
+	t.Parallel()
+	a := newApp(t)
+	admin := a.client()
+	admin.signUp("root@example.com", password)
+
+	doc := admin.get("/admin/prices").Doc(t)
+	require.Contains(t, doc.Find(`[data-testid=price-anthropic-claude-sonnet-4-5]`).Text(), "$3.00", "seeded with list prices")
+
+	res := admin.submit("/admin/prices", "/admin/prices", url.Values{"provider": {"openai"}, "model": {"my-model"}, "input": {"abc"}, "output": {""}})
+	require.Equal(t, http.StatusUnprocessableEntity, res.StatusCode)
+	doc = res.Doc(t)
+	require.NotEmpty(t, doc.Find(`[data-testid=error-input]`).Text())
+	require.NotEmpty(t, doc.Find(`[data-testid=error-output]`).Text())
+	require.Equal(t, "my-model", doc.Find(`#model`).AttrOr("value", ""), "what was typed is kept")
+
+	res = admin.submit("/admin/prices", "/admin/prices", url.Values{"provider": {"openai"}, "model": {"my-model"}, "input": {"1.25"}, "output": {"$5"}})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	p, ok, err := pricing.Lookup(context.Background(), a.DB, "openai", "my-model")
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, int64(1_250_000), p.InputPerMTok)
+	require.Equal(t, int64(5_000_000), p.OutputPerMTok)
+	entries, err := audit.Recent(context.Background(), a.DB, "price.set", 10)
+	require.NoError(t, err)
+	require.Len(t, entries, 1)
+}
+
+func TestBrowserAdminResetsOpenCircuit(t *testing.T) {
+	t.Parallel()
+	a := newApp(t)
+	ctx := newBrowser(t)
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Navigate(a.URL+"/signup"),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=signup-form]`)),
+		chromedp.SendKeys(chromedp.CSS(`[data-testid=signup-form] input[name=email]`), "root@example.com"),
+		chromedp.SendKeys(chromedp.CSS(`[data-testid=signup-form] input[name=password]`), password),
+		chromedp.Click(chromedp.CSS(`[data-testid=signup-form] button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=dashboard]`)),
+	), "sign up")
+
+	tripCircuit(t, a)
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`nav a[href="/admin"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`nav.subnav`)),
+		chromedp.Click(chromedp.CSS(`nav.subnav a[href="/admin/circuits"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=reset-simulated]`)),
+	), "open the circuits page")
+	state, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`[data-testid=circuit-state-simulated]`)))
+	require.NoError(t, err)
+	require.Equal(t, "open", strings.TrimSpace(state))
+
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`[data-testid=reset-simulated]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=resets]`)),
+	), "reset")
+	state, err = chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`[data-testid=circuit-state-simulated]`)))
+	require.NoError(t, err)
+	require.Equal(t, "closed", strings.TrimSpace(state))
+	flash, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`[data-testid=flash]`)))
+	require.NoError(t, err)
+	require.Contains(t, flash, "closed again")
+	require.Equal(t, ai.CircuitClosed, a.App.Circuits.State("simulated").State)
+}
