@@ -11,9 +11,7 @@ import (
 	"github.com/nofxhq/nofx/internal/teams"
 	"github.com/nofxhq/nofx/internal/version"
 	"github.com/nofxhq/nofx/views/admin"
-	"github.com/nofxhq/nofx/views/billing"
 	"github.com/nofxhq/nofx/views/runs"
-	"github.com/nofxhq/nofx/views/team"
 	templatesview "github.com/nofxhq/nofx/views/templates"
 )
 
@@ -41,26 +39,6 @@ func (s *Server) templatesPage(c echo.Context) error {
 		return err
 	}
 	return s.render(c, http.StatusOK, page{Title: "Templates", Nav: "templates", Content: templatesview.Index(t.Name)})
-}
-
-func (s *Server) teamPage(c echo.Context) error {
-	t, err := currentTeam(c)
-	if err != nil {
-		return err
-	}
-	members, err := teams.Members(c.Request().Context(), s.db, t.ID)
-	if err != nil {
-		return err
-	}
-	return s.render(c, http.StatusOK, page{Title: t.Name, Nav: "team", Content: team.Page(team.Data{Team: *t, Members: members})})
-}
-
-func (s *Server) billingPage(c echo.Context) error {
-	t, err := currentTeam(c)
-	if err != nil {
-		return err
-	}
-	return s.render(c, http.StatusOK, page{Title: "Billing", Nav: "billing", Content: billing.Page(t.Name, t.Plan)})
 }
 
 func (s *Server) adminPage(c echo.Context) error {

@@ -44,6 +44,8 @@ func (s *Server) routes() {
 	e.GET("/templates", s.templatesPage, user)
 	e.GET("/team", s.teamPage, user)
 	e.POST("/teams/switch", s.switchTeam, user)
+	e.POST("/team/keys", s.saveProviderKey, user)
+	e.POST("/team/keys/:provider/delete", s.deleteProviderKey, user)
 	e.GET("/billing", s.billingPage, user)
 	e.GET("/account", s.accountPage, user)
 	e.POST("/account/password", s.changePassword, user)

@@ -148,3 +148,31 @@ func templatesUsed(ctx context.Context, q db.Queryer, teamID int64) ([]string, e
 	}
 	return names, nil
 }
+
+// Totals sums a team's runs over a period.
+type Totals struct {
+	Runs         int   `db:"runs"`
+	Succeeded    int   `db:"succeeded"`
+	Failed       int   `db:"failed"`
+	InputTokens  int64 `db:"input_tokens"`
+	OutputTokens int64 `db:"output_tokens"`
+	CostMicros   int64 `db:"cost_micros"`
+}
+
+// Totals sums the team's runs created in [from, to).
+func (s *Service) Totals(ctx context.Context, actor access.Actor, from, to time.Time) (Totals, error) {
+	if err := actor.Can(access.RunsRead); err != nil {
+		return Totals{}, err
+	}
+	var t Totals
+	err := db.Get(ctx, s.DB, &t, `SELECT COUNT(*) AS runs,
+		COALESCE(SUM(CASE WHEN status = 'succeeded' THEN 1 ELSE 0 END), 0) AS succeeded,
+		COALESCE(SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END), 0) AS failed,
+		COALESCE(SUM(input_tokens), 0) AS input_tokens, COALESCE(SUM(output_tokens), 0) AS output_tokens,
+		COALESCE(SUM(cost_micros), 0) AS cost_micros
+		FROM runs WHERE team_id = ? AND created_at >= ? AND created_at < ?`, actor.TeamID, from.UTC(), to.UTC())
+	if err != nil {
+		return Totals{}, fmt.Errorf("runs: totals: %w", err)
+	}
+	return t, nil
+}

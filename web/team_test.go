@@ -1,0 +1,70 @@
+package web_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/nofxhq/nofx/internal/auth"
+	"github.com/nofxhq/nofx/internal/pricing"
+	"github.com/nofxhq/nofx/internal/teams"
+)
+
+func TestTeamProviderKeys(t *testing.T) {
+	t.Parallel()
+	a := newApp(t)
+	c := a.client()
+	c.signUp("keys@example.com", password)
+	ctx := context.Background()
+	user, err := auth.UserByEmail(ctx, a.DB, "keys@example.com")
+	require.NoError(t, err)
+	ms, err := teams.ForUser(ctx, a.DB, user.ID)
+	require.NoError(t, err)
+
+	doc := c.get("/team").Doc(t)
+	require.Equal(t, 1, doc.Find(`[data-testid=no-provider-keys]`).Length())
+
+	res := c.submit("/team", "/team/keys", url.Values{"provider": {"anthropic"}, "key": {"bad"}})
+	require.Equal(t, http.StatusUnprocessableEntity, res.StatusCode)
+	require.NotEmpty(t, res.Doc(t).Find(`[data-testid=error-key]`).Text())
+
+	res = c.submit("/team", "/team/keys", url.Values{"provider": {"anthropic"}, "key": {"sk-ant-api03-team-secret-4321"}})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	page := c.get("/team")
+	require.NotContains(t, page.Body, "team-secret", "a saved key is never shown again")
+	require.Contains(t, page.Doc(t).Find(`[data-testid=provider-keys]`).Text(), "…4321")
+
+	key, err := a.App.Keys.Resolve(ctx, ms[0].ID, "anthropic")
+	require.NoError(t, err)
+	require.Equal(t, "sk-ant-api03-team-secret-4321", key)
+
+	res = c.submit("/team", "/team/keys/anthropic/delete", url.Values{})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	key, err = a.App.Keys.Resolve(ctx, ms[0].ID, "anthropic")
+	require.NoError(t, err)
+	require.Empty(t, key)
+	require.True(t, strings.Contains(c.get("/team").Body, "no-provider-keys"))
+}
+
+func TestBillingShowsMonthTotals(t *testing.T) {
+	t.Parallel()
+	a := newApp(t)
+	require.NoError(t, pricing.Set(context.Background(), a.DB, "simulated", "echo", 1_000_000_000, 1_000_000_000, 0)) // $1,000 per Mtok: visible cents
+	c := a.newAPIClient("bill@example.com", teams.RoleOwner)
+	run := decode[apiRun](t, c.do(http.MethodPost, "/api/v1/runs", `{"prompt":"one two three"}`))
+	done := c.waitRun(run.ID, "succeeded")
+
+	browser := a.client()
+	require.Equal(t, http.StatusSeeOther, browser.logIn("bill@example.com", password).StatusCode)
+	doc := browser.get("/billing").Doc(t)
+	require.Contains(t, doc.Find(`[data-testid=month-totals]`).Text(), "1 (1 succeeded, 0 failed)")
+	require.Equal(t, "$0.006", strings.TrimSpace(doc.Find(`[data-testid=month-cost]`).Text()))
+	require.Equal(t, int64(6000), decode[struct {
+		CostMicros int64 `json:"cost_micros"`
+	}](t, c.do(http.MethodGet, fmt.Sprintf("/api/v1/runs/%d", done.ID), "")).CostMicros)
+}
