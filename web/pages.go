@@ -11,7 +11,6 @@ import (
 	"github.com/nofxhq/nofx/internal/teams"
 	"github.com/nofxhq/nofx/internal/version"
 	"github.com/nofxhq/nofx/views/admin"
-	"github.com/nofxhq/nofx/views/runs"
 	templatesview "github.com/nofxhq/nofx/views/templates"
 )
 
@@ -22,15 +21,6 @@ func currentTeam(c echo.Context) (*teams.Membership, error) {
 		return t, nil
 	}
 	return nil, echo.NewHTTPError(http.StatusForbidden, "You are not a member of any team.")
-}
-
-func (s *Server) runsPage(c echo.Context) error {
-	t, err := currentTeam(c)
-	if err != nil {
-		return err
-	}
-	return s.render(c, http.StatusOK, page{Title: "Runs", Nav: "runs",
-		Content: runs.Index(runs.Data{TeamName: t.Name, UserName: who(c).User.DisplayName()})})
 }
 
 func (s *Server) templatesPage(c echo.Context) error {

@@ -51,7 +51,15 @@ func (s *Server) routes() {
 	e.POST("/account/password", s.changePassword, user)
 
 	// Runs pages (HTML).
-	// (added with the runs pages)
+	e.GET("/runs/new", s.newRunPage, user)
+	e.POST("/runs", s.createRun, user)
+	e.GET("/runs/:id", s.runPage, user)
+	e.GET("/runs/:id/live", s.runLive, user)
+	e.POST("/runs/:id/cancel", s.cancelRun, user)
+	e.POST("/runs/:id/retry", s.retryRun, user)
+	e.POST("/runs/:id/rerun", s.rerunRun, user)
+	e.POST("/runs/:id/steps/:step/approve", s.approveStep, user)
+	e.POST("/runs/:id/steps/:step/reject", s.rejectStep, user)
 
 	// Site admin pages.
 	admin := s.requireSiteAdmin

@@ -51,3 +51,69 @@ window.addEventListener("pageshow", function (e) {
     b.removeAttribute("aria-busy");
   });
 });
+
+// Runs: times in the reader's time zone, durations that tick while a run or
+// step is under way, and step outputs that follow the text streamed into them.
+(function () {
+  "use strict";
+
+  function localize(root) {
+    root.querySelectorAll("time[data-local]").forEach(function (t) {
+      if (t.dataset.localized) return;
+      var d = new Date(t.getAttribute("datetime"));
+      if (isNaN(d.getTime())) return;
+      t.dataset.localized = "1";
+      t.title = t.textContent; // the time in UTC, as the server wrote it
+      t.textContent = t.dataset.local === "time"
+        ? d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" })
+        : d.toLocaleString([], { day: "numeric", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit" });
+    });
+  }
+
+  // formatDuration writes milliseconds as the server does (views/runs FormatDuration).
+  function formatDuration(ms) {
+    if (ms <= 0) return "—";
+    if (ms < 1000) return Math.floor(ms) + " ms";
+    var s = ms / 1000;
+    if (s < 60) return s.toFixed(1) + "s";
+    var pad = function (n) { return (n < 10 ? "0" : "") + n; };
+    if (s < 3600) return Math.floor(s / 60) + "m " + pad(Math.floor(s) % 60) + "s";
+    return Math.floor(s / 3600) + "h " + pad(Math.floor(s / 60) % 60) + "m";
+  }
+
+  // [data-elapsed-ms] holds the server's elapsed time when it rendered; count
+  // on from there with the local clock, so clock skew does not matter.
+  function tick() {
+    var now = performance.now();
+    document.querySelectorAll("[data-elapsed-ms]").forEach(function (el) {
+      if (el._nofxSeen === undefined) el._nofxSeen = now;
+      var ms = Number(el.dataset.elapsedMs) + (now - el._nofxSeen);
+      if (!isNaN(ms)) el.textContent = formatDuration(ms);
+    });
+  }
+  setInterval(tick, 1000);
+
+  // Keep a step's output and the timeline scrolled to their end while text
+  // and entries stream in, unless the reader scrolled up to read.
+  var follows = "pre.output, ol.timeline";
+  document.addEventListener("htmx:sseBeforeMessage", function (e) {
+    var el = e.target;
+    if (!el.matches || !el.matches(follows)) return;
+    el._nofxFollow = el.scrollHeight - el.scrollTop - el.clientHeight < 24;
+  });
+  document.addEventListener("htmx:sseMessage", function (e) {
+    var el = e.target;
+    if (el.matches && el.matches(follows) && el._nofxFollow) el.scrollTop = el.scrollHeight;
+  });
+
+  // The run page says whether its live updates are connected.
+  function liveState(e, state) {
+    var el = e.target;
+    if (el && el.hasAttribute && el.hasAttribute("sse-connect")) el.dataset.live = state;
+  }
+  document.addEventListener("htmx:sseOpen", function (e) { liveState(e, "connected"); });
+  document.addEventListener("htmx:sseError", function (e) { liveState(e, "reconnecting"); });
+
+  document.addEventListener("DOMContentLoaded", function () { localize(document); tick(); });
+  document.addEventListener("htmx:load", function (e) { localize(e.target); });
+})();

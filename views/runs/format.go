@@ -1,0 +1,156 @@
+package runs
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nofxhq/nofx/internal/runs"
+)
+
+// statusLabels are the words shown for run and step statuses.
+var statusLabels = map[string]string{
+	runs.StepQueued:    "Queued",
+	runs.StepRunning:   "Running",
+	runs.StepWaiting:   "Waiting",
+	runs.StepSucceeded: "Succeeded",
+	runs.StepFailed:    "Failed",
+	runs.StepCancelled: "Cancelled",
+	runs.StepTimedOut:  "Timed out",
+	runs.StepSkipped:   "Skipped",
+}
+
+// StatusLabel is a run or step status as a person reads it.
+func StatusLabel(status string) string {
+	if l, ok := statusLabels[status]; ok {
+		return l
+	}
+	return status
+}
+
+// statusClass is the CSS class that colours a status badge.
+func statusClass(status string) string {
+	return "status status-" + strings.ReplaceAll(status, "_", "-")
+}
+
+// FormatDuration writes a duration briefly: "420 ms", "3.4s", "2m 05s",
+// "1h 02m"; zero is a dash.
+func FormatDuration(d time.Duration) string {
+	switch {
+	case d <= 0:
+		return "—"
+	case d < time.Second:
+		return fmt.Sprintf("%d ms", d.Milliseconds())
+	case d < time.Minute:
+		return fmt.Sprintf("%.1fs", d.Seconds())
+	case d < time.Hour:
+		return fmt.Sprintf("%dm %02ds", int(d.Minutes()), int(d.Seconds())%60)
+	}
+	return fmt.Sprintf("%dh %02dm", int(d.Hours()), int(d.Minutes())%60)
+}
+
+// FormatCount writes a whole number with thousands separators.
+func FormatCount(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, r := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(r)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}
+
+// tokens writes input and output token counts.
+func tokens(in, out int64) string {
+	return FormatCount(in) + " in · " + FormatCount(out) + " out"
+}
+
+// isoTime is a time for a datetime attribute.
+func isoTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+// shortTime is a date and time for lists, in UTC; the browser rewrites it
+// in local time.
+func shortTime(t time.Time) string { return t.UTC().Format("2 Jan 2006, 15:04 UTC") }
+
+// clockTime is a time of day for the timeline, in UTC.
+func clockTime(t time.Time) string { return t.UTC().Format("15:04:05") }
+
+// startedAt is when a run started, or when it was created if it has not.
+func startedAt(r runs.Run) time.Time {
+	if r.StartedAt != nil {
+		return *r.StartedAt
+	}
+	return r.CreatedAt
+}
+
+// runPath is the address of a run's page.
+func runPath(id int64) string { return "/runs/" + strconv.FormatInt(id, 10) }
+
+// actionPath is the address of an action on a run.
+func actionPath(id int64, action string) string { return runPath(id) + "/" + action }
+
+// stepActionPath is the address of an action on a step of a run.
+func stepActionPath(id int64, step, action string) string {
+	return runPath(id) + "/steps/" + step + "/" + action
+}
+
+// LivePath is the address of a run's live updates after event after.
+func LivePath(id, after int64) string {
+	return fmt.Sprintf("%s/live?after=%d", runPath(id), after)
+}
+
+// progressText says how many steps of a run are done.
+func progressText(r runs.Run) string {
+	if r.StepsTotal == 1 {
+		return fmt.Sprintf("%d of 1 step", r.StepsDone)
+	}
+	return fmt.Sprintf("%d of %d steps", r.StepsDone, r.StepsTotal)
+}
+
+// attemptsText says which attempt a step is on.
+func attemptsText(s runs.Step) string {
+	return fmt.Sprintf("%d of %d", s.Attempt, s.MaxAttempts)
+}
+
+// StepPrompt is the prompt a step sent (rendered), or its template until
+// it has run.
+func StepPrompt(s runs.Step) string {
+	if s.RenderedPrompt != "" {
+		return s.RenderedPrompt
+	}
+	return s.Prompt
+}
+
+// kindLabel names a step kind.
+func kindLabel(kind string) string {
+	switch kind {
+	case runs.KindLLM:
+		return "LLM"
+	case runs.KindText:
+		return "Text"
+	case runs.KindApproval:
+		return "Approval"
+	}
+	return kind
+}
+
+// eventClass tells apart the timeline entries by outcome.
+func eventClass(kind string) string {
+	switch {
+	case strings.HasSuffix(kind, ".succeeded"), strings.HasSuffix(kind, ".approved"):
+		return "event event-good"
+	case strings.HasSuffix(kind, ".failed"), strings.HasSuffix(kind, ".rejected"), strings.HasSuffix(kind, ".timed_out"):
+		return "event event-bad"
+	case strings.HasSuffix(kind, ".retrying"), strings.HasSuffix(kind, ".waiting"), strings.HasSuffix(kind, ".retried"):
+		return "event event-attention"
+	}
+	return "event"
+}

@@ -1,0 +1,414 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/a-h/templ"
+	"github.com/labstack/echo/v4"
+
+	"github.com/nofxhq/nofx/internal/access"
+	"github.com/nofxhq/nofx/internal/ai"
+	"github.com/nofxhq/nofx/internal/live"
+	"github.com/nofxhq/nofx/internal/runs"
+	"github.com/nofxhq/nofx/internal/validation"
+	"github.com/nofxhq/nofx/views/components"
+	runsview "github.com/nofxhq/nofx/views/runs"
+)
+
+// permissions are the run actions the actor's role allows, for the pages
+// to show only the buttons that apply. The services check them again.
+func permissions(a access.Actor) runsview.Permissions {
+	return runsview.Permissions{
+		Create:  access.Allowed(a.Role, access.RunsCreate),
+		Cancel:  access.Allowed(a.Role, access.RunsCancel),
+		Retry:   access.Allowed(a.Role, access.RunsRetry),
+		Approve: access.Allowed(a.Role, access.RunsApprove),
+	}
+}
+
+// runsPage lists the team's runs, newest first, with filters and keyset
+// pagination. Filters that do not parse are shown next to their fields (422).
+func (s *Server) runsPage(c echo.Context) error {
+	a, err := actor(c)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	templates, err := s.runs.TemplatesUsed(ctx, a)
+	if err != nil {
+		return err
+	}
+	q := c.QueryParams()
+	d := runsview.ListData{
+		TeamName:  who(c).Team.Name,
+		Now:       time.Now(),
+		Statuses:  runs.RunStatuses,
+		Templates: templates,
+		CanCreate: access.Allowed(a.Role, access.RunsCreate),
+		Filter: runsview.Filter{
+			Status: q.Get("status"), Template: q.Get("template"), From: q.Get("from"), To: q.Get("to"),
+			Before: q.Get("before"), Limit: q.Get("limit"),
+		},
+	}
+	status := http.StatusOK
+	f, err := listFilter(c)
+	var verrs validation.Errors
+	switch {
+	case errors.As(err, &verrs):
+		d.Errors, status = verrs, http.StatusUnprocessableEntity
+	case err != nil:
+		return err
+	default:
+		page, err := s.runs.List(ctx, a, f)
+		if err != nil {
+			return err
+		}
+		d.Runs = page.Runs
+		if page.NextBefore > 0 {
+			d.NextURL = d.Filter.URL(page.NextBefore)
+		}
+	}
+	return s.render(c, status, page{Title: "Runs", Nav: "runs", Content: runsview.Index(d)})
+}
+
+// newRunPage is the form that starts a run.
+func (s *Server) newRunPage(c echo.Context) error {
+	a, err := actor(c)
+	if err != nil {
+		return err
+	}
+	if err := a.Can(access.RunsCreate); err != nil {
+		return err
+	}
+	d := runsview.NewData{Providers: s.ai.Names(), Provider: ai.SimulatedName, Model: "echo"}
+	return s.render(c, http.StatusOK, page{Title: "New run", Nav: "runs", Content: runsview.New(d)})
+}
+
+// newRunFields are the fields of the new run form that problems can sit next to.
+var newRunFields = map[string]bool{"prompt": true, "provider": true, "model": true, "plan": true, "inputs": true}
+
+// createRun starts a run from the form: the plan when one is given, else
+// the prompt with its provider and model. Problems re-render the form (422)
+// with what was typed.
+func (s *Server) createRun(c echo.Context) error {
+	a, err := actor(c)
+	if err != nil {
+		return err
+	}
+	d := runsview.NewData{
+		Providers: s.ai.Names(),
+		Prompt:    c.FormValue("prompt"),
+		Provider:  c.FormValue("provider"),
+		Model:     strings.TrimSpace(c.FormValue("model")),
+		Plan:      c.FormValue("plan"),
+		Inputs:    c.FormValue("inputs"),
+	}
+	planMode := strings.TrimSpace(d.Plan) != ""
+	in, err := runInputFromForm(d, planMode)
+	if err == nil {
+		var run runs.Run
+		run, _, err = s.runs.Create(c.Request().Context(), a, in)
+		if err == nil {
+			s.addFlash(c, "success", fmt.Sprintf("Run #%d started.", run.ID))
+			return redirect(c, fmt.Sprintf("/runs/%d", run.ID))
+		}
+	}
+	var verrs validation.Errors
+	if !errors.As(err, &verrs) {
+		return err
+	}
+	d.Errors, d.Other = newRunProblems(verrs, planMode)
+	return s.render(c, http.StatusUnprocessableEntity, page{Title: "New run", Nav: "runs", Content: runsview.New(d)})
+}
+
+// runInputFromForm reads the plan (or the prompt's one-step plan) and the
+// inputs of the new run form.
+func runInputFromForm(d runsview.NewData, planMode bool) (runs.CreateInput, error) {
+	errs := validation.Errors{}
+	var in runs.CreateInput
+	if raw := strings.TrimSpace(d.Inputs); raw != "" {
+		if err := json.Unmarshal([]byte(raw), &in.Inputs); err != nil || in.Inputs == nil {
+			errs.Add("inputs", `Inputs must be a JSON object, like {"topic": "tides"}.`)
+		}
+	}
+	switch {
+	case planMode:
+		plan, err := runs.ParsePlan([]byte(d.Plan))
+		var verrs validation.Errors
+		if errors.As(err, &verrs) {
+			for k, v := range verrs {
+				errs.Add(k, v)
+			}
+		} else if err != nil {
+			return in, err
+		}
+		in.Plan = plan
+	case strings.TrimSpace(d.Prompt) == "":
+		errs.Add("prompt", "Write a prompt, or give a plan under Advanced.")
+	default:
+		in.Plan = promptPlan(d.Prompt, d.Provider, d.Model)
+	}
+	return in, errs.Err()
+}
+
+// newRunProblems places each problem next to its field of the new run
+// form; for a prompt, the problems of its one step belong to the prompt,
+// provider and model fields. The rest are listed on their own.
+func newRunProblems(verrs validation.Errors, planMode bool) (map[string][]string, []runsview.Problem) {
+	fields := map[string][]string{}
+	var other []runsview.Problem
+	keys := make([]string, 0, len(verrs))
+	for k := range verrs {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, key := range keys {
+		msg := verrs[key]
+		field := key
+		if !planMode {
+			if sub, ok := strings.CutPrefix(key, "steps[0]."); ok {
+				field = sub
+			} else if key == "goal" {
+				field = "prompt"
+			}
+		}
+		switch {
+		case newRunFields[field]:
+			fields[field] = append(fields[field], msg)
+		case strings.HasPrefix(key, "inputs."):
+			fields["inputs"] = append(fields["inputs"], fmt.Sprintf("%s: %s", strings.TrimPrefix(key, "inputs."), msg))
+		default:
+			other = append(other, runsview.Problem{Field: key, Message: msg})
+		}
+	}
+	return fields, other
+}
+
+// runPage shows a run with its steps and timeline; it follows the run live.
+func (s *Server) runPage(c echo.Context) error {
+	a, err := actor(c)
+	if err != nil {
+		return err
+	}
+	id, err := runID(c)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	// The timeline is read first: the page then follows from its newest
+	// event, and the run and steps read after it are at least as new, so no
+	// change falls between the page and its live updates.
+	events, err := s.runs.Events(ctx, a, id, 0)
+	if err != nil {
+		return err
+	}
+	run, steps, err := s.runs.Get(ctx, a, id)
+	if err != nil {
+		return err
+	}
+	d := runsview.RunData{Run: run, Steps: steps, Events: events, Now: time.Now(), Can: permissions(a)}
+	return s.render(c, http.StatusOK, page{Title: fmt.Sprintf("Run #%d", id), Nav: "runs", Content: runsview.Show(d)})
+}
+
+// stepState is what can change of a step; its card is sent again when it does.
+type stepState struct {
+	status    string
+	attempt   int
+	updatedAt int64 // UnixNano
+}
+
+// runLive streams the run page's updates as Server-Sent Events, for the
+// htmx SSE extension. Each event carries the new inner HTML of a container
+// that stays on the page:
+//
+//   - run-status: the status badge and progress (only when they change)
+//   - run: the summary with the actions that apply
+//   - step-{name}, prompt-{name}, output-{name}: the parts of a step card
+//     whose step changed (see views/runs StepCard)
+//   - events: the new timeline entries, to append; its id is the newest
+//     event's, so a reconnecting browser resumes after it (Last-Event-ID)
+//   - delta-{name}: text a running step streams, escaped, to append to its
+//     output
+//
+// The page reads its timeline before its run and steps, so it shows at
+// least the state of its newest event; what changed since comes with the
+// first events sent here.
+func (s *Server) runLive(c echo.Context) error {
+	a, err := actor(c)
+	if err != nil {
+		return err
+	}
+	id, err := runID(c)
+	if err != nil {
+		return err
+	}
+	after := c.Request().Header.Get("Last-Event-ID")
+	if after == "" {
+		after = c.QueryParam("after")
+	}
+	var afterID int64
+	if after != "" {
+		if afterID, err = strconv.ParseInt(after, 10, 64); err != nil || afterID < 0 {
+			return validation.Errors{"after": "Use the id of an event."}
+		}
+	}
+	ctx := components.WithCSRF(c.Request().Context(), csrfToken(c))
+	page := &runLiveState{server: s, actor: a, runID: id, can: permissions(a), steps: map[string]stepState{}}
+	return s.followRun(c, a, id, afterID, runFollower{
+		changed: func(stream *sse, events []runs.Event, _ runs.Run) error {
+			return page.changed(ctx, stream, events)
+		},
+		delta: func(stream *sse, m live.Message) error {
+			return stream.send("delta-"+m.Step, 0, html.EscapeString(m.Text))
+		},
+	})
+}
+
+// runLiveState is what one live stream of a run page has sent so far.
+type runLiveState struct {
+	server     *Server
+	actor      access.Actor
+	runID      int64
+	can        runsview.Permissions
+	started    bool // the first events have been sent
+	status     string
+	stepsDone  int
+	runUpdated time.Time
+	steps      map[string]stepState
+}
+
+// changed sends what events changed on the page.
+func (l *runLiveState) changed(ctx context.Context, stream *sse, events []runs.Event) error {
+	run, steps, err := l.server.runs.Get(ctx, l.actor, l.runID)
+	if err != nil {
+		return err
+	}
+	d := runsview.RunData{Run: run, Steps: steps, Now: time.Now(), Can: l.can}
+	if !l.started || run.Status != l.status || run.StepsDone != l.stepsDone {
+		if err := sendHTML(ctx, stream, "run-status", 0, runsview.RunStatus(run)); err != nil {
+			return err
+		}
+	}
+	if !l.started || run.Status != l.status || !run.UpdatedAt.Equal(l.runUpdated) {
+		if err := sendHTML(ctx, stream, "run", 0, runsview.RunSummary(d)); err != nil {
+			return err
+		}
+	}
+	l.status, l.stepsDone, l.runUpdated = run.Status, run.StepsDone, run.UpdatedAt
+
+	// On the first call, the page shows the steps as they were at its
+	// newest event: those the new events name have changed, and all of
+	// them when a run event (a cancel, a retry) changed steps unnamed.
+	named, runWide := map[string]bool{}, false
+	for _, e := range events {
+		named[e.Step] = true
+		runWide = runWide || e.Step == ""
+	}
+	for _, step := range steps {
+		now := stepState{step.Status, step.Attempt, step.UpdatedAt.UnixNano()}
+		before, seen := l.steps[step.Name]
+		if (seen && before == now) || (!seen && !named[step.Name] && !runWide) {
+			// Unchanged, or changed after the events read: then its own
+			// event comes next, and it is sent with it.
+			continue
+		}
+		l.steps[step.Name] = now
+		if err := sendHTML(ctx, stream, "step-"+step.Name, 0, runsview.StepBody(d, step)); err != nil {
+			return err
+		}
+		if step.Kind == runs.KindApproval {
+			continue
+		}
+		if err := stream.send("prompt-"+step.Name, 0, html.EscapeString(runsview.StepPrompt(step))); err != nil {
+			return err
+		}
+		// A running step's output is what it streamed: it is replaced
+		// only when a new attempt starts over.
+		if step.Status != runs.StepRunning || (seen && before.attempt != step.Attempt) {
+			if err := stream.send("output-"+step.Name, 0, html.EscapeString(step.Output)); err != nil {
+				return err
+			}
+		}
+	}
+	l.started = true
+	return sendHTML(ctx, stream, "events", events[len(events)-1].ID, runsview.TimelineItems(events))
+}
+
+// sendHTML renders a component and sends it as one event.
+func sendHTML(ctx context.Context, stream *sse, event string, id int64, comp templ.Component) error {
+	var b bytes.Buffer
+	if err := comp.Render(ctx, &b); err != nil {
+		return err
+	}
+	return stream.send(event, id, b.String())
+}
+
+// runAction runs an action on the run of the path, then shows the run
+// page with a flash.
+func (s *Server) runAction(c echo.Context, flash string, action func(ctx context.Context, a access.Actor, id int64) error) error {
+	a, err := actor(c)
+	if err != nil {
+		return err
+	}
+	id, err := runID(c)
+	if err != nil {
+		return err
+	}
+	if err := action(c.Request().Context(), a, id); err != nil {
+		return err
+	}
+	s.addFlash(c, "success", flash)
+	return redirect(c, fmt.Sprintf("/runs/%d", id))
+}
+
+func (s *Server) cancelRun(c echo.Context) error {
+	return s.runAction(c, "Run cancelled.", s.runs.Cancel)
+}
+
+func (s *Server) retryRun(c echo.Context) error {
+	return s.runAction(c, "Run retried: its unfinished steps start again.", s.runs.Retry)
+}
+
+// rerunRun starts a new run from the same plan and inputs and goes to it.
+func (s *Server) rerunRun(c echo.Context) error {
+	a, err := actor(c)
+	if err != nil {
+		return err
+	}
+	id, err := runID(c)
+	if err != nil {
+		return err
+	}
+	run, err := s.runs.Rerun(c.Request().Context(), a, id)
+	if err != nil {
+		return err
+	}
+	s.addFlash(c, "success", fmt.Sprintf("Run #%d started as a rerun of run #%d.", run.ID, id))
+	return redirect(c, fmt.Sprintf("/runs/%d", run.ID))
+}
+
+func (s *Server) approveStep(c echo.Context) error { return s.decideStep(c, true) }
+
+func (s *Server) rejectStep(c echo.Context) error { return s.decideStep(c, false) }
+
+// decideStep approves or rejects a waiting approval step with the form's comment.
+func (s *Server) decideStep(c echo.Context, approve bool) error {
+	step := c.Param("step")
+	flash := "Step " + step + " approved."
+	if !approve {
+		flash = "Step " + step + " rejected."
+	}
+	return s.runAction(c, flash, func(ctx context.Context, a access.Actor, id int64) error {
+		return s.runs.Decide(ctx, a, id, step, approve, c.FormValue("comment"))
+	})
+}
