@@ -5,6 +5,7 @@ package web
 import (
 	"log/slog"
 	"net/http"
+	"sync"
 
 	"github.com/gorilla/sessions"
 	"github.com/labstack/echo/v4"
@@ -49,6 +50,10 @@ type Server struct {
 	circuits *ai.Circuits
 	keys     *providerkeys.Service
 	flash    *sessions.CookieStore
+	// stopping closes when the server shuts down, so that event streams end
+	// instead of holding the shutdown up.
+	stopping chan struct{}
+	stopOnce sync.Once
 	echo     *echo.Echo
 }
 
@@ -67,6 +72,7 @@ func New(d Deps) *Server {
 		circuits: d.Circuits,
 		keys:     d.Keys,
 		flash:    sessions.NewCookieStore(d.Config.SessionSecret),
+		stopping: make(chan struct{}),
 	}
 	s.flash.Options = &sessions.Options{Path: "/", MaxAge: 300, HttpOnly: true, SameSite: http.SameSiteLaxMode}
 
@@ -78,6 +84,12 @@ func New(d Deps) *Server {
 	s.echo = e
 	s.routes()
 	return s
+}
+
+// StopStreams ends every open event stream; call it when shutdown begins
+// (http.Server.RegisterOnShutdown).
+func (s *Server) StopStreams() {
+	s.stopOnce.Do(func() { close(s.stopping) })
 }
 
 // Handler returns the server as an http.Handler.

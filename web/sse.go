@@ -121,6 +121,8 @@ func (s *Server) followRun(c echo.Context, actor access.Actor, runID, after int6
 			select {
 			case <-ctx.Done():
 				return nil
+			case <-s.stopping:
+				return nil // shutting down: the browser reconnects to another process
 			case <-keepalive.C:
 				if err := stream.comment("keepalive"); err != nil {
 					return nil

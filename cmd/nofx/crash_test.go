@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -148,4 +149,45 @@ func TestCrashAndRestart(t *testing.T) {
 		require.NoError(t, json.Unmarshal(body, &page))
 		require.Equal(t, "succeeded", page.Runs[0].Status)
 	})
+}
+
+// TestShutdownEndsEventStreams checks that SIGTERM ends open event streams
+// instead of waiting the whole grace period for them, and exits 0.
+func TestShutdownEndsEventStreams(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"NOFX_DATA_DIR": t.TempDir()}
+	c := &cli{t: t, env: env}
+	c.mustRun("users", "create", "--email", testEmail, "--password", testPassword)
+	key := strings.TrimSpace(c.mustRun("tokens", "create", "--email", testEmail))
+	srv := startServer(t, env)
+
+	status, body := srv.api(http.MethodPost, "/api/v1/runs", key, `{"plan":{"goal":"wait","steps":[{"name":"gate","kind":"approval"}]}}`)
+	require.Equal(t, http.StatusCreated, status, string(body))
+	var run struct{ ID int64 }
+	require.NoError(t, json.Unmarshal(body, &run))
+
+	req, err := http.NewRequest(http.MethodGet, fmt.Sprintf("http://%s/api/v1/runs/%d/events", srv.addr, run.ID), nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+key)
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	streamEnded := make(chan struct{})
+	go func() {
+		defer close(streamEnded)
+		_, _ = io.Copy(io.Discard, res.Body)
+	}()
+
+	began := time.Now()
+	require.NoError(t, srv.cmd.Process.Signal(syscall.SIGTERM))
+	select {
+	case <-srv.exited:
+	case <-time.After(20 * time.Second): // the grace period is 25s
+		t.Fatalf("nofx serve did not stop while an event stream was open:\n%s", srv.logs)
+	}
+	<-streamEnded
+	require.Equal(t, 0, srv.cmd.ProcessState.ExitCode(), "exits 0:\n%s", srv.logs)
+	require.NotContains(t, srv.logs.String(), "http shutdown", "no shutdown error:\n%s", srv.logs)
+	t.Logf("stopped %s after SIGTERM", time.Since(began).Round(time.Millisecond))
 }

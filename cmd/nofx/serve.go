@@ -78,6 +78,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer, getenv func(str
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	httpServer.RegisterOnShutdown(a.Web.StopStreams)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpServer.Serve(ln) }()
 	log.Info("listening", "addr", ln.Addr().String(), "version", version.String(), "database", string(a.DB.Dialect), "workers", cfg.Workers)

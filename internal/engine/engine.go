@@ -122,7 +122,8 @@ func (e *Engine) Start(ctx context.Context) error {
 	if e.cfg.Workers == 0 {
 		return nil
 	}
-	if err := e.client.Start(ctx); err != nil {
+	// River stops when its start context ends; only Stop should stop it.
+	if err := e.client.Start(context.WithoutCancel(ctx)); err != nil {
 		return fmt.Errorf("engine: start: %w", err)
 	}
 	rescueCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
