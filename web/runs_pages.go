@@ -57,7 +57,7 @@ func (s *Server) runsPage(c echo.Context) error {
 		CanCreate: access.Allowed(a.Role, access.RunsCreate),
 		Filter: runsview.Filter{
 			Status: q.Get("status"), Template: q.Get("template"), From: q.Get("from"), To: q.Get("to"),
-			Before: q.Get("before"), Limit: q.Get("limit"),
+			Sort: q.Get("sort"), Before: q.Get("before"), Limit: q.Get("limit"),
 		},
 	}
 	status := http.StatusOK
@@ -75,7 +75,7 @@ func (s *Server) runsPage(c echo.Context) error {
 		}
 		d.Runs = page.Runs
 		if page.NextBefore > 0 {
-			d.NextURL = d.Filter.URL(page.NextBefore)
+			d.NextURL = d.Filter.URL(page.NextBefore, page.NextBeforeCost)
 		}
 	}
 	return s.render(c, status, page{Title: "Runs", Nav: "runs", Content: runsview.Index(d)})

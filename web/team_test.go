@@ -68,3 +68,30 @@ func TestBillingShowsMonthTotals(t *testing.T) {
 		CostMicros int64 `json:"cost_micros"`
 	}](t, c.do(http.MethodGet, fmt.Sprintf("/api/v1/runs/%d", done.ID), "")).CostMicros)
 }
+
+func TestRunsListSortsByCost(t *testing.T) {
+	t.Parallel()
+	a := newApp(t)
+	require.NoError(t, pricing.Set(context.Background(), a.DB, "simulated", "echo", 1_000_000_000, 1_000_000_000, 0))
+	c := a.newAPIClient("sort@example.com", teams.RoleOwner)
+	var ids []int64
+	for _, prompt := range []string{"two words", "a much longer prompt with many more words in it", "three words here"} {
+		run := decode[apiRun](t, c.do(http.MethodPost, "/api/v1/runs", fmt.Sprintf(`{"prompt":%q}`, prompt)))
+		c.waitRun(run.ID, "succeeded")
+		ids = append(ids, run.ID)
+	}
+	browser := a.client()
+	require.Equal(t, http.StatusSeeOther, browser.logIn("sort@example.com", password).StatusCode)
+	doc := browser.get("/runs?sort=cost&limit=2").Doc(t)
+	rows := doc.Find(`[data-testid=runs-table] tbody tr`)
+	require.Equal(t, 2, rows.Length())
+	require.Equal(t, fmt.Sprintf("run-row-%d", ids[1]), rows.First().AttrOr("data-testid", ""), "the most expensive run first")
+	require.Equal(t, "$0.02", strings.TrimSpace(rows.First().Find(`[data-testid=run-cost]`).Text()))
+	next := doc.Find(`[data-testid=next-page]`).AttrOr("href", "")
+	require.Contains(t, next, "sort=cost")
+	require.Contains(t, next, "before_cost=")
+	last := browser.get(next).Doc(t).Find(`[data-testid=runs-table] tbody tr`)
+	require.Equal(t, 1, last.Length())
+	require.Equal(t, fmt.Sprintf("run-row-%d", ids[0]), last.First().AttrOr("data-testid", ""))
+	require.Equal(t, http.StatusUnprocessableEntity, browser.get("/runs?sort=price").StatusCode)
+}
