@@ -124,6 +124,11 @@ func TestAPICreateFromPrompt(t *testing.T) {
 	require.Equal(t, "Say hi to the team", done.Steps[0].Output)
 	require.Positive(t, done.OutputTokens)
 
+	metrics := a.client().get("/metrics").Body
+	require.Contains(t, metrics, `nofx_provider_calls_total{outcome="success",provider="simulated"} 1`)
+	require.Contains(t, metrics, `nofx_provider_tokens_total{direction="output",provider="simulated"} 5`)
+	require.Contains(t, metrics, `nofx_provider_call_duration_seconds_count{provider="simulated"} 1`)
+
 	list := decode[struct {
 		Runs []apiRun `json:"runs"`
 	}](t, c.do(http.MethodGet, "/api/v1/runs?status=succeeded", ""))
