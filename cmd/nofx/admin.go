@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"sort"
 
 	"github.com/nofxhq/nofx/internal/apikeys"
 	"github.com/nofxhq/nofx/internal/auth"
@@ -78,8 +79,13 @@ func users(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	user, team, err := svc.SignUp(ctx, auth.SignUp{Email: *email, Name: *name, Password: *password, SiteAdmin: *siteAdmin})
 	var verrs validation.Errors
 	if errors.As(err, &verrs) {
-		for field, msg := range verrs {
-			fmt.Fprintf(stderr, "--%s: %s\n", field, msg)
+		fields := make([]string, 0, len(verrs))
+		for field := range verrs {
+			fields = append(fields, field)
+		}
+		sort.Strings(fields)
+		for _, field := range fields {
+			fmt.Fprintf(stderr, "--%s: %s\n", field, verrs[field])
 		}
 		return errors.New("user not created")
 	}
