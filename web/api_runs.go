@@ -402,15 +402,9 @@ func (s *Server) apiRunEvents(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	after := c.Request().Header.Get("Last-Event-ID")
-	if after == "" {
-		after = c.QueryParam("after")
-	}
-	var afterID int64
-	if after != "" {
-		if afterID, err = strconv.ParseInt(after, 10, 64); err != nil || afterID < 0 {
-			return validation.Errors{"after": "Use the id of an event."}
-		}
+	afterID, err := lastEventID(c)
+	if err != nil {
+		return err
 	}
 	return s.followRun(c, a, id, afterID, runFollower{
 		untilFinished: true,

@@ -9,7 +9,6 @@ import (
 	"html"
 	"net/http"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -252,15 +251,9 @@ func (s *Server) runLive(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	after := c.Request().Header.Get("Last-Event-ID")
-	if after == "" {
-		after = c.QueryParam("after")
-	}
-	var afterID int64
-	if after != "" {
-		if afterID, err = strconv.ParseInt(after, 10, 64); err != nil || afterID < 0 {
-			return validation.Errors{"after": "Use the id of an event."}
-		}
+	afterID, err := lastEventID(c)
+	if err != nil {
+		return err
 	}
 	ctx := components.WithCSRF(c.Request().Context(), csrfToken(c))
 	page := &runLiveState{server: s, actor: a, runID: id, can: permissions(a), steps: map[string]stepState{}}

@@ -3,6 +3,7 @@ package web
 import (
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/nofxhq/nofx/internal/access"
 	"github.com/nofxhq/nofx/internal/live"
 	"github.com/nofxhq/nofx/internal/runs"
+	"github.com/nofxhq/nofx/internal/validation"
 )
 
 // sseKeepalive is how often an idle stream sends a comment, so proxies keep
@@ -61,6 +63,23 @@ func (s *sse) comment(text string) error {
 	}
 	s.res.Flush()
 	return nil
+}
+
+// lastEventID is where a stream resumes: after the event named by the
+// Last-Event-ID header (sent by reconnecting browsers) or ?after=.
+func lastEventID(c echo.Context) (int64, error) {
+	after := c.Request().Header.Get("Last-Event-ID")
+	if after == "" {
+		after = c.QueryParam("after")
+	}
+	if after == "" {
+		return 0, nil
+	}
+	id, err := strconv.ParseInt(after, 10, 64)
+	if err != nil || id < 0 {
+		return 0, validation.Errors{"after": "Use the id of an event."}
+	}
+	return id, nil
 }
 
 // runFollower is what a stream does with a run's news.
