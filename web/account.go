@@ -85,8 +85,8 @@ func (s *Server) startSession(c echo.Context, userID int64) error {
 }
 
 func (s *Server) logout(c echo.Context) error {
-	if token := who(c).SessionToken; token != "" {
-		if err := s.auth.EndSession(c.Request().Context(), token); err != nil {
+	if p := who(c); p.SessionToken != "" {
+		if err := s.auth.EndSession(c.Request().Context(), p.User.ID, p.SessionToken); err != nil {
 			return err
 		}
 	}

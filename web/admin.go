@@ -16,12 +16,10 @@ import (
 	"github.com/nofxhq/nofx/views/admin"
 )
 
-// auditEntry starts an audit entry for the request's user.
+// auditEntry starts an audit entry for the request's user, for changes
+// that belong to no team (the instance's own settings).
 func auditEntry(c echo.Context, action, target, summary string) audit.Entry {
-	e := audit.Entry{
-		Action: action, Target: target, Summary: summary,
-		IP: c.RealIP(), UserAgent: c.Request().UserAgent(), RequestID: c.Response().Header().Get(echo.HeaderXRequestID),
-	}
+	e := audit.Entry{Action: action, Target: target, Summary: summary}
 	if u := who(c).User; u != nil {
 		e.ActorUserID, e.Actor = &u.ID, u.Email
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/nofxhq/nofx/internal/apikeys"
+	"github.com/nofxhq/nofx/internal/audit"
 	"github.com/nofxhq/nofx/internal/auth"
 	"github.com/nofxhq/nofx/internal/db"
 	"github.com/nofxhq/nofx/internal/teams"
@@ -56,6 +57,19 @@ func bearerToken(c echo.Context) (string, bool) {
 		return "", false
 	}
 	return strings.TrimSpace(token), true
+}
+
+// auditRequest lets audit entries written while handling the request
+// record where it came from.
+func auditRequest(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		req := c.Request()
+		ctx := audit.WithRequest(req.Context(), audit.RequestInfo{
+			IP: c.RealIP(), UserAgent: req.UserAgent(), RequestID: c.Response().Header().Get(echo.HeaderXRequestID),
+		})
+		c.SetRequest(req.WithContext(ctx))
+		return next(c)
+	}
 }
 
 // csrf protects every state-changing request made with the session cookie.

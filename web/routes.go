@@ -18,6 +18,7 @@ func (s *Server) routes() {
 		s.logRequests(),
 		middleware.Recover(),
 		securityHeaders,
+		auditRequest,
 		middleware.BodyLimit(bodyLimit),
 		s.csrf(),
 		s.loadSession,

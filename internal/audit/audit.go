@@ -3,10 +3,12 @@
 package audit
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"time"
 
+	"github.com/nofxhq/nofx/internal/access"
 	"github.com/nofxhq/nofx/internal/db"
 )
 
@@ -26,14 +28,56 @@ type Entry struct {
 	CreatedAt   time.Time `db:"created_at"`
 }
 
-// Record appends e, stamped now, using q (the change's transaction).
+// RequestInfo is where a change came from, carried by the request's context.
+type RequestInfo struct {
+	IP        string
+	UserAgent string
+	RequestID string
+}
+
+type requestKey struct{}
+
+// WithRequest returns a context whose audit entries record info.
+func WithRequest(ctx context.Context, info RequestInfo) context.Context {
+	return context.WithValue(ctx, requestKey{}, info)
+}
+
+// For starts an entry for what actor did in its team.
+func For(a access.Actor, action, target, summary string) Entry {
+	e := Entry{Action: action, Target: target, Summary: summary}
+	if a.TeamID != 0 {
+		e.TeamID = &a.TeamID
+	}
+	if a.UserID != 0 {
+		e.ActorUserID = &a.UserID
+	}
+	if a.APIKeyID != 0 {
+		e.ActorKeyID = &a.APIKeyID
+	}
+	return e
+}
+
+// Record appends e, stamped now, using q (the change's transaction). The
+// request's IP, user agent and id come from ctx, and the actor's name from
+// its user or key, when e leaves them empty.
 func Record(ctx context.Context, q db.Queryer, e Entry) error {
 	if e.CreatedAt.IsZero() {
 		e.CreatedAt = db.Now()
 	}
+	if info, ok := ctx.Value(requestKey{}).(RequestInfo); ok {
+		e.IP = cmp.Or(e.IP, info.IP)
+		e.UserAgent = cmp.Or(e.UserAgent, info.UserAgent)
+		e.RequestID = cmp.Or(e.RequestID, info.RequestID)
+	}
+	if len(e.UserAgent) > 512 {
+		e.UserAgent = e.UserAgent[:512]
+	}
 	_, err := db.Exec(ctx, q, `INSERT INTO audit_log (team_id, actor_user_id, actor_key_id, actor, action, target, summary,
-		ip, user_agent, request_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		e.TeamID, e.ActorUserID, e.ActorKeyID, e.Actor, e.Action, e.Target, e.Summary, e.IP, e.UserAgent, e.RequestID, e.CreatedAt)
+		ip, user_agent, request_id, created_at)
+		VALUES (?, ?, ?, COALESCE(NULLIF(?, ''), (SELECT email FROM users WHERE id = ?), (SELECT name FROM api_keys WHERE id = ?), ''),
+			?, ?, ?, ?, ?, ?, ?)`,
+		e.TeamID, e.ActorUserID, e.ActorKeyID, e.Actor, e.ActorUserID, e.ActorKeyID,
+		e.Action, e.Target, e.Summary, e.IP, e.UserAgent, e.RequestID, e.CreatedAt)
 	if err != nil {
 		return fmt.Errorf("audit: record %s: %w", e.Action, err)
 	}

@@ -2,10 +2,12 @@ package auth_test
 
 import (
 	"context"
+	"database/sql"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/nofxhq/nofx/internal/audit"
 	"github.com/nofxhq/nofx/internal/auth"
 	"github.com/nofxhq/nofx/internal/db"
 	"github.com/nofxhq/nofx/internal/db/dbtest"
@@ -137,7 +139,7 @@ func TestAuthenticateAndSessions(t *testing.T) {
 		_, _, err = svc.ResolveSession(ctx, rotated)
 		require.NoError(t, err, "but keeps this one")
 
-		require.NoError(t, svc.EndSession(ctx, rotated))
+		require.NoError(t, svc.EndSession(ctx, user.ID, rotated))
 		_, _, err = svc.ResolveSession(ctx, rotated)
 		require.ErrorIs(t, err, db.ErrNotFound)
 	})
@@ -173,5 +175,47 @@ func TestSwitchTeam(t *testing.T) {
 		require.NoError(t, err)
 		require.Len(t, members, 1)
 		require.Equal(t, "ada@example.com", members[0].Email)
+	})
+}
+
+func TestAccountChangesAreAudited(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		ctx := audit.WithRequest(context.Background(), audit.RequestInfo{IP: "203.0.113.7", UserAgent: "test-agent", RequestID: "req-1"})
+		svc := &auth.Service{DB: d}
+		user, team, err := svc.SignUp(ctx, auth.SignUp{Email: "aud@example.com", Password: "long enough pw"})
+		require.NoError(t, err)
+		_, err = svc.Authenticate(ctx, "aud@example.com", "wrong password!")
+		require.ErrorIs(t, err, auth.ErrInvalidCredentials)
+		_, err = svc.Authenticate(ctx, "nobody@example.com", "wrong password!")
+		require.ErrorIs(t, err, auth.ErrInvalidCredentials)
+		token, err := svc.StartSession(ctx, user.ID, "", "", "")
+		require.NoError(t, err)
+		require.NoError(t, svc.ChangePassword(ctx, user.ID, token, "long enough pw", "another long pw"))
+		require.NoError(t, svc.EndSession(ctx, user.ID, token))
+
+		var rows []struct {
+			Action    string        `db:"action"`
+			Actor     string        `db:"actor"`
+			TeamID    sql.NullInt64 `db:"team_id"`
+			IP        string        `db:"ip"`
+			RequestID string        `db:"request_id"`
+		}
+		require.NoError(t, db.Select(ctx, d, &rows, `SELECT action, actor, team_id, ip, request_id FROM audit_log ORDER BY id`))
+		var actions []string
+		for _, r := range rows {
+			actions = append(actions, r.Action)
+			require.Equal(t, "203.0.113.7", r.IP)
+			require.Equal(t, "req-1", r.RequestID)
+		}
+		require.Equal(t, []string{"user.signup", "user.login_failed", "user.login_failed", "user.login", "user.password_change", "user.logout"}, actions)
+		require.Equal(t, "aud@example.com", rows[0].Actor, "the actor's name is kept")
+		require.Equal(t, team.ID, rows[0].TeamID.Int64)
+
+		// A sign-up that fails part-way writes neither the user nor its audit row.
+		_, _, err = svc.SignUp(ctx, auth.SignUp{Email: "aud@example.com", Password: "long enough pw"})
+		require.Error(t, err)
+		var n int
+		require.NoError(t, db.Get(ctx, d, &n, `SELECT COUNT(*) FROM audit_log WHERE action = 'user.signup'`))
+		require.Equal(t, 1, n)
 	})
 }

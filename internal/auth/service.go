@@ -12,6 +12,8 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/nofxhq/nofx/internal/access"
+	"github.com/nofxhq/nofx/internal/audit"
 	"github.com/nofxhq/nofx/internal/db"
 	"github.com/nofxhq/nofx/internal/teams"
 	"github.com/nofxhq/nofx/internal/validation"
@@ -119,8 +121,14 @@ func (s *Service) SignUp(ctx context.Context, in SignUp) (User, teams.Team, erro
 			}
 			return err
 		}
-		team, err = teams.CreatePersonal(ctx, tx, user.ID, email)
-		return err
+		if team, err = teams.CreatePersonal(ctx, tx, user.ID, email); err != nil {
+			return err
+		}
+		summary := "signed up"
+		if user.IsSiteAdmin {
+			summary = "signed up as site admin"
+		}
+		return audit.Record(ctx, tx, audit.For(access.Actor{UserID: user.ID, TeamID: team.ID}, "user.signup", email, summary))
 	})
 	if err != nil {
 		return User{}, teams.Team{}, err
@@ -134,7 +142,7 @@ func (s *Service) Authenticate(ctx context.Context, email, password string) (Use
 	user, err := UserByEmail(ctx, s.DB, NormalizeEmail(email))
 	if errors.Is(err, db.ErrNotFound) {
 		_, _ = CheckPassword(dummyHash, password) // same time as a real check
-		return User{}, ErrInvalidCredentials
+		return User{}, s.failedLogIn(ctx, email, 0)
 	}
 	if err != nil {
 		return User{}, err
@@ -144,9 +152,23 @@ func (s *Service) Authenticate(ctx context.Context, email, password string) (Use
 		return User{}, err
 	}
 	if !ok {
-		return User{}, ErrInvalidCredentials
+		return User{}, s.failedLogIn(ctx, email, user.ID)
 	}
 	return user, nil
+}
+
+// failedLogIn records a failed log-in and returns ErrInvalidCredentials.
+func (s *Service) failedLogIn(ctx context.Context, email string, userID int64) error {
+	e := audit.Entry{Action: "user.login_failed", Target: truncate(NormalizeEmail(email), 254), Actor: "unknown"}
+	if userID != 0 {
+		e.Summary = "wrong password"
+	} else {
+		e.Summary = "no such account"
+	}
+	if err := audit.Record(ctx, s.DB, e); err != nil {
+		return err
+	}
+	return ErrInvalidCredentials
 }
 
 // StartSession signs userID in and returns the new session's token. The
@@ -167,8 +189,10 @@ func (s *Service) StartSession(ctx context.Context, userID int64, previousToken,
 		if len(memberships) > 0 {
 			teamID = sql.NullInt64{Int64: memberships[0].ID, Valid: true}
 		}
-		token, err = createSession(ctx, tx, userID, teamID, ip, userAgent)
-		return err
+		if token, err = createSession(ctx, tx, userID, teamID, ip, userAgent); err != nil {
+			return err
+		}
+		return audit.Record(ctx, tx, audit.For(access.Actor{UserID: userID}, "user.login", "", ""))
 	})
 	return token, err
 }
@@ -194,9 +218,14 @@ func (s *Service) ResolveSession(ctx context.Context, token string) (Session, Us
 	return sess, user, nil
 }
 
-// EndSession signs the session with token out.
-func (s *Service) EndSession(ctx context.Context, token string) error {
-	return deleteSession(ctx, s.DB, token)
+// EndSession signs userID's session with token out.
+func (s *Service) EndSession(ctx context.Context, userID int64, token string) error {
+	return db.WithTx(ctx, s.DB, func(tx *sqlx.Tx) error {
+		if err := deleteSession(ctx, tx, token); err != nil {
+			return err
+		}
+		return audit.Record(ctx, tx, audit.For(access.Actor{UserID: userID}, "user.logout", "", ""))
+	})
 }
 
 // SwitchTeam makes teamID the session's current team; a team the user is
@@ -240,7 +269,7 @@ func (s *Service) ChangePassword(ctx context.Context, userID int64, keepToken, c
 		if err != nil {
 			return fmt.Errorf("auth: end other sessions: %w", err)
 		}
-		return nil
+		return audit.Record(ctx, tx, audit.For(access.Actor{UserID: userID}, "user.password_change", "", "other sessions signed out"))
 	})
 }
 

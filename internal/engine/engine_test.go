@@ -343,6 +343,11 @@ func TestApprovalRejectRetryApprove(t *testing.T) {
 		require.Equal(t, e.actor.UserID, approved.ActorUserID.Int64, "the approval records who")
 		require.Contains(t, approved.Message, "ship it")
 		require.ErrorIs(t, e.svc.Retry(ctx, e.actor, run.ID), runs.ErrConflict, "a succeeded run cannot be retried")
+
+		var actions []string
+		require.NoError(t, db.Select(ctx, d, &actions, `SELECT action FROM audit_log WHERE team_id = ? AND action LIKE 'run.%' ORDER BY id`, e.actor.TeamID))
+		require.Equal(t, []string{"run.create", "run.reject", "run.retry", "run.approve"}, actions,
+			"each change is audited in its transaction; refused ones leave no row")
 	})
 }
 

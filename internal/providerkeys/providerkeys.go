@@ -86,7 +86,7 @@ func (s *Service) Set(ctx context.Context, actor access.Actor, provider, key str
 		if err != nil {
 			return fmt.Errorf("providerkeys: set %s: %w", provider, err)
 		}
-		return audit.Record(ctx, tx, actorEntry(actor, "provider_key.set", provider, "key "+hint))
+		return audit.Record(ctx, tx, audit.For(actor, "provider_key.set", provider, "key "+hint))
 	})
 }
 
@@ -99,7 +99,7 @@ func (s *Service) Delete(ctx context.Context, actor access.Actor, provider strin
 		if err := db.ExecOne(ctx, tx, `DELETE FROM provider_keys WHERE team_id = ? AND provider = ?`, actor.TeamID, provider); err != nil {
 			return fmt.Errorf("providerkeys: delete %s: %w", provider, err)
 		}
-		return audit.Record(ctx, tx, actorEntry(actor, "provider_key.delete", provider, ""))
+		return audit.Record(ctx, tx, audit.For(actor, "provider_key.delete", provider, ""))
 	})
 }
 
@@ -119,17 +119,6 @@ func (s *Service) Resolve(ctx context.Context, teamID int64, provider string) (s
 		return "", fmt.Errorf("providerkeys: the team's %s key: %w", provider, err)
 	}
 	return key, nil
-}
-
-func actorEntry(a access.Actor, action, target, summary string) audit.Entry {
-	e := audit.Entry{TeamID: &a.TeamID, Action: action, Target: target, Summary: summary}
-	if a.UserID != 0 {
-		e.ActorUserID = &a.UserID
-	}
-	if a.APIKeyID != 0 {
-		e.ActorKeyID = &a.APIKeyID
-	}
-	return e
 }
 
 func contains(list []string, s string) bool {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/nofxhq/nofx/internal/access"
 	"github.com/nofxhq/nofx/internal/ai"
+	"github.com/nofxhq/nofx/internal/audit"
 	"github.com/nofxhq/nofx/internal/db"
 	"github.com/nofxhq/nofx/internal/live"
 	"github.com/nofxhq/nofx/internal/validation"
@@ -189,7 +190,14 @@ func (s *Service) Create(ctx context.Context, actor access.Actor, in CreateInput
 			msg = fmt.Sprintf("Run created as a rerun of run #%d", in.RerunOf)
 		}
 		t.runID = runID
-		return insertEvent(ctx, tx, runID, "", "run.created", msg, &actor, now)
+		if err := insertEvent(ctx, tx, runID, "", "run.created", msg, &actor, now); err != nil {
+			return err
+		}
+		summary := in.Plan.Goal
+		if in.RerunOf != 0 {
+			summary = fmt.Sprintf("rerun of #%d: %s", in.RerunOf, summary)
+		}
+		return audit.Record(ctx, tx, audit.For(actor, "run.create", fmt.Sprintf("run #%d", runID), summary))
 	})
 	if err != nil {
 		return Run{}, false, err
@@ -276,7 +284,7 @@ func (s *Service) Cancel(ctx context.Context, actor access.Actor, runID int64) e
 		}
 		st.run.Status, st.run.FinishedAt = RunCancelled, &st.now
 		st.event("", "run.cancelled", "Run cancelled", &actor)
-		return nil
+		return audit.Record(ctx, tx, audit.For(actor, "run.cancel", fmt.Sprintf("run #%d", runID), ""))
 	})
 }
 
@@ -310,7 +318,7 @@ func (s *Service) Retry(ctx context.Context, actor access.Actor, runID int64) er
 		}
 		st.run.Status, st.run.Error, st.run.FinishedAt = RunQueued, "", nil
 		st.event("", "run.retried", "Run retried from its unfinished steps", &actor)
-		return nil
+		return audit.Record(ctx, tx, audit.For(actor, "run.retry", fmt.Sprintf("run #%d", runID), ""))
 	})
 }
 
@@ -373,7 +381,7 @@ func (s *Service) Decide(ctx context.Context, actor access.Actor, runID int64, s
 				return err
 			}
 			st.event(stepName, "step.approved", msg, &actor)
-			return nil
+			return audit.Record(ctx, tx, audit.For(actor, "run.approve", fmt.Sprintf("run #%d step %s", runID, stepName), comment))
 		}
 		reason := "Rejected by " + who
 		if comment != "" {
@@ -383,6 +391,6 @@ func (s *Service) Decide(ctx context.Context, actor access.Actor, runID int64, s
 			return err
 		}
 		st.event(stepName, "step.rejected", reason, &actor)
-		return nil
+		return audit.Record(ctx, tx, audit.For(actor, "run.reject", fmt.Sprintf("run #%d step %s", runID, stepName), comment))
 	})
 }
