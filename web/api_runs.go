@@ -13,6 +13,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/nofxhq/nofx/internal/access"
 	"github.com/nofxhq/nofx/internal/ai"
 	"github.com/nofxhq/nofx/internal/live"
 	"github.com/nofxhq/nofx/internal/pricing"
@@ -178,6 +179,9 @@ func (s *Server) apiCreateRun(c echo.Context) error {
 	a, err := actor(c)
 	if err != nil {
 		return err
+	}
+	if err := a.Can(access.RunsCreate); err != nil {
+		return err // before the body is read: a viewer learns nothing from validation
 	}
 	var req createRunRequest
 	if err := decodeJSON(c, &req); err != nil {

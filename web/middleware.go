@@ -73,13 +73,18 @@ func auditRequest(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 // csrf protects every state-changing request made with the session cookie.
-// API requests that carry their own Bearer key cannot be forged by another
-// site, so they skip it.
+// API requests that carry their own Bearer key, or no session at all, have
+// no ambient credentials for another site to use, so they skip it (and get
+// a plain 401 when they are not authenticated).
 func (s *Server) csrf() echo.MiddlewareFunc {
 	return middleware.CSRFWithConfig(middleware.CSRFConfig{
 		Skipper: func(c echo.Context) bool {
+			if !isAPI(c) {
+				return false
+			}
 			_, bearer := bearerToken(c)
-			return bearer && isAPI(c)
+			_, err := c.Cookie(sessionCookie)
+			return bearer || err != nil
 		},
 		TokenLookup:    "header:X-CSRF-Token,form:_csrf",
 		CookieName:     "nofx_csrf",

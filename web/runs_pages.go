@@ -104,6 +104,9 @@ func (s *Server) createRun(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := a.Can(access.RunsCreate); err != nil {
+		return err // before the form is read: a viewer learns nothing from validation
+	}
 	d := runsview.NewData{
 		Providers: s.ai.Names(),
 		Prompt:    c.FormValue("prompt"),

@@ -1,0 +1,202 @@
+package web
+
+// Routes for this file, to add to routes.go (pages after the team page
+// routes, API lines in the JSON API group):
+//
+//	e.GET("/team/api-keys", s.apiKeysPage, user)
+//	e.POST("/team/api-keys", s.createAPIKey, user)
+//	e.POST("/team/api-keys/:id/revoke", s.revokeAPIKey, user)
+//
+//	api.GET("/api-keys", s.apiListKeys)
+//	api.POST("/api-keys", s.apiCreateKey)
+//	api.POST("/api-keys/:id/revoke", s.apiRevokeKey)
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/nofxhq/nofx/internal/access"
+	"github.com/nofxhq/nofx/internal/apikeys"
+	"github.com/nofxhq/nofx/internal/db"
+	"github.com/nofxhq/nofx/internal/teams"
+	"github.com/nofxhq/nofx/internal/validation"
+	view "github.com/nofxhq/nofx/views/apikeys"
+)
+
+// apiKeys is the API keys service on the server's database.
+func (s *Server) apiKeys() *apikeys.Service {
+	return &apikeys.Service{DB: s.db}
+}
+
+func (s *Server) apiKeysPage(c echo.Context) error {
+	return s.renderAPIKeys(c, http.StatusOK, view.Data{})
+}
+
+// renderAPIKeys shows the API keys page around d, which carries a form that
+// came back with errors or a key just created.
+func (s *Server) renderAPIKeys(c echo.Context, status int, d view.Data) error {
+	a, err := actor(c)
+	if err != nil {
+		return err
+	}
+	if d.Keys, err = s.apiKeys().List(c.Request().Context(), a); err != nil {
+		return err
+	}
+	d.Now = db.Now()
+	d.Roles = grantableRoles(a.Role)
+	return s.render(c, status, page{Title: "API keys", Nav: "team", Content: view.Page(d)})
+}
+
+// grantableRoles are the roles an actor with role may give a key.
+func grantableRoles(role teams.Role) []teams.Role {
+	var out []teams.Role
+	for _, r := range teams.Roles {
+		if role.AtLeast(r) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// createAPIKey makes a key from the form and shows its secret on this
+// response only: it is never put in a flash cookie or a redirect.
+func (s *Server) createAPIKey(c echo.Context) error {
+	a, err := actor(c)
+	if err != nil {
+		return err
+	}
+	form := view.Form{Name: c.FormValue("name"), Role: c.FormValue("role"), ExpiresAt: strings.TrimSpace(c.FormValue("expires_at"))}
+	var expires *time.Time
+	if form.ExpiresAt != "" {
+		t, err := time.Parse(time.DateOnly, form.ExpiresAt)
+		if err != nil {
+			form.Errors = validation.Errors{"expires_at": "Use a date like 2026-01-31."}
+			return s.renderAPIKeys(c, http.StatusUnprocessableEntity, view.Data{Form: form})
+		}
+		expires = &t
+	}
+	key, secret, err := s.apiKeys().CreateKey(c.Request().Context(), a, form.Name, teams.Role(form.Role), expires)
+	var verrs validation.Errors
+	if errors.As(err, &verrs) {
+		form.Errors = verrs
+		return s.renderAPIKeys(c, http.StatusUnprocessableEntity, view.Data{Form: form})
+	}
+	if err != nil {
+		return err
+	}
+	return s.renderAPIKeys(c, http.StatusOK, view.Data{Created: &key, Secret: secret})
+}
+
+// revokeAPIKey ends a key of the team at once.
+func (s *Server) revokeAPIKey(c echo.Context) error {
+	a, err := actor(c)
+	if err != nil {
+		return err
+	}
+	id, err := keyIDParam(c)
+	if err != nil {
+		return err
+	}
+	if err := s.apiKeys().RevokeKey(c.Request().Context(), a, id); err != nil {
+		return err
+	}
+	s.addFlash(c, "success", "The key is revoked; requests with it are refused from now on.")
+	return redirect(c, "/team/api-keys")
+}
+
+// keyIDParam reads the :id of a key route; a malformed one is not found.
+func keyIDParam(c echo.Context) (int64, error) {
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, db.ErrNotFound
+	}
+	return id, nil
+}
+
+// apiKeyJSON is an API key in the API, never with its secret.
+type apiKeyJSON struct {
+	apikeys.Key
+	Status string `json:"status"`
+}
+
+func toAPIKeyJSON(k apikeys.Key, now time.Time) apiKeyJSON {
+	return apiKeyJSON{Key: k, Status: view.Status(k, now)}
+}
+
+// createKeyRequest is the body of POST /api/v1/api-keys.
+type createKeyRequest struct {
+	Name      string `json:"name"`
+	Role      string `json:"role"`
+	ExpiresAt string `json:"expires_at"` // RFC 3339, optional
+}
+
+// createKeyResponse is a new key with its secret, shown only this once.
+type createKeyResponse struct {
+	Key    apiKeyJSON `json:"key"`
+	Secret string     `json:"secret"`
+}
+
+func (s *Server) apiListKeys(c echo.Context) error {
+	a, err := actor(c)
+	if err != nil {
+		return err
+	}
+	keys, err := s.apiKeys().List(c.Request().Context(), a)
+	if err != nil {
+		return err
+	}
+	now := db.Now()
+	out := make([]apiKeyJSON, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, toAPIKeyJSON(k, now))
+	}
+	return c.JSON(http.StatusOK, map[string]any{"keys": out})
+}
+
+func (s *Server) apiCreateKey(c echo.Context) error {
+	a, err := actor(c)
+	if err != nil {
+		return err
+	}
+	if err := a.Can(access.APIKeysManage); err != nil {
+		return err
+	}
+	var req createKeyRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	var expires *time.Time
+	if req.ExpiresAt != "" {
+		t, err := time.Parse(time.RFC3339, req.ExpiresAt)
+		if err != nil {
+			return validation.Errors{"expires_at": "Use an RFC 3339 time like 2026-01-31T00:00:00Z."}
+		}
+		expires = &t
+	}
+	key, secret, err := s.apiKeys().CreateKey(c.Request().Context(), a, req.Name, teams.Role(req.Role), expires)
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.JSON(http.StatusCreated, createKeyResponse{Key: toAPIKeyJSON(key, db.Now()), Secret: secret})
+}
+
+func (s *Server) apiRevokeKey(c echo.Context) error {
+	a, err := actor(c)
+	if err != nil {
+		return err
+	}
+	id, err := keyIDParam(c)
+	if err != nil {
+		return err
+	}
+	if err := s.apiKeys().RevokeKey(c.Request().Context(), a, id); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}

@@ -1,0 +1,98 @@
+package web
+
+import "github.com/nofxhq/nofx/internal/access"
+
+// RouteAccess is who may call a route. The services enforce it; this table
+// declares it, so that TestRoutePermissions can walk every registered route
+// with every role and fail on a route that is missing here or that answers
+// differently.
+type RouteAccess struct {
+	Public    bool              // anyone, signed in or not
+	SignedIn  bool              // any signed-in user (or API key)
+	SiteAdmin bool              // site admins only
+	Perm      access.Permission // team members (or keys) whose role grants it
+	Scoped    bool              // acts on one team's resource, named in the path: another team's answers 404
+}
+
+var (
+	public    = RouteAccess{Public: true}
+	signedIn  = RouteAccess{SignedIn: true}
+	siteAdmin = RouteAccess{SiteAdmin: true}
+)
+
+func teamPerm(p access.Permission) RouteAccess   { return RouteAccess{Perm: p} }
+func scopedPerm(p access.Permission) RouteAccess { return RouteAccess{Perm: p, Scoped: true} }
+
+// RoutePermission returns the declared access of a route, as registered
+// ("GET", "/runs/:id").
+func RoutePermission(method, path string) (RouteAccess, bool) {
+	a, ok := routePermissions[method+" "+path]
+	return a, ok
+}
+
+// DeclaredRoutes lists every route routePermissions declares, as
+// "METHOD path".
+func DeclaredRoutes() []string {
+	out := make([]string, 0, len(routePermissions))
+	for route := range routePermissions {
+		out = append(out, route)
+	}
+	return out
+}
+
+// routePermissions declares the access of every route, by "METHOD path".
+var routePermissions = map[string]RouteAccess{
+	"GET /healthz":  public,
+	"GET /readyz":   public,
+	"GET /metrics":  public,
+	"GET /static/*": public,
+	"GET /":         public,
+	"GET /signup":   public,
+	"POST /signup":  public,
+	"GET /login":    public,
+	"POST /login":   public,
+	"POST /logout":  public,
+
+	"GET /account":           signedIn,
+	"POST /account/password": signedIn,
+	"POST /teams/switch":     signedIn,
+
+	"GET /runs":                                 teamPerm(access.RunsRead),
+	"GET /runs/new":                             teamPerm(access.RunsCreate),
+	"POST /runs":                                teamPerm(access.RunsCreate),
+	"GET /runs/:id":                             scopedPerm(access.RunsRead),
+	"GET /runs/:id/live":                        scopedPerm(access.RunsRead),
+	"POST /runs/:id/cancel":                     scopedPerm(access.RunsCancel),
+	"POST /runs/:id/retry":                      scopedPerm(access.RunsRetry),
+	"POST /runs/:id/rerun":                      scopedPerm(access.RunsCreate),
+	"POST /runs/:id/steps/:step/approve":        scopedPerm(access.RunsApprove),
+	"POST /runs/:id/steps/:step/reject":         scopedPerm(access.RunsApprove),
+	"GET /templates":                            teamPerm(access.TemplatesRead),
+	"GET /team":                                 teamPerm(access.TeamRead),
+	"POST /team/keys":                           teamPerm(access.TeamUpdate),
+	"POST /team/keys/:provider/delete":          teamPerm(access.TeamUpdate),
+	"GET /team/api-keys":                        teamPerm(access.APIKeysManage),
+	"POST /team/api-keys":                       teamPerm(access.APIKeysManage),
+	"POST /team/api-keys/:id/revoke":            scopedPerm(access.APIKeysManage),
+	"GET /team/audit":                           teamPerm(access.AuditRead),
+	"GET /team/audit.csv":                       teamPerm(access.AuditRead),
+	"GET /billing":                              teamPerm(access.BillingRead),
+	"GET /admin":                                siteAdmin,
+	"GET /admin/circuits":                       siteAdmin,
+	"POST /admin/circuits/:provider/reset":      siteAdmin,
+	"GET /admin/prices":                         siteAdmin,
+	"POST /admin/prices":                        siteAdmin,
+	"GET /api/v1/me":                            signedIn,
+	"POST /api/v1/runs":                         teamPerm(access.RunsCreate),
+	"GET /api/v1/runs":                          teamPerm(access.RunsRead),
+	"GET /api/v1/runs/:id":                      scopedPerm(access.RunsRead),
+	"POST /api/v1/runs/:id/cancel":              scopedPerm(access.RunsCancel),
+	"POST /api/v1/runs/:id/retry":               scopedPerm(access.RunsRetry),
+	"POST /api/v1/runs/:id/rerun":               scopedPerm(access.RunsCreate),
+	"GET /api/v1/runs/:id/events":               scopedPerm(access.RunsRead),
+	"POST /api/v1/runs/:id/steps/:step/approve": scopedPerm(access.RunsApprove),
+	"POST /api/v1/runs/:id/steps/:step/reject":  scopedPerm(access.RunsApprove),
+	"GET /api/v1/api-keys":                      teamPerm(access.APIKeysManage),
+	"POST /api/v1/api-keys":                     teamPerm(access.APIKeysManage),
+	"POST /api/v1/api-keys/:id/revoke":          scopedPerm(access.APIKeysManage),
+}
