@@ -304,12 +304,18 @@ func runID(c echo.Context) (int64, error) {
 	return id, nil
 }
 
-func (s *Server) apiGetRun(c echo.Context) error {
+// actorAndRun reads who acts and the run the path names.
+func actorAndRun(c echo.Context) (access.Actor, int64, error) {
 	a, err := actor(c)
 	if err != nil {
-		return err
+		return access.Actor{}, 0, err
 	}
 	id, err := runID(c)
+	return a, id, err
+}
+
+func (s *Server) apiGetRun(c echo.Context) error {
+	a, id, err := actorAndRun(c)
 	if err != nil {
 		return err
 	}
@@ -322,11 +328,7 @@ func (s *Server) apiGetRun(c echo.Context) error {
 
 // apiRunAction runs an action on a run and answers with the run as it is after.
 func (s *Server) apiRunAction(c echo.Context, action func(id int64) error) error {
-	a, err := actor(c)
-	if err != nil {
-		return err
-	}
-	id, err := runID(c)
+	a, id, err := actorAndRun(c)
 	if err != nil {
 		return err
 	}
@@ -355,11 +357,7 @@ func (s *Server) apiRetryRun(c echo.Context) error {
 }
 
 func (s *Server) apiRerunRun(c echo.Context) error {
-	a, err := actor(c)
-	if err != nil {
-		return err
-	}
-	id, err := runID(c)
+	a, id, err := actorAndRun(c)
 	if err != nil {
 		return err
 	}
@@ -398,11 +396,7 @@ func (s *Server) apiRejectStep(c echo.Context) error { return s.apiDecide(c, fal
 // and "delta" events with text as steps stream it. The stream ends with an
 // "end" event once the run has finished.
 func (s *Server) apiRunEvents(c echo.Context) error {
-	a, err := actor(c)
-	if err != nil {
-		return err
-	}
-	id, err := runID(c)
+	a, id, err := actorAndRun(c)
 	if err != nil {
 		return err
 	}
