@@ -8,7 +8,11 @@ import (
 	"io"
 	"sort"
 
+	"github.com/jmoiron/sqlx"
+
+	"github.com/nofxhq/nofx/internal/access"
 	"github.com/nofxhq/nofx/internal/apikeys"
+	"github.com/nofxhq/nofx/internal/audit"
 	"github.com/nofxhq/nofx/internal/auth"
 	"github.com/nofxhq/nofx/internal/config"
 	"github.com/nofxhq/nofx/internal/db"
@@ -142,7 +146,15 @@ func tokens(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 			return fmt.Errorf("--role: %s is %s in %s and cannot make a key with role %s", user.Email, membership.Role, membership.Slug, role)
 		}
 	}
-	_, secret, err := apikeys.Create(ctx, d, membership.ID, *name, role, user.ID, nil)
+	var secret string
+	err = db.WithTx(ctx, d, func(tx *sqlx.Tx) error {
+		var key apikeys.Key
+		if key, secret, err = apikeys.Create(ctx, tx, membership.ID, *name, role, user.ID, nil); err != nil {
+			return err
+		}
+		actor := access.Actor{UserID: user.ID, TeamID: membership.ID, Role: membership.Role}
+		return audit.Record(ctx, tx, audit.For(actor, "api_key.create", key.Name, "role "+string(role)+", from the command line"))
+	})
 	if err != nil {
 		return err
 	}
