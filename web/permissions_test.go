@@ -90,7 +90,13 @@ func checkRoutePermissions(t *testing.T, a *app) {
 	require.NoError(t, err)
 	callers = append(callers, &caller{name: "other team's owner", browser: stranger, key: keyFor(strangerTeams[0].ID, teams.RoleOwner), role: teams.RoleOwner})
 
-	// The team's resources named in paths: a run waiting for approval.
+	// The team's resources named in paths: a run waiting for approval, and a
+	// member who is none of the callers.
+	bystander := a.client()
+	bystander.signUp("bystander@example.com", password)
+	bystanderUser, err := auth.UserByEmail(ctx, a.DB, "bystander@example.com")
+	require.NoError(t, err)
+	require.NoError(t, teams.AddMember(ctx, a.DB, team.ID, bystanderUser.ID, teams.RoleMember))
 	ownerActor := access.Actor{UserID: ownerUser.ID, TeamID: team.ID, Role: teams.RoleOwner}
 	plan, err := runs.ParsePlan([]byte(`{"goal":"matrix","steps":[{"name":"gate","kind":"approval","prompt":"ok?"}]}`))
 	require.NoError(t, err)
@@ -107,7 +113,8 @@ func checkRoutePermissions(t *testing.T, a *app) {
 		if strings.Contains(path, "circuits") {
 			provider = "simulated"
 		}
-		return strings.NewReplacer(":id", id, ":step", "gate", ":provider", provider, "*", "css/app.css").Replace(path)
+		return strings.NewReplacer(":id", id, ":step", "gate", ":provider", provider, ":user", fmt.Sprint(bystanderUser.ID),
+			"*", "css/app.css").Replace(path)
 	}
 
 	registered := map[string]bool{}

@@ -1,0 +1,194 @@
+package web
+
+// The lead adds these lines (this file does not edit shared files):
+//
+// web/routes.go, with the team pages:
+//
+//	e.GET("/team/members", s.membersPage, user)
+//	e.POST("/team/members/:user/role", s.changeMemberRole, user)
+//	e.POST("/team/members/:user/remove", s.removeMember, user)
+//	e.POST("/team/leave", s.leaveTeam, user)
+//	e.POST("/team/transfer", s.transferOwnership, user)
+//	e.POST("/team/delete", s.deleteTeam, user)
+//
+// web/permissions.go, in routePermissions:
+//
+//	"GET /team/members":               teamPerm(access.MembersRead),
+//	"POST /team/members/:user/role":   teamPerm(access.MembersUpdate),
+//	"POST /team/members/:user/remove": teamPerm(access.MembersRemove),
+//	"POST /team/leave":                teamPerm(access.TeamRead),
+//	"POST /team/transfer":             teamPerm(access.OwnershipTransfer),
+//	"POST /team/delete":               teamPerm(access.TeamDelete),
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/nofxhq/nofx/internal/access"
+	"github.com/nofxhq/nofx/internal/db"
+	"github.com/nofxhq/nofx/internal/members"
+	"github.com/nofxhq/nofx/internal/teams"
+	"github.com/nofxhq/nofx/internal/validation"
+	"github.com/nofxhq/nofx/views/team"
+)
+
+func (s *Server) members() *members.Service { return &members.Service{DB: s.db} }
+
+// membersPage lists the current team's members with the actions the
+// viewer's role allows.
+func (s *Server) membersPage(c echo.Context) error {
+	a, err := actor(c)
+	if err != nil {
+		return err
+	}
+	if err := a.Can(access.MembersRead); err != nil {
+		return err
+	}
+	return s.renderMembers(c, http.StatusOK, team.MembersData{})
+}
+
+// renderMembers shows the members page; d carries a form that came back.
+func (s *Server) renderMembers(c echo.Context, status int, d team.MembersData) error {
+	a, err := actor(c)
+	if err != nil {
+		return err
+	}
+	m := who(c).Team
+	if d.Members, err = teams.Members(c.Request().Context(), s.db, a.TeamID); err != nil {
+		return err
+	}
+	d.Team, d.Me = *m, a.UserID
+	d.CanUpdate = access.Allowed(a.Role, access.MembersUpdate)
+	d.CanRemove = access.Allowed(a.Role, access.MembersRemove)
+	d.CanTransfer = access.Allowed(a.Role, access.OwnershipTransfer)
+	d.CanDelete = access.Allowed(a.Role, access.TeamDelete)
+	return s.render(c, status, page{Title: "Members · " + m.Name, Nav: "team", Content: team.Members(d)})
+}
+
+// memberAction checks perm first, then runs op on the member named in the
+// path; validation errors come back on the page with 422.
+func (s *Server) memberAction(c echo.Context, perm access.Permission, form string, op func(a access.Actor, userID int64) error) error {
+	a, err := actor(c)
+	if err != nil {
+		return err
+	}
+	if err := a.Can(perm); err != nil {
+		return err
+	}
+	userID, err := strconv.ParseInt(c.Param("user"), 10, 64)
+	if err != nil || userID <= 0 {
+		return db.ErrNotFound
+	}
+	if err := op(a, userID); err != nil {
+		var verrs validation.Errors
+		if errors.As(err, &verrs) {
+			return s.renderMembers(c, http.StatusUnprocessableEntity, team.MembersData{Form: form, ErrorUser: userID, Errors: verrs})
+		}
+		return err
+	}
+	return nil
+}
+
+// changeMemberRole gives a member another role.
+func (s *Server) changeMemberRole(c echo.Context) error {
+	done := false
+	err := s.memberAction(c, access.MembersUpdate, "role", func(a access.Actor, userID int64) error {
+		if err := s.members().ChangeRole(c.Request().Context(), a, userID, c.FormValue("role")); err != nil {
+			return err
+		}
+		done = true
+		return nil
+	})
+	if err != nil || !done {
+		return err
+	}
+	s.addFlash(c, "success", "The member's role is changed.")
+	return redirect(c, "/team/members")
+}
+
+// removeMember takes a member out of the team.
+func (s *Server) removeMember(c echo.Context) error {
+	done := false
+	err := s.memberAction(c, access.MembersRemove, "remove", func(a access.Actor, userID int64) error {
+		if err := s.members().Remove(c.Request().Context(), a, userID); err != nil {
+			return err
+		}
+		done = true
+		return nil
+	})
+	if err != nil || !done {
+		return err
+	}
+	s.addFlash(c, "success", "The member is removed from the team.")
+	return redirect(c, "/team/members")
+}
+
+// leaveTeam takes the signed-in user out of the current team, which the
+// form names, and moves them to another of their teams.
+func (s *Server) leaveTeam(c echo.Context) error {
+	a, err := actor(c)
+	if err != nil {
+		return err
+	}
+	if c.FormValue("team_id") != strconv.FormatInt(a.TeamID, 10) {
+		return s.renderMembers(c, http.StatusUnprocessableEntity, team.MembersData{Form: "leave",
+			Errors: validation.Errors{"team_id": "Use the Leave button on this team's members page."}})
+	}
+	err = s.members().Leave(c.Request().Context(), a)
+	var verrs validation.Errors
+	if errors.As(err, &verrs) {
+		return s.renderMembers(c, http.StatusUnprocessableEntity, team.MembersData{Form: "leave", Errors: verrs})
+	}
+	if err != nil {
+		return err
+	}
+	s.addFlash(c, "success", "You left "+who(c).Team.Name+".")
+	return redirect(c, "/runs")
+}
+
+// transferOwnership makes another member the owner; the owner becomes an admin.
+func (s *Server) transferOwnership(c echo.Context) error {
+	a, err := actor(c)
+	if err != nil {
+		return err
+	}
+	if err := a.Can(access.OwnershipTransfer); err != nil {
+		return err
+	}
+	to, _ := strconv.ParseInt(c.FormValue("user_id"), 10, 64) // a bad value is 0: "choose a member"
+	err = s.members().TransferOwnership(c.Request().Context(), a, to)
+	var verrs validation.Errors
+	if errors.As(err, &verrs) {
+		return s.renderMembers(c, http.StatusUnprocessableEntity, team.MembersData{Form: "transfer", Errors: verrs})
+	}
+	if err != nil {
+		return err
+	}
+	s.addFlash(c, "success", "Ownership is transferred; you are now an admin of this team.")
+	return redirect(c, "/team/members")
+}
+
+// deleteTeam deletes the current team once its name is typed.
+func (s *Server) deleteTeam(c echo.Context) error {
+	a, err := actor(c)
+	if err != nil {
+		return err
+	}
+	if err := a.Can(access.TeamDelete); err != nil {
+		return err
+	}
+	confirm := c.FormValue("confirm")
+	err = s.members().Delete(c.Request().Context(), a, confirm)
+	var verrs validation.Errors
+	if errors.As(err, &verrs) {
+		return s.renderMembers(c, http.StatusUnprocessableEntity, team.MembersData{Form: "delete", Errors: verrs, Confirm: confirm})
+	}
+	if err != nil {
+		return err
+	}
+	s.addFlash(c, "success", "The team "+who(c).Team.Name+" is deleted.")
+	return redirect(c, "/runs")
+}
