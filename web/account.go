@@ -23,14 +23,15 @@ func (s *Server) home(c echo.Context) error {
 }
 
 func (s *Server) signupPage(c echo.Context) error {
+	next := safeNext(c.QueryParam("next"))
 	if who(c).User != nil {
-		return c.Redirect(http.StatusSeeOther, "/runs")
+		return c.Redirect(http.StatusSeeOther, orDefault(next, "/runs"))
 	}
-	return s.render(c, http.StatusOK, page{Title: "Sign up", Content: authviews.Signup(authviews.SignupForm{MinLength: auth.MinPasswordLen})})
+	return s.render(c, http.StatusOK, page{Title: "Sign up", Content: authviews.Signup(authviews.SignupForm{Next: next, MinLength: auth.MinPasswordLen})})
 }
 
 func (s *Server) signup(c echo.Context) error {
-	form := authviews.SignupForm{Name: c.FormValue("name"), Email: c.FormValue("email"), MinLength: auth.MinPasswordLen}
+	form := authviews.SignupForm{Next: safeNext(c.FormValue("next")), Name: c.FormValue("name"), Email: c.FormValue("email"), MinLength: auth.MinPasswordLen}
 	ctx := c.Request().Context()
 	user, _, err := s.auth.SignUp(ctx, auth.SignUp{Email: form.Email, Name: form.Name, Password: c.FormValue("password")})
 	var verrs validation.Errors
@@ -46,7 +47,7 @@ func (s *Server) signup(c echo.Context) error {
 	}
 	s.log.Info("user signed up", "user_id", user.ID, "site_admin", user.IsSiteAdmin)
 	s.addFlash(c, "success", "Welcome to NOFX! Your personal team is ready.")
-	return redirect(c, "/runs")
+	return redirect(c, orDefault(form.Next, "/runs"))
 }
 
 func (s *Server) loginPage(c echo.Context) error {

@@ -56,6 +56,12 @@ func (s *Server) routes() {
 	e.POST("/team/leave", s.leaveTeam, user)
 	e.POST("/team/transfer", s.transferOwnership, user)
 	e.POST("/team/delete", s.deleteTeam, user)
+	e.GET("/team/invites", s.invitesPage, user)
+	e.POST("/team/invites", s.createInvite, user)
+	e.POST("/team/invites/:id/revoke", s.revokeInvite, user)
+	e.POST("/team/invites/:id/resend", s.resendInvite, user)
+	e.GET("/invites/:token", s.invitationPage)
+	e.POST("/invites/:token/accept", s.acceptInvite, user)
 	e.GET("/team/audit", s.auditPage, user)
 	e.GET("/team/audit.csv", s.auditCSV, user)
 	e.GET("/billing", s.billingPage, user)
@@ -80,6 +86,7 @@ func (s *Server) routes() {
 	e.POST("/admin/circuits/:provider/reset", s.resetCircuit, user, admin)
 	e.GET("/admin/prices", s.pricesPage, user, admin)
 	e.POST("/admin/prices", s.setPrice, user, admin)
+	e.GET("/admin/outbox", s.outboxPage, user, admin)
 
 	// JSON API.
 	api := e.Group("/api/v1", s.requireAPIAuth)

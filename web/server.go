@@ -15,6 +15,7 @@ import (
 	"github.com/nofxhq/nofx/internal/config"
 	"github.com/nofxhq/nofx/internal/db"
 	"github.com/nofxhq/nofx/internal/engine"
+	"github.com/nofxhq/nofx/internal/invites"
 	"github.com/nofxhq/nofx/internal/live"
 	"github.com/nofxhq/nofx/internal/metrics"
 	"github.com/nofxhq/nofx/internal/providerkeys"
@@ -34,6 +35,7 @@ type Deps struct {
 	Providers *ai.Registry
 	Circuits  *ai.Circuits
 	Keys      *providerkeys.Service
+	Invites   *invites.Service
 }
 
 // Server answers NOFX's HTTP requests.
@@ -49,6 +51,7 @@ type Server struct {
 	ai       *ai.Registry
 	circuits *ai.Circuits
 	keys     *providerkeys.Service
+	invites  *invites.Service
 	flash    *sessions.CookieStore
 	// stopping closes when the server shuts down, so that event streams end
 	// instead of holding the shutdown up.
@@ -71,6 +74,7 @@ func New(d Deps) *Server {
 		ai:       d.Providers,
 		circuits: d.Circuits,
 		keys:     d.Keys,
+		invites:  d.Invites,
 		flash:    sessions.NewCookieStore(d.Config.SessionSecret),
 		stopping: make(chan struct{}),
 	}

@@ -15,7 +15,9 @@ import (
 	"github.com/nofxhq/nofx/internal/config"
 	"github.com/nofxhq/nofx/internal/db"
 	"github.com/nofxhq/nofx/internal/engine"
+	"github.com/nofxhq/nofx/internal/invites"
 	"github.com/nofxhq/nofx/internal/live"
+	"github.com/nofxhq/nofx/internal/mail"
 	"github.com/nofxhq/nofx/internal/metrics"
 	"github.com/nofxhq/nofx/internal/providerkeys"
 	"github.com/nofxhq/nofx/internal/runs"
@@ -48,6 +50,8 @@ type App struct {
 	Metrics   *metrics.Metrics
 	Auth      *auth.Service
 	Runs      *runs.Service
+	Mailer    mail.Mailer
+	Invites   *invites.Service
 	Engine    *engine.Engine
 	Web       *web.Server
 
@@ -88,6 +92,11 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, migrate bool
 	a.Circuits, a.Providers = providers(cfg, log, a.Metrics, tune.ProviderRetry)
 	a.Keys = &providerkeys.Service{DB: d, Box: box, Providers: []string{ai.AnthropicName, ai.OpenAIName}}
 	a.Auth = &auth.Service{DB: d}
+	if a.Mailer, err = mail.New(cfg.SMTPURL, d); err != nil {
+		a.closeStores()
+		return nil, fmt.Errorf("NOFX_SMTP_URL: %w", err)
+	}
+	a.Invites = &invites.Service{DB: d, Mailer: a.Mailer, BaseURL: cfg.BaseURL}
 	a.Runs = &runs.Service{DB: d, Broker: a.Broker, Providers: a.Providers, RetryBase: tune.RetryBase, RetryMax: tune.RetryMax}
 	a.Engine, err = engine.New(engine.Config{
 		DB:            d,
@@ -119,6 +128,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, migrate bool
 		Providers: a.Providers,
 		Circuits:  a.Circuits,
 		Keys:      a.Keys,
+		Invites:   a.Invites,
 	})
 	return a, nil
 }

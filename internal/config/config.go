@@ -43,6 +43,9 @@ type Config struct {
 	StripeAPIBase       string // NOFX_STRIPE_API_BASE
 
 	SMTPURL string // NOFX_SMTP_URL
+	// BaseURL (NOFX_BASE_URL) is the instance's public address, used in the
+	// links of emails; when empty, the address a request came to is used.
+	BaseURL string
 
 	// Provider circuits: open after CircuitFailures consecutive failures
 	// (NOFX_CIRCUIT_FAILURES), half-open after CircuitOpenFor
@@ -88,6 +91,7 @@ func Load(getenv func(string) string) (*Config, error) {
 		StripeWebhookSecret: getenv("STRIPE_WEBHOOK_SECRET"),
 		StripeAPIBase:       getenv("NOFX_STRIPE_API_BASE"),
 		SMTPURL:             getenv("NOFX_SMTP_URL"),
+		BaseURL:             strings.TrimSuffix(strings.TrimSpace(getenv("NOFX_BASE_URL")), "/"),
 		LogFormat:           orDefault(getenv("NOFX_LOG_FORMAT"), "json"),
 		LogLevel:            orDefault(getenv("NOFX_LOG_LEVEL"), "info"),
 	}
@@ -127,6 +131,7 @@ func Load(getenv func(string) string) (*Config, error) {
 		{"NOFX_ANTHROPIC_BASE_URL", c.AnthropicBaseURL},
 		{"NOFX_OPENAI_BASE_URL", c.OpenAIBaseURL},
 		{"NOFX_STRIPE_API_BASE", c.StripeAPIBase},
+		{"NOFX_BASE_URL", c.BaseURL},
 	} {
 		if err := checkHTTPURL(v.name, v.value); err != nil {
 			return nil, err

@@ -61,6 +61,7 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		{"NOFX_STRIPE_API_BASE", "::"},
 		{"NOFX_SMTP_URL", "http://mail.example.com"},
 		{"NOFX_LOG_FORMAT", "xml"},
+		{"NOFX_BASE_URL", "nofx.example.com"},
 		{"NOFX_LOG_LEVEL", "loud"},
 		{"NOFX_STEP_LEASE", "forever"},
 		{"NOFX_STEP_LEASE", "10ms"},

@@ -1,0 +1,233 @@
+package web
+
+// Routes for this file, in routes.go:
+//
+//	e.GET("/team/invites", s.invitesPage, user)
+//	e.POST("/team/invites", s.createInvite, user)
+//	e.POST("/team/invites/:id/revoke", s.revokeInvite, user)
+//	e.POST("/team/invites/:id/resend", s.resendInvite, user)
+//	e.GET("/invites/:token", s.invitationPage)
+//	e.POST("/invites/:token/accept", s.acceptInvite, user)
+//	e.GET("/admin/outbox", s.outboxPage, user, admin)
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/nofxhq/nofx/internal/access"
+	"github.com/nofxhq/nofx/internal/auth"
+	"github.com/nofxhq/nofx/internal/db"
+	"github.com/nofxhq/nofx/internal/invites"
+	"github.com/nofxhq/nofx/internal/mail"
+	"github.com/nofxhq/nofx/internal/teams"
+	"github.com/nofxhq/nofx/internal/validation"
+	"github.com/nofxhq/nofx/views/admin"
+	view "github.com/nofxhq/nofx/views/invites"
+)
+
+func (s *Server) invitesPage(c echo.Context) error {
+	return s.renderInvites(c, http.StatusOK, view.Form{})
+}
+
+// renderInvites shows the invitations page with form, which may carry what
+// was typed and its problems.
+func (s *Server) renderInvites(c echo.Context, status int, form view.Form) error {
+	a, err := actor(c)
+	if err != nil {
+		return err
+	}
+	list, err := s.invites.List(c.Request().Context(), a)
+	if err != nil {
+		return err
+	}
+	var roles []teams.Role
+	for _, r := range grantableRoles(a.Role) {
+		if r != teams.RoleOwner {
+			roles = append(roles, r)
+		}
+	}
+	d := view.Data{Invites: list, Now: db.Now(), Roles: roles, Form: form}
+	return s.render(c, status, page{Title: "Invitations", Nav: "team", Content: view.Page(d)})
+}
+
+// inviteContext carries the link base of this site into the invitation
+// email.
+func inviteContext(c echo.Context) echo.Context {
+	req := c.Request()
+	base := c.Scheme() + "://" + req.Host
+	c.SetRequest(req.WithContext(invites.WithBaseURL(req.Context(), base)))
+	return c
+}
+
+func (s *Server) createInvite(c echo.Context) error {
+	a, err := actor(c)
+	if err != nil {
+		return err
+	}
+	if err := a.Can(access.MembersInvite); err != nil {
+		return err
+	}
+	form := view.Form{Email: c.FormValue("email"), Role: c.FormValue("role")}
+	c = inviteContext(c)
+	inv, err := s.invites.Invite(c.Request().Context(), a, form.Email, teams.Role(form.Role))
+	var verrs validation.Errors
+	if errors.As(err, &verrs) {
+		form.Errors = verrs
+		return s.renderInvites(c, http.StatusUnprocessableEntity, form)
+	}
+	if errors.Is(err, invites.ErrNotSent) {
+		s.log.Error("invitation email not sent", "error", err)
+		s.addFlash(c, "error", "The invitation to "+inv.Email+" was saved, but its email could not be sent. Try Resend later.")
+		return redirect(c, "/team/invites")
+	}
+	if err != nil {
+		return err
+	}
+	s.addFlash(c, "success", "Invitation sent to "+inv.Email+".")
+	return redirect(c, "/team/invites")
+}
+
+// inviteID reads the :id path parameter; a malformed one is not found.
+func inviteID(c echo.Context) (int64, error) {
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, db.ErrNotFound
+	}
+	return id, nil
+}
+
+func (s *Server) revokeInvite(c echo.Context) error {
+	a, err := actor(c)
+	if err != nil {
+		return err
+	}
+	if err := a.Can(access.MembersInvite); err != nil {
+		return err
+	}
+	id, err := inviteID(c)
+	if err != nil {
+		return err
+	}
+	if err := s.invites.Revoke(c.Request().Context(), a, id); err != nil {
+		return err
+	}
+	s.addFlash(c, "success", "Invitation revoked: its link no longer works.")
+	return redirect(c, "/team/invites")
+}
+
+func (s *Server) resendInvite(c echo.Context) error {
+	a, err := actor(c)
+	if err != nil {
+		return err
+	}
+	if err := a.Can(access.MembersInvite); err != nil {
+		return err
+	}
+	id, err := inviteID(c)
+	if err != nil {
+		return err
+	}
+	c = inviteContext(c)
+	inv, err := s.invites.Resend(c.Request().Context(), a, id)
+	if errors.Is(err, invites.ErrNotSent) {
+		s.log.Error("invitation email not sent", "error", err)
+		s.addFlash(c, "error", "A new link was made, but its email could not be sent. Try again later.")
+		return redirect(c, "/team/invites")
+	}
+	if err != nil {
+		return err
+	}
+	s.addFlash(c, "success", "A new invitation link was sent to "+inv.Email+"; the old one no longer works.")
+	return redirect(c, "/team/invites")
+}
+
+// inviteProblem renders the page for an invitation link that cannot be
+// used, when err says why; it returns false for other errors.
+func (s *Server) inviteProblem(c echo.Context, err error) (bool, error) {
+	var status int
+	var title, msg string
+	switch {
+	case errors.Is(err, invites.ErrUnknown):
+		status, title, msg = http.StatusNotFound, "Invitation not found", "This invitation link is not valid. Check that you copied all of it, or ask for a new invitation."
+	case errors.Is(err, invites.ErrExpired):
+		status, title, msg = http.StatusGone, "Invitation expired", "This invitation has expired. Ask the person who invited you to send it again."
+	case errors.Is(err, invites.ErrRevoked):
+		status, title, msg = http.StatusGone, "Invitation withdrawn", "This invitation was withdrawn or replaced by a newer one. Use the newest email you received, or ask for a new invitation."
+	case errors.Is(err, invites.ErrUsed):
+		status, title, msg = http.StatusGone, "Invitation already used", "This invitation has already been accepted. Each link works once."
+	default:
+		return false, nil
+	}
+	return true, s.render(c, status, page{Title: title, Content: view.Unusable(title, msg)})
+}
+
+// wrongEmailMessage explains why a signed-in user cannot accept.
+func wrongEmailMessage(inv invites.Invite, email string) string {
+	return "This invitation is for " + inv.Email + ", but you are signed in as " + email +
+		". Log out and sign in (or sign up) with " + inv.Email + " to accept it."
+}
+
+// invitationPage is where an invitation link leads: public, it shows the
+// team and the role, and how to accept.
+func (s *Server) invitationPage(c echo.Context) error {
+	ctx := c.Request().Context()
+	token := c.Param("token")
+	inv, err := s.invites.Lookup(ctx, token)
+	if handled, rerr := s.inviteProblem(c, err); handled {
+		return rerr
+	}
+	if err != nil {
+		return err
+	}
+	show := view.Show{Invite: inv, Token: token}
+	if u := who(c).User; u != nil {
+		show.SignedInAs = u.Email
+		switch {
+		case auth.NormalizeEmail(u.Email) != inv.Email:
+			show.Problem = wrongEmailMessage(inv, u.Email)
+		default:
+			if _, err := teams.MembershipOf(ctx, s.db, inv.TeamID, u.ID); err == nil {
+				show.Problem = "You are already a member of " + inv.TeamName + "."
+			} else if !errors.Is(err, db.ErrNotFound) {
+				return err
+			}
+		}
+	}
+	return s.render(c, http.StatusOK, page{Title: "Join " + inv.TeamName, Content: view.Invitation(show)})
+}
+
+// acceptInvite makes the signed-in user a member of the invitation's team.
+func (s *Server) acceptInvite(c echo.Context) error {
+	u := who(c).User
+	if u == nil {
+		return echo.NewHTTPError(http.StatusUnauthorized, "Log in first.")
+	}
+	inv, err := s.invites.Accept(c.Request().Context(), c.Param("token"), u.ID)
+	if handled, rerr := s.inviteProblem(c, err); handled {
+		return rerr
+	}
+	switch {
+	case errors.Is(err, invites.ErrWrongEmail):
+		return echo.NewHTTPError(http.StatusForbidden, "This invitation is for another email address. Sign in with the address it was sent to.")
+	case errors.Is(err, invites.ErrAlreadyMember):
+		s.addFlash(c, "info", "You are already a member of that team.")
+		return redirect(c, "/runs")
+	case err != nil:
+		return err
+	}
+	s.log.Info("invitation accepted", "user_id", u.ID, "team_id", inv.TeamID, "role", inv.Role)
+	s.addFlash(c, "success", "You joined "+inv.TeamName+" as "+string(inv.Role)+". Switch to it with the team switcher.")
+	return redirect(c, "/runs")
+}
+
+// outboxPage shows site admins the mail kept instead of sent.
+func (s *Server) outboxPage(c echo.Context) error {
+	msgs, err := mail.List(c.Request().Context(), s.db, 50)
+	if err != nil {
+		return err
+	}
+	return s.render(c, http.StatusOK, page{Title: "Outbox", Nav: "admin", Content: admin.Outbox(msgs)})
+}
