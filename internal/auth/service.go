@@ -49,17 +49,24 @@ func NormalizeEmail(email string) string {
 	return strings.ToLower(strings.TrimSpace(email))
 }
 
+// ValidEmail reports whether email (normalized) is a plain address such as
+// name@example.com: no display name, a dot in the domain, at most 254 bytes.
+func ValidEmail(email string) bool {
+	if email == "" || len(email) > 254 {
+		return false
+	}
+	addr, err := mail.ParseAddress(email)
+	return err == nil && addr.Address == email && strings.Contains(email[strings.LastIndexByte(email, '@')+1:], ".")
+}
+
 func validateEmail(errs validation.Errors, email string) {
 	switch {
 	case email == "":
 		errs.Add("email", "Enter your email address.")
 	case len(email) > 254:
 		errs.Add("email", "That email address is too long.")
-	default:
-		addr, err := mail.ParseAddress(email)
-		if err != nil || addr.Address != email || !strings.Contains(email[strings.LastIndexByte(email, '@')+1:], ".") {
-			errs.Add("email", "Enter an email address like name@example.com.")
-		}
+	case !ValidEmail(email):
+		errs.Add("email", "Enter an email address like name@example.com.")
 	}
 }
 

@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	netmail "net/mail"
 	"strings"
 	"time"
 
@@ -99,14 +98,6 @@ func (s *Service) link(ctx context.Context, token string) string {
 const inviteColumns = `i.id, i.team_id, t.name AS team_name, i.email, i.role, i.invited_by, i.created_at, i.expires_at,
 	i.accepted_at, i.accepted_by, i.revoked_at`
 
-func validEmail(email string) bool {
-	if email == "" || len(email) > 254 {
-		return false
-	}
-	addr, err := netmail.ParseAddress(email)
-	return err == nil && addr.Address == email && strings.Contains(email[strings.LastIndexByte(email, '@')+1:], ".")
-}
-
 // checkRole refuses a role that is unknown, the owner's, or above the
 // inviter's own.
 func checkRole(errs validation.Errors, a access.Actor, role teams.Role) {
@@ -131,7 +122,7 @@ func (s *Service) Invite(ctx context.Context, a access.Actor, email string, role
 	}
 	email = auth.NormalizeEmail(email)
 	errs := validation.Errors{}
-	if !validEmail(email) {
+	if !auth.ValidEmail(email) {
 		errs.Add("email", "Enter an email address like name@example.com.")
 	}
 	checkRole(errs, a, role)
