@@ -457,58 +457,6 @@ func (p Plan) planAncestors(i int, index map[string]int) map[string]bool {
 	return seen
 }
 
-// Step returns the step with the given name.
-func (p Plan) Step(name string) (StepSpec, bool) {
-	for _, s := range p.Steps {
-		if s.Name == name {
-			return s, true
-		}
-	}
-	return StepSpec{}, false
-}
-
-// Order returns the step names in an order where every step comes after the
-// steps it needs, keeping plan order wherever the needs allow; on an invalid
-// plan, steps caught in a cycle come last, in plan order.
-func (p Plan) Order() []string {
-	index := p.planIndex()
-	pending := make([]map[int]bool, len(p.Steps)) // per step: needs not yet placed
-	for i, s := range p.Steps {
-		pending[i] = map[int]bool{}
-		for _, need := range s.Needs {
-			if j, ok := index[need]; ok && j != i {
-				pending[i][j] = true
-			}
-		}
-	}
-	placed := make([]bool, len(p.Steps))
-	order := make([]string, 0, len(p.Steps))
-	for len(order) < len(p.Steps) {
-		next := -1
-		for i := range p.Steps {
-			if !placed[i] && len(pending[i]) == 0 {
-				next = i
-				break
-			}
-		}
-		if next == -1 {
-			break // the rest are in or behind a cycle
-		}
-		placed[next] = true
-		order = append(order, p.Steps[next].Name)
-		for i := range p.Steps {
-			delete(pending[i], next)
-		}
-	}
-	for i, s := range p.Steps {
-		if !placed[i] {
-			order = append(order, s.Name)
-		}
-	}
-	return order
-}
-
-// planIndex maps each step name to the index of its first appearance.
 func (p Plan) planIndex() map[string]int {
 	index := make(map[string]int, len(p.Steps))
 	for i, s := range p.Steps {
@@ -517,57 +465,6 @@ func (p Plan) planIndex() map[string]int {
 		}
 	}
 	return index
-}
-
-// ReadySteps returns, in plan order, the steps that are queued (or have no
-// status yet) and whose needs have all succeeded; status maps step names to
-// step statuses.
-func ReadySteps(p Plan, status map[string]string) []string {
-	var ready []string
-	for _, s := range p.Steps {
-		if st, ok := status[s.Name]; ok && st != "queued" {
-			continue
-		}
-		ok := true
-		for _, need := range s.Needs {
-			if status[need] != "succeeded" {
-				ok = false
-				break
-			}
-		}
-		if ok {
-			ready = append(ready, s.Name)
-		}
-	}
-	return ready
-}
-
-// Dependents returns, in plan order, every step that needs name directly or
-// transitively.
-func (p Plan) Dependents(name string) []string {
-	affected := map[string]bool{name: true}
-	for changed := true; changed; {
-		changed = false
-		for _, s := range p.Steps {
-			if affected[s.Name] {
-				continue
-			}
-			for _, need := range s.Needs {
-				if affected[need] {
-					affected[s.Name] = true
-					changed = true
-					break
-				}
-			}
-		}
-	}
-	var out []string
-	for _, s := range p.Steps {
-		if s.Name != name && affected[s.Name] {
-			out = append(out, s.Name)
-		}
-	}
-	return out
 }
 
 // InputsUsed returns the sorted, unique input names that the plan's prompts
