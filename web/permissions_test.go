@@ -17,6 +17,7 @@ import (
 	"github.com/nofxhq/nofx/internal/db/dbtest"
 	"github.com/nofxhq/nofx/internal/runs"
 	"github.com/nofxhq/nofx/internal/teams"
+	"github.com/nofxhq/nofx/internal/templates"
 	"github.com/nofxhq/nofx/web"
 )
 
@@ -113,13 +114,16 @@ func checkRoutePermissions(t *testing.T, a *app) {
 		if strings.Contains(path, "circuits") {
 			provider = "simulated"
 		}
+		// :slug is a starter template every team has; :env a deployment of it
+		// that exists only in some tests, which is fine: the role is checked first.
 		return strings.NewReplacer(":id", id, ":step", "gate", ":provider", provider, ":user", fmt.Sprint(bystanderUser.ID),
+			":slug", templates.StarterSummary, ":env", "production", ":version", "1",
 			"*", "css/app.css").Replace(path)
 	}
 
 	registered := map[string]bool{}
 	for _, route := range a.App.Web.Routes() {
-		if route.Method != http.MethodGet && route.Method != http.MethodPost {
+		if route.Method != http.MethodGet && route.Method != http.MethodPost && route.Method != http.MethodPut {
 			continue // Echo's own not-found routes
 		}
 		if route.Path == "/*" || strings.HasSuffix(route.Path, "/*") && route.Path != "/static/*" {

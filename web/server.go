@@ -20,6 +20,7 @@ import (
 	"github.com/nofxhq/nofx/internal/metrics"
 	"github.com/nofxhq/nofx/internal/providerkeys"
 	"github.com/nofxhq/nofx/internal/runs"
+	"github.com/nofxhq/nofx/internal/templates"
 )
 
 // Deps is what the server is built from.
@@ -36,23 +37,25 @@ type Deps struct {
 	Circuits  *ai.Circuits
 	Keys      *providerkeys.Service
 	Invites   *invites.Service
+	Templates *templates.Service
 }
 
 // Server answers NOFX's HTTP requests.
 type Server struct {
-	cfg      *config.Config
-	db       *db.DB
-	log      *slog.Logger
-	metrics  *metrics.Metrics
-	auth     *auth.Service
-	runs     *runs.Service
-	engine   *engine.Engine
-	broker   live.Broker
-	ai       *ai.Registry
-	circuits *ai.Circuits
-	keys     *providerkeys.Service
-	invites  *invites.Service
-	flash    *sessions.CookieStore
+	cfg       *config.Config
+	db        *db.DB
+	log       *slog.Logger
+	metrics   *metrics.Metrics
+	auth      *auth.Service
+	runs      *runs.Service
+	engine    *engine.Engine
+	broker    live.Broker
+	ai        *ai.Registry
+	circuits  *ai.Circuits
+	keys      *providerkeys.Service
+	invites   *invites.Service
+	templates *templates.Service
+	flash     *sessions.CookieStore
 	// stopping closes when the server shuts down, so that event streams end
 	// instead of holding the shutdown up.
 	stopping chan struct{}
@@ -63,20 +66,21 @@ type Server struct {
 // New builds the server and its routes.
 func New(d Deps) *Server {
 	s := &Server{
-		cfg:      d.Config,
-		db:       d.DB,
-		log:      d.Logger,
-		metrics:  d.Metrics,
-		auth:     d.Auth,
-		runs:     d.Runs,
-		engine:   d.Engine,
-		broker:   d.Broker,
-		ai:       d.Providers,
-		circuits: d.Circuits,
-		keys:     d.Keys,
-		invites:  d.Invites,
-		flash:    sessions.NewCookieStore(d.Config.SessionSecret),
-		stopping: make(chan struct{}),
+		cfg:       d.Config,
+		db:        d.DB,
+		log:       d.Logger,
+		metrics:   d.Metrics,
+		auth:      d.Auth,
+		runs:      d.Runs,
+		engine:    d.Engine,
+		broker:    d.Broker,
+		ai:        d.Providers,
+		circuits:  d.Circuits,
+		keys:      d.Keys,
+		invites:   d.Invites,
+		templates: d.Templates,
+		flash:     sessions.NewCookieStore(d.Config.SessionSecret),
+		stopping:  make(chan struct{}),
 	}
 	s.flash.Options = &sessions.Options{Path: "/", MaxAge: 300, HttpOnly: true, SameSite: http.SameSiteLaxMode}
 

@@ -22,6 +22,7 @@ import (
 	"github.com/nofxhq/nofx/internal/providerkeys"
 	"github.com/nofxhq/nofx/internal/runs"
 	"github.com/nofxhq/nofx/internal/secrets"
+	"github.com/nofxhq/nofx/internal/templates"
 	"github.com/nofxhq/nofx/web"
 )
 
@@ -52,6 +53,7 @@ type App struct {
 	Runs      *runs.Service
 	Mailer    mail.Mailer
 	Invites   *invites.Service
+	Templates *templates.Service
 	Engine    *engine.Engine
 	Web       *web.Server
 
@@ -116,6 +118,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, migrate bool
 		return nil, err
 	}
 	a.Runs.Scheduler = a.Engine
+	a.Templates = &templates.Service{DB: d, Runs: a.Runs}
 	a.Web = web.New(web.Deps{
 		Config:    cfg,
 		DB:        d,
@@ -129,6 +132,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, migrate bool
 		Circuits:  a.Circuits,
 		Keys:      a.Keys,
 		Invites:   a.Invites,
+		Templates: a.Templates,
 	})
 	return a, nil
 }

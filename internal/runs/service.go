@@ -55,20 +55,53 @@ type Service struct {
 type CreateInput struct {
 	Plan           Plan
 	Inputs         map[string]any
-	Template       string
+	Template       string // the slug of the template the plan came from
 	IdempotencyKey string
 	RerunOf        int64
+	// TemplateVersion is the version of Template the plan came from.
+	TemplateVersion int
+	// DeploymentID, TriggeredBy and ScheduledFor record which deployment
+	// started the run, how, and for which schedule tick. At most one run
+	// exists per deployment and tick.
+	DeploymentID int64
+	TriggeredBy  string
+	ScheduledFor *time.Time
+	// Within, when set, runs first in the transaction that creates the run;
+	// its error aborts the run, leaving nothing written. Deployments use it
+	// to claim a schedule tick or a webhook delivery exactly once.
+	Within func(ctx context.Context, tx *sqlx.Tx) error
 }
 
 // validate checks the plan, its providers and its inputs before anything is
 // written. Problems are keyed by field: goal, steps[i].field, inputs.name.
 func (s *Service) validate(in *CreateInput) error {
 	in.Plan.Normalize()
-	errs := in.Plan.Validate()
+	errs := s.CheckPlan(in.Plan)
+	if in.Inputs == nil {
+		in.Inputs = map[string]any{}
+	}
+	for _, name := range in.Plan.InputsUsed() {
+		if _, ok := in.Inputs[name]; !ok {
+			errs.Add("inputs."+name, "The plan uses this input; give it a value.")
+		}
+	}
+	if b, err := json.Marshal(in.Inputs); err != nil || len(b) > maxInputsSize {
+		errs.Add("inputs", fmt.Sprintf("Inputs must be JSON of at most %d KiB.", maxInputsSize>>10))
+	}
+	if len(in.IdempotencyKey) > 255 {
+		errs.Add("idempotency_key", "Use at most 255 characters.")
+	}
+	return errs.Err()
+}
+
+// CheckPlan reports every problem with a normalized plan, its providers and
+// models included, keyed as Plan.Validate keys them; the result is never nil.
+func (s *Service) CheckPlan(p Plan) validation.Errors {
+	errs := p.Validate()
 	if errs == nil {
 		errs = validation.Errors{}
 	}
-	for i, step := range in.Plan.Steps {
+	for i, step := range p.Steps {
 		if step.Kind != KindLLM || step.Provider == "" {
 			continue
 		}
@@ -92,21 +125,7 @@ func (s *Service) validate(in *CreateInput) error {
 			}
 		}
 	}
-	if in.Inputs == nil {
-		in.Inputs = map[string]any{}
-	}
-	for _, name := range in.Plan.InputsUsed() {
-		if _, ok := in.Inputs[name]; !ok {
-			errs.Add("inputs."+name, "The plan uses this input; give it a value.")
-		}
-	}
-	if b, err := json.Marshal(in.Inputs); err != nil || len(b) > maxInputsSize {
-		errs.Add("inputs", fmt.Sprintf("Inputs must be JSON of at most %d KiB.", maxInputsSize>>10))
-	}
-	if len(in.IdempotencyKey) > 255 {
-		errs.Add("idempotency_key", "Use at most 255 characters.")
-	}
-	return errs.Err()
+	return errs
 }
 
 // Create validates a plan and writes the run, its steps, its first event and
@@ -132,6 +151,11 @@ func (s *Service) Create(ctx context.Context, actor access.Actor, in CreateInput
 	var runID int64
 	err = s.transact(ctx, func(t *txn) error {
 		tx, now := t.tx, t.now
+		if in.Within != nil {
+			if err := in.Within(ctx, tx); err != nil {
+				return err
+			}
+		}
 		if in.IdempotencyKey != "" {
 			var existing Run
 			err := db.Get(ctx, tx, &existing, `SELECT id, created_at FROM runs WHERE team_id = ? AND idempotency_key = ?`, actor.TeamID, in.IdempotencyKey)
@@ -154,6 +178,10 @@ func (s *Service) Create(ctx context.Context, actor access.Actor, in CreateInput
 		if in.RerunOf != 0 {
 			rerunOf = in.RerunOf
 		}
+		var deploymentID any
+		if in.DeploymentID != 0 {
+			deploymentID = in.DeploymentID
+		}
 		var userID, keyID any
 		if actor.UserID != 0 {
 			userID = actor.UserID
@@ -162,10 +190,12 @@ func (s *Service) Create(ctx context.Context, actor access.Actor, in CreateInput
 			keyID = actor.APIKeyID
 		}
 		err := db.Get(ctx, tx, &runID, `INSERT INTO runs (team_id, status, goal, template, plan, inputs, created_by_user_id,
-			created_by_key_id, rerun_of, idempotency_key, steps_total, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			created_by_key_id, rerun_of, idempotency_key, steps_total, created_at, updated_at,
+			template_version, deployment_id, triggered_by, scheduled_for)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 			actor.TeamID, RunQueued, in.Plan.Goal, in.Template, string(planJSON), string(inputsJSON), userID,
-			keyID, rerunOf, key, len(in.Plan.Steps), now, now)
+			keyID, rerunOf, key, len(in.Plan.Steps), now, now,
+			in.TemplateVersion, deploymentID, in.TriggeredBy, in.ScheduledFor)
 		if err != nil {
 			return fmt.Errorf("runs: create: %w", err)
 		}

@@ -80,7 +80,18 @@ type Run struct {
 	StartedAt       *time.Time     `db:"started_at"`
 	FinishedAt      *time.Time     `db:"finished_at"`
 	UpdatedAt       time.Time      `db:"updated_at"`
+	TemplateVersion int            `db:"template_version"` // the template version the plan came from, 0 for none
+	DeploymentID    sql.NullInt64  `db:"deployment_id"`
+	TriggeredBy     string         `db:"triggered_by"`  // for a deployment's run: TriggerAPI, TriggerWebhook or TriggerSchedule
+	ScheduledFor    *time.Time     `db:"scheduled_for"` // the schedule tick that started the run
 }
+
+// What started a deployment's run.
+const (
+	TriggerAPI      = "api"
+	TriggerWebhook  = "webhook"
+	TriggerSchedule = "schedule"
+)
 
 // Finished reports whether the run has reached a final status.
 func (r Run) Finished() bool {
