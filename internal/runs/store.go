@@ -12,13 +12,14 @@ import (
 )
 
 const runSelect = `SELECT r.id, r.team_id, r.status, r.goal, r.template, r.plan, r.inputs,
-	r.created_by_user_id, r.created_by_key_id, COALESCE(u.email, k.name, '') AS created_by,
+	r.created_by_user_id, r.created_by_key_id, COALESCE(u.email, k.name, r.triggered_by, '') AS created_by,
 	r.rerun_of, r.idempotency_key, r.steps_total, r.steps_done, r.input_tokens, r.output_tokens, r.cost_micros,
 	r.error, r.created_at, r.started_at, r.finished_at, r.updated_at,
-	r.template_version, r.deployment_id, r.triggered_by, r.scheduled_for
+	r.template_version, r.deployment_id, COALESCE(d.environment, '') AS deployment_environment, r.triggered_by, r.scheduled_for
 	FROM runs r
 	LEFT JOIN users u ON u.id = r.created_by_user_id
-	LEFT JOIN api_keys k ON k.id = r.created_by_key_id`
+	LEFT JOIN api_keys k ON k.id = r.created_by_key_id
+	LEFT JOIN deployments d ON d.id = r.deployment_id`
 
 const stepColumns = `id, run_id, position, name, kind, status, needs, provider, model, prompt, rendered_prompt,
 	options, output, error, attempt, max_attempts, timeout_ms, input_tokens, output_tokens, cost_micros, fallback, served_by, enqueued, job_id,

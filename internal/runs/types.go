@@ -67,7 +67,7 @@ type Run struct {
 	InputsJSON      string         `db:"inputs"`
 	CreatedByUserID sql.NullInt64  `db:"created_by_user_id"`
 	CreatedByKeyID  sql.NullInt64  `db:"created_by_key_id"`
-	CreatedBy       string         `db:"created_by"` // the user's email or the key's name
+	CreatedBy       string         `db:"created_by"` // the user's email, the key's name, or the trigger (webhook, schedule)
 	RerunOf         sql.NullInt64  `db:"rerun_of"`
 	IdempotencyKey  sql.NullString `db:"idempotency_key"`
 	StepsTotal      int            `db:"steps_total"`
@@ -82,6 +82,7 @@ type Run struct {
 	UpdatedAt       time.Time      `db:"updated_at"`
 	TemplateVersion int            `db:"template_version"` // the template version the plan came from, 0 for none
 	DeploymentID    sql.NullInt64  `db:"deployment_id"`
+	DeploymentEnv   string         `db:"deployment_environment"` // the deployment's environment, "" for none
 	TriggeredBy     string         `db:"triggered_by"`  // for a deployment's run: TriggerAPI, TriggerWebhook or TriggerSchedule
 	ScheduledFor    *time.Time     `db:"scheduled_for"` // the schedule tick that started the run
 }
