@@ -17,6 +17,7 @@ import (
 	"github.com/nofxhq/nofx/internal/config"
 	"github.com/nofxhq/nofx/internal/db"
 	"github.com/nofxhq/nofx/internal/teams"
+	"github.com/nofxhq/nofx/internal/templates"
 	"github.com/nofxhq/nofx/internal/validation"
 )
 
@@ -79,7 +80,7 @@ func users(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	}
 	defer d.Close()
 
-	svc := &auth.Service{DB: d}
+	svc := &auth.Service{DB: d, SeedTeam: templates.SeedStarters}
 	user, team, err := svc.SignUp(ctx, auth.SignUp{Email: *email, Name: *name, Password: *password, SiteAdmin: *siteAdmin})
 	var verrs validation.Errors
 	if errors.As(err, &verrs) {

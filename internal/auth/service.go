@@ -32,6 +32,10 @@ var ErrInvalidCredentials = errors.New("wrong email or password")
 // Service signs users up and in, and keeps their sessions.
 type Service struct {
 	DB *db.DB
+	// SeedTeam, when set, fills a new personal team in the sign-up
+	// transaction (q), acting as its owner: the app seeds the starter
+	// templates with it. (auth cannot import templates: runs imports auth.)
+	SeedTeam func(ctx context.Context, q db.Queryer, teamID int64, owner access.Actor) error
 }
 
 // SignUp holds what a new user gives.
@@ -130,6 +134,11 @@ func (s *Service) SignUp(ctx context.Context, in SignUp) (User, teams.Team, erro
 		}
 		if team, err = teams.CreatePersonal(ctx, tx, user.ID, email); err != nil {
 			return err
+		}
+		if s.SeedTeam != nil {
+			if err := s.SeedTeam(ctx, tx, team.ID, access.Actor{UserID: user.ID, TeamID: team.ID, Role: teams.RoleOwner}); err != nil {
+				return err
+			}
 		}
 		summary := "signed up"
 		if user.IsSiteAdmin {
