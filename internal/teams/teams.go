@@ -5,10 +5,12 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
 	"time"
+	_ "time/tzdata" // time zones load on systems without a zone database
 
 	"github.com/nofxhq/nofx/internal/db"
 )
@@ -63,6 +65,7 @@ type Team struct {
 	Slug      string    `db:"slug" json:"slug"`
 	Personal  bool      `db:"personal" json:"personal"`
 	Plan      string    `db:"plan" json:"plan"`
+	TimeZone  string    `db:"time_zone" json:"time_zone"` // an IANA name such as Europe/Paris; schedules run in it
 	CreatedAt time.Time `db:"created_at" json:"created_at"`
 }
 
@@ -81,11 +84,11 @@ type Member struct {
 	JoinedAt time.Time `db:"created_at" json:"joined_at"`
 }
 
-const teamColumns = `t.id, t.name, t.slug, t.personal, t.plan, t.created_at`
+const teamColumns = `t.id, t.name, t.slug, t.personal, t.plan, t.time_zone, t.created_at`
 
 // Create inserts a team.
 func Create(ctx context.Context, q db.Queryer, name, slug string, personal bool) (Team, error) {
-	t := Team{Name: name, Slug: slug, Personal: personal, Plan: "free", CreatedAt: db.Now()}
+	t := Team{Name: name, Slug: slug, Personal: personal, Plan: "free", TimeZone: "UTC", CreatedAt: db.Now()}
 	err := db.Get(ctx, q, &t.ID,
 		`INSERT INTO teams (name, slug, personal, plan, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id`,
 		t.Name, t.Slug, t.Personal, t.Plan, t.CreatedAt)
@@ -213,4 +216,32 @@ func Members(ctx context.Context, q db.Queryer, teamID int64) ([]Member, error) 
 		return nil, fmt.Errorf("teams: members of %d: %w", teamID, err)
 	}
 	return ms, nil
+}
+
+// ErrUnknownTimeZone is a time zone name the system's zone database lacks.
+var ErrUnknownTimeZone = errors.New("teams: unknown time zone")
+
+// SetTimeZone sets the time zone of teamID to tz, an IANA name such as
+// Europe/Paris (or UTC), after checking that it loads.
+func SetTimeZone(ctx context.Context, q db.Queryer, teamID int64, tz string) error {
+	if _, err := LoadLocation(tz); err != nil {
+		return err
+	}
+	if err := db.ExecOne(ctx, q, `UPDATE teams SET time_zone = ? WHERE id = ?`, tz, teamID); err != nil {
+		return fmt.Errorf("teams: set time zone of %d: %w", teamID, err)
+	}
+	return nil
+}
+
+// LoadLocation returns the location named tz; an empty name, "Local" or a
+// name the zone database lacks is ErrUnknownTimeZone.
+func LoadLocation(tz string) (*time.Location, error) {
+	if tz == "" || tz == "Local" {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownTimeZone, tz)
+	}
+	loc, err := time.LoadLocation(tz)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownTimeZone, tz)
+	}
+	return loc, nil
 }

@@ -1,0 +1,235 @@
+package deployments
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/nofxhq/nofx/internal/access"
+	"github.com/nofxhq/nofx/internal/db"
+	"github.com/nofxhq/nofx/internal/runs"
+	"github.com/nofxhq/nofx/internal/teams"
+	"github.com/nofxhq/nofx/internal/templates"
+)
+
+// Inbound webhooks: the headers a delivery carries, and its limits.
+const (
+	// TimestampHeader carries the time the delivery was signed, in Unix seconds.
+	TimestampHeader = "X-NOFX-Timestamp"
+	// SignatureHeader carries "sha256=" and the hex HMAC-SHA256, keyed
+	// with the webhook secret, of the timestamp, a dot and the body.
+	SignatureHeader = "X-NOFX-Signature"
+	// MaxWebhookBody is the largest webhook body accepted, in bytes.
+	MaxWebhookBody = 64 << 10
+	// WebhookTolerance is how far a delivery's timestamp may be from now.
+	WebhookTolerance = 5 * time.Minute
+	// deliveryMemory is how long a delivery's signature is kept to refuse a
+	// replay: past the tolerance, a replay is stale anyway.
+	deliveryMemory = 2 * WebhookTolerance
+)
+
+// Sign returns the X-NOFX-Signature value of body sent at unix time ts.
+func Sign(secret string, ts int64, body []byte) string {
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write([]byte(strconv.FormatInt(ts, 10)))
+	mac.Write([]byte("."))
+	mac.Write(body)
+	return "sha256=" + hex.EncodeToString(mac.Sum(nil))
+}
+
+// VerifySignature checks a delivery's timestamp and signature headers
+// against body and secret: ErrBadSignature when they are missing, malformed
+// or wrong, ErrStale when they are right but the timestamp is more than
+// WebhookTolerance away from now.
+func VerifySignature(secret, timestamp, signature string, body []byte, now time.Time) error {
+	ts, err := strconv.ParseInt(strings.TrimSpace(timestamp), 10, 64)
+	if err != nil {
+		return fmt.Errorf("%w: %s must be Unix seconds", ErrBadSignature, TimestampHeader)
+	}
+	hexSum, ok := strings.CutPrefix(strings.TrimSpace(signature), "sha256=")
+	got, err := hex.DecodeString(hexSum)
+	if !ok || err != nil || len(got) != sha256.Size {
+		return fmt.Errorf("%w: %s must be sha256= and 64 hex digits", ErrBadSignature, SignatureHeader)
+	}
+	want, _ := hex.DecodeString(strings.TrimPrefix(Sign(secret, ts, body), "sha256="))
+	if !hmac.Equal(got, want) {
+		return ErrBadSignature
+	}
+	if d := now.Sub(time.Unix(ts, 0)); d > WebhookTolerance || d < -WebhookTolerance {
+		return fmt.Errorf("%w: signed at %s, %s from now", ErrStale, time.Unix(ts, 0).UTC().Format(time.RFC3339), d.Round(time.Second))
+	}
+	return nil
+}
+
+// systemActor is who starts the runs of webhooks and schedules: the team,
+// with a role that may start runs, and no user or key.
+func systemActor(teamID int64) access.Actor {
+	return access.Actor{TeamID: teamID, Role: teams.RoleMember}
+}
+
+func pausedError(d Deployment) error {
+	return &runs.ConflictError{Message: fmt.Sprintf("The %s deployment of %s is paused; resume it to run it.", d.Environment, d.Template)}
+}
+
+// runInput checks values against the deployment's pinned version and
+// returns the run to create.
+func runInput(ctx context.Context, q db.Queryer, d Deployment, values map[string]any, trigger string) (runs.CreateInput, error) {
+	_, v, err := templates.LoadVersion(ctx, q, d.TeamID, d.Template, d.Version)
+	if err != nil {
+		return runs.CreateInput{}, fmt.Errorf("deployments: pinned version %d of %q: %w", d.Version, d.Template, err)
+	}
+	in, err := v.RunInput(d.Template, values)
+	if err != nil {
+		return runs.CreateInput{}, err
+	}
+	in.DeploymentID, in.TriggeredBy = d.ID, trigger
+	return in, nil
+}
+
+// Trigger starts a run of the deployment of slug to env, on its pinned
+// version, with values for its inputs. A paused deployment is a conflict.
+func (s *Service) Trigger(ctx context.Context, actor access.Actor, slug, env string, values map[string]any, idempotencyKey string) (runs.Run, bool, error) {
+	if err := actor.Can(access.RunsCreate); err != nil {
+		return runs.Run{}, false, err
+	}
+	d, err := byEnv(ctx, s.DB, actor.TeamID, slug, env)
+	if err != nil {
+		return runs.Run{}, false, err
+	}
+	if d.Paused {
+		return runs.Run{}, false, pausedError(d)
+	}
+	in, err := runInput(ctx, s.DB, d, values, runs.TriggerAPI)
+	if err != nil {
+		return runs.Run{}, false, err
+	}
+	in.IdempotencyKey = idempotencyKey
+	return s.Runs.Create(ctx, actor, in)
+}
+
+// Receive handles a delivery to the webhook URL /hooks/{token}: it checks,
+// in order, that the token is known (db.ErrNotFound), the body is at most
+// MaxWebhookBody (ErrBodyTooLarge), the signature is right
+// (ErrBadSignature) and fresh (ErrStale), the body is a JSON object
+// (ErrMalformedBody), the deployment is not paused and the mapped inputs
+// are valid; then it starts a run, refusing a delivery already seen (a
+// conflict). Nothing is written for a refused delivery.
+func (s *Service) Receive(ctx context.Context, token, timestamp, signature string, body io.Reader) (runs.Run, error) {
+	d, err := byToken(ctx, s.DB, token)
+	if err != nil {
+		return runs.Run{}, err
+	}
+	raw, err := io.ReadAll(io.LimitReader(body, MaxWebhookBody+1))
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge) || len(raw) > MaxWebhookBody:
+		return runs.Run{}, ErrBodyTooLarge
+	case err != nil:
+		return runs.Run{}, fmt.Errorf("deployments: read webhook body: %w", err)
+	}
+	secret, err := s.Box.Open(d.SealedSecret, sealContext(d.WebhookToken))
+	if err != nil {
+		return runs.Run{}, fmt.Errorf("deployments: open webhook secret of %d: %w", d.ID, err)
+	}
+	now := s.now()
+	if err := VerifySignature(secret, timestamp, signature, raw, now); err != nil {
+		return runs.Run{}, err
+	}
+	var payload map[string]any
+	if err := json.Unmarshal(raw, &payload); err != nil || payload == nil {
+		return runs.Run{}, ErrMalformedBody
+	}
+	if d.Paused {
+		return runs.Run{}, pausedError(d)
+	}
+	values, err := s.webhookValues(ctx, d, payload)
+	if err != nil {
+		return runs.Run{}, err
+	}
+	in, err := runInput(ctx, s.DB, d, values, runs.TriggerWebhook)
+	if err != nil {
+		return runs.Run{}, err
+	}
+	sig := strings.TrimSpace(signature)
+	in.Within = func(ctx context.Context, tx *sqlx.Tx) error {
+		err := recordDelivery(ctx, tx, d.ID, sig, now)
+		if db.IsUniqueViolation(err) {
+			return &runs.ConflictError{Message: "This delivery was already received (same signature); sign each delivery with a new timestamp."}
+		}
+		if err != nil {
+			return fmt.Errorf("deployments: record webhook delivery: %w", err)
+		}
+		return nil
+	}
+	run, _, err := s.Runs.Create(ctx, systemActor(d.TeamID), in)
+	if err != nil {
+		return runs.Run{}, err
+	}
+	if _, err := db.Exec(ctx, s.DB, `UPDATE webhook_deliveries SET run_id = ? WHERE deployment_id = ? AND signature = ?`, run.ID, d.ID, sig); err != nil {
+		s.log().Warn("deployments: link webhook delivery to its run", "run_id", run.ID, "error", err)
+	}
+	return run, nil
+}
+
+// webhookValues maps a webhook body to the pinned version's inputs: each
+// input named in the deployment's input map takes the value at its dotted
+// path; any other declared input takes the top-level key of its name.
+func (s *Service) webhookValues(ctx context.Context, d Deployment, payload map[string]any) (map[string]any, error) {
+	_, v, err := templates.LoadVersion(ctx, s.DB, d.TeamID, d.Template, d.Version)
+	if err != nil {
+		return nil, fmt.Errorf("deployments: pinned version %d of %q: %w", d.Version, d.Template, err)
+	}
+	spec, err := v.Spec(d.Template)
+	if err != nil {
+		return nil, fmt.Errorf("deployments: decode version %d of %q: %w", d.Version, d.Template, err)
+	}
+	return MapInputs(payload, d.InputMap(), spec.Inputs), nil
+}
+
+// MapInputs picks the values of inputs out of a webhook body: by the dotted
+// path inputMap gives an input, else by the top-level key of its name.
+// Missing values are left out, for the inputs' checks to report.
+func MapInputs(payload map[string]any, inputMap map[string]string, inputs []templates.Input) map[string]any {
+	values := map[string]any{}
+	for _, in := range inputs {
+		path, ok := inputMap[in.Name]
+		if !ok {
+			path = in.Name
+		}
+		if v, ok := lookup(payload, path, ok); ok {
+			values[in.Name] = v
+		}
+	}
+	return values
+}
+
+// lookup finds the value at path in payload: a dotted path when dotted is
+// true, else a single top-level key.
+func lookup(payload map[string]any, path string, dotted bool) (any, bool) {
+	if !dotted {
+		v, ok := payload[path]
+		return v, ok
+	}
+	var cur any = payload
+	for _, key := range strings.Split(path, ".") {
+		obj, ok := cur.(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		if cur, ok = obj[key]; !ok {
+			return nil, false
+		}
+	}
+	return cur, true
+}
