@@ -11,7 +11,6 @@ import (
 	"github.com/nofxhq/nofx/internal/teams"
 	"github.com/nofxhq/nofx/internal/version"
 	"github.com/nofxhq/nofx/views/admin"
-	templatesview "github.com/nofxhq/nofx/views/templates"
 )
 
 // currentTeam returns the team the signed-in user is working in; a user
@@ -21,14 +20,6 @@ func currentTeam(c echo.Context) (*teams.Membership, error) {
 		return t, nil
 	}
 	return nil, echo.NewHTTPError(http.StatusForbidden, "You are not a member of any team.")
-}
-
-func (s *Server) templatesPage(c echo.Context) error {
-	t, err := currentTeam(c)
-	if err != nil {
-		return err
-	}
-	return s.render(c, http.StatusOK, page{Title: "Templates", Nav: "templates", Content: templatesview.Index(t.Name)})
 }
 
 func (s *Server) adminPage(c echo.Context) error {

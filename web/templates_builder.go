@@ -1,0 +1,293 @@
+package web
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/nofxhq/nofx/internal/access"
+	"github.com/nofxhq/nofx/internal/ai"
+	"github.com/nofxhq/nofx/internal/runs"
+	"github.com/nofxhq/nofx/internal/templates"
+	"github.com/nofxhq/nofx/internal/validation"
+	templatesview "github.com/nofxhq/nofx/views/templates"
+)
+
+// isHTMX reports whether the request came from htmx, not boosted: it wants
+// a fragment rather than a page.
+func isHTMX(c echo.Context) bool {
+	return c.Request().Header.Get("HX-Request") == "true" && c.Request().Header.Get("HX-Boosted") != "true"
+}
+
+// withChoices adds the providers and their models the builder offers.
+func (s *Server) withChoices(b templatesview.Builder) templatesview.Builder {
+	b.Providers = s.ai.Names()
+	b.Models = providerModels(s.ai)
+	return b
+}
+
+// defaultModel is the provider and model a new step starts with.
+func (s *Server) defaultModel() (string, string) {
+	if _, ok := s.ai.Get(ai.SimulatedName); ok {
+		return ai.SimulatedName, "echo"
+	}
+	if names := s.ai.Names(); len(names) > 0 {
+		return names[0], ""
+	}
+	return "", ""
+}
+
+// renderBuilder shows the builder page, or only its form for htmx.
+func (s *Server) renderBuilder(c echo.Context, status int, b templatesview.Builder) error {
+	b = s.withChoices(b)
+	title := "New template"
+	if b.Editing != "" {
+		title = "Edit " + b.Editing
+	}
+	if isHTMX(c) {
+		return s.render(c, status, page{Title: title, Nav: "templates", Content: templatesview.BuilderForm(b)})
+	}
+	return s.render(c, status, page{Title: title, Nav: "templates", Content: templatesview.BuilderPage(b)})
+}
+
+// newTemplatePage is the builder for a new template, with one step to start.
+func (s *Server) newTemplatePage(c echo.Context) error {
+	a, err := actor(c)
+	if err != nil {
+		return err
+	}
+	if err := a.Can(access.TemplatesWrite); err != nil {
+		return err
+	}
+	provider, model := s.defaultModel()
+	b := templatesview.Builder{Steps: []templatesview.BuilderStep{{Kind: runs.KindLLM, Provider: provider, Model: model}}, Focus: "template-slug"}
+	return s.renderBuilder(c, http.StatusOK, b)
+}
+
+// editTemplatePage is the builder filled with the current version.
+func (s *Server) editTemplatePage(c echo.Context) error {
+	a, err := actor(c)
+	if err != nil {
+		return err
+	}
+	if err := a.Can(access.TemplatesWrite); err != nil {
+		return err
+	}
+	t, v, err := s.templates.Get(c.Request().Context(), a, c.Param("slug"))
+	if err != nil {
+		return err
+	}
+	spec, err := v.Spec(t.Slug)
+	if err != nil {
+		return err
+	}
+	b := builderFromSpec(spec)
+	b.Editing = t.Slug
+	return s.renderBuilder(c, http.StatusOK, b)
+}
+
+// builderUpdate applies a structure-changing button (add, remove or move a
+// step or an input, or a changed kind) and sends the builder back.
+func (s *Server) builderUpdate(c echo.Context) error {
+	a, err := actor(c)
+	if err != nil {
+		return err
+	}
+	if err := a.Can(access.TemplatesWrite); err != nil {
+		return err
+	}
+	form, err := c.FormParams()
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, "The form could not be read.")
+	}
+	b := parseBuilder(form)
+	provider, model := s.defaultModel()
+	applyBuilderAction(&b, form.Get("action"), provider, model)
+	return s.renderBuilder(c, http.StatusOK, b)
+}
+
+// checkBuilder reads the builder form into a spec and checks it: what does
+// not parse, then what the service finds.
+func (s *Server) checkBuilder(c echo.Context) (templatesview.Builder, templates.Spec, validation.Errors, validation.Errors, error) {
+	form, err := c.FormParams()
+	if err != nil {
+		return templatesview.Builder{}, templates.Spec{}, nil, nil, echo.NewHTTPError(http.StatusBadRequest, "The form could not be read.")
+	}
+	b := parseBuilder(form)
+	spec, errs := builderSpec(b)
+	checkErrs, warnings := s.templates.Check(&spec)
+	for k, v := range checkErrs {
+		errs.Add(k, v)
+	}
+	return b, spec, errs, warnings, nil
+}
+
+// previewTemplate renders each step's prompt with sample inputs (the
+// defaults, or the preview panel's values) and sums up what Check finds.
+func (s *Server) previewTemplate(c echo.Context) error {
+	a, err := actor(c)
+	if err != nil {
+		return err
+	}
+	if err := a.Can(access.TemplatesWrite); err != nil {
+		return err
+	}
+	b, spec, errs, warnings, err := s.checkBuilder(c)
+	if err != nil {
+		return err
+	}
+	sample := templates.SampleInputs(spec)
+	if sample == nil {
+		sample = map[string]any{}
+	}
+	samples := map[string]string{}
+	for _, in := range spec.Inputs {
+		if raw, ok := c.Request().PostForm["sample."+in.Name]; ok && len(raw) > 0 {
+			sample[in.Name] = sampleValue(in, raw[0])
+		}
+		if v, ok := sample[in.Name]; ok {
+			samples[in.Name] = fmt.Sprint(v)
+		}
+	}
+	b.Preview = templatesview.Preview{Shown: true, Inputs: spec.Inputs, Samples: samples,
+		Steps: templates.Preview(spec, sample), Errors: errs, Warnings: warnings}
+	if isHTMX(c) {
+		b = s.withChoices(b)
+		return s.render(c, http.StatusOK, page{Title: "Preview", Nav: "templates", Content: templatesview.PreviewPanel(b)})
+	}
+	return s.renderBuilder(c, http.StatusOK, b)
+}
+
+// sampleValue is a typed sample: a number input's value as a number when it
+// reads as one.
+func sampleValue(in templates.Input, raw string) any {
+	if in.Type == templates.InputNumber {
+		if f, err := strconv.ParseFloat(strings.TrimSpace(raw), 64); err == nil {
+			return f
+		}
+	}
+	return raw
+}
+
+// createTemplate saves a new template from the builder as its version 1.
+// Problems re-render the builder (422) with nothing written.
+func (s *Server) createTemplate(c echo.Context) error {
+	a, err := actor(c)
+	if err != nil {
+		return err
+	}
+	if err := a.Can(access.TemplatesWrite); err != nil {
+		return err
+	}
+	b, spec, errs, warnings, err := s.checkBuilder(c)
+	if err != nil {
+		return err
+	}
+	b.Editing = ""
+	if len(errs) == 0 {
+		var t templates.Template
+		t, _, err = s.templates.Create(c.Request().Context(), a, spec, b.Note)
+		if err == nil {
+			s.addFlash(c, "success", fmt.Sprintf("Template %s created as version 1.", t.Name))
+			return redirect(c, templatesview.Path(t.Slug))
+		}
+		if !errors.As(err, &errs) {
+			return err
+		}
+	}
+	b.Errors, b.Warnings = errs, warnings
+	return s.renderBuilder(c, http.StatusUnprocessableEntity, b)
+}
+
+// saveTemplate saves the builder as the template's new current version,
+// with its change note; an unchanged template writes nothing.
+func (s *Server) saveTemplate(c echo.Context) error {
+	a, err := actor(c)
+	if err != nil {
+		return err
+	}
+	if err := a.Can(access.TemplatesWrite); err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	t, _, err := s.templates.Get(ctx, a, c.Param("slug"))
+	if err != nil {
+		return err
+	}
+	b, spec, errs, warnings, err := s.checkBuilder(c)
+	if err != nil {
+		return err
+	}
+	b.Editing, spec.Slug = t.Slug, t.Slug
+	if len(errs) == 0 {
+		var v templates.Version
+		var changed bool
+		v, changed, err = s.templates.Save(ctx, a, t.Slug, spec, b.Note)
+		if err == nil {
+			if changed {
+				s.addFlash(c, "success", fmt.Sprintf("Saved version %d.", v.Number))
+			} else {
+				s.addFlash(c, "info", "No changes: the current version already says the same.")
+			}
+			return redirect(c, templatesview.Path(t.Slug))
+		}
+		if !errors.As(err, &errs) {
+			return err
+		}
+	}
+	b.Errors, b.Warnings = errs, warnings
+	return s.renderBuilder(c, http.StatusUnprocessableEntity, b)
+}
+
+// importTemplate creates a template from pasted JSON. JSON that does not
+// parse is shown next to the textarea; a template that does not check is
+// loaded into the builder with its problems.
+func (s *Server) importTemplate(c echo.Context) error {
+	a, err := actor(c)
+	if err != nil {
+		return err
+	}
+	if err := a.Can(access.TemplatesWrite); err != nil {
+		return err
+	}
+	im := templatesview.Import{JSON: c.FormValue("json"), Note: c.FormValue("note")}
+	provider, model := s.defaultModel()
+	spec, err := templates.Parse([]byte(im.JSON))
+	var verrs validation.Errors
+	if err != nil {
+		if !errors.As(err, &verrs) {
+			return err
+		}
+		im.Error = jsonProblem(verrs)
+		b := templatesview.Builder{Steps: []templatesview.BuilderStep{{Kind: runs.KindLLM, Provider: provider, Model: model}}, Import: im}
+		return s.renderBuilder(c, http.StatusUnprocessableEntity, b)
+	}
+	errs, warnings := s.templates.Check(&spec)
+	if len(errs) == 0 {
+		var t templates.Template
+		t, _, err = s.templates.Create(c.Request().Context(), a, spec, im.Note)
+		if err == nil {
+			s.addFlash(c, "success", fmt.Sprintf("Template %s imported as version 1.", t.Name))
+			return redirect(c, templatesview.Path(t.Slug))
+		}
+		if !errors.As(err, &errs) {
+			return err
+		}
+	}
+	b := builderFromSpec(spec)
+	b.Note, b.Errors, b.Warnings, b.Import = im.Note, errs, warnings, im
+	b.Import.Error = "The JSON reads, but the template needs another look: it is loaded into the builder above."
+	return s.renderBuilder(c, http.StatusUnprocessableEntity, b)
+}
+
+// jsonProblem is the message of a JSON parse failure.
+func jsonProblem(verrs validation.Errors) string {
+	if msg, ok := verrs["json"]; ok {
+		return msg
+	}
+	return verrs.Error()
+}

@@ -1,0 +1,121 @@
+package web
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/nofxhq/nofx/internal/access"
+	"github.com/nofxhq/nofx/internal/templates"
+	"github.com/nofxhq/nofx/internal/validation"
+	templatesview "github.com/nofxhq/nofx/views/templates"
+)
+
+// templateRunPage is the form, generated from the current version's
+// inputs, that starts a run; defaults are filled in.
+func (s *Server) templateRunPage(c echo.Context) error {
+	a, err := actor(c)
+	if err != nil {
+		return err
+	}
+	if err := a.Can(access.RunsCreate); err != nil {
+		return err
+	}
+	d, err := s.runFormData(c, a)
+	if err != nil {
+		return err
+	}
+	for _, in := range d.Spec.Inputs {
+		d.Values[in.Name] = in.Default
+	}
+	d.IdempotencyKey = newIdempotencyKey()
+	return s.render(c, http.StatusOK, page{Title: "Run " + d.Template.Name, Nav: "templates", Content: templatesview.RunForm(d)})
+}
+
+// runFormData reads the template and its current version for the run form.
+func (s *Server) runFormData(c echo.Context, a access.Actor) (templatesview.RunData, error) {
+	t, v, err := s.templates.Get(c.Request().Context(), a, c.Param("slug"))
+	if err != nil {
+		return templatesview.RunData{}, err
+	}
+	spec, err := v.Spec(t.Slug)
+	if err != nil {
+		return templatesview.RunData{}, err
+	}
+	return templatesview.RunData{Template: t, Spec: spec, Values: map[string]string{}}, nil
+}
+
+// startTemplateRun starts a run from the form and goes to it; problems are
+// shown next to their fields (422) with what was typed.
+func (s *Server) startTemplateRun(c echo.Context) error {
+	a, err := actor(c)
+	if err != nil {
+		return err
+	}
+	form, err := c.FormParams()
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, "The form could not be read.")
+	}
+	values, typed := map[string]any{}, map[string]string{}
+	for key, vs := range form {
+		name, ok := strings.CutPrefix(key, "inputs.")
+		if !ok || len(vs) == 0 {
+			continue
+		}
+		typed[name] = vs[0]
+		if strings.TrimSpace(vs[0]) != "" {
+			values[name] = vs[0] // empty is left out: a default fills it, or it is missing
+		}
+	}
+	key := strings.TrimSpace(form.Get("idempotency_key"))
+	run, _, err := s.templates.StartRun(c.Request().Context(), a, c.Param("slug"), values, key)
+	if err == nil {
+		s.addFlash(c, "success", fmt.Sprintf("Run #%d started.", run.ID))
+		return redirect(c, fmt.Sprintf("/runs/%d", run.ID))
+	}
+	var verrs validation.Errors
+	if !errors.As(err, &verrs) {
+		return err
+	}
+	d, err := s.runFormData(c, a)
+	if err != nil {
+		return err
+	}
+	d.Values, d.Errors, d.IdempotencyKey = typed, map[string]string{}, key
+	var other []string
+	for k, msg := range verrs {
+		if _, ok := strings.CutPrefix(k, "inputs."); ok && declared(d.Spec.Inputs, strings.TrimPrefix(k, "inputs.")) {
+			d.Errors[k] = msg
+		} else {
+			other = append(other, msg)
+		}
+	}
+	d.Other = strings.Join(other, " ")
+	if len(d.Errors) == 0 && d.Other == "" {
+		d.Other = "The run was not started."
+	}
+	return s.render(c, http.StatusUnprocessableEntity, page{Title: "Run " + d.Template.Name, Nav: "templates", Content: templatesview.RunForm(d)})
+}
+
+// declared reports whether the spec declares an input called name.
+func declared(inputs []templates.Input, name string) bool {
+	for _, in := range inputs {
+		if in.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// newIdempotencyKey names one showing of the run form, so that a form sent
+// twice starts one run.
+func newIdempotencyKey() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return "form-" + hex.EncodeToString(b)
+}
