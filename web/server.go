@@ -14,6 +14,7 @@ import (
 	"github.com/nofxhq/nofx/internal/auth"
 	"github.com/nofxhq/nofx/internal/config"
 	"github.com/nofxhq/nofx/internal/db"
+	"github.com/nofxhq/nofx/internal/deployments"
 	"github.com/nofxhq/nofx/internal/engine"
 	"github.com/nofxhq/nofx/internal/invites"
 	"github.com/nofxhq/nofx/internal/live"
@@ -38,6 +39,8 @@ type Deps struct {
 	Keys      *providerkeys.Service
 	Invites   *invites.Service
 	Templates *templates.Service
+	// Deployments pins template versions and triggers their runs.
+	Deployments *deployments.Service
 }
 
 // Server answers NOFX's HTTP requests.
@@ -55,6 +58,7 @@ type Server struct {
 	keys      *providerkeys.Service
 	invites   *invites.Service
 	templates *templates.Service
+	deploys   *deployments.Service
 	flash     *sessions.CookieStore
 	// stopping closes when the server shuts down, so that event streams end
 	// instead of holding the shutdown up.
@@ -79,6 +83,7 @@ func New(d Deps) *Server {
 		keys:      d.Keys,
 		invites:   d.Invites,
 		templates: d.Templates,
+		deploys:   d.Deployments,
 		flash:     sessions.NewCookieStore(d.Config.SessionSecret),
 		stopping:  make(chan struct{}),
 	}

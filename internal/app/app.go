@@ -14,6 +14,7 @@ import (
 	"github.com/nofxhq/nofx/internal/auth"
 	"github.com/nofxhq/nofx/internal/config"
 	"github.com/nofxhq/nofx/internal/db"
+	"github.com/nofxhq/nofx/internal/deployments"
 	"github.com/nofxhq/nofx/internal/engine"
 	"github.com/nofxhq/nofx/internal/invites"
 	"github.com/nofxhq/nofx/internal/live"
@@ -37,25 +38,29 @@ type Tuning struct {
 	RetryMax      time.Duration
 	// ProviderRetry shapes the retries of each provider call.
 	ProviderRetry ai.RetryPolicy
+	// ScheduleEvery is how often the scheduler looks for due deployments.
+	ScheduleEvery time.Duration
 }
 
 // App is a built NOFX: its database, services, engine and web server.
 type App struct {
-	Config    *config.Config
-	Log       *slog.Logger
-	DB        *db.DB
-	Broker    live.Broker
-	Providers *ai.Registry
-	Circuits  *ai.Circuits
-	Keys      *providerkeys.Service
-	Metrics   *metrics.Metrics
-	Auth      *auth.Service
-	Runs      *runs.Service
-	Mailer    mail.Mailer
-	Invites   *invites.Service
-	Templates *templates.Service
-	Engine    *engine.Engine
-	Web       *web.Server
+	Config      *config.Config
+	Log         *slog.Logger
+	DB          *db.DB
+	Broker      live.Broker
+	Providers   *ai.Registry
+	Circuits    *ai.Circuits
+	Keys        *providerkeys.Service
+	Metrics     *metrics.Metrics
+	Auth        *auth.Service
+	Runs        *runs.Service
+	Mailer      mail.Mailer
+	Invites     *invites.Service
+	Templates   *templates.Service
+	Deployments *deployments.Service
+	Scheduler   *deployments.Scheduler
+	Engine      *engine.Engine
+	Web         *web.Server
 
 	closeBroker func() error
 }
@@ -119,20 +124,23 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, migrate bool
 	}
 	a.Runs.Scheduler = a.Engine
 	a.Templates = &templates.Service{DB: d, Runs: a.Runs}
+	a.Deployments = &deployments.Service{DB: d, Runs: a.Runs, Box: box, Log: log}
+	a.Scheduler = &deployments.Scheduler{Service: a.Deployments, Every: tune.ScheduleEvery}
 	a.Web = web.New(web.Deps{
-		Config:    cfg,
-		DB:        d,
-		Logger:    log,
-		Metrics:   a.Metrics,
-		Auth:      a.Auth,
-		Runs:      a.Runs,
-		Engine:    a.Engine,
-		Broker:    a.Broker,
-		Providers: a.Providers,
-		Circuits:  a.Circuits,
-		Keys:      a.Keys,
-		Invites:   a.Invites,
-		Templates: a.Templates,
+		Config:      cfg,
+		DB:          d,
+		Logger:      log,
+		Metrics:     a.Metrics,
+		Auth:        a.Auth,
+		Runs:        a.Runs,
+		Engine:      a.Engine,
+		Broker:      a.Broker,
+		Providers:   a.Providers,
+		Circuits:    a.Circuits,
+		Keys:        a.Keys,
+		Invites:     a.Invites,
+		Templates:   a.Templates,
+		Deployments: a.Deployments,
 	})
 	return a, nil
 }
@@ -198,15 +206,21 @@ func (a *App) checkSchema(ctx context.Context, migrate bool) error {
 	return nil
 }
 
-// Start starts the workers.
+// Start starts the workers, then the scheduler of deployments.
 func (a *App) Start(ctx context.Context) error {
-	return a.Engine.Start(ctx)
+	if err := a.Engine.Start(ctx); err != nil {
+		return err
+	}
+	a.Scheduler.Start(ctx)
+	return nil
 }
 
-// Close stops the workers (running steps get their grace period), then
-// live updates, then the database. Stop HTTP before calling it.
+// Close stops the scheduler of deployments, then the workers (running
+// steps get their grace period), then live updates, then the database.
+// Stop HTTP before calling it.
 func (a *App) Close(ctx context.Context) error {
-	err := a.Engine.Stop(ctx)
+	err := a.Scheduler.Stop(ctx)
+	err = errors.Join(err, a.Engine.Stop(ctx))
 	return errors.Join(err, a.closeStores())
 }
 

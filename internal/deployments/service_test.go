@@ -271,7 +271,7 @@ func TestStatsOverTheLast30Days(t *testing.T) {
 		set(ids[0], runs.RunSucceeded, 1000, now.Add(-time.Hour))
 		set(ids[1], runs.RunSucceeded, 3000, now.Add(-time.Hour))
 		set(ids[2], runs.RunFailed, 2000, now.Add(-time.Hour))
-		set(ids[3], runs.RunRunning, 0, now.Add(-time.Hour))                 // counts for cost, not for the rate
+		set(ids[3], runs.RunRunning, 0, now.Add(-time.Hour))          // counts for cost, not for the rate
 		set(ids[4], runs.RunFailed, 90000, now.Add(-31*24*time.Hour)) // outside the window
 
 		list, err := f.svc.List(ctx, f.actor(teams.RoleViewer), slug)
