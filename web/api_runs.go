@@ -15,6 +15,7 @@ import (
 
 	"github.com/nofxhq/nofx/internal/access"
 	"github.com/nofxhq/nofx/internal/ai"
+	"github.com/nofxhq/nofx/internal/db"
 	"github.com/nofxhq/nofx/internal/live"
 	"github.com/nofxhq/nofx/internal/pricing"
 	"github.com/nofxhq/nofx/internal/runs"
@@ -23,24 +24,25 @@ import (
 
 // runJSON is a run in the API.
 type runJSON struct {
-	ID           int64          `json:"id"`
-	Status       string         `json:"status"`
-	Goal         string         `json:"goal"`
-	Template     string         `json:"template,omitempty"`
-	CreatedBy    string         `json:"created_by"`
-	RerunOf      *int64         `json:"rerun_of,omitempty"`
-	StepsTotal   int            `json:"steps_total"`
-	StepsDone    int            `json:"steps_done"`
-	InputTokens  int64          `json:"input_tokens"`
-	OutputTokens int64          `json:"output_tokens"`
-	CostMicros   int64          `json:"cost_micros"`
-	Cost         string         `json:"cost"`
-	Error        string         `json:"error,omitempty"`
-	Inputs       map[string]any `json:"inputs"`
-	CreatedAt    time.Time      `json:"created_at"`
-	StartedAt    *time.Time     `json:"started_at"`
-	FinishedAt   *time.Time     `json:"finished_at"`
-	Steps        []stepJSON     `json:"steps,omitempty"`
+	ID              int64          `json:"id"`
+	Status          string         `json:"status"`
+	Goal            string         `json:"goal"`
+	Template        string         `json:"template,omitempty"`
+	TemplateVersion int            `json:"template_version,omitempty"` // the version of Template it started from
+	CreatedBy       string         `json:"created_by"`
+	RerunOf         *int64         `json:"rerun_of,omitempty"`
+	StepsTotal      int            `json:"steps_total"`
+	StepsDone       int            `json:"steps_done"`
+	InputTokens     int64          `json:"input_tokens"`
+	OutputTokens    int64          `json:"output_tokens"`
+	CostMicros      int64          `json:"cost_micros"`
+	Cost            string         `json:"cost"`
+	Error           string         `json:"error,omitempty"`
+	Inputs          map[string]any `json:"inputs"`
+	CreatedAt       time.Time      `json:"created_at"`
+	StartedAt       *time.Time     `json:"started_at"`
+	FinishedAt      *time.Time     `json:"finished_at"`
+	Steps           []stepJSON     `json:"steps,omitempty"`
 }
 
 // stepJSON is a step in the API.
@@ -77,7 +79,7 @@ type eventJSON struct {
 
 func toRunJSON(r runs.Run, steps []runs.Step) runJSON {
 	out := runJSON{
-		ID: r.ID, Status: r.Status, Goal: r.Goal, Template: r.Template, CreatedBy: r.CreatedBy,
+		ID: r.ID, Status: r.Status, Goal: r.Goal, Template: r.Template, TemplateVersion: r.TemplateVersion, CreatedBy: r.CreatedBy,
 		StepsTotal: r.StepsTotal, StepsDone: r.StepsDone, InputTokens: r.InputTokens, OutputTokens: r.OutputTokens,
 		CostMicros: r.CostMicros, Cost: pricing.FormatDollars(r.CostMicros), Error: r.Error, CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt,
 	}
@@ -162,7 +164,7 @@ func planFromRequest(req createRunRequest) (runs.Plan, error) {
 	}
 	switch {
 	case req.Template != "":
-		return runs.Plan{}, validation.Errors{"template": fmt.Sprintf("There is no template %q in this team.", req.Template)}
+		return runs.Plan{}, errors.New("web: a template run has no plan of its own") // apiCreateRun starts those
 	case req.Prompt != "":
 		if strings.TrimSpace(req.Prompt) == "" {
 			return runs.Plan{}, validation.Errors{"prompt": "Write a prompt."}
@@ -173,6 +175,19 @@ func planFromRequest(req createRunRequest) (runs.Plan, error) {
 		return runs.Plan{}, validation.Errors{"provider": "provider and model go with a prompt; a plan names them per step."}
 	}
 	return runs.ParsePlan(req.Plan)
+}
+
+// startTemplateRunAPI starts a run from the current version of the
+// template a create request names; an unknown template is a field error.
+func (s *Server) startTemplateRunAPI(c echo.Context, a access.Actor, req createRunRequest, key string) (runs.Run, bool, error) {
+	if req.Provider != "" || req.Model != "" {
+		return runs.Run{}, false, validation.Errors{"provider": "provider and model go with a prompt; a template names them per step."}
+	}
+	run, replayed, err := s.templates.StartRun(c.Request().Context(), a, req.Template, req.Inputs, key)
+	if errors.Is(err, db.ErrNotFound) {
+		return runs.Run{}, false, validation.Errors{"template": fmt.Sprintf("There is no template %q in this team.", req.Template)}
+	}
+	return run, replayed, err
 }
 
 func (s *Server) apiCreateRun(c echo.Context) error {
@@ -187,13 +202,20 @@ func (s *Server) apiCreateRun(c echo.Context) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	plan, err := planFromRequest(req)
-	if err != nil {
-		return err
+	var (
+		run      runs.Run
+		replayed bool
+	)
+	key := c.Request().Header.Get("Idempotency-Key")
+	if req.Template != "" && req.Prompt == "" && len(req.Plan) == 0 {
+		run, replayed, err = s.startTemplateRunAPI(c, a, req, key)
+	} else {
+		var plan runs.Plan
+		if plan, err = planFromRequest(req); err != nil {
+			return err
+		}
+		run, replayed, err = s.runs.Create(c.Request().Context(), a, runs.CreateInput{Plan: plan, Inputs: req.Inputs, IdempotencyKey: key})
 	}
-	run, replayed, err := s.runs.Create(c.Request().Context(), a, runs.CreateInput{
-		Plan: plan, Inputs: req.Inputs, IdempotencyKey: c.Request().Header.Get("Idempotency-Key"),
-	})
 	if err != nil {
 		return err
 	}

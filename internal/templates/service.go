@@ -158,6 +158,10 @@ func (s *Service) Save(ctx context.Context, actor access.Actor, slug string, spe
 	if err := actor.Can(access.TemplatesWrite); err != nil {
 		return Version{}, false, err
 	}
+	// Another team's template is not found, before anything is validated.
+	if _, err := getTemplate(ctx, s.DB, actor.TeamID, slug); err != nil {
+		return Version{}, false, err
+	}
 	if strings.TrimSpace(spec.Slug) == "" {
 		spec.Slug = slug
 	}
