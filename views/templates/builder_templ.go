@@ -208,7 +208,7 @@ func BuilderForm(b Builder) templ.Component {
 			return templ_7745c5c3_Err
 		}
 		templ_7745c5c3_Err = inputField(field{ID: "template-goal", Name: "goal", Label: "Goal of each run", Value: b.Goal, Required: true,
-			Hint: "Shown as the run's title. It may use {{inputs.name}}.", Error: b.err("goal")}).Render(ctx, templ_7745c5c3_Buffer)
+			Hint: "Shown as the title of each run.", Error: b.err("goal")}).Render(ctx, templ_7745c5c3_Buffer)
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
