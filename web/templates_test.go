@@ -54,7 +54,7 @@ func twoStepTemplate(slug string) url.Values {
 		"inputs.0.name": {"topic"}, "inputs.0.label": {"Topic"}, "inputs.0.type": {"text"}, "inputs.0.required": {"on"},
 		"steps.0.name": {"draft"}, "steps.0.kind": {"llm"}, "steps.0.provider": {"simulated"}, "steps.0.model": {"echo"},
 		"steps.0.prompt": {"Draft a note about {{inputs.topic}}"},
-		"steps.1.name": {"polish"}, "steps.1.kind": {"text"}, "steps.1.prompt": {"Polished: {{steps.draft.output}}"},
+		"steps.1.name":   {"polish"}, "steps.1.kind": {"text"}, "steps.1.prompt": {"Polished: {{steps.draft.output}}"},
 		"steps.1.needs": {"0"},
 	}
 }
