@@ -19,8 +19,8 @@ import (
 func setSelect(selector, value string) chromedp.Action[chromedp.Void] {
 	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
 		_, err := chromedp.Evaluate[bool](`(function () {
-			var el = document.querySelector(` + jsString(selector) + `);
-			el.value = ` + jsString(value) + `;
+			var el = document.querySelector(`+jsString(selector)+`);
+			el.value = `+jsString(value)+`;
 			el.dispatchEvent(new Event('change', { bubbles: true }));
 			return true;
 		})()`)(ctx, t)
