@@ -402,6 +402,14 @@ func TestTemplateDelete(t *testing.T) {
 	require.Contains(t, flashText(doc), "deleted")
 	require.Equal(t, 0, doc.Find(`[data-testid=template-fan-out]`).Length())
 	require.Equal(t, http.StatusNotFound, c.get("/templates/fan-out").StatusCode)
+
+	// With every template gone, the list says what to do.
+	for _, slug := range []string{"summary", "draft-review"} {
+		res = c.submit("/templates/"+slug, "/templates/"+slug+"/delete", url.Values{"confirm": {slug}})
+		require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	}
+	doc = c.get("/templates").Doc(t)
+	require.Equal(t, 1, doc.Find(`[data-testid=empty-state] a[href="/templates/new"]`).Length())
 }
 
 // TestTemplatesOtherTeam: every template page of another team's template
