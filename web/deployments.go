@@ -1,21 +1,251 @@
 package web
 
-// Deployment pages, team settings and inbound webhooks. (Stubs until written.)
+// Deployment pages, team settings and inbound webhooks.
 
-import "github.com/labstack/echo/v4"
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
 
-func (s *Server) deploymentsPage(c echo.Context) error { return echo.ErrNotImplemented }
+	"github.com/labstack/echo/v4"
 
-func (s *Server) deployTemplate(c echo.Context) error { return echo.ErrNotImplemented }
+	"github.com/nofxhq/nofx/internal/access"
+	"github.com/nofxhq/nofx/internal/deployments"
+	"github.com/nofxhq/nofx/internal/teams"
+	"github.com/nofxhq/nofx/internal/validation"
+	view "github.com/nofxhq/nofx/views/deployments"
+	"github.com/nofxhq/nofx/views/team"
+)
 
-func (s *Server) pauseDeployment(c echo.Context) error { return echo.ErrNotImplemented }
+// deploymentsState is what a deployments page shows besides the saved
+// state: a form that came back with errors, or a secret just made.
+type deploymentsState struct {
+	deploy view.DeployForm
+	env    string        // the environment forms belongs to
+	forms  view.EnvForms // a form of env that came back with errors
+	secret *view.Secret
+}
 
-func (s *Server) resumeDeployment(c echo.Context) error { return echo.ErrNotImplemented }
+func (s *Server) deploymentsPage(c echo.Context) error {
+	return s.renderDeployments(c, http.StatusOK, deploymentsState{})
+}
 
-func (s *Server) setDeploymentSchedule(c echo.Context) error { return echo.ErrNotImplemented }
+// renderDeployments shows the deployments page of the template :slug.
+func (s *Server) renderDeployments(c echo.Context, status int, st deploymentsState) error {
+	a, err := actor(c)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	t, versions, err := s.templates.Versions(ctx, a, c.Param("slug"))
+	if err != nil {
+		return err
+	}
+	list, err := s.deploys.List(ctx, a, t.Slug)
+	if err != nil {
+		return err
+	}
+	tz := who(c).Team.TimeZone
+	loc, err := teams.LoadLocation(tz)
+	if err != nil {
+		tz, loc = "UTC", time.UTC
+	}
+	d := view.Data{Template: t, Versions: versions, CanDeploy: access.Allowed(a.Role, access.TemplatesDeploy),
+		TimeZone: tz, Location: loc, Deploy: st.deploy, Secret: st.secret}
+	for _, env := range deployments.Environments {
+		e := view.Env{Name: env}
+		for i := range list {
+			if list[i].Environment == env {
+				e.Deployment = &list[i]
+				e.WebhookURL = s.webhookURL(c, list[i].WebhookToken)
+			}
+		}
+		if env == st.env {
+			e.Forms = st.forms
+		}
+		d.Envs = append(d.Envs, e)
+	}
+	return s.render(c, status, page{Title: t.Name + " · Deployments", Nav: "templates", Content: view.Page(d)})
+}
 
-func (s *Server) rotateWebhookSecret(c echo.Context) error { return echo.ErrNotImplemented }
+// deployTemplate pins the chosen version to the chosen environment. A new
+// deployment's webhook secret is shown on this response only.
+func (s *Server) deployTemplate(c echo.Context) error {
+	a, err := actor(c)
+	if err != nil {
+		return err
+	}
+	if err := a.Can(access.TemplatesDeploy); err != nil {
+		return err
+	}
+	form := view.DeployForm{Environment: c.FormValue("environment"), Version: strings.TrimSpace(c.FormValue("version"))}
+	version := 0
+	if form.Version != "" {
+		if version, err = strconv.Atoi(form.Version); err != nil {
+			form.Errors = validation.Errors{"version": "Choose a version of the template."}
+			return s.renderDeployments(c, http.StatusUnprocessableEntity, deploymentsState{deploy: form})
+		}
+	}
+	slug := c.Param("slug")
+	out, err := s.deploys.Deploy(c.Request().Context(), a, slug, form.Environment, version)
+	var verrs validation.Errors
+	if errors.As(err, &verrs) {
+		form.Errors = verrs
+		return s.renderDeployments(c, http.StatusUnprocessableEntity, deploymentsState{deploy: form})
+	}
+	if err != nil {
+		return err
+	}
+	if out.Created {
+		c.Response().Header().Set("Cache-Control", "no-store")
+		return s.renderDeployments(c, http.StatusOK, deploymentsState{secret: &view.Secret{
+			Environment: form.Environment, Secret: out.Secret, URL: s.webhookURL(c, out.Deployment.WebhookToken), Created: true,
+		}})
+	}
+	s.addFlash(c, "success", fmt.Sprintf("Version %d is deployed to %s.", out.Deployment.Version, form.Environment))
+	return redirect(c, view.Path(slug))
+}
 
-func (s *Server) saveTeamSettings(c echo.Context) error { return echo.ErrNotImplemented }
+func (s *Server) pauseDeployment(c echo.Context) error {
+	a, err := actor(c)
+	if err != nil {
+		return err
+	}
+	slug, env := c.Param("slug"), c.Param("env")
+	if err := s.deploys.Pause(c.Request().Context(), a, slug, env); err != nil {
+		return err
+	}
+	s.addFlash(c, "success", "The "+env+" deployment is paused: its API, webhook and schedule start nothing until you resume it.")
+	return redirect(c, view.Path(slug)+"#env-"+env)
+}
 
-func (s *Server) receiveWebhook(c echo.Context) error { return echo.ErrNotImplemented }
+func (s *Server) resumeDeployment(c echo.Context) error {
+	a, err := actor(c)
+	if err != nil {
+		return err
+	}
+	slug, env := c.Param("slug"), c.Param("env")
+	if err := s.deploys.Resume(c.Request().Context(), a, slug, env); err != nil {
+		return err
+	}
+	s.addFlash(c, "success", "The "+env+" deployment is active again.")
+	return redirect(c, view.Path(slug)+"#env-"+env)
+}
+
+func (s *Server) setDeploymentSchedule(c echo.Context) error {
+	a, err := actor(c)
+	if err != nil {
+		return err
+	}
+	slug, env, expr := c.Param("slug"), c.Param("env"), c.FormValue("schedule")
+	d, err := s.deploys.SetSchedule(c.Request().Context(), a, slug, env, expr)
+	var verrs validation.Errors
+	if errors.As(err, &verrs) {
+		return s.renderDeployments(c, http.StatusUnprocessableEntity, deploymentsState{env: env,
+			forms: view.EnvForms{Schedule: &expr, ScheduleError: verrs["schedule"]}})
+	}
+	if err != nil {
+		return err
+	}
+	msg := "The " + env + " schedule is cleared."
+	if d.Schedule != "" {
+		msg = "The " + env + " schedule is saved."
+	}
+	s.addFlash(c, "success", msg)
+	return redirect(c, view.Path(slug)+"#env-"+env)
+}
+
+func (s *Server) setDeploymentInputMap(c echo.Context) error {
+	a, err := actor(c)
+	if err != nil {
+		return err
+	}
+	slug, env, raw := c.Param("slug"), c.Param("env"), c.FormValue("input_map")
+	err = s.deploys.SetInputMap(c.Request().Context(), a, slug, env, raw)
+	var verrs validation.Errors
+	if errors.As(err, &verrs) {
+		return s.renderDeployments(c, http.StatusUnprocessableEntity, deploymentsState{env: env,
+			forms: view.EnvForms{InputMap: &raw, InputMapError: verrs["input_map"]}})
+	}
+	if err != nil {
+		return err
+	}
+	s.addFlash(c, "success", "The "+env+" webhook input map is saved.")
+	return redirect(c, view.Path(slug)+"#env-"+env)
+}
+
+// rotateWebhookSecret replaces a deployment's webhook secret and shows the
+// new one on this response only.
+func (s *Server) rotateWebhookSecret(c echo.Context) error {
+	a, err := actor(c)
+	if err != nil {
+		return err
+	}
+	slug, env := c.Param("slug"), c.Param("env")
+	ctx := c.Request().Context()
+	secret, err := s.deploys.RotateSecret(ctx, a, slug, env)
+	if err != nil {
+		return err
+	}
+	d, err := s.deploys.Get(ctx, a, slug, env)
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return s.renderDeployments(c, http.StatusOK, deploymentsState{secret: &view.Secret{
+		Environment: env, Secret: secret, URL: s.webhookURL(c, d.WebhookToken),
+	}})
+}
+
+// saveTeamSettings sets the team's time zone, which its schedules use.
+func (s *Server) saveTeamSettings(c echo.Context) error {
+	a, err := actor(c)
+	if err != nil {
+		return err
+	}
+	tz := strings.TrimSpace(c.FormValue("time_zone"))
+	err = s.deploys.SetTimeZone(c.Request().Context(), a, tz)
+	var verrs validation.Errors
+	if errors.As(err, &verrs) {
+		return s.renderTeam(c, http.StatusUnprocessableEntity, team.Data{Settings: team.Settings{TimeZone: tz, Error: verrs["time_zone"]}})
+	}
+	if err != nil {
+		return err
+	}
+	s.addFlash(c, "success", "The team's time zone is "+tz+"; schedules run in it.")
+	return redirect(c, "/team#settings")
+}
+
+// receiveWebhook starts a run of the deployment whose webhook URL was
+// called, when the delivery is signed (see deployments.Service.Receive):
+// 202 with the run's id and status.
+func (s *Server) receiveWebhook(c echo.Context) error {
+	req := c.Request()
+	run, err := s.deploys.Receive(req.Context(), c.Param("token"),
+		req.Header.Get(deployments.TimestampHeader), req.Header.Get(deployments.SignatureHeader), req.Body)
+	if err != nil {
+		return webhookError(err)
+	}
+	return c.JSON(http.StatusAccepted, map[string]any{"id": run.ID, "status": run.Status})
+}
+
+// webhookError gives a refused delivery its status; the error handler
+// maps the rest (404, 409, 422) as everywhere.
+func webhookError(err error) error {
+	switch {
+	case errors.Is(err, deployments.ErrBodyTooLarge):
+		return echo.NewHTTPError(http.StatusRequestEntityTooLarge).SetInternal(err)
+	case errors.Is(err, deployments.ErrStale):
+		return echo.NewHTTPError(http.StatusUnauthorized, "The delivery is stale: "+deployments.TimestampHeader+
+			" must be within 5 minutes of now. Sign each delivery when you send it.").SetInternal(err)
+	case errors.Is(err, deployments.ErrBadSignature):
+		return echo.NewHTTPError(http.StatusUnauthorized, "The signature does not match. Send "+deployments.TimestampHeader+
+			" (Unix seconds) and "+deployments.SignatureHeader+": sha256= and the hex HMAC-SHA256 of the timestamp, a dot and the body, keyed with the webhook secret.").SetInternal(err)
+	case errors.Is(err, deployments.ErrMalformedBody):
+		return echo.NewHTTPError(http.StatusBadRequest, "The body must be a JSON object.").SetInternal(err)
+	}
+	return err
+}

@@ -44,9 +44,16 @@ func securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 
 func isTLS(c echo.Context) bool { return c.Scheme() == "https" }
 
-// isAPI reports whether the request is for the JSON API.
+// isAPI reports whether the request is for the JSON API, or is an inbound
+// webhook, which answers in the API's JSON too.
 func isAPI(c echo.Context) bool {
-	return strings.HasPrefix(c.Request().URL.Path, "/api/")
+	return strings.HasPrefix(c.Request().URL.Path, "/api/") || isWebhook(c)
+}
+
+// isWebhook reports whether the request is an inbound webhook delivery
+// (/hooks/{token}), authenticated by its signature alone.
+func isWebhook(c echo.Context) bool {
+	return strings.HasPrefix(c.Request().URL.Path, "/hooks/")
 }
 
 // bearerToken returns the token of an "Authorization: Bearer" header.
@@ -75,10 +82,14 @@ func auditRequest(next echo.HandlerFunc) echo.HandlerFunc {
 // csrf protects every state-changing request made with the session cookie.
 // API requests that carry their own Bearer key, or no session at all, have
 // no ambient credentials for another site to use, so they skip it (and get
-// a plain 401 when they are not authenticated).
+// a plain 401 when they are not authenticated). Webhook deliveries never
+// use the session, so a cookie that comes along grants them nothing.
 func (s *Server) csrf() echo.MiddlewareFunc {
 	return middleware.CSRFWithConfig(middleware.CSRFConfig{
 		Skipper: func(c echo.Context) bool {
+			if isWebhook(c) {
+				return true
+			}
 			if !isAPI(c) {
 				return false
 			}

@@ -92,6 +92,7 @@ var routePermissions = map[string]RouteAccess{
 	"POST /templates/:slug/deployments/:env/resume":    scopedPerm(access.TemplatesDeploy),
 	"POST /templates/:slug/deployments/:env/schedule":  scopedPerm(access.TemplatesDeploy),
 	"POST /templates/:slug/deployments/:env/webhook":   scopedPerm(access.TemplatesDeploy),
+	"POST /templates/:slug/deployments/:env/input-map": scopedPerm(access.TemplatesDeploy),
 	"POST /team/settings":                              teamPerm(access.TeamUpdate),
 	"POST /hooks/:token":                               public,
 	"GET /team":                                        teamPerm(access.TeamRead),

@@ -106,6 +106,7 @@ func (s *Server) routes() {
 	e.POST("/templates/:slug/deployments/:env/resume", s.resumeDeployment, user)
 	e.POST("/templates/:slug/deployments/:env/schedule", s.setDeploymentSchedule, user)
 	e.POST("/templates/:slug/deployments/:env/webhook", s.rotateWebhookSecret, user)
+	e.POST("/templates/:slug/deployments/:env/input-map", s.setDeploymentInputMap, user)
 	e.POST("/team/settings", s.saveTeamSettings, user)
 	e.POST("/hooks/:token", s.receiveWebhook)
 

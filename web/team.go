@@ -13,12 +13,12 @@ import (
 )
 
 func (s *Server) teamPage(c echo.Context) error {
-	return s.renderTeam(c, http.StatusOK, team.KeysData{})
+	return s.renderTeam(c, http.StatusOK, team.Data{})
 }
 
-// renderTeam shows the team page; keys carries a provider key form that
-// came back with errors.
-func (s *Server) renderTeam(c echo.Context, status int, keys team.KeysData) error {
+// renderTeam shows the team page; d carries a provider key form (d.Keys)
+// or a settings form (d.Settings) that came back with errors.
+func (s *Server) renderTeam(c echo.Context, status int, d team.Data) error {
 	t, err := currentTeam(c)
 	if err != nil {
 		return err
@@ -32,12 +32,13 @@ func (s *Server) renderTeam(c echo.Context, status int, keys team.KeysData) erro
 	if err != nil {
 		return err
 	}
-	if keys.Keys, err = s.keys.List(ctx, a); err != nil {
+	if d.Keys.Keys, err = s.keys.List(ctx, a); err != nil {
 		return err
 	}
-	keys.Providers = s.keys.Providers
-	keys.CanManage = access.Allowed(a.Role, access.TeamUpdate)
-	return s.render(c, status, page{Title: t.Name, Nav: "team", Content: team.Page(team.Data{Team: *t, Members: members, Keys: keys})})
+	d.Keys.Providers = s.keys.Providers
+	d.Keys.CanManage = access.Allowed(a.Role, access.TeamUpdate)
+	d.Team, d.Members = *t, members
+	return s.render(c, status, page{Title: t.Name, Nav: "team", Content: team.Page(d)})
 }
 
 // saveProviderKey stores the team's own key for a provider.
@@ -50,7 +51,7 @@ func (s *Server) saveProviderKey(c echo.Context) error {
 	err = s.keys.Set(c.Request().Context(), a, provider, c.FormValue("key"))
 	var verrs validation.Errors
 	if errors.As(err, &verrs) {
-		return s.renderTeam(c, http.StatusUnprocessableEntity, team.KeysData{Provider: provider, Errors: verrs})
+		return s.renderTeam(c, http.StatusUnprocessableEntity, team.Data{Keys: team.KeysData{Provider: provider, Errors: verrs}})
 	}
 	if err != nil {
 		return err

@@ -1,0 +1,146 @@
+// Package deployments shows a template's deployments: pinned versions,
+// triggers (webhook, schedule), recent runs and the deploy form.
+package deployments
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+
+	dep "github.com/nofxhq/nofx/internal/deployments"
+	"github.com/nofxhq/nofx/internal/pricing"
+	"github.com/nofxhq/nofx/internal/templates"
+)
+
+// Data is the deployments page of one template.
+type Data struct {
+	Template  templates.Template
+	Versions  []templates.Version // newest first
+	Envs      []Env               // one per environment, production first
+	CanDeploy bool
+	TimeZone  string
+	Location  *time.Location
+	Deploy    DeployForm
+	// Secret is a webhook secret just made, shown on this response only.
+	Secret *Secret
+}
+
+// Env is one environment of the template: its deployment, if any, and the
+// forms that came back with errors.
+type Env struct {
+	Name       string
+	Deployment *dep.Overview // nil when nothing is deployed there
+	WebhookURL string
+	Forms      EnvForms
+}
+
+// EnvForms is what was typed into an environment's forms, with problems.
+type EnvForms struct {
+	Schedule      *string // nil: show the saved schedule
+	ScheduleError string
+	InputMap      *string // nil: show the saved input map
+	InputMapError string
+}
+
+// DeployForm is what was chosen in the deploy form, with its problems.
+type DeployForm struct {
+	Environment string
+	Version     string
+	Errors      map[string]string
+}
+
+// Secret is a webhook secret to show once, with where it signs for.
+type Secret struct {
+	Environment string
+	Secret      string
+	URL         string
+	Created     bool // the deployment was just made (else the secret was rotated)
+}
+
+// Path is the address of the deployments page of a template.
+func Path(slug string) string { return "/templates/" + slug + "/deployments" }
+
+func envPath(slug, env, action string) string { return Path(slug) + "/" + env + "/" + action }
+
+func versionPath(slug string, n int) string {
+	return "/templates/" + slug + "/versions/" + strconv.Itoa(n)
+}
+
+func runPath(id int64) string { return "/runs/" + strconv.FormatInt(id, 10) }
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+// inZone writes t in the team's time zone.
+func inZone(t time.Time, loc *time.Location) string {
+	if loc == nil {
+		loc = time.UTC
+	}
+	return t.In(loc).Format("Mon 2 Jan 2006, 15:04 MST")
+}
+
+// rate writes a success rate as a percentage, or a dash before any run
+// has finished.
+func rate(s dep.Stats) string {
+	if s.SuccessRate == nil {
+		return "—"
+	}
+	return fmt.Sprintf("%.0f%%", *s.SuccessRate*100)
+}
+
+func avgCost(s dep.Stats) string {
+	if s.Runs == 0 {
+		return "—"
+	}
+	return pricing.FormatDollars(s.AvgCostMicros)
+}
+
+// scheduleValue is what the schedule field shows.
+func (e Env) scheduleValue() string {
+	if e.Forms.Schedule != nil {
+		return *e.Forms.Schedule
+	}
+	if e.Deployment != nil {
+		return e.Deployment.Schedule
+	}
+	return ""
+}
+
+// inputMapValue is what the input map field shows.
+func (e Env) inputMapValue() string {
+	if e.Forms.InputMap != nil {
+		return *e.Forms.InputMap
+	}
+	if e.Deployment == nil || e.Deployment.InputMapJSON == "{}" {
+		return ""
+	}
+	return e.Deployment.InputMapJSON
+}
+
+// versionSelected reports whether the deploy form preselects version n:
+// the one chosen, else the template's current version.
+func (d Data) versionSelected(n int) bool {
+	if d.Deploy.Version != "" {
+		return d.Deploy.Version == strconv.Itoa(n)
+	}
+	return n == d.Template.CurrentVersion
+}
+
+// overview is a deployment with its recent runs and stats.
+type overview = dep.Overview
+
+func dollars(micros int64) string { return pricing.FormatDollars(micros) }
+
+func statusClass(status string) string { return "status status-" + status }
+
+// signExample shows how to sign and send a delivery with openssl and curl.
+func signExample(url string) string {
+	return `SECRET='whsec_…'   # the webhook secret
+BODY='{"text":"Hello from a webhook"}'
+TS=$(date +%s)
+SIG=$(printf '%s.%s' "$TS" "$BODY" | openssl dgst -sha256 -hmac "$SECRET" | sed 's/^.*= //')
+curl -X POST '` + url + `' \
+  -H 'Content-Type: application/json' \
+  -H "X-NOFX-Timestamp: $TS" \
+  -H "X-NOFX-Signature: sha256=$SIG" \
+  -d "$BODY"`
+}
