@@ -103,6 +103,14 @@ func checkRoutePermissions(t *testing.T, a *app) {
 	require.NoError(t, err)
 	run, _, err := a.App.Runs.Create(ctx, ownerActor, runs.CreateInput{Plan: plan})
 	require.NoError(t, err)
+	// A template only this team has (every team has the starters), deployed
+	// to production.
+	spec := templates.Starters()[0]
+	spec.Slug, spec.Name = "matrix-fixture", "Matrix fixture"
+	_, _, err = a.App.Templates.Create(ctx, ownerActor, spec, "fixture")
+	require.NoError(t, err)
+	_, err = a.App.Deployments.Deploy(ctx, ownerActor, spec.Slug, "production", 1)
+	require.NoError(t, err)
 	params := func(path string) string {
 		key, _, err := apikeys.Create(ctx, a.DB, team.ID, "victim", teams.RoleViewer, 0, nil)
 		require.NoError(t, err)
@@ -114,10 +122,8 @@ func checkRoutePermissions(t *testing.T, a *app) {
 		if strings.Contains(path, "circuits") {
 			provider = "simulated"
 		}
-		// :slug is a starter template every team has; :env a deployment of it
-		// that exists only in some tests, which is fine: the role is checked first.
 		return strings.NewReplacer(":id", id, ":step", "gate", ":provider", provider, ":user", fmt.Sprint(bystanderUser.ID),
-			":slug", templates.StarterSummary, ":env", "production", ":version", "1",
+			":slug", "matrix-fixture", ":env", "production", ":version", "1",
 			"*", "css/app.css").Replace(path)
 	}
 
