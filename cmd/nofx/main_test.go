@@ -26,6 +26,7 @@ import (
 	"github.com/nofxhq/nofx/internal/db"
 	"github.com/nofxhq/nofx/internal/db/dbtest"
 	"github.com/nofxhq/nofx/internal/teams"
+	"github.com/nofxhq/nofx/internal/templates"
 )
 
 // commandTimeout bounds one in-process run of the CLI.
@@ -378,6 +379,9 @@ func TestTokensCreate(t *testing.T) {
 		require.NoError(t, err)
 		team, err := teams.BySlug(ctx, api.DB, "a")
 		require.NoError(t, err)
+		var starters []string
+		require.NoError(t, db.Select(ctx, api.DB, &starters, `SELECT slug FROM templates WHERE team_id = ? ORDER BY slug`, team.ID))
+		require.Len(t, starters, len(templates.Starters()), "users create gives the new team the starter templates")
 		require.NoError(t, teams.AddMember(ctx, api.DB, team.ID, member.ID, teams.RoleMember))
 		viewer := c.mustRun("tokens", "create", "--email", "m@example.com", "--team", "a", "--role", "viewer")
 		me = api.me(strings.TrimSpace(viewer))
