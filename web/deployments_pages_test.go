@@ -1,0 +1,138 @@
+package web_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/nofxhq/nofx/internal/auth"
+	"github.com/nofxhq/nofx/internal/teams"
+)
+
+func TestDeploymentsPage(t *testing.T) {
+	t.Parallel()
+	a := newApp(t)
+	c := a.client()
+	c.signUp("pages@example.com", password)
+	const page = "/templates/summary/deployments"
+
+	res := c.get(page)
+	require.Equal(t, http.StatusOK, res.StatusCode, res.Body)
+	doc := res.Doc(t)
+	require.Equal(t, 1, doc.Find(`[data-testid="not-deployed-production"]`).Length())
+	require.Equal(t, 1, doc.Find(`[data-testid="deploy-form"]`).Length())
+
+	res = c.submit(page, page, url.Values{"environment": {"production"}, "version": {"x"}})
+	require.Equal(t, http.StatusUnprocessableEntity, res.StatusCode)
+	require.Equal(t, 1, res.Doc(t).Find(`[data-testid="error-version"]`).Length())
+	res = c.submit(page, page, url.Values{"environment": {"qa"}, "version": {"1"}})
+	require.Equal(t, http.StatusUnprocessableEntity, res.StatusCode)
+	require.Equal(t, 1, res.Doc(t).Find(`[data-testid="error-environment"]`).Length())
+
+	// Deploying shows the webhook secret once, with how to sign.
+	res = c.submit(page, page, url.Values{"environment": {"production"}, "version": {"1"}})
+	require.Equal(t, http.StatusOK, res.StatusCode, res.Body)
+	doc = res.Doc(t)
+	secret := strings.TrimSpace(doc.Find(`[data-testid="webhook-secret-value"]`).Text())
+	require.True(t, strings.HasPrefix(secret, "whsec_"), secret)
+	hookURL := strings.TrimSpace(doc.Find(`[data-testid="webhook-url-production"]`).Text())
+	require.True(t, strings.HasPrefix(hookURL, a.URL+"/hooks/"), hookURL)
+	example := doc.Find(`#env-production details pre`).Text()
+	require.Contains(t, example, "openssl dgst -sha256 -hmac")
+
+	res = c.get(page)
+	require.Equal(t, 0, res.Doc(t).Find(`[data-testid="webhook-secret"]`).Length(), "the secret is shown once")
+	require.NotContains(t, res.Body, secret)
+
+	// The example on the page signs a delivery that starts a run.
+	if _, err := exec.LookPath("openssl"); err == nil {
+		if _, err := exec.LookPath("curl"); err == nil {
+			script := strings.Replace(example, "whsec_…", secret, 1)
+			out, err := exec.Command("bash", "-c", script).CombinedOutput()
+			require.NoError(t, err, string(out))
+			require.Contains(t, string(out), `"id":`, string(out))
+		}
+	}
+	res = a.deliver(hookURL, secret, time.Now().Unix(), `{"text":"from the test"}`)
+	require.Equal(t, http.StatusAccepted, res.StatusCode, res.Body)
+
+	doc = c.get(page).Doc(t)
+	require.Equal(t, "active", strings.TrimSpace(doc.Find(`[data-testid="status-production"]`).Text()))
+	links := doc.Find(`[data-testid="recent-runs-production"] a[data-testid="recent-run"]`)
+	require.GreaterOrEqual(t, links.Length(), 1)
+	href, _ := links.First().Attr("href")
+	require.Regexp(t, `^/runs/\d+$`, href)
+	version, _ := doc.Find(`[data-testid="version-production"]`).Attr("href")
+	require.Equal(t, "/templates/summary/versions/1", version)
+
+	// Schedule: inline error, then the next run in the team's time zone.
+	res = c.submit(page, page+"/production/schedule", url.Values{"schedule": {"every day"}})
+	require.Equal(t, http.StatusUnprocessableEntity, res.StatusCode)
+	doc = res.Doc(t)
+	require.Equal(t, 1, doc.Find(`[data-testid="error-schedule"]`).Length())
+	value, _ := doc.Find(`#schedule-production`).Attr("value")
+	require.Equal(t, "every day", value, "the form keeps what was typed")
+	res = c.submit(page, page+"/production/schedule", url.Values{"schedule": {"0 9 * * *"}})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode, res.Body)
+	require.Contains(t, c.get(page).Doc(t).Find(`[data-testid="next-run-production"]`).Text(), "09:00 UTC")
+
+	res = c.submit("/team", "/team/settings", url.Values{"time_zone": {"Mars/Olympus_Mons"}})
+	require.Equal(t, http.StatusUnprocessableEntity, res.StatusCode)
+	require.Equal(t, 1, res.Doc(t).Find(`[data-testid="error-time_zone"]`).Length())
+	res = c.submit("/team", "/team/settings", url.Values{"time_zone": {"Asia/Tokyo"}})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode, res.Body)
+	require.Equal(t, "Asia/Tokyo", strings.TrimSpace(c.get("/team").Doc(t).Find(`[data-testid="team-time-zone"]`).Text()))
+	require.Contains(t, c.get(page).Doc(t).Find(`[data-testid="next-run-production"]`).Text(), "09:00 JST")
+
+	// Input map.
+	res = c.submit(page, page+"/production/input-map", url.Values{"input_map": {`{"text": ""}`}})
+	require.Equal(t, http.StatusUnprocessableEntity, res.StatusCode)
+	require.Equal(t, 1, res.Doc(t).Find(`[data-testid="error-input_map"]`).Length())
+	res = c.submit(page, page+"/production/input-map", url.Values{"input_map": {`{"text": "issue.body"}`}})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode, res.Body)
+	res = a.deliver(hookURL, secret, time.Now().Unix(), `{"issue":{"body":"mapped"}}`)
+	require.Equal(t, http.StatusAccepted, res.StatusCode, res.Body)
+
+	// A new secret replaces the old one and is shown once.
+	res = c.submit(page, page+"/production/webhook", url.Values{})
+	require.Equal(t, http.StatusOK, res.StatusCode, res.Body)
+	rotated := strings.TrimSpace(res.Doc(t).Find(`[data-testid="webhook-secret-value"]`).Text())
+	require.True(t, strings.HasPrefix(rotated, "whsec_"))
+	require.NotEqual(t, secret, rotated)
+	require.Equal(t, http.StatusUnauthorized, a.deliver(hookURL, secret, time.Now().Unix(), `{"issue":{"body":"old"}}`).StatusCode)
+
+	// Pause and resume.
+	res = c.submit(page, page+"/production/pause", url.Values{})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode, res.Body)
+	doc = c.get(page).Doc(t)
+	require.Equal(t, "paused", strings.TrimSpace(doc.Find(`[data-testid="status-production"]`).Text()))
+	require.Equal(t, 1, doc.Find(`[data-testid="resume-production"]`).Length())
+	require.Equal(t, "—", strings.TrimSpace(doc.Find(`[data-testid="next-run-production"]`).Text()), "a paused schedule waits")
+	require.Equal(t, http.StatusConflict, a.deliver(hookURL, rotated, time.Now().Unix(), `{"issue":{"body":"paused"}}`).StatusCode)
+	res = c.submit(page, page+"/production/resume", url.Values{})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode, res.Body)
+	require.Equal(t, "active", strings.TrimSpace(c.get(page).Doc(t).Find(`[data-testid="status-production"]`).Text()))
+
+	// A viewer sees the deployments but no forms, and may not change them.
+	viewer := a.client()
+	viewer.signUp("viewer@example.com", password)
+	ctx := context.Background()
+	v, err := auth.UserByEmail(ctx, a.DB, "viewer@example.com")
+	require.NoError(t, err)
+	team := a.teamOf("pages@example.com")
+	require.NoError(t, teams.AddMember(ctx, a.DB, team.ID, v.ID, teams.RoleViewer))
+	viewer.submit("/runs", "/teams/switch", url.Values{"team_id": {fmt.Sprint(team.ID)}})
+	doc = viewer.get(page).Doc(t)
+	require.Equal(t, 1, doc.Find(`[data-testid="env-production"]`).Length())
+	require.Equal(t, 0, doc.Find(`[data-testid="deploy-form"]`).Length())
+	require.Equal(t, 0, doc.Find(`[data-testid="pause-production"]`).Length())
+	res = viewer.submit(page, page+"/production/pause", url.Values{})
+	require.Equal(t, http.StatusForbidden, res.StatusCode)
+}
