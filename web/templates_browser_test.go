@@ -30,8 +30,8 @@ func setSelect(selector, value string) chromedp.Action[chromedp.Void] {
 
 // TestBrowserTemplateBuilder builds a two-step template in the builder
 // (htmx adds a step and changes its kind without a reload, needs are
-// ticked), previews it, saves it, deploys it and triggers it through the
-// API, and sees its run succeed on the dashboard.
+// ticked), previews it, saves it, deploys it on its deployments page,
+// triggers it through the API, and sees its run succeed on the dashboard.
 func TestBrowserTemplateBuilder(t *testing.T) {
 	t.Parallel()
 	a := newApp(t)
@@ -99,7 +99,17 @@ func TestBrowserTemplateBuilder(t *testing.T) {
 	)
 	saveScreenshot(ctx, t, "template-page")
 
-	// Deploy it and trigger it through the API, with a key of the team.
+	browserStep(ctx, t, "deploy version 1 to production",
+		clickAndLoad(`[data-testid=deployments-link]`),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=deploy-form]`)),
+		setSelect(`#deploy-environment`, "production"),
+		setSelect(`#deploy-version`, "1"),
+		clickAndLoad(`[data-testid=deploy]`),
+		waitFor(textContains(`[data-testid=version-production]`, "Version 1")),
+		waitFor(textContains(`[data-testid=status-production]`, "active")),
+	)
+
+	// Trigger it through the API, with a key of the team.
 	user, err := auth.UserByEmail(context.Background(), a.DB, email)
 	require.NoError(t, err)
 	ms, err := teams.ForUser(context.Background(), a.DB, user.ID)
@@ -107,9 +117,7 @@ func TestBrowserTemplateBuilder(t *testing.T) {
 	_, secret, err := apikeys.Create(context.Background(), a.DB, ms[0].ID, "browser", teams.RoleOwner, user.ID, nil)
 	require.NoError(t, err)
 	api := &apiClient{t: t, app: a, key: secret}
-	res := api.do(http.MethodPost, "/api/v1/templates/release-note/deploy", `{"environment":"production","version":1}`)
-	require.Equal(t, http.StatusCreated, res.StatusCode, res.Body)
-	res = api.do(http.MethodPost, "/api/v1/deployments/release-note/production/runs", `{"inputs":{"topic":"tides"}}`)
+	res := api.do(http.MethodPost, "/api/v1/deployments/release-note/production/runs", `{"inputs":{"topic":"tides"}}`)
 	require.Equal(t, http.StatusCreated, res.StatusCode, res.Body)
 	run := api.waitRun(decode[apiRun](t, res).ID, "succeeded", "failed")
 	require.Equal(t, "succeeded", run.Status)
