@@ -2,6 +2,7 @@ package deployments_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -285,5 +286,47 @@ func TestStatsOverTheLast30Days(t *testing.T) {
 		require.Equal(t, int64(1500), st.AvgCostMicros)
 		require.Len(t, list[0].Recent, 5, "recent runs are not limited to the window")
 		require.Equal(t, ids[4], list[0].Recent[0].ID, "newest first")
+	})
+}
+
+func TestReceiveOnBothDatabases(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		f := setup(t, d)
+		out, err := f.svc.Deploy(ctx, f.actor(teams.RoleOwner), templates.StarterSummary, deployments.Production, 0)
+		require.NoError(t, err)
+		token, secret := out.Deployment.WebhookToken, out.Secret
+		now := f.clock.Now()
+		deliver := func(secret string, at time.Time, body string) error {
+			ts := fmt.Sprint(at.Unix())
+			_, err := f.svc.Receive(ctx, token, ts, deployments.Sign(secret, at.Unix(), []byte(body)), strings.NewReader(body))
+			return err
+		}
+		body := `{"text":"Hello"}`
+		require.NoError(t, deliver(secret, now, body))
+		require.Equal(t, 1, f.count(t, `SELECT COUNT(*) FROM webhook_deliveries WHERE run_id IS NOT NULL`))
+
+		require.ErrorIs(t, deliver(secret, now, body), runs.ErrConflict, "a replay")
+		require.ErrorIs(t, deliver("whsec_other", now, body), deployments.ErrBadSignature)
+		require.ErrorIs(t, deliver(secret, now.Add(-6*time.Minute), body), deployments.ErrStale)
+		require.ErrorIs(t, deliver(secret, now, `[1]`), deployments.ErrMalformedBody)
+		require.ErrorIs(t, deliver(secret, now, `{"text":"`+strings.Repeat("x", deployments.MaxWebhookBody)+`"}`), deployments.ErrBodyTooLarge)
+		_, err = f.svc.Receive(ctx, "unknown", "", "", strings.NewReader(body))
+		require.ErrorIs(t, err, db.ErrNotFound)
+		requireField(t, deliver(secret, now.Add(time.Second), `{}`), "inputs.text")
+		require.Equal(t, 1, f.runs(t), "refused deliveries start nothing")
+		require.Equal(t, 1, f.count(t, `SELECT COUNT(*) FROM webhook_deliveries`), "nor remember anything")
+
+		// Ten minutes on, the delivery is forgotten, and its replay is stale.
+		f.clock.Set(now.Add(9 * time.Minute))
+		n, err := f.svc.PruneDeliveries(ctx)
+		require.NoError(t, err)
+		require.Zero(t, n)
+		f.clock.Set(now.Add(11 * time.Minute))
+		n, err = f.svc.PruneDeliveries(ctx)
+		require.NoError(t, err)
+		require.Equal(t, int64(1), n)
+		require.ErrorIs(t, deliver(secret, now, body), deployments.ErrStale)
+		require.Equal(t, 1, f.runs(t))
 	})
 }
