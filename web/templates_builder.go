@@ -100,30 +100,35 @@ func (s *Server) builderUpdate(c echo.Context) error {
 	if err := a.Can(access.TemplatesWrite); err != nil {
 		return err
 	}
-	form, err := c.FormParams()
+	b, err := builderForm(c)
 	if err != nil {
-		return echo.NewHTTPError(http.StatusBadRequest, "The form could not be read.")
+		return err
 	}
-	b := parseBuilder(form)
 	provider, model := s.defaultModel()
-	applyBuilderAction(&b, form.Get("action"), provider, model)
+	applyBuilderAction(&b, c.FormValue("action"), provider, model)
 	return s.renderBuilder(c, http.StatusOK, b)
 }
 
-// checkBuilder reads the builder form into a spec and checks it: what does
-// not parse, then what the service finds.
-func (s *Server) checkBuilder(c echo.Context) (templatesview.Builder, templates.Spec, validation.Errors, validation.Errors, error) {
+// builderForm reads the posted builder form.
+func builderForm(c echo.Context) (templatesview.Builder, error) {
 	form, err := c.FormParams()
 	if err != nil {
-		return templatesview.Builder{}, templates.Spec{}, nil, nil, echo.NewHTTPError(http.StatusBadRequest, "The form could not be read.")
+		return templatesview.Builder{}, echo.NewHTTPError(http.StatusBadRequest, "The form could not be read.")
 	}
-	b := parseBuilder(form)
-	spec, errs := builderSpec(b)
+	return parseBuilder(form), nil
+}
+
+// checkBuilder turns the builder's fields into a spec and checks it: what
+// does not parse, then what the service finds, kept in b.Errors and
+// b.Warnings.
+func (s *Server) checkBuilder(b *templatesview.Builder) templates.Spec {
+	spec, errs := builderSpec(*b)
 	checkErrs, warnings := s.templates.Check(&spec)
 	for k, v := range checkErrs {
 		errs.Add(k, v)
 	}
-	return b, spec, errs, warnings, nil
+	b.Errors, b.Warnings = errs, warnings
+	return spec
 }
 
 // previewTemplate renders each step's prompt with sample inputs (the
@@ -136,10 +141,11 @@ func (s *Server) previewTemplate(c echo.Context) error {
 	if err := a.Can(access.TemplatesWrite); err != nil {
 		return err
 	}
-	b, spec, errs, warnings, err := s.checkBuilder(c)
+	b, err := builderForm(c)
 	if err != nil {
 		return err
 	}
+	spec := s.checkBuilder(&b)
 	sample := templates.SampleInputs(spec)
 	if sample == nil {
 		sample = map[string]any{}
@@ -154,7 +160,8 @@ func (s *Server) previewTemplate(c echo.Context) error {
 		}
 	}
 	b.Preview = templatesview.Preview{Shown: true, Inputs: spec.Inputs, Samples: samples,
-		Steps: templates.Preview(spec, sample), Errors: errs, Warnings: warnings}
+		Steps: templates.Preview(spec, sample), Errors: b.Errors, Warnings: b.Warnings}
+	b.Errors, b.Warnings = nil, nil // shown in the preview, not yet next to the fields
 	if isHTMX(c) {
 		b = s.withChoices(b)
 		return s.render(c, http.StatusOK, page{Title: "Preview", Nav: "templates", Content: templatesview.PreviewPanel(b)})
@@ -183,23 +190,24 @@ func (s *Server) createTemplate(c echo.Context) error {
 	if err := a.Can(access.TemplatesWrite); err != nil {
 		return err
 	}
-	b, spec, errs, warnings, err := s.checkBuilder(c)
+	b, err := builderForm(c)
 	if err != nil {
 		return err
 	}
-	b.Editing = ""
-	if len(errs) == 0 {
-		var t templates.Template
-		t, _, err = s.templates.Create(c.Request().Context(), a, spec, b.Note)
+	b.Editing = "" // a new template takes the slug typed
+	spec := s.checkBuilder(&b)
+	if len(b.Errors) == 0 {
+		t, _, err := s.templates.Create(c.Request().Context(), a, spec, b.Note)
 		if err == nil {
 			s.addFlash(c, "success", fmt.Sprintf("Template %s created as version 1.", t.Name))
 			return redirect(c, templatesview.Path(t.Slug))
 		}
-		if !errors.As(err, &errs) {
+		var verrs validation.Errors
+		if !errors.As(err, &verrs) {
 			return err
 		}
+		b.Errors = verrs
 	}
-	b.Errors, b.Warnings = errs, warnings
 	return s.renderBuilder(c, http.StatusUnprocessableEntity, b)
 }
 
@@ -218,15 +226,14 @@ func (s *Server) saveTemplate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	b, spec, errs, warnings, err := s.checkBuilder(c)
+	b, err := builderForm(c)
 	if err != nil {
 		return err
 	}
-	b.Editing, spec.Slug = t.Slug, t.Slug
-	if len(errs) == 0 {
-		var v templates.Version
-		var changed bool
-		v, changed, err = s.templates.Save(ctx, a, t.Slug, spec, b.Note)
+	b.Editing = t.Slug // the slug never changes
+	spec := s.checkBuilder(&b)
+	if len(b.Errors) == 0 {
+		v, changed, err := s.templates.Save(ctx, a, t.Slug, spec, b.Note)
 		if err == nil {
 			if changed {
 				s.addFlash(c, "success", fmt.Sprintf("Saved version %d.", v.Number))
@@ -235,11 +242,12 @@ func (s *Server) saveTemplate(c echo.Context) error {
 			}
 			return redirect(c, templatesview.Path(t.Slug))
 		}
-		if !errors.As(err, &errs) {
+		var verrs validation.Errors
+		if !errors.As(err, &verrs) {
 			return err
 		}
+		b.Errors = verrs
 	}
-	b.Errors, b.Warnings = errs, warnings
 	return s.renderBuilder(c, http.StatusUnprocessableEntity, b)
 }
 
