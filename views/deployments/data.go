@@ -132,9 +132,13 @@ func dollars(micros int64) string { return pricing.FormatDollars(micros) }
 
 func statusClass(status string) string { return "status status-" + status }
 
-// signExample shows how to sign and send a delivery with openssl and curl.
-func signExample(url string) string {
-	return `SECRET='whsec_…'   # the webhook secret
+// signExample shows how to sign and send a delivery with openssl and curl;
+// an empty secret is left for the reader to paste.
+func signExample(url, secret string) string {
+	if secret == "" {
+		secret = "whsec_…"
+	}
+	return `SECRET='` + secret + `'   # the webhook secret
 BODY='{"text":"Hello from a webhook"}'
 TS=$(date +%s)
 SIG=$(printf '%s.%s' "$TS" "$BODY" | openssl dgst -sha256 -hmac "$SECRET" | sed 's/^.*= //')
