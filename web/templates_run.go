@@ -73,9 +73,13 @@ func (s *Server) startTemplateRun(c echo.Context) error {
 		}
 	}
 	key := strings.TrimSpace(form.Get("idempotency_key"))
-	run, _, err := s.templates.StartRun(c.Request().Context(), a, c.Param("slug"), values, key)
+	run, replayed, err := s.templates.StartRun(c.Request().Context(), a, c.Param("slug"), values, key)
 	if err == nil {
-		s.addFlash(c, "success", fmt.Sprintf("Run #%d started.", run.ID))
+		if replayed {
+			s.addFlash(c, "info", fmt.Sprintf("This form was already sent: it started run #%d.", run.ID))
+		} else {
+			s.addFlash(c, "success", fmt.Sprintf("Run #%d started.", run.ID))
+		}
 		return redirect(c, fmt.Sprintf("/runs/%d", run.ID))
 	}
 	var verrs validation.Errors

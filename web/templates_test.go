@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -10,7 +11,9 @@ import (
 	"github.com/PuerkitoBio/goquery"
 	"github.com/stretchr/testify/require"
 
+	"github.com/nofxhq/nofx/internal/auth"
 	"github.com/nofxhq/nofx/internal/db"
+	"github.com/nofxhq/nofx/internal/teams"
 	"github.com/nofxhq/nofx/internal/templates"
 )
 
@@ -358,9 +361,21 @@ func TestTemplateRunForm(t *testing.T) {
 	require.Equal(t, "several", doc.Find(`#input-points`).AttrOr("value", ""), "values are kept")
 	require.Equal(t, before, countRuns(t, a))
 
-	res = c.submit("/templates/summary/run", "/templates/summary/run", url.Values{"inputs.text": {"Tides rise and fall."}})
+	form := formValues(c.get("/templates/summary/run").Doc(t).Find(`[data-testid=template-run-form]`))
+	require.NotEmpty(t, form.Get("idempotency_key"))
+	form.Set("inputs.text", "Tides rise and fall.")
+	res = c.postForm("/templates/summary/run", form)
 	require.Equal(t, http.StatusSeeOther, res.StatusCode, res.Body)
-	require.True(t, strings.HasPrefix(res.Header.Get("Location"), "/runs/"))
+	location := res.Header.Get("Location")
+	require.True(t, strings.HasPrefix(location, "/runs/"))
+	require.Contains(t, flashText(c.get(location).Doc(t)), "started")
+	require.Equal(t, before+1, countRuns(t, a))
+
+	// The same form sent twice starts one run.
+	res = c.postForm("/templates/summary/run", form)
+	require.Equal(t, http.StatusSeeOther, res.StatusCode, res.Body)
+	require.Equal(t, location, res.Header.Get("Location"))
+	require.Contains(t, flashText(c.get(location).Doc(t)), "already sent")
 	require.Equal(t, before+1, countRuns(t, a))
 }
 
@@ -429,4 +444,42 @@ func TestTemplatesOtherTeam(t *testing.T) {
 		require.Equal(t, http.StatusNotFound, res.StatusCode, path)
 	}
 	require.Equal(t, 0, stranger.get("/templates").Doc(t).Find(`[data-testid=template-secret-plan]`).Length())
+}
+
+// TestTemplatePagesForAViewer: a viewer reads templates but is offered no
+// button their role does not allow.
+func TestTemplatePagesForAViewer(t *testing.T) {
+	t.Parallel()
+	a, owner := newTemplateClient(t, "owner-v@example.com")
+	ctx := context.Background()
+	ownerUser, err := auth.UserByEmail(ctx, a.DB, "owner-v@example.com")
+	require.NoError(t, err)
+	ms, err := teams.ForUser(ctx, a.DB, ownerUser.ID)
+	require.NoError(t, err)
+	res := owner.submit("/templates/new", "/templates", twoStepTemplate("shared"))
+	require.Equal(t, http.StatusSeeOther, res.StatusCode, res.Body)
+	values := twoStepTemplate("shared")
+	values.Set("description", "Changed.")
+	res = owner.submit("/templates/shared/edit", "/templates/shared", values)
+	require.Equal(t, http.StatusSeeOther, res.StatusCode, res.Body)
+
+	viewer := a.client()
+	viewer.signUp("viewer-v@example.com", password)
+	viewerUser, err := auth.UserByEmail(ctx, a.DB, "viewer-v@example.com")
+	require.NoError(t, err)
+	require.NoError(t, teams.AddMember(ctx, a.DB, ms[0].ID, viewerUser.ID, teams.RoleViewer))
+	viewer.submit("/runs", "/teams/switch", url.Values{"team_id": {fmt.Sprint(ms[0].ID)}})
+
+	doc := viewer.get("/templates").Doc(t)
+	require.Equal(t, 1, doc.Find(`[data-testid=template-shared]`).Length())
+	require.Equal(t, 0, doc.Find(`[data-testid=new-template]`).Length())
+	require.Equal(t, 0, doc.Find(`a[href="/templates/shared/edit"]`).Length())
+	doc = viewer.get("/templates/shared").Doc(t)
+	for _, id := range []string{"edit-template", "run-template", "delete-form"} {
+		require.Equal(t, 0, doc.Find(`[data-testid=`+id+`]`).Length(), id)
+	}
+	require.Equal(t, 0, viewer.get("/templates/shared/versions").Doc(t).Find(`[data-testid=rollback-1]`).Length())
+	require.Equal(t, 0, viewer.get("/templates/shared/json").Doc(t).Find(`[data-testid=import-form]`).Length())
+	require.Equal(t, http.StatusForbidden, viewer.get("/templates/new").StatusCode)
+	require.Equal(t, http.StatusForbidden, viewer.get("/templates/shared/run").StatusCode)
 }
