@@ -74,7 +74,11 @@ func (s *Service) runTick(ctx context.Context, d due, now time.Time) (bool, erro
 		next = &n
 	}
 
-	in, err := runInput(ctx, s.DB, d.Deployment, nil, runs.TriggerSchedule)
+	v, err := pinned(ctx, s.DB, d.Deployment)
+	if err != nil {
+		return false, s.skipTick(ctx, d, read, next, err)
+	}
+	in, err := runInput(d.Deployment, v, nil, runs.TriggerSchedule)
 	if err != nil {
 		return false, s.skipTick(ctx, d, read, next, err)
 	}
@@ -105,8 +109,12 @@ func (s *Service) runTick(ctx context.Context, d due, now time.Time) (bool, erro
 }
 
 // skipTick moves d past a tick whose run could not be created, and records
-// why, once (only the process that moves the tick does).
+// why, once (only the process that moves the tick does). A pass cut short
+// by shutdown skips nothing: the next start runs the tick.
 func (s *Service) skipTick(ctx context.Context, d due, read time.Time, next *time.Time, cause error) error {
+	if ctx.Err() != nil {
+		return cause
+	}
 	return db.WithTx(ctx, s.DB, func(tx *sqlx.Tx) error {
 		ok, err := claimTick(ctx, tx, d.ID, read, next)
 		if err != nil || !ok {

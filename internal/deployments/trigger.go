@@ -82,13 +82,18 @@ func pausedError(d Deployment) error {
 	return &runs.ConflictError{Message: fmt.Sprintf("The %s deployment of %s is paused; resume it to run it.", d.Environment, d.Template)}
 }
 
-// runInput checks values against the deployment's pinned version and
-// returns the run to create.
-func runInput(ctx context.Context, q db.Queryer, d Deployment, values map[string]any, trigger string) (runs.CreateInput, error) {
+// pinned returns the version the deployment runs.
+func pinned(ctx context.Context, q db.Queryer, d Deployment) (templates.Version, error) {
 	_, v, err := templates.LoadVersion(ctx, q, d.TeamID, d.Template, d.Version)
 	if err != nil {
-		return runs.CreateInput{}, fmt.Errorf("deployments: pinned version %d of %q: %w", d.Version, d.Template, err)
+		return templates.Version{}, fmt.Errorf("deployments: pinned version %d of %q: %w", d.Version, d.Template, err)
 	}
+	return v, nil
+}
+
+// runInput checks values against the deployment's pinned version v and
+// returns the run to create.
+func runInput(d Deployment, v templates.Version, values map[string]any, trigger string) (runs.CreateInput, error) {
 	in, err := v.RunInput(d.Template, values)
 	if err != nil {
 		return runs.CreateInput{}, err
@@ -110,7 +115,11 @@ func (s *Service) Trigger(ctx context.Context, actor access.Actor, slug, env str
 	if d.Paused {
 		return runs.Run{}, false, pausedError(d)
 	}
-	in, err := runInput(ctx, s.DB, d, values, runs.TriggerAPI)
+	v, err := pinned(ctx, s.DB, d)
+	if err != nil {
+		return runs.Run{}, false, err
+	}
+	in, err := runInput(d, v, values, runs.TriggerAPI)
 	if err != nil {
 		return runs.Run{}, false, err
 	}
@@ -153,11 +162,16 @@ func (s *Service) Receive(ctx context.Context, token, timestamp, signature strin
 	if d.Paused {
 		return runs.Run{}, pausedError(d)
 	}
-	values, err := s.webhookValues(ctx, d, payload)
+	v, err := pinned(ctx, s.DB, d)
 	if err != nil {
 		return runs.Run{}, err
 	}
-	in, err := runInput(ctx, s.DB, d, values, runs.TriggerWebhook)
+	spec, err := v.Spec(d.Template)
+	if err != nil {
+		return runs.Run{}, fmt.Errorf("deployments: decode version %d of %q: %w", d.Version, d.Template, err)
+	}
+	values := MapInputs(payload, d.InputMap(), spec.Inputs)
+	in, err := runInput(d, v, values, runs.TriggerWebhook)
 	if err != nil {
 		return runs.Run{}, err
 	}
@@ -180,21 +194,6 @@ func (s *Service) Receive(ctx context.Context, token, timestamp, signature strin
 		s.log().Warn("deployments: link webhook delivery to its run", "run_id", run.ID, "error", err)
 	}
 	return run, nil
-}
-
-// webhookValues maps a webhook body to the pinned version's inputs: each
-// input named in the deployment's input map takes the value at its dotted
-// path; any other declared input takes the top-level key of its name.
-func (s *Service) webhookValues(ctx context.Context, d Deployment, payload map[string]any) (map[string]any, error) {
-	_, v, err := templates.LoadVersion(ctx, s.DB, d.TeamID, d.Template, d.Version)
-	if err != nil {
-		return nil, fmt.Errorf("deployments: pinned version %d of %q: %w", d.Version, d.Template, err)
-	}
-	spec, err := v.Spec(d.Template)
-	if err != nil {
-		return nil, fmt.Errorf("deployments: decode version %d of %q: %w", d.Version, d.Template, err)
-	}
-	return MapInputs(payload, d.InputMap(), spec.Inputs), nil
 }
 
 // MapInputs picks the values of inputs out of a webhook body: by the dotted
