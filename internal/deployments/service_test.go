@@ -307,6 +307,9 @@ func TestReceiveOnBothDatabases(t *testing.T) {
 		require.Equal(t, 1, f.count(t, `SELECT COUNT(*) FROM webhook_deliveries WHERE run_id IS NOT NULL`))
 
 		require.ErrorIs(t, deliver(secret, now, body), runs.ErrConflict, "a replay")
+		upper := "sha256=" + strings.ToUpper(strings.TrimPrefix(deployments.Sign(secret, now.Unix(), []byte(body)), "sha256="))
+		_, err = f.svc.Receive(ctx, token, " "+fmt.Sprint(now.Unix()), upper, strings.NewReader(body))
+		require.ErrorIs(t, err, runs.ErrConflict, "a replay with the hex in upper case")
 		require.ErrorIs(t, deliver("whsec_other", now, body), deployments.ErrBadSignature)
 		require.ErrorIs(t, deliver(secret, now.Add(-6*time.Minute), body), deployments.ErrStale)
 		require.ErrorIs(t, deliver(secret, now, `[1]`), deployments.ErrMalformedBody)

@@ -175,7 +175,9 @@ func (s *Service) Receive(ctx context.Context, token, timestamp, signature strin
 	if err != nil {
 		return runs.Run{}, err
 	}
-	sig := strings.TrimSpace(signature)
+	// One delivery, one key: the signature's hex in lower case, however it
+	// was sent, so that a replay in upper case is still a replay.
+	sig := strings.ToLower(strings.TrimSpace(signature))
 	in.Within = func(ctx context.Context, tx *sqlx.Tx) error {
 		err := recordDelivery(ctx, tx, d.ID, sig, now)
 		if db.IsUniqueViolation(err) {
