@@ -295,6 +295,20 @@ func checkInputs(errs, warnings validation.Errors, s Spec) {
 		declared[in.Name] = true
 	}
 	used := map[string]bool{}
+	// The goal becomes each run's title, rendered with the inputs.
+	if names, steps, err := runs.References(s.Plan.Goal); err != nil {
+		errs.Add("goal", "Fix the template: "+err.Error()+".")
+	} else {
+		if len(steps) > 0 {
+			errs.Add("goal", "The goal may use inputs, not step outputs: it is set before any step runs.")
+		}
+		for _, name := range names {
+			used[name] = true
+			if !declared[name] {
+				errs.Add("goal", fmt.Sprintf("{{inputs.%s}} is not a declared input: add it under Inputs.", name))
+			}
+		}
+	}
 	for i, step := range s.Plan.Steps {
 		names, _, err := runs.References(step.Prompt)
 		if err != nil {

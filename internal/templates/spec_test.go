@@ -117,6 +117,10 @@ func TestCheck(t *testing.T) {
 		{"choice default", func(s *templates.Spec) { s.Inputs[2].Default = "loud" }, "inputs[2].default", "one of the choices"},
 		{"undeclared input", func(s *templates.Spec) { s.Plan.Steps[1].Prompt = "{{inputs.audience}}: {{steps.draft.output}}" },
 			"steps[1].prompt", "{{inputs.audience}} is not a declared input: add it under Inputs."},
+		{"undeclared input in the goal", func(s *templates.Spec) { s.Plan.Goal = "Brief on {{inputs.audience}}" },
+			"goal", "{{inputs.audience}} is not a declared input"},
+		{"step output in the goal", func(s *templates.Spec) { s.Plan.Goal = "{{steps.draft.output}}" }, "goal", "not step outputs"},
+		{"bad goal template", func(s *templates.Spec) { s.Plan.Goal = "Brief on {{inputs.topic" }, "goal", "Fix the template"},
 		{"plan: no steps", func(s *templates.Spec) { s.Plan.Steps = nil }, "steps", "at least one step"},
 		{"plan: unknown model", func(s *templates.Spec) { s.Plan.Steps[0].Model = "gpt-9" }, "steps[0].model", ""},
 		{"plan: unknown provider", func(s *templates.Spec) { s.Plan.Steps[0].Provider = "nowhere" }, "steps[0].provider", "unknown provider"},
@@ -192,6 +196,19 @@ func TestVersionRunInput(t *testing.T) {
 	require.Equal(t, 4, in.TemplateVersion)
 	require.Equal(t, s.Plan, in.Plan)
 	require.Equal(t, float64(120), in.Inputs["words"])
+
+	// The goal is each run's title, rendered with the inputs, or the
+	// template's name when empty.
+	s.Plan.Goal = "Brief on {{inputs.topic}}"
+	v.PlanJSON = mustJSON(t, s.Plan)
+	in, err = v.RunInput("brief", map[string]any{"topic": "otters"})
+	require.NoError(t, err)
+	require.Equal(t, "Brief on otters", in.Plan.Goal)
+	s.Plan.Goal = ""
+	v.PlanJSON = mustJSON(t, s.Plan)
+	in, err = v.RunInput("brief", map[string]any{"topic": "otters"})
+	require.NoError(t, err)
+	require.Equal(t, s.Name, in.Plan.Goal)
 
 	_, err = v.RunInput("brief", map[string]any{})
 	var verrs validation.Errors

@@ -178,5 +178,16 @@ func (v Version) RunInput(slug string, values map[string]any) (runs.CreateInput,
 	if err != nil {
 		return runs.CreateInput{}, err
 	}
-	return runs.CreateInput{Plan: spec.Plan, Inputs: inputs, Template: slug, TemplateVersion: v.Number}, nil
+	// Each run's title is the goal with its inputs, or the template's name.
+	plan := spec.Plan
+	if goal, err := runs.Render(plan.Goal, inputs, nil); err == nil {
+		if r := []rune(goal); len(r) > runs.MaxGoalChars {
+			goal = string(r[:runs.MaxGoalChars-1]) + "…"
+		}
+		plan.Goal = goal
+	}
+	if strings.TrimSpace(plan.Goal) == "" {
+		plan.Goal = spec.Name
+	}
+	return runs.CreateInput{Plan: plan, Inputs: inputs, Template: slug, TemplateVersion: v.Number}, nil
 }

@@ -208,8 +208,8 @@ func BuilderForm(b Builder) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = inputField(field{ID: "template-goal", Name: "goal", Label: "Goal of each run", Value: b.Goal, Required: true,
-			Hint: "Shown as the title of each run.", Error: b.err("goal")}).Render(ctx, templ_7745c5c3_Buffer)
+		templ_7745c5c3_Err = inputField(field{ID: "template-goal", Name: "goal", Label: "Goal of each run", Value: b.Goal,
+			Hint: "The title of each run; it may use {{inputs.name}}. Empty means the template's name.", Error: b.err("goal")}).Render(ctx, templ_7745c5c3_Buffer)
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
