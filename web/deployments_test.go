@@ -139,6 +139,16 @@ func TestWebhookDeliveries(t *testing.T) {
 	require.NotNil(t, origin.DeploymentID)
 	require.Equal(t, 1, origin.TemplateVersion)
 	require.Equal(t, 1, a.countRuns())
+	var who struct {
+		Audit string `db:"audit"`
+		Event string `db:"event"`
+	}
+	require.NoError(t, db.Get(context.Background(), a.DB, &who, `SELECT
+		(SELECT actor FROM audit_log WHERE action = 'run.create' AND target = ?) AS audit,
+		(SELECT message FROM run_events WHERE run_id = ? AND kind = 'run.created') AS event`,
+		fmt.Sprintf("run #%d", accepted.ID), accepted.ID))
+	require.Equal(t, "webhook", who.Audit, "the audit log names the trigger when no person or key started the run")
+	require.Contains(t, who.Event, "webhook")
 
 	big := `{"text":"` + strings.Repeat("x", deployments.MaxWebhookBody) + `"}`
 	for _, tc := range []struct {

@@ -216,8 +216,11 @@ func (s *Service) Create(ctx context.Context, actor access.Actor, in CreateInput
 			}
 		}
 		msg := "Run created"
-		if in.RerunOf != 0 {
+		switch {
+		case in.RerunOf != 0:
 			msg = fmt.Sprintf("Run created as a rerun of run #%d", in.RerunOf)
+		case in.TriggeredBy != "":
+			msg = fmt.Sprintf("Run created by a deployment's %s trigger", in.TriggeredBy)
 		}
 		t.runID = runID
 		if err := insertEvent(ctx, tx, runID, "", "run.created", msg, &actor, now); err != nil {
@@ -227,7 +230,11 @@ func (s *Service) Create(ctx context.Context, actor access.Actor, in CreateInput
 		if in.RerunOf != 0 {
 			summary = fmt.Sprintf("rerun of #%d: %s", in.RerunOf, summary)
 		}
-		return audit.Record(ctx, tx, audit.For(actor, "run.create", fmt.Sprintf("run #%d", runID), summary))
+		entry := audit.For(actor, "run.create", fmt.Sprintf("run #%d", runID), summary)
+		if actor.UserID == 0 && actor.APIKeyID == 0 {
+			entry.Actor = in.TriggeredBy // a webhook or a schedule
+		}
+		return audit.Record(ctx, tx, entry)
 	})
 	if err != nil {
 		return Run{}, false, err
