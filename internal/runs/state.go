@@ -124,7 +124,7 @@ type pendingEvent struct {
 // the transaction ends, so that two steps finishing at once see each
 // other's results (SQLite transactions are exclusive already).
 func loadState(ctx context.Context, d *db.DB, q db.Queryer, runID int64, now time.Time, lock bool) (*state, error) {
-	query := runSelect + ` WHERE r.id = ?`
+	query := runStateSelect + ` WHERE r.id = ?`
 	if lock && d.Dialect == db.Postgres {
 		query += ` FOR UPDATE OF r`
 	}

@@ -11,15 +11,24 @@ import (
 	"github.com/nofxhq/nofx/internal/db"
 )
 
-const runSelect = `SELECT r.id, r.team_id, r.status, r.goal, r.template, r.plan, r.inputs,
-	r.created_by_user_id, r.created_by_key_id, COALESCE(u.email, k.name, r.triggered_by, '') AS created_by,
-	r.rerun_of, r.idempotency_key, r.steps_total, r.steps_done, r.input_tokens, r.output_tokens, r.cost_micros,
-	r.error, r.created_at, r.started_at, r.finished_at, r.updated_at,
-	r.template_version, r.deployment_id, COALESCE(d.environment, '') AS deployment_environment, r.triggered_by, r.scheduled_for
+// runColumns are the columns of a run that runSelect and runStateSelect share.
+const runColumns = `r.id, r.team_id, r.status, r.goal, r.template, r.plan, r.inputs,
+	r.created_by_user_id, r.created_by_key_id, r.rerun_of, r.idempotency_key, r.steps_total, r.steps_done,
+	r.input_tokens, r.output_tokens, r.cost_micros, r.error, r.created_at, r.started_at, r.finished_at, r.updated_at,
+	r.template_version, r.deployment_id, r.triggered_by, r.scheduled_for`
+
+// runSelect reads runs with the names of who started them and their
+// deployment's environment, for pages and the API.
+const runSelect = `SELECT ` + runColumns + `,
+	COALESCE(u.email, k.name, r.triggered_by, '') AS created_by, COALESCE(d.environment, '') AS deployment_environment
 	FROM runs r
 	LEFT JOIN users u ON u.id = r.created_by_user_id
 	LEFT JOIN api_keys k ON k.id = r.created_by_key_id
 	LEFT JOIN deployments d ON d.id = r.deployment_id`
+
+// runStateSelect reads runs alone, for the engine's state transitions: no
+// joins to plan on each of the many small transactions.
+const runStateSelect = `SELECT ` + runColumns + `, '' AS created_by, '' AS deployment_environment FROM runs r`
 
 const stepColumns = `id, run_id, position, name, kind, status, needs, provider, model, prompt, rendered_prompt,
 	options, output, error, attempt, max_attempts, timeout_ms, input_tokens, output_tokens, cost_micros, fallback, served_by, enqueued, job_id,
