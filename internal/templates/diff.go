@@ -16,10 +16,16 @@ func splitLines(text string) []string {
 	return strings.Split(text, "\n")
 }
 
+// maxDiffCells bounds the longest-common-subsequence table (4 bytes a
+// cell): a change larger than this is shown as its old lines removed and its
+// new lines added, instead of matched line by line.
+const maxDiffCells = 4 << 20
+
 // diffLines is a longest-common-subsequence line diff: unchanged lines,
 // then each change as its removed lines followed by its added lines.
 // Common leading and trailing lines are matched first, so that the table
-// only covers what changed.
+// only covers what changed; a change too large for the table (maxDiffCells)
+// is one block.
 func diffLines(a, b []string) []DiffLine {
 	prefix := 0
 	for prefix < len(a) && prefix < len(b) && a[prefix] == b[prefix] {
@@ -33,6 +39,10 @@ func diffLines(a, b []string) []DiffLine {
 
 	// lcs[i][j] is the length of the LCS of midA[i:] and midB[j:].
 	n, m := len(midA), len(midB)
+	block := (n+1)*(m+1) > maxDiffCells
+	if block {
+		n, m = 0, 0 // no table: the change is shown below as one block
+	}
 	lcs := make([][]int32, n+1)
 	for i := range lcs {
 		lcs[i] = make([]int32, m+1)
@@ -77,6 +87,16 @@ func diffLines(a, b []string) []DiffLine {
 			oldNo++
 			removed = append(removed, DiffLine{Op: '-', Text: midA[i], OldNo: oldNo})
 			i++
+		}
+	}
+	if block {
+		for _, line := range midA {
+			oldNo++
+			out = append(out, DiffLine{Op: '-', Text: line, OldNo: oldNo})
+		}
+		for _, line := range midB {
+			newNo++
+			out = append(out, DiffLine{Op: '+', Text: line, NewNo: newNo})
 		}
 	}
 	flush()

@@ -326,3 +326,55 @@ func mustJSON(t *testing.T, v any) string {
 	require.NoError(t, err)
 	return string(b)
 }
+
+// TestDiffSpecsLargeChange checks that a change too large to match line by
+// line comes back as one block (old lines removed, new lines added) rather
+// than a table of millions of cells, while a small change still matches the
+// lines both sides share.
+func TestDiffSpecsLargeChange(t *testing.T) {
+	spec := func(n, value int) templates.Spec {
+		s := parse(t, exampleJSON)
+		s.Normalize()
+		list := make([]any, n)
+		for i := range list {
+			if i%2 == 0 {
+				list[i] = value
+			} else {
+				list[i] = "shared"
+			}
+		}
+		s.Plan.Steps[0].Options = map[string]any{"list": list}
+		return s
+	}
+	count := func(lines []templates.DiffLine) (same, removed, added int) {
+		for _, l := range lines {
+			switch l.Op {
+			case '-':
+				removed++
+			case '+':
+				added++
+			default:
+				same++
+			}
+		}
+		return
+	}
+
+	// Small: the "shared" lines between the changed numbers are matched.
+	same, removed, added := count(templates.DiffSpecs(spec(20, 0), spec(20, 1)))
+	require.Equal(t, 10, removed)
+	require.Equal(t, 10, added)
+	small := same
+
+	// Large: 2 × 3,000 changed lines would need a 9-million-cell table.
+	older, newer := spec(3000, 0), spec(3000, 1)
+	lines := templates.DiffSpecs(older, newer)
+	same, removed, added = count(lines)
+	require.Equal(t, removed, added)
+	require.Equal(t, 2999, removed, "the whole changed middle (all but the last, shared, line) is one block")
+	require.Less(t, same, small+10, "only the common head and tail are unchanged lines")
+	oldLines := strings.Count(string(older.Export()), "\n")
+	newLines := strings.Count(string(newer.Export()), "\n")
+	require.Equal(t, oldLines, same+removed)
+	require.Equal(t, newLines, same+added)
+}
