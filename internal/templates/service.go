@@ -53,7 +53,12 @@ func (s *Service) Version(ctx context.Context, actor access.Actor, slug string, 
 	return LoadVersion(ctx, s.DB, actor.TeamID, slug, n)
 }
 
-// Versions returns a template and its versions, newest first.
+// MaxListedVersions is how many versions Versions lists, newest first.
+const MaxListedVersions = 200
+
+// Versions returns a template and its newest versions (at most
+// MaxListedVersions), newest first, without their content: Version returns
+// one version whole.
 func (s *Service) Versions(ctx context.Context, actor access.Actor, slug string) (Template, []Version, error) {
 	if err := actor.Can(access.TemplatesRead); err != nil {
 		return Template{}, nil, err
@@ -63,7 +68,7 @@ func (s *Service) Versions(ctx context.Context, actor access.Actor, slug string)
 		return Template{}, nil, err
 	}
 	var vs []Version
-	if err := db.Select(ctx, s.DB, &vs, versionSelect+` WHERE v.template_id = ? ORDER BY v.version DESC`, t.ID); err != nil {
+	if err := db.Select(ctx, s.DB, &vs, versionListSelect+` WHERE v.template_id = ? ORDER BY v.version DESC LIMIT ?`, t.ID, MaxListedVersions); err != nil {
 		return Template{}, nil, fmt.Errorf("templates: versions of %s: %w", slug, err)
 	}
 	return t, vs, nil

@@ -138,6 +138,20 @@ func TestCreateSaveVersionsRollbackDiffDelete(t *testing.T) {
 		require.Equal(t, []int{3, 2, 1}, []int{versions[0].Number, versions[1].Number, versions[2].Number})
 		require.Equal(t, "owner@example.com", versions[1].Author)
 
+		// The list is the newest MaxListedVersions, without content.
+		for n := 4; n <= templates.MaxListedVersions+5; n++ {
+			_, err := db.Exec(s.ctx, s.db, `INSERT INTO template_versions (template_id, version, name, plan, created_at)
+				VALUES (?, ?, 'x', '{}', ?)`, tpl.ID, n, db.Now())
+			require.NoError(t, err)
+		}
+		_, many, err := s.svc.Versions(s.ctx, s.owner, "brief")
+		require.NoError(t, err)
+		require.Len(t, many, templates.MaxListedVersions)
+		require.Equal(t, templates.MaxListedVersions+5, many[0].Number)
+		require.Empty(t, many[0].PlanJSON, "lists do not carry each version's plan")
+		_, err = db.Exec(s.ctx, s.db, `DELETE FROM template_versions WHERE template_id = ? AND version > 3`, tpl.ID)
+		require.NoError(t, err)
+
 		lines, err := s.svc.Diff(s.ctx, s.owner, "brief", 1, 2)
 		require.NoError(t, err)
 		var changes []string

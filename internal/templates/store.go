@@ -22,6 +22,11 @@ const versionSelect = `SELECT v.id, v.template_id, v.version, v.name, v.descript
 	v.author_user_id, v.author_key_id, v.author, v.created_at
 	FROM template_versions v`
 
+// versionListSelect reads versions without their content, for lists.
+const versionListSelect = `SELECT v.id, v.template_id, v.version, v.name, v.description, '' AS inputs, '' AS plan, v.note,
+	v.author_user_id, v.author_key_id, v.author, v.created_at
+	FROM template_versions v`
+
 // noVersion is the error of a missing version: errors.Is finds both
 // ErrNoVersion and db.ErrNotFound in it.
 func noVersion(slug string, n int) error {
