@@ -126,6 +126,7 @@ func decodeJSON(c echo.Context, dst any) error {
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
+	dec.UseNumber() // inputs keep every digit: 9007199254740993 is not a float64
 	if err := dec.Decode(dst); err != nil {
 		return echo.NewHTTPError(http.StatusBadRequest, "The body is not valid JSON for this request: "+err.Error())
 	}

@@ -206,6 +206,12 @@ func TestAPIRunFromTemplate(t *testing.T) {
 	done := c.waitRun(run.ID, "succeeded", "failed")
 	require.Equal(t, "succeeded", done.Status)
 	require.Contains(t, done.Steps[0].Output, "Otters hold hands while they sleep.")
+
+	// A number given to a text input keeps every digit.
+	res = c.do(http.MethodPost, "/api/v1/runs", `{"template":"summary","inputs":{"text":9007199254740993}}`)
+	require.Equal(t, http.StatusCreated, res.StatusCode, res.Body)
+	big := c.waitRun(decode[apiRun](t, res).ID, "succeeded", "failed")
+	require.Contains(t, big.Steps[0].Output, "9007199254740993")
 }
 
 // TestAPIStartersRun starts each starter template as it ships, through the
