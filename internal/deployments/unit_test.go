@@ -123,3 +123,79 @@ func TestMapInputs(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, m)
 }
+
+func TestNextTickAcrossDaylightSaving(t *testing.T) {
+	ny, err := time.LoadLocation("America/New_York")
+	require.NoError(t, err)
+	z := func(month time.Month, day, h, m int) time.Time {
+		return time.Date(2026, month, day, h, m, 0, 0, time.UTC)
+	}
+	// ticks lists the ticks of expr in New York from from, up to to.
+	ticks := func(t *testing.T, expr string, from, to time.Time) []time.Time {
+		t.Helper()
+		_, sched, err := ParseSchedule(expr)
+		require.NoError(t, err)
+		var out []time.Time
+		for at := NextTick(sched, ny, from); !at.After(to); at = NextTick(sched, ny, at) {
+			require.Equal(t, time.UTC, at.Location())
+			out = append(out, at)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name     string
+		expr     string
+		from, to time.Time
+		want     []time.Time
+	}{{
+		name: "normal days: 9:30 EST is 14:30 UTC",
+		expr: "30 9 * * *", from: z(11, 27, 0, 0), to: z(11, 29, 23, 0),
+		want: []time.Time{z(11, 27, 14, 30), z(11, 28, 14, 30), z(11, 29, 14, 30)},
+	}, {
+		name: "clocks go back on 1 November: 1:30 runs once, at 1:30 EDT",
+		expr: "30 1 * * *", from: z(10, 31, 0, 0), to: z(11, 2, 12, 0),
+		want: []time.Time{z(10, 31, 5, 30), z(11, 1, 5, 30), z(11, 2, 6, 30)},
+	}, {
+		name: "clocks go back: every minute of hour 1 runs once per wall minute",
+		expr: "*/20 1 * * *", from: z(11, 1, 4, 0), to: z(11, 1, 12, 0),
+		want: []time.Time{z(11, 1, 5, 0), z(11, 1, 5, 20), z(11, 1, 5, 40)},
+	}, {
+		name: "clocks go forward on 8 March: 2:30 does not exist and runs at 3:30 EDT",
+		expr: "30 2 * * *", from: z(3, 7, 0, 0), to: z(3, 9, 12, 0),
+		want: []time.Time{z(3, 7, 7, 30), z(3, 8, 7, 30), z(3, 9, 6, 30)},
+	}, {
+		name: "clocks go forward: 1:30 and 3:30 are an hour apart in real time",
+		expr: "30 1,3 * * *", from: z(3, 8, 0, 0), to: z(3, 8, 12, 0),
+		want: []time.Time{z(3, 8, 6, 30), z(3, 8, 7, 30)},
+	}, {
+		name: "every hour keeps real time when clocks go back: 1:30 twice",
+		expr: "30 * * * *", from: z(11, 1, 4, 0), to: z(11, 1, 7, 0),
+		want: []time.Time{z(11, 1, 4, 30), z(11, 1, 5, 30), z(11, 1, 6, 30)},
+	}, {
+		name: "every two hours keeps real time when clocks go forward",
+		expr: "0 */2 * * *", from: z(3, 8, 4, 0), to: z(3, 8, 9, 0),
+		want: []time.Time{z(3, 8, 5, 0), z(3, 8, 8, 0)},
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			require.Equal(t, tc.want, ticks(t, tc.expr, tc.from, tc.to))
+		})
+	}
+}
+
+func TestLatestTickAfterLongDowntime(t *testing.T) {
+	_, everyMinute, err := ParseSchedule("* * * * *")
+	require.NoError(t, err)
+	now := time.Date(2026, 11, 27, 12, 34, 56, 0, time.UTC)
+	stored := now.AddDate(-1, 0, 0).Truncate(time.Minute)
+	require.Equal(t, time.Date(2026, 11, 27, 12, 34, 0, 0, time.UTC), latestTick(everyMinute, time.UTC, stored, now))
+	require.Equal(t, time.Date(2026, 11, 27, 12, 34, 0, 0, time.UTC), latestTick(everyMinute, time.UTC, stored.AddDate(-2, 0, 0), now),
+		"more missed ticks than a step-by-step catch-up allows")
+
+	_, mornings, err := ParseSchedule("*/5 9 * * 1-5")
+	require.NoError(t, err)
+	// Friday 27 November 2026: the last tick was Friday 9:55.
+	require.Equal(t, time.Date(2026, 11, 27, 9, 55, 0, 0, time.UTC), latestTick(mornings, time.UTC, stored, now))
+	// Never a tick before the stored one.
+	due := time.Date(2026, 11, 27, 12, 34, 30, 0, time.UTC)
+	require.Equal(t, due, latestTick(everyMinute, time.UTC, due, now))
+}
