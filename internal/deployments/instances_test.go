@@ -113,3 +113,28 @@ func TestTwoInstancesRunEachTickOnce(t *testing.T) {
 	require.Equal(t, ticks, total)
 	require.Equal(t, ticks, distinct)
 }
+
+func TestStatsHaveAnIndex(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		var n int
+		if d.Dialect == db.Postgres {
+			require.NoError(t, db.Get(ctx, d, &n, `SELECT COUNT(*) FROM pg_indexes
+				WHERE schemaname = current_schema() AND indexname = 'runs_deployment_created_idx'`))
+			require.Equal(t, 1, n)
+			return
+		}
+		require.NoError(t, db.Get(ctx, d, &n, `SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = 'runs_deployment_created_idx'`))
+		require.Equal(t, 1, n)
+		var plan []struct {
+			ID     int    `db:"id"`
+			Parent int    `db:"parent"`
+			NotU   int    `db:"notused"`
+			Detail string `db:"detail"`
+		}
+		require.NoError(t, db.Select(ctx, d, &plan, `EXPLAIN QUERY PLAN SELECT COUNT(*) FROM runs WHERE deployment_id = ? AND created_at >= ?`,
+			1, time.Now().UTC()))
+		require.NotEmpty(t, plan)
+		require.Contains(t, plan[0].Detail, "runs_deployment_created_idx", "the stats query reads the index on (deployment_id, created_at)")
+	})
+}

@@ -66,6 +66,8 @@ ALTER TABLE runs ADD COLUMN deployment_id BIGINT REFERENCES deployments (id) ON 
 ALTER TABLE runs ADD COLUMN triggered_by TEXT NOT NULL DEFAULT '';
 ALTER TABLE runs ADD COLUMN scheduled_for TIMESTAMPTZ;
 CREATE INDEX runs_deployment_idx ON runs (deployment_id, id DESC) WHERE deployment_id IS NOT NULL;
+-- A deployment's stats sum up its runs of the last 30 days.
+CREATE INDEX runs_deployment_created_idx ON runs (deployment_id, created_at) WHERE deployment_id IS NOT NULL;
 -- One run per deployment per schedule tick, whatever the number of processes.
 CREATE UNIQUE INDEX runs_deployment_tick ON runs (deployment_id, scheduled_for) WHERE scheduled_for IS NOT NULL;
 
@@ -74,6 +76,7 @@ ALTER TABLE teams ADD COLUMN time_zone TEXT NOT NULL DEFAULT 'UTC';
 -- +goose Down
 ALTER TABLE teams DROP COLUMN time_zone;
 DROP INDEX runs_deployment_tick;
+DROP INDEX runs_deployment_created_idx;
 DROP INDEX runs_deployment_idx;
 ALTER TABLE runs DROP COLUMN scheduled_for;
 ALTER TABLE runs DROP COLUMN triggered_by;
