@@ -66,7 +66,10 @@ func (p *browserProblems) listen(ev any) {
 		}
 	case *log.EventEntryAdded:
 		e := ev.Entry
-		if e.Level == log.EntryLevelError || strings.Contains(e.Text, "Content Security Policy") {
+		// A 422 is a form shown again with its problems: the page is the
+		// answer, and the test checks what it says.
+		formShownAgain := e.Source == log.EntrySourceNetwork && strings.Contains(e.Text, "status of 422")
+		if e.Level == log.EntryLevelError && !formShownAgain || strings.Contains(e.Text, "Content Security Policy") {
 			problem = "browser log (" + string(e.Source) + ", " + string(e.Level) + "): " + e.Text + " " + e.URL
 		}
 	}
