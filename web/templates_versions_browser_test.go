@@ -10,7 +10,7 @@ import (
 // runJS runs a script in the page, as a step of a browser test.
 func runJS(script string) chromedp.Action[chromedp.Void] {
 	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
-		_, err := chromedp.Evaluate[bool](`(function () {` + script + `; return true; })()`)(ctx, t)
+		_, err := chromedp.Evaluate[bool](`(function () {`+script+`; return true; })()`)(ctx, t)
 		return err
 	})
 }

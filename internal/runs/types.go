@@ -83,8 +83,8 @@ type Run struct {
 	TemplateVersion int            `db:"template_version"` // the template version the plan came from, 0 for none
 	DeploymentID    sql.NullInt64  `db:"deployment_id"`
 	DeploymentEnv   string         `db:"deployment_environment"` // the deployment's environment, "" for none
-	TriggeredBy     string         `db:"triggered_by"`  // for a deployment's run: TriggerAPI, TriggerWebhook or TriggerSchedule
-	ScheduledFor    *time.Time     `db:"scheduled_for"` // the schedule tick that started the run
+	TriggeredBy     string         `db:"triggered_by"`           // for a deployment's run: TriggerAPI, TriggerWebhook or TriggerSchedule
+	ScheduledFor    *time.Time     `db:"scheduled_for"`          // the schedule tick that started the run
 }
 
 // What started a deployment's run.
