@@ -1,11 +1,14 @@
 package web_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +18,7 @@ import (
 	"github.com/nofxhq/nofx/internal/apikeys"
 	"github.com/nofxhq/nofx/internal/auth"
 	"github.com/nofxhq/nofx/internal/db"
+	"github.com/nofxhq/nofx/internal/db/dbtest"
 	"github.com/nofxhq/nofx/internal/deployments"
 	"github.com/nofxhq/nofx/internal/teams"
 )
@@ -339,4 +343,44 @@ func TestDeploymentAPI(t *testing.T) {
 	require.Equal(t, 4, list.Deployments[0].Stats.Runs)
 	require.Len(t, list.Deployments[0].RecentRuns, 4)
 	require.Equal(t, "api", list.Deployments[0].RecentRuns[0].TriggeredBy)
+}
+
+// syncBuffer is a log destination the server's goroutines share.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func TestWebhookTokenStaysOutOfTheLogs(t *testing.T) {
+	t.Parallel()
+	var logs syncBuffer
+	a := newAppLogging(t, dbtest.SQLiteURL(t), slog.New(slog.NewTextHandler(&logs, nil)))
+	owner := a.newAPIClient("quiet@example.com", teams.RoleOwner)
+	dep := decode[apiDeployed](t, owner.do(http.MethodPost, "/api/v1/templates/summary/deploy", `{"environment":"production"}`))
+	url := dep.Deployment.WebhookURL
+	token := url[strings.LastIndex(url, "/")+1:]
+	require.NotEmpty(t, token)
+
+	res := a.deliver(url, dep.WebhookSecret, time.Now().Unix(), `{"text":"logged without its token"}`)
+	require.Equal(t, http.StatusAccepted, res.StatusCode, res.Body)
+	res = a.deliver(url, "whsec_wrong", time.Now().Unix(), `{"text":"refused"}`)
+	require.Equal(t, http.StatusUnauthorized, res.StatusCode, res.Body)
+
+	// Two request lines and the refusal's warning; a line is written after
+	// its response, so wait for them.
+	require.Eventually(t, func() bool { return strings.Count(logs.String(), "path=/hooks/:token") >= 3 }, 5*time.Second, 10*time.Millisecond,
+		"logs:\n%s", logs.String())
+	require.NotContains(t, logs.String(), token)
 }

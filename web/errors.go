@@ -118,7 +118,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 	s.log.Log(c.Request().Context(), level, "request failed",
 		"status", p.status,
 		"method", c.Request().Method,
-		"path", c.Request().URL.Path,
+		"path", logPath(c),
 		"request_id", c.Response().Header().Get(echo.HeaderXRequestID),
 		"error", err.Error(),
 	)

@@ -39,6 +39,13 @@ func newApp(t *testing.T) *app {
 // newAppAt starts the real router and engine on the database at url.
 func newAppAt(t *testing.T, url string) *app {
 	t.Helper()
+	return newAppLogging(t, url, slog.New(slog.NewTextHandler(io.Discard, nil)))
+}
+
+// newAppLogging starts the real router and engine on the database at url,
+// logging to log.
+func newAppLogging(t *testing.T, url string, log *slog.Logger) *app {
+	t.Helper()
 	cfg := &config.Config{
 		DatabaseURL:   url,
 		DataDir:       t.TempDir(),
@@ -48,7 +55,6 @@ func newAppAt(t *testing.T, url string) *app {
 		LogFormat:     "text",
 		LogLevel:      "error",
 	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	a, err := nofx.New(context.Background(), cfg, log, true, nofx.Tuning{
 		Lease: 5 * time.Second, RescueEvery: time.Second, ShutdownGrace: time.Second,
 		PollInterval: 20 * time.Millisecond, RetryBase: 5 * time.Millisecond, RetryMax: 50 * time.Millisecond,

@@ -229,6 +229,18 @@ func (s *Server) requireAPIAuth(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
+// logPath is the path a request is logged under: a webhook's route
+// pattern, since its path carries the secret token, or else the path.
+func logPath(c echo.Context) string {
+	if isWebhook(c) {
+		if route := c.Path(); strings.HasPrefix(route, "/hooks/") {
+			return route
+		}
+		return "/hooks/:token"
+	}
+	return c.Request().URL.Path
+}
+
 // logRequests writes one log line per request.
 func (s *Server) logRequests() echo.MiddlewareFunc {
 	return middleware.RequestLoggerWithConfig(middleware.RequestLoggerConfig{
@@ -246,7 +258,7 @@ func (s *Server) logRequests() echo.MiddlewareFunc {
 		LogValuesFunc: func(c echo.Context, v middleware.RequestLoggerValues) error {
 			s.log.LogAttrs(c.Request().Context(), slog.LevelInfo, "request",
 				slog.String("method", v.Method),
-				slog.String("path", v.URIPath),
+				slog.String("path", logPath(c)),
 				slog.Int("status", v.Status),
 				slog.Duration("latency", v.Latency),
 				slog.String("request_id", v.RequestID),
