@@ -245,7 +245,7 @@ func webhookError(err error) error {
 		return echo.NewHTTPError(http.StatusUnauthorized, "The signature does not match. Send "+deployments.TimestampHeader+
 			" (Unix seconds) and "+deployments.SignatureHeader+": sha256= and the hex HMAC-SHA256 of the timestamp, a dot and the body, keyed with the webhook secret.").SetInternal(err)
 	case errors.Is(err, deployments.ErrMalformedBody):
-		return echo.NewHTTPError(http.StatusBadRequest, "The body must be a JSON object.").SetInternal(err)
+		return echo.NewHTTPError(http.StatusBadRequest, "The body must be one JSON object, with nothing after it.").SetInternal(err)
 	}
 	return err
 }

@@ -175,6 +175,8 @@ func TestWebhookDeliveries(t *testing.T) {
 		{name: "malformed JSON", url: url, secret: secret, ts: now, body: `{"text":`, status: 400, code: "bad_request"},
 		{name: "not an object", url: url, secret: secret, ts: now, body: `["text"]`, status: 400, code: "bad_request"},
 		{name: "null", url: url, secret: secret, ts: now, body: `null`, status: 400, code: "bad_request"},
+		{name: "data after the object", url: url, secret: secret, ts: now, body: `{"text":"one"} {"text":"two"}`, status: 400, code: "bad_request"},
+		{name: "garbage after the object", url: url, secret: secret, ts: now, body: `{"text":"one"} x`, status: 400, code: "bad_request"},
 		{name: "invalid inputs", url: url, secret: secret, ts: now, body: `{"title":"no text"}`, status: 422, code: "validation_failed", has: "inputs.text"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -383,4 +385,29 @@ func TestWebhookTokenStaysOutOfTheLogs(t *testing.T) {
 	require.Eventually(t, func() bool { return strings.Count(logs.String(), "path=/hooks/:token") >= 3 }, 5*time.Second, 10*time.Millisecond,
 		"logs:\n%s", logs.String())
 	require.NotContains(t, logs.String(), token)
+}
+
+func TestWebhookAndAPIKeepLargeNumbersExact(t *testing.T) {
+	t.Parallel()
+	a := newApp(t)
+	owner := a.newAPIClient("numbers@example.com", teams.RoleOwner)
+	dep := decode[apiDeployed](t, owner.do(http.MethodPost, "/api/v1/templates/summary/deploy", `{"environment":"production"}`))
+	team := a.teamOf("numbers@example.com")
+	ctx := context.Background()
+	require.NoError(t, a.App.Deployments.SetInputMap(ctx, ownerOf(t, a, "numbers@example.com", team.ID), "summary", "production", `{"text":"id"}`))
+	lastInputs := func() string {
+		t.Helper()
+		var inputs string
+		require.NoError(t, db.Get(ctx, a.DB, &inputs, `SELECT inputs FROM runs ORDER BY id DESC LIMIT 1`))
+		return inputs
+	}
+
+	// 2^53 + 1 is not a float64: read as one, it would become ...992.
+	res := a.deliver(dep.Deployment.WebhookURL, dep.WebhookSecret, time.Now().Unix(), `{"id": 9007199254740993}`)
+	require.Equal(t, http.StatusAccepted, res.StatusCode, res.Body)
+	require.Contains(t, lastInputs(), `"9007199254740993"`)
+
+	res = owner.do(http.MethodPost, "/api/v1/deployments/summary/production/runs", `{"inputs":{"text": 9007199254740995}}`)
+	require.Equal(t, http.StatusCreated, res.StatusCode, res.Body)
+	require.Contains(t, lastInputs(), `"9007199254740995"`, "the API reads numbers as json.Number too (decodeJSON)")
 }

@@ -1,6 +1,7 @@
 package deployments
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -155,9 +156,9 @@ func (s *Service) Receive(ctx context.Context, token, timestamp, signature strin
 	if err := VerifySignature(secret, timestamp, signature, raw, now); err != nil {
 		return runs.Run{}, err
 	}
-	var payload map[string]any
-	if err := json.Unmarshal(raw, &payload); err != nil || payload == nil {
-		return runs.Run{}, ErrMalformedBody
+	payload, err := decodeObject(raw)
+	if err != nil {
+		return runs.Run{}, err
 	}
 	if d.Paused {
 		return runs.Run{}, pausedError(d)
@@ -196,6 +197,22 @@ func (s *Service) Receive(ctx context.Context, token, timestamp, signature strin
 		s.log().Warn("deployments: link webhook delivery to its run", "run_id", run.ID, "error", err)
 	}
 	return run, nil
+}
+
+// decodeObject reads a webhook body: one JSON object and nothing after it
+// (ErrMalformedBody), its numbers kept as written (json.Number), so that an
+// id such as 9007199254740993 mapped to a text input stays exact.
+func decodeObject(raw []byte) (map[string]any, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var payload map[string]any
+	if err := dec.Decode(&payload); err != nil || payload == nil {
+		return nil, ErrMalformedBody
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, ErrMalformedBody
+	}
+	return payload, nil
 }
 
 // MapInputs picks the values of inputs out of a webhook body: by the dotted

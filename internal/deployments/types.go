@@ -28,7 +28,7 @@ var (
 	// ErrStale is a correctly signed delivery whose timestamp is too old or
 	// too far ahead.
 	ErrStale = errors.New("deployments: webhook timestamp is stale")
-	// ErrMalformedBody is a body that is not a JSON object.
+	// ErrMalformedBody is a body that is not one JSON object.
 	ErrMalformedBody = errors.New("deployments: webhook body is not a JSON object")
 )
 
