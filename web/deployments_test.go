@@ -411,3 +411,32 @@ func TestWebhookAndAPIKeepLargeNumbersExact(t *testing.T) {
 	require.Equal(t, http.StatusCreated, res.StatusCode, res.Body)
 	require.Contains(t, lastInputs(), `"9007199254740995"`, "the API reads numbers as json.Number too (decodeJSON)")
 }
+
+func TestWebhookPausedWhileItsRunIsCreated(t *testing.T) {
+	t.Parallel()
+	a := newApp(t)
+	owner := a.newAPIClient("race@example.com", teams.RoleOwner)
+	dep := decode[apiDeployed](t, owner.do(http.MethodPost, "/api/v1/templates/summary/deploy", `{"environment":"production"}`))
+	ctx := context.Background()
+	// A pause that lands after the delivery was read and checked, inside
+	// the transaction that creates its run (SQLite runs the trigger there).
+	_, err := a.DB.ExecContext(ctx, `CREATE TRIGGER pause_on_delivery AFTER INSERT ON webhook_deliveries
+		BEGIN UPDATE deployments SET paused = 1 WHERE id = NEW.deployment_id; END`)
+	require.NoError(t, err)
+
+	res := a.deliver(dep.Deployment.WebhookURL, dep.WebhookSecret, time.Now().Unix(), `{"text":"paused meanwhile"}`)
+	require.Equal(t, http.StatusConflict, res.StatusCode, res.Body)
+	require.Contains(t, decode[apiFailure](t, res).Error.Message, "paused")
+	require.Zero(t, a.countRuns())
+
+	_, err = a.DB.ExecContext(ctx, `DROP TRIGGER pause_on_delivery`)
+	require.NoError(t, err)
+	res = a.deliver(dep.Deployment.WebhookURL, dep.WebhookSecret, time.Now().Unix(), `{"text":"paused meanwhile"}`)
+	require.Equal(t, http.StatusAccepted, res.StatusCode, "the refusal rolled back the pause and the delivery: %s", res.Body)
+
+	// The API checks again in its transaction too; paused, it is refused.
+	require.Equal(t, http.StatusOK, owner.do(http.MethodPost, "/api/v1/deployments/summary/production/pause", "").StatusCode)
+	res = owner.do(http.MethodPost, "/api/v1/deployments/summary/production/runs", `{"inputs":{"text":"paused"}}`)
+	require.Equal(t, http.StatusConflict, res.StatusCode, res.Body)
+	require.Equal(t, 1, a.countRuns())
+}

@@ -104,7 +104,8 @@ func runInput(d Deployment, v templates.Version, values map[string]any, trigger 
 }
 
 // Trigger starts a run of the deployment of slug to env, on its pinned
-// version, with values for its inputs. A paused deployment is a conflict.
+// version, with values for its inputs. A paused deployment is a conflict,
+// checked again in the transaction that creates the run.
 func (s *Service) Trigger(ctx context.Context, actor access.Actor, slug, env string, values map[string]any, idempotencyKey string) (runs.Run, bool, error) {
 	if err := actor.Can(access.RunsCreate); err != nil {
 		return runs.Run{}, false, err
@@ -125,7 +126,28 @@ func (s *Service) Trigger(ctx context.Context, actor access.Actor, slug, env str
 		return runs.Run{}, false, err
 	}
 	in.IdempotencyKey = idempotencyKey
+	in.Within = func(ctx context.Context, tx *sqlx.Tx) error {
+		return s.checkActive(ctx, tx, d)
+	}
 	return s.Runs.Create(ctx, actor, in)
+}
+
+// checkActive refuses, in the transaction that creates a run, a deployment
+// paused since it was read: on PostgreSQL the row stays shared-locked, so
+// a Pause waits for the run, or the run sees the pause.
+func (s *Service) checkActive(ctx context.Context, tx *sqlx.Tx, d Deployment) error {
+	query := `SELECT paused FROM deployments WHERE id = ?`
+	if s.DB.Dialect == db.Postgres {
+		query += ` FOR SHARE`
+	}
+	var paused bool
+	if err := db.Get(ctx, tx, &paused, query, d.ID); err != nil {
+		return fmt.Errorf("deployments: check %d is active: %w", d.ID, err)
+	}
+	if paused {
+		return pausedError(d)
+	}
+	return nil
 }
 
 // Receive handles a delivery to the webhook URL /hooks/{token}: it checks,
@@ -133,8 +155,9 @@ func (s *Service) Trigger(ctx context.Context, actor access.Actor, slug, env str
 // MaxWebhookBody (ErrBodyTooLarge), the signature is right
 // (ErrBadSignature) and fresh (ErrStale), the body is a JSON object
 // (ErrMalformedBody), the deployment is not paused and the mapped inputs
-// are valid; then it starts a run, refusing a delivery already seen (a
-// conflict). Nothing is written for a refused delivery.
+// are valid; then it starts a run, refusing a delivery already seen or a
+// deployment paused meanwhile (conflicts, checked in the run's
+// transaction). Nothing is written for a refused delivery.
 func (s *Service) Receive(ctx context.Context, token, timestamp, signature string, body io.Reader) (runs.Run, error) {
 	d, err := byToken(ctx, s.DB, token)
 	if err != nil {
@@ -187,7 +210,7 @@ func (s *Service) Receive(ctx context.Context, token, timestamp, signature strin
 		if err != nil {
 			return fmt.Errorf("deployments: record webhook delivery: %w", err)
 		}
-		return nil
+		return s.checkActive(ctx, tx, d)
 	}
 	run, _, err := s.Runs.Create(ctx, systemActor(d.TeamID), in)
 	if err != nil {
