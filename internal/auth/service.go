@@ -32,9 +32,10 @@ var ErrInvalidCredentials = errors.New("wrong email or password")
 // Service signs users up and in, and keeps their sessions.
 type Service struct {
 	DB *db.DB
-	// SeedTeam, when set, fills a new personal team in the sign-up
-	// transaction (q), acting as its owner: the app seeds the starter
-	// templates with it. (auth cannot import templates: runs imports auth.)
+	// SeedTeam, when set, fills a new team (a personal one at sign-up, or
+	// one made with CreateTeam) in the transaction that creates it (q),
+	// acting as its owner: the app seeds the starter templates with it.
+	// (auth cannot import templates: runs imports auth.)
 	SeedTeam func(ctx context.Context, q db.Queryer, teamID int64, owner access.Actor) error
 }
 

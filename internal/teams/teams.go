@@ -113,11 +113,23 @@ func AddMember(ctx context.Context, q db.Queryer, teamID, userID int64, role Rol
 // email address, with the user as its owner.
 func CreatePersonal(ctx context.Context, q db.Queryer, userID int64, email string) (Team, error) {
 	local, _, _ := strings.Cut(email, "@")
-	slug, err := freeSlug(ctx, q, Slugify(local))
+	return createOwned(ctx, q, userID, local+"'s team", Slugify(local), true)
+}
+
+// CreateShared creates a team that is not personal, named name, with a free
+// slug derived from it and userID as its owner.
+func CreateShared(ctx context.Context, q db.Queryer, userID int64, name string) (Team, error) {
+	return createOwned(ctx, q, userID, name, Slugify(name), false)
+}
+
+// createOwned creates a team with a free slug from slugBase and userID as
+// its owner.
+func createOwned(ctx context.Context, q db.Queryer, userID int64, name, slugBase string, personal bool) (Team, error) {
+	slug, err := freeSlug(ctx, q, slugBase)
 	if err != nil {
 		return Team{}, err
 	}
-	t, err := Create(ctx, q, local+"'s team", slug, true)
+	t, err := Create(ctx, q, name, slug, personal)
 	if err != nil {
 		return Team{}, err
 	}
