@@ -100,7 +100,7 @@ func TestBrowserTemplateBuilder(t *testing.T) {
 	saveScreenshot(ctx, t, "template-page")
 
 	browserStep(ctx, t, "deploy version 1 to production",
-		clickAndLoad(`[data-testid=deployments-link]`),
+		clickAndLoad(`[data-testid=tab-deployments]`),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid=deploy-form]`)),
 		setSelect(`#deploy-environment`, "production"),
 		setSelect(`#deploy-version`, "1"),
