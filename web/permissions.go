@@ -8,7 +8,8 @@ import "github.com/nofxhq/nofx/internal/access"
 // differently.
 type RouteAccess struct {
 	Public    bool              // anyone, signed in or not
-	SignedIn  bool              // any signed-in user (or API key)
+	SignedIn  bool              // any signed-in user (or API key, unless UsersOnly)
+	UsersOnly bool              // with SignedIn: users only; an API key, which acts inside one team, gets 403
 	SiteAdmin bool              // site admins only
 	Perm      access.Permission // team members (or keys) whose role grants it
 	Scoped    bool              // acts on one team's resource, named in the path: another team's answers 404
@@ -17,6 +18,7 @@ type RouteAccess struct {
 var (
 	public    = RouteAccess{Public: true}
 	signedIn  = RouteAccess{SignedIn: true}
+	usersOnly = RouteAccess{SignedIn: true, UsersOnly: true}
 	siteAdmin = RouteAccess{SiteAdmin: true}
 )
 
@@ -56,6 +58,8 @@ var routePermissions = map[string]RouteAccess{
 	"GET /account":           signedIn,
 	"POST /account/password": signedIn,
 	"POST /teams/switch":     signedIn,
+	"GET /teams/new":         signedIn,
+	"POST /teams":            signedIn,
 
 	"GET /runs":                                        teamPerm(access.RunsRead),
 	"GET /runs/new":                                    teamPerm(access.RunsCreate),
@@ -123,6 +127,7 @@ var routePermissions = map[string]RouteAccess{
 	"POST /admin/prices":                               siteAdmin,
 	"GET /admin/outbox":                                siteAdmin,
 	"GET /api/v1/me":                                   signedIn,
+	"POST /api/v1/teams":                               usersOnly,
 	"POST /api/v1/runs":                                teamPerm(access.RunsCreate),
 	"GET /api/v1/runs":                                 teamPerm(access.RunsRead),
 	"GET /api/v1/runs/:id":                             scopedPerm(access.RunsRead),

@@ -155,6 +155,9 @@ func checkRoutePermissions(t *testing.T, a *app) {
 				require.NotEqual(t, http.StatusForbidden, status, name)
 			case c.browser == nil && c.key == "":
 				require.Contains(t, []int{http.StatusUnauthorized, http.StatusSeeOther}, status, name)
+			case want.SignedIn && want.UsersOnly && api:
+				// The matrix calls the API with each caller's key.
+				require.Equal(t, http.StatusForbidden, status, "%s: API keys are refused", name)
 			case want.SignedIn:
 				require.NotContains(t, []int{http.StatusUnauthorized, http.StatusForbidden}, status, name)
 			case want.SiteAdmin:

@@ -44,6 +44,8 @@ func (s *Server) routes() {
 	e.GET("/runs", s.runsPage, user)
 	e.GET("/team", s.teamPage, user)
 	e.POST("/teams/switch", s.switchTeam, user)
+	e.GET("/teams/new", s.newTeamPage, user)
+	e.POST("/teams", s.createTeam, user)
 	e.POST("/team/keys", s.saveProviderKey, user)
 	e.POST("/team/keys/:provider/delete", s.deleteProviderKey, user)
 	e.GET("/team/api-keys", s.apiKeysPage, user)
@@ -122,6 +124,7 @@ func (s *Server) routes() {
 	// JSON API.
 	api := e.Group("/api/v1", s.requireAPIAuth)
 	api.GET("/me", s.apiMe)
+	api.POST("/teams", s.apiCreateTeam)
 	api.POST("/runs", s.apiCreateRun)
 	api.GET("/runs", s.apiListRuns)
 	api.GET("/runs/:id", s.apiGetRun)

@@ -1,0 +1,65 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/nofxhq/nofx/internal/teams"
+	"github.com/nofxhq/nofx/internal/validation"
+	"github.com/nofxhq/nofx/views/team"
+)
+
+func (s *Server) newTeamPage(c echo.Context) error {
+	return s.renderNewTeam(c, http.StatusOK, team.NewData{})
+}
+
+func (s *Server) renderNewTeam(c echo.Context, status int, d team.NewData) error {
+	return s.render(c, status, page{Title: "New team", Nav: "team", Content: team.NewPage(d)})
+}
+
+// createTeam creates a team owned by the signed-in user and makes it the
+// session's current team.
+func (s *Server) createTeam(c echo.Context) error {
+	p := who(c)
+	ctx := c.Request().Context()
+	name := c.FormValue("name")
+	t, err := s.auth.CreateTeam(ctx, p.User.ID, name)
+	var verrs validation.Errors
+	if errors.As(err, &verrs) {
+		return s.renderNewTeam(c, http.StatusUnprocessableEntity, team.NewData{Name: name, Errors: verrs})
+	}
+	if err != nil {
+		return err
+	}
+	if err := s.auth.SwitchTeam(ctx, p.SessionToken, p.User.ID, t.ID); err != nil {
+		return err
+	}
+	s.addFlash(c, "success", "Team "+t.Name+" created.")
+	return redirect(c, "/team")
+}
+
+// createTeamRequest is the body of POST /api/v1/teams.
+type createTeamRequest struct {
+	Name string `json:"name"`
+}
+
+// apiCreateTeam creates a team owned by the signed-in user. It leaves the
+// session's current team as it is; API keys cannot create teams.
+func (s *Server) apiCreateTeam(c echo.Context) error {
+	p := who(c)
+	if p.APIKey != nil {
+		return echo.NewHTTPError(http.StatusForbidden,
+			"API keys act inside one team and cannot create teams. Create teams as a signed-in user.")
+	}
+	var req createTeamRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	t, err := s.auth.CreateTeam(c.Request().Context(), p.User.ID, req.Name)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, map[string]teams.Team{"team": t})
+}
