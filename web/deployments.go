@@ -128,7 +128,13 @@ func (s *Server) resumeDeployment(c echo.Context) error {
 		return err
 	}
 	slug, env := c.Param("slug"), c.Param("env")
-	if err := s.deploys.Resume(c.Request().Context(), a, slug, env); err != nil {
+	err = s.deploys.Resume(c.Request().Context(), a, slug, env)
+	var verrs validation.Errors
+	if errors.As(err, &verrs) { // its schedule could not run: say so at the schedule
+		return s.renderDeployments(c, http.StatusUnprocessableEntity, deploymentsState{env: env,
+			forms: view.EnvForms{ScheduleError: verrs["schedule"]}})
+	}
+	if err != nil {
 		return err
 	}
 	s.addFlash(c, "success", "The "+env+" deployment is active again.")

@@ -440,3 +440,38 @@ func TestWebhookPausedWhileItsRunIsCreated(t *testing.T) {
 	require.Equal(t, http.StatusConflict, res.StatusCode, res.Body)
 	require.Equal(t, 1, a.countRuns())
 }
+
+func TestDeploymentAPIRefusesSchedulesWithoutDefaults(t *testing.T) {
+	t.Parallel()
+	a := newApp(t)
+	owner := a.newAPIClient("defaults@example.com", teams.RoleOwner)
+	team := a.teamOf("defaults@example.com")
+	ownerActor := ownerOf(t, a, "defaults@example.com", team.ID)
+	ctx := context.Background()
+	deploy := func(version int) response {
+		return owner.do(http.MethodPost, "/api/v1/templates/summary/deploy", fmt.Sprintf(`{"environment":"production","version":%d}`, version))
+	}
+	require.Equal(t, http.StatusCreated, deploy(1).StatusCode)
+	_, v1, err := a.App.Templates.Get(ctx, ownerActor, "summary")
+	require.NoError(t, err)
+	spec, err := v1.Spec("summary")
+	require.NoError(t, err)
+	spec.Inputs[0].Default = "Scheduled text"
+	_, _, err = a.App.Templates.Save(ctx, ownerActor, "summary", spec, "a default")
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, deploy(2).StatusCode)
+	_, err = a.App.Deployments.SetSchedule(ctx, ownerActor, "summary", "production", "0 9 * * *")
+	require.NoError(t, err)
+
+	const needsDefault = `Scheduled runs use the inputs' defaults: give "text" a default or make it optional first.`
+	res := deploy(1)
+	require.Equal(t, http.StatusUnprocessableEntity, res.StatusCode, res.Body)
+	require.Contains(t, decode[apiFailure](t, res).Error.Fields["version"], needsDefault)
+
+	require.Equal(t, http.StatusOK, owner.do(http.MethodPost, "/api/v1/deployments/summary/production/pause", "").StatusCode)
+	_, err = a.DB.ExecContext(ctx, `UPDATE deployments SET version = 1`) // a schedule set before the rule
+	require.NoError(t, err)
+	res = owner.do(http.MethodPost, "/api/v1/deployments/summary/production/resume", "")
+	require.Equal(t, http.StatusUnprocessableEntity, res.StatusCode, res.Body)
+	require.Equal(t, needsDefault, decode[apiFailure](t, res).Error.Fields["schedule"])
+}

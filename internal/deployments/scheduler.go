@@ -34,9 +34,11 @@ const dueBatch = 100
 // latest missed tick, and then waits for its next tick after now: missed
 // ticks are not replayed one by one.
 //
-// A tick whose run cannot be created (say the pinned version has a
-// required input without a default) is skipped: the error is logged and
-// audited as deployment.schedule_failed, and the schedule moves on.
+// A tick whose run cannot be created (say the pinned version lost a
+// default since the schedule was set) is skipped: the error is logged,
+// and the schedule moves on. The first failing tick of a streak is
+// audited as deployment.schedule_failed; the next ones, until a tick runs,
+// are only logged.
 func (s *Service) RunDue(ctx context.Context) (int, error) {
 	now := s.now()
 	list, err := dueAt(ctx, s.DB, now, dueBatch)
@@ -103,25 +105,32 @@ func (s *Service) runTick(ctx context.Context, d due, now time.Time) (bool, erro
 	case err != nil:
 		return false, s.skipTick(ctx, d, read, next, err)
 	}
+	s.failing.Delete(d.ID)
 	s.log().Info("scheduled run started", "deployment_id", d.ID, "template", d.Template, "environment", d.Environment,
 		"tick", tick, "run_id", run.ID)
 	return true, nil
 }
 
 // skipTick moves d past a tick whose run could not be created, and records
-// why, once (only the process that moves the tick does). A pass cut short
+// why, once (only the process that moves the tick does), in the audit log
+// when the deployment's previous tick did not fail too. A pass cut short
 // by shutdown skips nothing: the next start runs the tick.
 func (s *Service) skipTick(ctx context.Context, d due, read time.Time, next *time.Time, cause error) error {
 	if ctx.Err() != nil {
 		return cause
 	}
-	return db.WithTx(ctx, s.DB, func(tx *sqlx.Tx) error {
+	claimed := false
+	err := db.WithTx(ctx, s.DB, func(tx *sqlx.Tx) error {
 		ok, err := claimTick(ctx, tx, d.ID, read, next)
 		if err != nil || !ok {
 			return err
 		}
+		claimed = true
 		s.log().Warn("scheduled run not started", "deployment_id", d.ID, "template", d.Template,
 			"environment", d.Environment, "tick", read, "error", cause)
+		if _, streak := s.failing.Load(d.ID); streak {
+			return nil // the streak's first tick was audited
+		}
 		msg := cause.Error()
 		var verrs validation.Errors
 		if errors.As(cause, &verrs) {
@@ -135,6 +144,10 @@ func (s *Service) skipTick(ctx context.Context, d due, read time.Time, next *tim
 		e.Actor = "scheduler"
 		return audit.Record(ctx, tx, e)
 	})
+	if err == nil && claimed {
+		s.failing.Store(d.ID, true)
+	}
+	return err
 }
 
 // PruneDeliveries forgets webhook deliveries too old to be replayed.

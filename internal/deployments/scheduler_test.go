@@ -14,6 +14,7 @@ import (
 	"github.com/nofxhq/nofx/internal/runs"
 	"github.com/nofxhq/nofx/internal/teams"
 	"github.com/nofxhq/nofx/internal/templates"
+	"github.com/nofxhq/nofx/internal/validation"
 )
 
 func utc(h, m, s int) time.Time { return time.Date(2026, 11, 27, h, m, s, 0, time.UTC) }
@@ -24,6 +25,7 @@ func TestScheduleInTheTeamTimeZone(t *testing.T) {
 		f := setup(t, d)
 		owner := f.actor(teams.RoleOwner)
 		slug, env := templates.StarterSummary, deployments.Production
+		f.saveVersion(t, slug, func(s *templates.Spec) { s.Inputs[0].Default = "Scheduled text" })
 		_, err := f.svc.Deploy(ctx, owner, slug, env, 0)
 		require.NoError(t, err)
 		f.clock.Set(utc(10, 0, 0))
@@ -121,8 +123,12 @@ func TestRunDueStartsOneRunPerTick(t *testing.T) {
 		require.NoError(t, err)
 		require.True(t, utc(12, 6, 0).Equal(*dep.NextRunAt))
 
-		// A tick whose run cannot start is recorded once and skipped.
+		// Staging's version needs its text: no schedule for it.
 		_, err = f.svc.SetSchedule(ctx, owner, slug, deployments.Staging, "* * * * *")
+		requireField(t, err, "schedule")
+		// A schedule set before that rule: its ticks cannot start. Each is
+		// skipped, and a streak of failing ticks is audited once.
+		_, err = db.Exec(ctx, d, `UPDATE deployments SET schedule = '* * * * *', next_run_at = ? WHERE environment = 'staging'`, utc(12, 6, 0))
 		require.NoError(t, err)
 		require.Equal(t, 1, runDue(utc(12, 6, 0)), "production runs, staging cannot")
 		require.Equal(t, 1, f.audited(t, "deployment.schedule_failed"))
@@ -131,12 +137,77 @@ func TestRunDueStartsOneRunPerTick(t *testing.T) {
 		staging, err := f.svc.Get(ctx, owner, slug, deployments.Staging)
 		require.NoError(t, err)
 		require.True(t, utc(12, 7, 0).Equal(*staging.NextRunAt), "the failing schedule moved on")
+		require.NoError(t, f.svc.Pause(ctx, owner, slug, deployments.Production))
+		require.Zero(t, runDue(utc(12, 7, 0)))
+		require.Zero(t, runDue(utc(12, 8, 0)))
+		require.Equal(t, 1, f.audited(t, "deployment.schedule_failed"), "the next failing ticks of the streak are not audited")
+		// A tick that runs ends the streak: the next failure is audited.
+		_, err = f.svc.Deploy(ctx, owner, slug, deployments.Staging, v2)
+		require.NoError(t, err)
+		require.Equal(t, 1, runDue(utc(12, 9, 0)))
+		_, err = db.Exec(ctx, d, `UPDATE deployments SET version = 1 WHERE environment = 'staging'`)
+		require.NoError(t, err)
+		require.Zero(t, runDue(utc(12, 10, 0)))
+		require.Equal(t, 2, f.audited(t, "deployment.schedule_failed"))
+		require.NoError(t, f.svc.Resume(ctx, owner, slug, deployments.Production))
 
 		// Paused, nothing runs.
 		require.NoError(t, f.svc.Pause(ctx, owner, slug, deployments.Production))
 		require.NoError(t, f.svc.Pause(ctx, owner, slug, deployments.Staging))
-		require.Zero(t, runDue(utc(12, 9, 0)))
-		require.Equal(t, 3, f.count(t, `SELECT COUNT(*) FROM runs WHERE triggered_by = 'schedule'`))
-		require.Equal(t, 3, f.runs(t))
+		require.Zero(t, runDue(utc(12, 19, 0)))
+		require.Equal(t, 4, f.count(t, `SELECT COUNT(*) FROM runs WHERE triggered_by = 'schedule'`))
+		require.Equal(t, 4, f.runs(t))
+	})
+}
+
+func TestSchedulesNeedTheInputsDefaults(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		f := setup(t, d)
+		owner := f.actor(teams.RoleOwner)
+		slug, env := templates.StarterSummary, deployments.Production
+		f.clock.Set(utc(10, 0, 0))
+		_, err := f.svc.Deploy(ctx, owner, slug, env, 1)
+		require.NoError(t, err)
+		requireMessage := func(t *testing.T, err error, field, want string) {
+			t.Helper()
+			var verrs validation.Errors
+			require.ErrorAs(t, err, &verrs)
+			require.Contains(t, verrs[field], want)
+		}
+		const needsDefault = `Scheduled runs use the inputs' defaults: give "text" a default or make it optional first.`
+
+		// Version 1's text is required and has no default.
+		_, err = f.svc.SetSchedule(ctx, owner, slug, env, "0 9 * * *")
+		requireMessage(t, err, "schedule", needsDefault)
+		_, err = f.svc.SetSchedule(ctx, owner, slug, env, "")
+		require.NoError(t, err, "clearing a schedule is always fine")
+
+		v2 := f.saveVersion(t, slug, func(s *templates.Spec) { s.Inputs[0].Default = "Scheduled text" })
+		_, err = f.svc.Deploy(ctx, owner, slug, env, v2)
+		require.NoError(t, err)
+		dep, err := f.svc.SetSchedule(ctx, owner, slug, env, "0 9 * * *")
+		require.NoError(t, err)
+		require.Equal(t, "0 9 * * *", dep.Schedule)
+
+		// Back to version 1 would break the schedule.
+		_, err = f.svc.Deploy(ctx, owner, slug, env, 1)
+		requireMessage(t, err, "version", needsDefault)
+		v3 := f.saveVersion(t, slug, func(s *templates.Spec) { s.Inputs[0].Required = false; s.Inputs[0].Default = "" })
+		_, err = f.svc.Deploy(ctx, owner, slug, env, v3)
+		require.NoError(t, err, "an optional input without a default is fine")
+
+		// Resuming a schedule that was set before the rule is refused.
+		require.NoError(t, f.svc.Pause(ctx, owner, slug, env))
+		_, err = db.Exec(ctx, d, `UPDATE deployments SET version = 1 WHERE environment = ?`, env)
+		require.NoError(t, err)
+		requireMessage(t, f.svc.Resume(ctx, owner, slug, env), "schedule", needsDefault)
+		dep, err = f.svc.Get(ctx, owner, slug, env)
+		require.NoError(t, err)
+		require.True(t, dep.Paused)
+		_, err = f.svc.SetSchedule(ctx, owner, slug, env, "")
+		require.NoError(t, err)
+		require.NoError(t, f.svc.Resume(ctx, owner, slug, env), "without a schedule it resumes")
+		require.Equal(t, 3, f.audited(t, "deployment.deploy"), "refusals write nothing")
 	})
 }

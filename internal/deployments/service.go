@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -34,6 +35,10 @@ type Service struct {
 	Log  *slog.Logger
 	// Now is the clock; tests set it. Nil means time.Now.
 	Now func() time.Time
+
+	// failing holds the ids of the deployments whose last tick, as this
+	// process saw it, failed: a failing streak is audited once.
+	failing sync.Map
 }
 
 // now is the current time as the database stores it.
@@ -87,7 +92,8 @@ func (s *Service) newSecret(token string) (plain, sealed string, err error) {
 func target(slug, env string) string { return slug + "@" + env }
 
 // Deploy pins version of the template slug (0 means its current version)
-// to env. The first deploy to env creates the deployment with a webhook
+// to env; a version whose scheduled runs could not start, on a deployment
+// with a schedule, is refused. The first deploy to env creates the deployment with a webhook
 // URL and secret, which comes back in plain text this once.
 func (s *Service) Deploy(ctx context.Context, actor access.Actor, slug, env string, version int) (Deployed, error) {
 	if err := actor.Can(access.TemplatesDeploy); err != nil {
@@ -141,6 +147,15 @@ func (s *Service) Deploy(ctx context.Context, actor access.Actor, slug, env stri
 		case err != nil:
 			return err
 		case d.Version != v.Number:
+			if d.Schedule != "" {
+				msg, err := scheduleProblem(slug, v)
+				if err != nil {
+					return err
+				}
+				if msg != "" {
+					return validation.Errors{"version": fmt.Sprintf("The %s schedule would fail on version %d. %s", env, v.Number, msg)}
+				}
+			}
 			if _, err := db.Exec(ctx, tx, `UPDATE deployments SET version = ?, deployed_by_user_id = ?, updated_at = ? WHERE id = ?`,
 				v.Number, by, now, d.ID); err != nil {
 				return fmt.Errorf("deployments: pin version %d to %s: %w", v.Number, env, err)
@@ -188,11 +203,15 @@ func (s *Service) Pause(ctx context.Context, actor access.Actor, slug, env strin
 }
 
 // Resume lets a paused deployment run again; its schedule picks up at its
-// next tick from now (ticks missed while paused do not run).
+// next tick from now (ticks missed while paused do not run). A schedule
+// whose runs could not start is refused, as by SetSchedule.
 func (s *Service) Resume(ctx context.Context, actor access.Actor, slug, env string) error {
 	return s.change(ctx, actor, slug, env, func(tx *sqlx.Tx, d Deployment, now time.Time) error {
 		if !d.Paused {
 			return nil
+		}
+		if err := checkSchedulable(ctx, tx, d, d.Schedule); err != nil {
+			return err
 		}
 		next, err := nextRun(ctx, tx, d.TeamID, d.Schedule, now)
 		if err != nil {
@@ -230,8 +249,55 @@ func nextRun(ctx context.Context, q db.Queryer, teamID int64, expr string, now t
 	return &next, nil
 }
 
+// scheduleProblem says why scheduled runs of v, which get no values but
+// the inputs' defaults, cannot start, for a person; "" when they can.
+func scheduleProblem(slug string, v templates.Version) (string, error) {
+	_, err := v.RunInput(slug, nil)
+	var verrs validation.Errors
+	if err == nil || !errors.As(err, &verrs) {
+		return "", err
+	}
+	spec, err := v.Spec(slug)
+	if err != nil {
+		return "", err
+	}
+	for _, in := range spec.Inputs {
+		msg, bad := verrs["inputs."+in.Name]
+		switch {
+		case !bad:
+		case in.Default == "":
+			return fmt.Sprintf("Scheduled runs use the inputs' defaults: give %q a default or make it optional first.", in.Name), nil
+		default:
+			return fmt.Sprintf("Scheduled runs use the inputs' defaults, and the default of %q is refused: %s", in.Name, msg), nil
+		}
+	}
+	return "Scheduled runs use the inputs' defaults, and they do not work: " + verrs.Error(), nil
+}
+
+// checkSchedulable refuses a schedule expr (none when empty) for d when its
+// pinned version's scheduled runs could not start, under "schedule".
+func checkSchedulable(ctx context.Context, q db.Queryer, d Deployment, expr string) error {
+	if expr == "" {
+		return nil
+	}
+	v, err := pinned(ctx, q, d)
+	if err != nil {
+		return err
+	}
+	msg, err := scheduleProblem(d.Template, v)
+	if err != nil {
+		return err
+	}
+	if msg != "" {
+		return validation.Errors{"schedule": msg}
+	}
+	return nil
+}
+
 // SetSchedule gives a deployment a cron expression (five fields, read in
-// the team's time zone), or clears it when expr is empty.
+// the team's time zone), or clears it when expr is empty. Scheduled runs
+// use the inputs' defaults, so a pinned version with a required input and
+// no default is refused.
 func (s *Service) SetSchedule(ctx context.Context, actor access.Actor, slug, env, expr string) (Deployment, error) {
 	var out Deployment
 	err := s.change(ctx, actor, slug, env, func(tx *sqlx.Tx, d Deployment, now time.Time) error {
@@ -241,6 +307,9 @@ func (s *Service) SetSchedule(ctx context.Context, actor access.Actor, slug, env
 			if norm, _, err = ParseSchedule(norm); err != nil {
 				return validation.Errors{"schedule": err.Error()}
 			}
+		}
+		if err := checkSchedulable(ctx, tx, d, norm); err != nil {
+			return err
 		}
 		next, err := nextRun(ctx, tx, d.TeamID, norm, now)
 		if err != nil {

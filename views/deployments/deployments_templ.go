@@ -991,7 +991,7 @@ func deployed(d Data, e Env, o *overview) templ.Component {
 			}
 			templ_7745c5c3_Err = components.Input(components.Field{ID: "schedule-" + e.Name, Name: "schedule", Label: "Cron expression", Type: "text",
 				Value: e.scheduleValue(), Autocomplete: "off", Error: e.Forms.ScheduleError,
-				Hint: "Five fields in " + d.TimeZone + ": minute hour day-of-month month day-of-week, such as 0 9 * * 1-5. Empty: no schedule. Runs use the inputs' defaults."}).Render(ctx, templ_7745c5c3_Buffer)
+				Hint: "Five fields in " + d.TimeZone + ": minute hour day-of-month month day-of-week, such as 0 9 * * 1-5. Empty: no schedule. Scheduled runs use the inputs' defaults, so each required input needs one."}).Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
