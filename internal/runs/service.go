@@ -151,6 +151,13 @@ func (s *Service) Create(ctx context.Context, actor access.Actor, in CreateInput
 	var runID int64
 	err = s.transact(ctx, func(t *txn) error {
 		tx, now := t.tx, t.now
+		// The run as this transaction leaves it: queued, even when a worker
+		// takes its first step the moment it commits.
+		t.after = func(tx *sqlx.Tx) error {
+			var err error
+			run, err = getRun(ctx, tx, actor.TeamID, runID)
+			return err
+		}
 		if in.Within != nil {
 			if err := in.Within(ctx, tx); err != nil {
 				return err
@@ -239,8 +246,7 @@ func (s *Service) Create(ctx context.Context, actor access.Actor, in CreateInput
 	if err != nil {
 		return Run{}, false, err
 	}
-	run, err = getRun(ctx, s.DB, actor.TeamID, runID)
-	return run, replayed, err
+	return run, replayed, nil
 }
 
 func orEmpty(s []string) []string {

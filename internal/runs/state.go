@@ -26,6 +26,9 @@ type txn struct {
 	// state is the run as fn left it, when fn loaded it and kept it up to
 	// date; otherwise it is read again before settling.
 	state *state
+	// after, when set, runs last in the transaction, once the run is settled
+	// and its jobs enqueued: to read what is about to be committed.
+	after func(tx *sqlx.Tx) error
 }
 
 // transact runs fn in a transaction, then settles the run fn touched:
@@ -40,7 +43,7 @@ func (s *Service) transact(ctx context.Context, fn func(t *txn) error) error {
 			return err
 		}
 		if t.runID == 0 {
-			return nil
+			return t.runAfter()
 		}
 		runID = t.runID
 		st := t.state
@@ -57,7 +60,10 @@ func (s *Service) transact(ctx context.Context, fn func(t *txn) error) error {
 		if err := st.flushEvents(ctx, tx); err != nil {
 			return err
 		}
-		return s.schedule(ctx, tx, append(jobs, t.jobs...))
+		if err := s.schedule(ctx, tx, append(jobs, t.jobs...)); err != nil {
+			return err
+		}
+		return t.runAfter()
 	})
 	if err != nil {
 		return err
@@ -66,6 +72,14 @@ func (s *Service) transact(ctx context.Context, fn func(t *txn) error) error {
 		s.Broker.Publish(context.WithoutCancel(ctx), live.Message{RunID: runID, Kind: live.KindChanged})
 	}
 	return nil
+}
+
+// runAfter runs t.after, when set.
+func (t *txn) runAfter() error {
+	if t.after == nil {
+		return nil
+	}
+	return t.after(t.tx)
 }
 
 // schedule enqueues jobs and records each as its step's current job.
