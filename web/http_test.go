@@ -3,6 +3,7 @@ package web_test
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -307,6 +308,35 @@ func TestHealthAndReadiness(t *testing.T) {
 	metrics := c.get("/metrics")
 	require.Equal(t, http.StatusOK, metrics.StatusCode)
 	require.Contains(t, metrics.Body, `nofx_http_requests_total{code="200",method="GET",route="/healthz"}`)
+}
+
+// TestMetricsToken checks that with NOFX_METRICS_TOKEN set, /metrics
+// answers only requests that bear it.
+func TestMetricsToken(t *testing.T) {
+	t.Parallel()
+	a := newApp(t)
+	a.App.Config.MetricsToken = "metrics-token-0123456789"
+	get := func(header string) (int, string) {
+		req, err := http.NewRequest(http.MethodGet, a.URL+"/metrics", nil)
+		require.NoError(t, err)
+		if header != "" {
+			req.Header.Set("Authorization", header)
+		}
+		res, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer res.Body.Close()
+		body, err := io.ReadAll(res.Body)
+		require.NoError(t, err)
+		return res.StatusCode, string(body)
+	}
+	for _, header := range []string{"", "Bearer wrong-token-0123456789", "metrics-token-0123456789", "Bearer metrics-token-012345678"} {
+		status, body := get(header)
+		require.Equal(t, http.StatusUnauthorized, status, "Authorization: %q", header)
+		require.NotContains(t, body, "nofx_http_requests_total")
+	}
+	status, body := get("Bearer metrics-token-0123456789")
+	require.Equal(t, http.StatusOK, status)
+	require.Contains(t, body, "nofx_http_requests_total")
 }
 
 func apiErrorCode(t *testing.T, res response) string {

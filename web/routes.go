@@ -1,9 +1,7 @@
 package web
 
 import (
-	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // bodyLimit caps request bodies; bigger ones get 413.
@@ -27,7 +25,7 @@ func (s *Server) routes() {
 	// Probes, metrics and assets: no session needed.
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
-	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{})))
+	e.GET("/metrics", s.serveMetrics)
 	e.GET("/static/*", serveStatic)
 
 	// Accounts.

@@ -46,6 +46,9 @@ type Config struct {
 	// BaseURL (NOFX_BASE_URL) is the instance's public address, used in the
 	// links of emails; when empty, the address a request came to is used.
 	BaseURL string
+	// MetricsToken (NOFX_METRICS_TOKEN), when set, is the bearer token
+	// GET /metrics asks for; when empty, /metrics is open.
+	MetricsToken string
 
 	// Provider circuits: open after CircuitFailures consecutive failures
 	// (NOFX_CIRCUIT_FAILURES), half-open after CircuitOpenFor
@@ -92,6 +95,7 @@ func Load(getenv func(string) string) (*Config, error) {
 		StripeAPIBase:       getenv("NOFX_STRIPE_API_BASE"),
 		SMTPURL:             getenv("NOFX_SMTP_URL"),
 		BaseURL:             strings.TrimSuffix(strings.TrimSpace(getenv("NOFX_BASE_URL")), "/"),
+		MetricsToken:        getenv("NOFX_METRICS_TOKEN"),
 		LogFormat:           orDefault(getenv("NOFX_LOG_FORMAT"), "json"),
 		LogLevel:            orDefault(getenv("NOFX_LOG_LEVEL"), "info"),
 	}
@@ -119,6 +123,9 @@ func Load(getenv func(string) string) (*Config, error) {
 		if *v.dst, err = durationVar(getenv, v.name, v.def, v.min, v.max); err != nil {
 			return nil, err
 		}
+	}
+	if t := c.MetricsToken; t != "" && (len(t) < 16 || strings.TrimSpace(t) != t || strings.ContainsAny(t, " \t\r\n")) {
+		return nil, &Error{"NOFX_METRICS_TOKEN", "use at least 16 characters without spaces (openssl rand -hex 16)"}
 	}
 	if c.CircuitFailures, err = intVar(getenv, "NOFX_CIRCUIT_FAILURES", 5, 1, 1000); err != nil {
 		return nil, err

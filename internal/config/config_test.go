@@ -69,6 +69,8 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		{"NOFX_CIRCUIT_OPEN_FOR", "soon"},
 		{"NOFX_CIRCUIT_PROBES", "x"},
 		{"NOFX_PROVIDER_TIMEOUT", "2h"},
+		{"NOFX_METRICS_TOKEN", "short"},
+		{"NOFX_METRICS_TOKEN", "has a space in it, long enough"},
 	} {
 		t.Run(tc.name+"="+tc.value, func(t *testing.T) {
 			_, err := config.Load(env(map[string]string{"NOFX_DATA_DIR": t.TempDir(), tc.name: tc.value}))
@@ -91,8 +93,10 @@ func TestGoodValues(t *testing.T) {
 		"NOFX_SECRET_KEY":      "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
 		"NOFX_OPENAI_BASE_URL": "http://127.0.0.1:11434/v1",
 		"NOFX_SMTP_URL":        "smtp://user:pass@mail.example.com:587",
+		"NOFX_METRICS_TOKEN":   "0123456789abcdef0123",
 	}))
 	require.NoError(t, err)
+	require.Equal(t, "0123456789abcdef0123", c.MetricsToken)
 	require.Equal(t, ":9090", c.Addr)
 	require.Zero(t, c.Workers, "0 workers is a web-only node")
 	require.Len(t, c.SecretKey, 32)
