@@ -1,7 +1,7 @@
-// Package members changes who belongs to a team and with which role: role
-// changes, removals, leaving, ownership transfer and deleting the team. It
-// lives apart from package teams because it checks access, which itself
-// depends on teams.
+// Package members lists and changes who belongs to a team and with which
+// role: role changes, removals, leaving, ownership transfer and deleting the
+// team. It lives apart from package teams because it checks access, which
+// itself depends on teams.
 package members
 
 import (
@@ -41,6 +41,23 @@ func member(ctx context.Context, q db.Queryer, teamID, userID int64) (teams.Memb
 		return teams.Member{}, fmt.Errorf("members: member %d of team %d: %w", userID, teamID, err)
 	}
 	return m, nil
+}
+
+// List returns the members of the actor's team, the owner first.
+func (s *Service) List(ctx context.Context, actor access.Actor) ([]teams.Member, error) {
+	if err := actor.Can(access.MembersRead); err != nil {
+		return nil, err
+	}
+	return teams.Members(ctx, s.DB, actor.TeamID)
+}
+
+// Get returns userID's membership of the actor's team, or db.ErrNotFound
+// when they are not a member of it.
+func (s *Service) Get(ctx context.Context, actor access.Actor, userID int64) (teams.Member, error) {
+	if err := actor.Can(access.MembersRead); err != nil {
+		return teams.Member{}, err
+	}
+	return member(ctx, s.DB, actor.TeamID, userID)
 }
 
 // ChangeRole gives userID the role named role in the actor's team. The

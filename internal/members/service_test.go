@@ -228,3 +228,30 @@ func TestFailedAuditChangesNothing(t *testing.T) {
 		require.Zero(t, n)
 	})
 }
+
+func TestListAndGet(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		f := setup(t, d)
+
+		list, err := f.svc.List(ctx, f.actor(teams.RoleViewer))
+		require.NoError(t, err)
+		require.Len(t, list, len(teams.Roles))
+		require.Equal(t, f.users[teams.RoleOwner], list[0].UserID, "the owner first")
+
+		m, err := f.svc.Get(ctx, f.actor(teams.RoleViewer), f.users[teams.RoleAdmin])
+		require.NoError(t, err)
+		require.Equal(t, "admin@example.com", m.Email)
+		require.Equal(t, teams.RoleAdmin, m.Role)
+
+		other, err := teams.Create(ctx, d, "Other", "other", false)
+		require.NoError(t, err)
+		stranger := access.Actor{UserID: addUser(t, d, "stranger@example.com"), TeamID: other.ID, Role: teams.RoleOwner}
+		_, err = f.svc.Get(ctx, stranger, f.users[teams.RoleAdmin])
+		require.ErrorIs(t, err, db.ErrNotFound, "another team's member is not found")
+		_, err = f.svc.List(ctx, access.Actor{UserID: f.users[teams.RoleViewer], TeamID: f.team.ID, Role: "nobody"})
+		require.ErrorIs(t, err, access.ErrForbidden)
+		_, err = f.svc.Get(ctx, access.Actor{UserID: f.users[teams.RoleViewer], TeamID: f.team.ID, Role: "nobody"}, f.users[teams.RoleAdmin])
+		require.ErrorIs(t, err, access.ErrForbidden)
+	})
+}
