@@ -150,4 +150,11 @@ var routePermissions = map[string]RouteAccess{
 	"GET /api/v1/api-keys":                             teamPerm(access.APIKeysManage),
 	"POST /api/v1/api-keys":                            teamPerm(access.APIKeysManage),
 	"POST /api/v1/api-keys/:id/revoke":                 scopedPerm(access.APIKeysManage),
+	"GET /api/v1/members":                              teamPerm(access.MembersRead),
+	"POST /api/v1/members/:user/role":                  teamPerm(access.MembersUpdate), // not scoped: a bad role is a 422 before the member is looked up
+	"POST /api/v1/members/:user/remove":                scopedPerm(access.MembersRemove),
+	"GET /api/v1/invites":                              teamPerm(access.MembersInvite),
+	"POST /api/v1/invites":                             teamPerm(access.MembersInvite),
+	"POST /api/v1/invites/:id/revoke":                  scopedPerm(access.MembersInvite),
+	"POST /api/v1/invites/:id/resend":                  scopedPerm(access.MembersInvite),
 }

@@ -91,8 +91,9 @@ func checkRoutePermissions(t *testing.T, a *app) {
 	require.NoError(t, err)
 	callers = append(callers, &caller{name: "other team's owner", browser: stranger, key: keyFor(strangerTeams[0].ID, teams.RoleOwner), role: teams.RoleOwner})
 
-	// The team's resources named in paths: a run waiting for approval, and a
-	// member who is none of the callers.
+	// The team's resources named in paths: a run waiting for approval, a
+	// member who is none of the callers, and (in params) API keys and
+	// pending invitations.
 	bystander := a.client()
 	bystander.signUp("bystander@example.com", password)
 	bystanderUser, err := auth.UserByEmail(ctx, a.DB, "bystander@example.com")
@@ -115,8 +116,16 @@ func checkRoutePermissions(t *testing.T, a *app) {
 		key, _, err := apikeys.Create(ctx, a.DB, team.ID, "victim", teams.RoleViewer, 0, nil)
 		require.NoError(t, err)
 		id := fmt.Sprint(run.ID)
-		if strings.Contains(path, "api-keys") {
+		switch {
+		case strings.Contains(path, "api-keys"):
 			id = fmt.Sprint(key.ID)
+		case strings.Contains(path, "/invites/:id"):
+			// A pending invitation of its own for each call (it replaces
+			// the last), so that one caller's revoke leaves the next a
+			// pending one.
+			inv, err := a.App.Invites.Invite(ctx, ownerActor, "invitee@example.com", teams.RoleMember)
+			require.NoError(t, err)
+			id = fmt.Sprint(inv.ID)
 		}
 		provider := "anthropic"
 		if strings.Contains(path, "circuits") {

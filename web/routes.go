@@ -145,4 +145,11 @@ func (s *Server) routes() {
 	api.GET("/api-keys", s.apiListKeys)
 	api.POST("/api-keys", s.apiCreateKey)
 	api.POST("/api-keys/:id/revoke", s.apiRevokeKey)
+	api.GET("/members", s.apiListMembers)
+	api.POST("/members/:user/role", s.apiChangeMemberRole)
+	api.POST("/members/:user/remove", s.apiRemoveMember)
+	api.GET("/invites", s.apiListInvites)
+	api.POST("/invites", s.apiCreateInvite)
+	api.POST("/invites/:id/revoke", s.apiRevokeInvite)
+	api.POST("/invites/:id/resend", s.apiResendInvite)
 }
