@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/nofxhq/nofx/internal/ai"
 	"github.com/nofxhq/nofx/internal/audit"
 	"github.com/nofxhq/nofx/internal/db"
+	"github.com/nofxhq/nofx/internal/live"
 	"github.com/nofxhq/nofx/internal/pricing"
 	"github.com/nofxhq/nofx/internal/validation"
 	"github.com/nofxhq/nofx/views/admin"
@@ -52,6 +54,8 @@ func (s *Server) resetCircuit(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	// Every process keeps its own circuits: tell the others (on PostgreSQL).
+	s.broker.Publish(context.WithoutCancel(c.Request().Context()), live.Message{RunID: live.SystemTopic, Kind: live.KindCircuitReset, Text: provider})
 	s.log.Warn("circuit reset by hand", "provider", provider, "by", who(c).User.Email)
 	s.addFlash(c, "success", "The "+provider+" circuit is closed again.")
 	return redirect(c, "/admin/circuits")

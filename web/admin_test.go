@@ -6,12 +6,14 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
 
 	"github.com/nofxhq/nofx/internal/ai"
 	"github.com/nofxhq/nofx/internal/audit"
+	"github.com/nofxhq/nofx/internal/db/dbtest"
 	"github.com/nofxhq/nofx/internal/pricing"
 )
 
@@ -133,4 +135,24 @@ func TestBrowserAdminResetsOpenCircuit(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, flash, "closed again")
 	require.Equal(t, ai.CircuitClosed, a.App.Circuits.State("simulated").State)
+}
+
+// TestCircuitResetReachesOtherProcesses resets an open circuit on one of
+// two processes sharing a PostgreSQL database and sees the other close its
+// own.
+func TestCircuitResetReachesOtherProcesses(t *testing.T) {
+	t.Parallel()
+	shared := dbtest.PostgresURL(t)
+	first, second := newAppAt(t, shared), newAppAt(t, shared)
+	admin := first.client()
+	admin.signUp("root@example.com", password)
+
+	tripCircuit(t, first)
+	tripCircuit(t, second)
+	res := admin.submit("/admin/circuits", "/admin/circuits/simulated/reset", url.Values{})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	require.Equal(t, ai.CircuitClosed, first.App.Circuits.State("simulated").State)
+	require.Eventually(t, func() bool {
+		return second.App.Circuits.State("simulated").State == ai.CircuitClosed
+	}, 10*time.Second, 10*time.Millisecond, "the other process closes its circuit too")
 }

@@ -63,6 +63,9 @@ type App struct {
 	Web         *web.Server
 
 	closeBroker func() error
+	// stopCircuitResets ends the goroutine that applies circuit resets made
+	// in other processes.
+	stopCircuitResets func()
 }
 
 // New opens the database (migrating it when migrate is true, or refusing a
@@ -206,19 +209,54 @@ func (a *App) checkSchema(ctx context.Context, migrate bool) error {
 	return nil
 }
 
-// Start starts the workers, then the scheduler of deployments.
+// Start starts the workers, then the scheduler of deployments, then the
+// follower of circuit resets.
 func (a *App) Start(ctx context.Context) error {
 	if err := a.Engine.Start(ctx); err != nil {
 		return err
 	}
 	a.Scheduler.Start(ctx)
+	a.followCircuitResets()
 	return nil
+}
+
+// followCircuitResets closes this process's circuit of a provider when a
+// site admin resets it in any process sharing the database (the admin page
+// publishes the reset on live.SystemTopic).
+func (a *App) followCircuitResets() {
+	messages, unsubscribe := a.Broker.Subscribe(live.SystemTopic)
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	a.stopCircuitResets = func() {
+		unsubscribe()
+		close(done)
+		<-stopped
+	}
+	go func() {
+		defer close(stopped)
+		for {
+			select {
+			case <-done:
+				return
+			case m := <-messages:
+				if m.Kind != live.KindCircuitReset {
+					continue
+				}
+				if err := a.Circuits.Reset(m.Text); err != nil && !errors.Is(err, ai.ErrNoCircuit) {
+					a.Log.Warn("circuit reset from another process", "provider", m.Text, "error", err)
+				}
+			}
+		}
+	}()
 }
 
 // Close stops the scheduler of deployments, then the workers (running
 // steps get their grace period), then live updates, then the database.
 // Stop HTTP before calling it.
 func (a *App) Close(ctx context.Context) error {
+	if a.stopCircuitResets != nil {
+		a.stopCircuitResets()
+	}
 	err := a.Scheduler.Stop(ctx)
 	err = errors.Join(err, a.Engine.Stop(ctx))
 	return errors.Join(err, a.closeStores())

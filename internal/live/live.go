@@ -21,7 +21,14 @@ type Message struct {
 const (
 	KindChanged = "changed"
 	KindDelta   = "delta"
+	// KindCircuitReset, on SystemTopic, says that a site admin closed the
+	// circuit of the provider named in Text: every process closes its own.
+	KindCircuitReset = "circuit.reset"
 )
+
+// SystemTopic is the RunID of messages for the whole instance rather than
+// for one run.
+const SystemTopic int64 = 0
 
 // Broker publishes messages to the subscribers of a run.
 type Broker interface {
