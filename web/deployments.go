@@ -14,10 +14,12 @@ import (
 
 	"github.com/nofxhq/nofx/internal/access"
 	"github.com/nofxhq/nofx/internal/deployments"
+	"github.com/nofxhq/nofx/internal/runs"
 	"github.com/nofxhq/nofx/internal/teams"
 	"github.com/nofxhq/nofx/internal/validation"
 	view "github.com/nofxhq/nofx/views/deployments"
 	"github.com/nofxhq/nofx/views/team"
+	templatesview "github.com/nofxhq/nofx/views/templates"
 )
 
 // deploymentsState is what a deployments page shows besides the saved
@@ -54,6 +56,7 @@ func (s *Server) renderDeployments(c echo.Context, status int, st deploymentsSta
 		tz, loc = "UTC", time.UTC
 	}
 	d := view.Data{Template: t, Versions: versions, CanDeploy: access.Allowed(a.Role, access.TemplatesDeploy),
+		CanRun:   access.Allowed(a.Role, access.RunsCreate),
 		TimeZone: tz, Location: loc, Deploy: st.deploy, Secret: st.secret}
 	for _, env := range deployments.Environments {
 		e := view.Env{Name: env}
@@ -254,4 +257,50 @@ func webhookError(err error) error {
 		return echo.NewHTTPError(http.StatusBadRequest, "The body must be one JSON object, with nothing after it.").SetInternal(err)
 	}
 	return err
+}
+
+// deploymentRunPage is the run form of a deployment's pinned version.
+func (s *Server) deploymentRunPage(c echo.Context) error {
+	a, err := actor(c)
+	if err != nil {
+		return err
+	}
+	d, err := s.deploymentRunForm(c, a)
+	if err != nil {
+		return err
+	}
+	return s.showRunForm(c, d)
+}
+
+// startDeploymentRun starts a run of a deployment's pinned version from its
+// run form, recorded as started by hand.
+func (s *Server) startDeploymentRun(c echo.Context) error {
+	a, err := actor(c)
+	if err != nil {
+		return err
+	}
+	slug, env := c.Param("slug"), c.Param("env")
+	return s.submitRunForm(c,
+		func(values map[string]any, key string) (runs.Run, bool, error) {
+			return s.deploys.RunNow(c.Request().Context(), a, slug, env, values, key)
+		},
+		func() (templatesview.RunData, error) { return s.deploymentRunForm(c, a) })
+}
+
+// deploymentRunForm reads a deployment and its pinned version for its run form.
+func (s *Server) deploymentRunForm(c echo.Context, a access.Actor) (templatesview.RunData, error) {
+	ctx := c.Request().Context()
+	d, v, err := s.deploys.Pinned(ctx, a, c.Param("slug"), c.Param("env"))
+	if err != nil {
+		return templatesview.RunData{}, err
+	}
+	t, _, err := s.templates.Get(ctx, a, d.Template)
+	if err != nil {
+		return templatesview.RunData{}, err
+	}
+	spec, err := v.Spec(t.Slug)
+	if err != nil {
+		return templatesview.RunData{}, err
+	}
+	return templatesview.RunData{Template: t, Spec: spec, Values: map[string]string{}, Deployment: d.Environment, Version: v.Number}, nil
 }

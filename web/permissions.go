@@ -92,6 +92,8 @@ var routePermissions = map[string]RouteAccess{
 	"POST /templates/:slug/delete":                     scopedPerm(access.TemplatesDelete),
 	"GET /templates/:slug/deployments":                 scopedPerm(access.TemplatesRead),
 	"POST /templates/:slug/deployments":                scopedPerm(access.TemplatesDeploy),
+	"GET /templates/:slug/deployments/:env/run":        scopedPerm(access.RunsCreate),
+	"POST /templates/:slug/deployments/:env/run":       scopedPerm(access.RunsCreate),
 	"POST /templates/:slug/deployments/:env/pause":     scopedPerm(access.TemplatesDeploy),
 	"POST /templates/:slug/deployments/:env/resume":    scopedPerm(access.TemplatesDeploy),
 	"POST /templates/:slug/deployments/:env/schedule":  scopedPerm(access.TemplatesDeploy),

@@ -102,6 +102,8 @@ func (s *Server) routes() {
 	// Deployments pages (HTML), and the inbound webhooks that trigger them.
 	e.GET("/templates/:slug/deployments", s.deploymentsPage, user)
 	e.POST("/templates/:slug/deployments", s.deployTemplate, user)
+	e.GET("/templates/:slug/deployments/:env/run", s.deploymentRunPage, user)
+	e.POST("/templates/:slug/deployments/:env/run", s.startDeploymentRun, user)
 	e.POST("/templates/:slug/deployments/:env/pause", s.pauseDeployment, user)
 	e.POST("/templates/:slug/deployments/:env/resume", s.resumeDeployment, user)
 	e.POST("/templates/:slug/deployments/:env/schedule", s.setDeploymentSchedule, user)

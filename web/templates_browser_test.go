@@ -133,4 +133,17 @@ func TestBrowserTemplateBuilder(t *testing.T) {
 		waitFor(textContains(`[data-testid=run-status]`, "succeeded")),
 		waitFor(textContains(`[data-testid=step-output-polish]`, "Polished: Draft a note about tides")),
 	)
+
+	browserStep(ctx, t, "run the production deployment by hand from its page",
+		chromedp.Navigate(a.URL+"/templates/release-note/deployments"),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=run-now-production]`)),
+		clickAndLoad(`[data-testid=run-now-production]`),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=run-form-deployment]`)),
+		chromedp.SendKeys(chromedp.CSS(`#input-topic`), "harbours"),
+		clickAndLoad(`[data-testid=start-template-run]`),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=run-page]`)),
+		waitFor(textContains(`[data-testid=run-deployment]`, "production")),
+		waitFor(textContains(`[data-testid=run-deployment]`, "manual")),
+		waitFor(textContains(`[data-testid=run-status]`, "succeeded")),
+	)
 }

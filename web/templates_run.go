@@ -11,6 +11,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/nofxhq/nofx/internal/access"
+	"github.com/nofxhq/nofx/internal/runs"
 	"github.com/nofxhq/nofx/internal/templates"
 	"github.com/nofxhq/nofx/internal/validation"
 	templatesview "github.com/nofxhq/nofx/views/templates"
@@ -30,11 +31,7 @@ func (s *Server) templateRunPage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	for _, in := range d.Spec.Inputs {
-		d.Values[in.Name] = in.Default
-	}
-	d.IdempotencyKey = newIdempotencyKey()
-	return s.render(c, http.StatusOK, page{Title: "Run " + d.Template.Name, Nav: "templates", Content: templatesview.RunForm(d)})
+	return s.showRunForm(c, d)
 }
 
 // runFormData reads the template and its current version for the run form.
@@ -47,7 +44,17 @@ func (s *Server) runFormData(c echo.Context, a access.Actor) (templatesview.RunD
 	if err != nil {
 		return templatesview.RunData{}, err
 	}
-	return templatesview.RunData{Template: t, Spec: spec, Values: map[string]string{}}, nil
+	return templatesview.RunData{Template: t, Spec: spec, Values: map[string]string{}, Version: v.Number}, nil
+}
+
+// showRunForm renders a fresh run form: defaults filled in, and a new
+// idempotency key.
+func (s *Server) showRunForm(c echo.Context, d templatesview.RunData) error {
+	for _, in := range d.Spec.Inputs {
+		d.Values[in.Name] = in.Default
+	}
+	d.IdempotencyKey = newIdempotencyKey()
+	return s.render(c, http.StatusOK, page{Title: "Run " + d.Template.Name, Nav: "templates", Content: templatesview.RunForm(d)})
 }
 
 // startTemplateRun starts a run from the form and goes to it; problems are
@@ -57,6 +64,18 @@ func (s *Server) startTemplateRun(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	return s.submitRunForm(c,
+		func(values map[string]any, key string) (runs.Run, bool, error) {
+			return s.templates.StartRun(c.Request().Context(), a, c.Param("slug"), values, key)
+		},
+		func() (templatesview.RunData, error) { return s.runFormData(c, a) })
+}
+
+// submitRunForm reads a run form, starts the run with start and goes to
+// it; on problems it shows the form that formData describes again, with
+// what was typed and each problem next to its field (422).
+func (s *Server) submitRunForm(c echo.Context, start func(values map[string]any, key string) (runs.Run, bool, error),
+	formData func() (templatesview.RunData, error)) error {
 	form, err := c.FormParams()
 	if err != nil {
 		return echo.NewHTTPError(http.StatusBadRequest, "The form could not be read.")
@@ -73,7 +92,7 @@ func (s *Server) startTemplateRun(c echo.Context) error {
 		}
 	}
 	key := strings.TrimSpace(form.Get("idempotency_key"))
-	run, replayed, err := s.templates.StartRun(c.Request().Context(), a, c.Param("slug"), values, key)
+	run, replayed, err := start(values, key)
 	if err == nil {
 		if replayed {
 			s.addFlash(c, "info", fmt.Sprintf("This form was already sent: it started run #%d.", run.ID))
@@ -82,11 +101,16 @@ func (s *Server) startTemplateRun(c echo.Context) error {
 		}
 		return redirect(c, fmt.Sprintf("/runs/%d", run.ID))
 	}
+	status := http.StatusUnprocessableEntity
 	var verrs validation.Errors
-	if !errors.As(err, &verrs) {
+	var conflict *runs.ConflictError
+	switch {
+	case errors.As(err, &conflict):
+		status, verrs = http.StatusConflict, validation.Errors{"": conflict.Message} // such as a paused deployment
+	case !errors.As(err, &verrs):
 		return err
 	}
-	d, err := s.runFormData(c, a)
+	d, err := formData()
 	if err != nil {
 		return err
 	}
@@ -103,7 +127,7 @@ func (s *Server) startTemplateRun(c echo.Context) error {
 	if len(d.Errors) == 0 && d.Other == "" {
 		d.Other = "The run was not started."
 	}
-	return s.render(c, http.StatusUnprocessableEntity, page{Title: "Run " + d.Template.Name, Nav: "templates", Content: templatesview.RunForm(d)})
+	return s.render(c, status, page{Title: "Run " + d.Template.Name, Nav: "templates", Content: templatesview.RunForm(d)})
 }
 
 // declared reports whether the spec declares an input called name.

@@ -75,8 +75,7 @@ func TestBrowserTemplateVersions(t *testing.T) {
 		chromedp.Navigate(a.URL+"/templates/fan-out/versions"),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid=rollback-1]`)),
 		clickAndLoad(`[data-testid=rollback-1]`),
-		chromedp.Navigate(a.URL+"/templates/fan-out/versions"),
-		waitFor(`!!document.querySelector('[data-testid=version-1] [data-testid=current-badge]')`),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=version-1] [data-testid=current-badge]`)),
 		waitFor(`!document.querySelector('[data-testid=version-2] [data-testid=current-badge]')`),
 	)
 }

@@ -107,6 +107,32 @@ func runInput(d Deployment, v templates.Version, values map[string]any, trigger 
 // version, with values for its inputs. A paused deployment is a conflict,
 // checked again in the transaction that creates the run.
 func (s *Service) Trigger(ctx context.Context, actor access.Actor, slug, env string, values map[string]any, idempotencyKey string) (runs.Run, bool, error) {
+	return s.start(ctx, actor, slug, env, values, idempotencyKey, runs.TriggerAPI)
+}
+
+// RunNow is Trigger for a person on the deployment's page: the run is
+// recorded as started by hand.
+func (s *Service) RunNow(ctx context.Context, actor access.Actor, slug, env string, values map[string]any, idempotencyKey string) (runs.Run, bool, error) {
+	return s.start(ctx, actor, slug, env, values, idempotencyKey, runs.TriggerManual)
+}
+
+// Pinned returns the deployment of slug to env with its pinned version, for
+// the form that starts a run on it.
+func (s *Service) Pinned(ctx context.Context, actor access.Actor, slug, env string) (Deployment, templates.Version, error) {
+	if err := actor.Can(access.RunsCreate); err != nil {
+		return Deployment{}, templates.Version{}, err
+	}
+	d, err := byEnv(ctx, s.DB, actor.TeamID, slug, env)
+	if err != nil {
+		return Deployment{}, templates.Version{}, err
+	}
+	v, err := pinned(ctx, s.DB, d)
+	return d, v, err
+}
+
+// start starts a run of the deployment on its pinned version, recorded as
+// started by trigger.
+func (s *Service) start(ctx context.Context, actor access.Actor, slug, env string, values map[string]any, idempotencyKey, trigger string) (runs.Run, bool, error) {
 	if err := actor.Can(access.RunsCreate); err != nil {
 		return runs.Run{}, false, err
 	}
@@ -121,7 +147,7 @@ func (s *Service) Trigger(ctx context.Context, actor access.Actor, slug, env str
 	if err != nil {
 		return runs.Run{}, false, err
 	}
-	in, err := runInput(d, v, values, runs.TriggerAPI)
+	in, err := runInput(d, v, values, trigger)
 	if err != nil {
 		return runs.Run{}, false, err
 	}

@@ -92,6 +92,7 @@ const (
 	TriggerAPI      = "api"
 	TriggerWebhook  = "webhook"
 	TriggerSchedule = "schedule"
+	TriggerManual   = "manual" // a person, from the deployment's page
 )
 
 // Finished reports whether the run has reached a final status.

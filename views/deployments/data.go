@@ -18,6 +18,7 @@ type Data struct {
 	Versions  []templates.Version // newest first
 	Envs      []Env               // one per environment, production first
 	CanDeploy bool
+	CanRun    bool // may start runs (by hand, on a pinned version)
 	TimeZone  string
 	Location  *time.Location
 	Deploy    DeployForm
