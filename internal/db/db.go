@@ -37,6 +37,7 @@ func init() {
 type DB struct {
 	*sqlx.DB
 	Dialect Dialect
+	stmts   *stmtCache // see Prepared
 }
 
 // Queryer is what stores run SQL against: a *DB's embedded *sqlx.DB or a
@@ -93,7 +94,7 @@ func openSQLite(path string) (*DB, error) {
 	sqlDB.SetMaxOpenConns(1)
 	sqlDB.SetConnMaxLifetime(0)
 	sqlDB.SetConnMaxIdleTime(0)
-	return &DB{DB: sqlx.NewDb(sqlDB, "sqlite"), Dialect: SQLite}, nil
+	return &DB{DB: sqlx.NewDb(sqlDB, "sqlite"), Dialect: SQLite, stmts: newStmtCache()}, nil
 }
 
 func openPostgres(rawURL string) (*DB, error) {
@@ -104,7 +105,7 @@ func openPostgres(rawURL string) (*DB, error) {
 	sqlDB.SetMaxOpenConns(25)
 	sqlDB.SetMaxIdleConns(25) // as many as open: re-opening a connection costs a backend fork
 	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
-	return &DB{DB: sqlx.NewDb(sqlDB, "postgres"), Dialect: Postgres}, nil
+	return &DB{DB: sqlx.NewDb(sqlDB, "postgres"), Dialect: Postgres, stmts: newStmtCache()}, nil
 }
 
 // redact hides the password in a database URL for messages and logs.
@@ -122,6 +123,7 @@ func redact(rawURL string) string {
 // WithTx runs fn in a transaction: it commits when fn returns nil and rolls
 // back otherwise, or when fn panics.
 func WithTx(ctx context.Context, d *DB, fn func(tx *sqlx.Tx) error) error {
+	d.prepareWanted(ctx)
 	tx, err := d.BeginTxx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("db: begin: %w", err)

@@ -2,6 +2,7 @@ package runs
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -150,28 +151,28 @@ func (s *Service) Create(ctx context.Context, actor access.Actor, in CreateInput
 
 	var runID int64
 	err = s.transact(ctx, func(t *txn) error {
-		tx, now := t.tx, t.now
+		q, now := t.q, t.now
 		// The run as this transaction leaves it: queued, even when a worker
 		// takes its first step the moment it commits.
-		t.after = func(tx *sqlx.Tx) error {
+		t.after = func() error {
 			var err error
-			run, err = getRun(ctx, tx, actor.TeamID, runID)
+			run, err = getRun(ctx, q, actor.TeamID, runID)
 			return err
 		}
 		if in.Within != nil {
-			if err := in.Within(ctx, tx); err != nil {
+			if err := in.Within(ctx, t.tx); err != nil {
 				return err
 			}
 		}
 		if in.IdempotencyKey != "" {
 			var existing Run
-			err := db.Get(ctx, tx, &existing, `SELECT id, created_at FROM runs WHERE team_id = ? AND idempotency_key = ?`, actor.TeamID, in.IdempotencyKey)
+			err := db.Get(ctx, q, &existing, `SELECT id, created_at FROM runs WHERE team_id = ? AND idempotency_key = ?`, actor.TeamID, in.IdempotencyKey)
 			switch {
 			case err == nil && now.Sub(existing.CreatedAt) < IdempotencyWindow:
 				runID, replayed = existing.ID, true
 				return nil
 			case err == nil: // the key is older than the window: free it
-				if _, err := db.Exec(ctx, tx, `UPDATE runs SET idempotency_key = NULL WHERE id = ?`, existing.ID); err != nil {
+				if _, err := db.Exec(ctx, q, `UPDATE runs SET idempotency_key = NULL WHERE id = ?`, existing.ID); err != nil {
 					return fmt.Errorf("runs: free idempotency key: %w", err)
 				}
 			case !errors.Is(err, db.ErrNotFound):
@@ -196,7 +197,7 @@ func (s *Service) Create(ctx context.Context, actor access.Actor, in CreateInput
 		if actor.APIKeyID != 0 {
 			keyID = actor.APIKeyID
 		}
-		err := db.Get(ctx, tx, &runID, `INSERT INTO runs (team_id, status, goal, template, plan, inputs, created_by_user_id,
+		err := db.Get(ctx, q, &runID, `INSERT INTO runs (team_id, status, goal, template, plan, inputs, created_by_user_id,
 			created_by_key_id, rerun_of, idempotency_key, steps_total, created_at, updated_at,
 			template_version, deployment_id, triggered_by, scheduled_for)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
@@ -206,6 +207,17 @@ func (s *Service) Create(ctx context.Context, actor access.Actor, in CreateInput
 		if err != nil {
 			return fmt.Errorf("runs: create: %w", err)
 		}
+		// The run and its steps as written, for settle: read back, they
+		// would cost two more round trips.
+		st := &state{run: Run{ID: runID, TeamID: actor.TeamID, Status: RunQueued, Goal: in.Plan.Goal, Template: in.Template,
+			PlanJSON: string(planJSON), InputsJSON: string(inputsJSON), StepsTotal: len(in.Plan.Steps),
+			CreatedAt: now, UpdatedAt: now, TemplateVersion: in.TemplateVersion, TriggeredBy: in.TriggeredBy, ScheduledFor: in.ScheduledFor,
+			CreatedByUserID: sql.NullInt64{Int64: actor.UserID, Valid: actor.UserID != 0},
+			CreatedByKeyID:  sql.NullInt64{Int64: actor.APIKeyID, Valid: actor.APIKeyID != 0},
+			RerunOf:         sql.NullInt64{Int64: in.RerunOf, Valid: in.RerunOf != 0},
+			IdempotencyKey:  sql.NullString{String: in.IdempotencyKey, Valid: in.IdempotencyKey != ""},
+			DeploymentID:    sql.NullInt64{Int64: in.DeploymentID, Valid: in.DeploymentID != 0},
+		}, byName: map[string]*Step{}, now: now}
 		for i, spec := range in.Plan.Steps {
 			needs, _ := json.Marshal(orEmpty(spec.Needs))
 			options, _ := json.Marshal(orEmptyMap(spec.Options))
@@ -214,13 +226,18 @@ func (s *Service) Create(ctx context.Context, actor access.Actor, in CreateInput
 				fallback = []Fallback{}
 			}
 			fallbackJSON, _ := json.Marshal(fallback)
-			_, err := db.Exec(ctx, tx, `INSERT INTO steps (run_id, position, name, kind, status, needs, provider, model, prompt,
-				options, fallback, max_attempts, timeout_ms, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-				runID, i, spec.Name, spec.Kind, StepQueued, string(needs), spec.Provider, spec.Model, spec.Prompt,
-				string(options), string(fallbackJSON), spec.MaxAttempts, spec.TimeoutDuration().Milliseconds(), now)
+			step := &Step{RunID: runID, Position: i, Name: spec.Name, Kind: spec.Kind, Status: StepQueued, NeedsJSON: string(needs),
+				Provider: spec.Provider, Model: spec.Model, Prompt: spec.Prompt, OptionsJSON: string(options), FallbackJSON: string(fallbackJSON),
+				MaxAttempts: spec.MaxAttempts, TimeoutMS: spec.TimeoutDuration().Milliseconds(), UpdatedAt: now}
+			err := db.Get(ctx, q, &step.ID, `INSERT INTO steps (run_id, position, name, kind, status, needs, provider, model, prompt,
+				options, fallback, max_attempts, timeout_ms, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+				runID, i, step.Name, step.Kind, step.Status, step.NeedsJSON, step.Provider, step.Model, step.Prompt,
+				step.OptionsJSON, step.FallbackJSON, step.MaxAttempts, step.TimeoutMS, now)
 			if err != nil {
 				return fmt.Errorf("runs: create step %s: %w", spec.Name, err)
 			}
+			st.steps = append(st.steps, step)
+			st.byName[step.Name] = step
 		}
 		msg := "Run created"
 		switch {
@@ -229,10 +246,8 @@ func (s *Service) Create(ctx context.Context, actor access.Actor, in CreateInput
 		case in.TriggeredBy != "":
 			msg = fmt.Sprintf("Run created by a deployment's %s trigger", in.TriggeredBy)
 		}
-		t.runID = runID
-		if err := insertEvent(ctx, tx, runID, "", "run.created", msg, &actor, now); err != nil {
-			return err
-		}
+		t.runID, t.state = runID, st
+		st.event("", "run.created", msg, &actor)
 		summary := in.Plan.Goal
 		if in.RerunOf != 0 {
 			summary = fmt.Sprintf("rerun of #%d: %s", in.RerunOf, summary)
@@ -241,7 +256,7 @@ func (s *Service) Create(ctx context.Context, actor access.Actor, in CreateInput
 		if actor.UserID == 0 && actor.APIKeyID == 0 {
 			entry.Actor = in.TriggeredBy // a webhook or a schedule
 		}
-		return audit.Record(ctx, tx, entry)
+		return audit.Record(ctx, q, entry)
 	})
 	if err != nil {
 		return Run{}, false, err
@@ -309,25 +324,25 @@ func (s *Service) Cancel(ctx context.Context, actor access.Actor, runID int64) e
 	if err := actor.Can(access.RunsCancel); err != nil {
 		return err
 	}
-	return s.changeRun(ctx, actor, runID, func(tx *sqlx.Tx, st *state) error {
+	return s.changeRun(ctx, actor, runID, func(q db.Queryer, st *state) error {
 		if !st.run.CanCancel() {
 			return &ConflictError{fmt.Sprintf("Run #%d has already %s.", runID, st.run.Status)}
 		}
 		for _, step := range st.steps {
 			switch step.Status {
 			case StepQueued, StepWaiting, StepRunning:
-				if err := st.setStep(ctx, tx, step, stepUpdate{status: StepCancelled, error: "cancelled", finish: true, clearLease: true}); err != nil {
+				if err := st.setStep(ctx, q, step, stepUpdate{status: StepCancelled, error: "cancelled", finish: true, clearLease: true}); err != nil {
 					return err
 				}
 			}
 		}
-		_, err := db.Exec(ctx, tx, `UPDATE runs SET status = ?, finished_at = ?, updated_at = ? WHERE id = ?`, RunCancelled, st.now, st.now, runID)
+		_, err := db.Exec(ctx, q, `UPDATE runs SET status = ?, finished_at = ?, updated_at = ? WHERE id = ?`, RunCancelled, st.now, st.now, runID)
 		if err != nil {
 			return fmt.Errorf("runs: cancel %d: %w", runID, err)
 		}
 		st.run.Status, st.run.FinishedAt = RunCancelled, &st.now
 		st.event("", "run.cancelled", "Run cancelled", &actor)
-		return audit.Record(ctx, tx, audit.For(actor, "run.cancel", fmt.Sprintf("run #%d", runID), ""))
+		return audit.Record(ctx, q, audit.For(actor, "run.cancel", fmt.Sprintf("run #%d", runID), ""))
 	})
 }
 
@@ -337,7 +352,7 @@ func (s *Service) Retry(ctx context.Context, actor access.Actor, runID int64) er
 	if err := actor.Can(access.RunsRetry); err != nil {
 		return err
 	}
-	return s.changeRun(ctx, actor, runID, func(tx *sqlx.Tx, st *state) error {
+	return s.changeRun(ctx, actor, runID, func(q db.Queryer, st *state) error {
 		if !st.run.CanRetry() {
 			return &ConflictError{fmt.Sprintf("Only failed or cancelled runs can be retried; run #%d is %s.", runID, st.run.Status)}
 		}
@@ -345,7 +360,7 @@ func (s *Service) Retry(ctx context.Context, actor access.Actor, runID int64) er
 			if step.Status == StepSucceeded {
 				continue
 			}
-			_, err := db.Exec(ctx, tx, `UPDATE steps SET status = ?, attempt = 0, error = '', output = '', rendered_prompt = '',
+			_, err := db.Exec(ctx, q, `UPDATE steps SET status = ?, attempt = 0, error = '', output = '', rendered_prompt = '',
 				enqueued = ?, job_id = NULL, lease_token = '', lease_expires_at = NULL, decided_by = NULL, decision_comment = '',
 				started_at = NULL, finished_at = NULL, updated_at = ? WHERE id = ?`, StepQueued, false, st.now, step.ID)
 			if err != nil {
@@ -354,14 +369,14 @@ func (s *Service) Retry(ctx context.Context, actor access.Actor, runID int64) er
 			step.Status, step.Attempt, step.Error, step.Output, step.Enqueued = StepQueued, 0, "", "", false
 			step.StartedAt, step.FinishedAt = nil, nil
 		}
-		_, err := db.Exec(ctx, tx, `UPDATE runs SET status = ?, error = '', finished_at = NULL, updated_at = ? WHERE id = ?`,
+		_, err := db.Exec(ctx, q, `UPDATE runs SET status = ?, error = '', finished_at = NULL, updated_at = ? WHERE id = ?`,
 			RunQueued, st.now, runID)
 		if err != nil {
 			return fmt.Errorf("runs: reset run: %w", err)
 		}
 		st.run.Status, st.run.Error, st.run.FinishedAt = RunQueued, "", nil
 		st.event("", "run.retried", "Run retried from its unfinished steps", &actor)
-		return audit.Record(ctx, tx, audit.For(actor, "run.retry", fmt.Sprintf("run #%d", runID), ""))
+		return audit.Record(ctx, q, audit.For(actor, "run.retry", fmt.Sprintf("run #%d", runID), ""))
 	})
 }
 
@@ -396,7 +411,7 @@ func (s *Service) Decide(ctx context.Context, actor access.Actor, runID int64, s
 	if len(comment) > 2000 {
 		return validation.Errors{"comment": "Use at most 2000 characters."}
 	}
-	return s.changeRun(ctx, actor, runID, func(tx *sqlx.Tx, st *state) error {
+	return s.changeRun(ctx, actor, runID, func(q db.Queryer, st *state) error {
 		step, ok := st.byName[stepName]
 		if !ok {
 			return fmt.Errorf("runs: step %q: %w", stepName, db.ErrNotFound)
@@ -412,7 +427,7 @@ func (s *Service) Decide(ctx context.Context, actor access.Actor, runID int64, s
 		if actor.UserID != 0 {
 			decidedBy = actor.UserID
 		}
-		if _, err := db.Exec(ctx, tx, `UPDATE steps SET decided_by = ?, decision_comment = ? WHERE id = ?`, decidedBy, comment, step.ID); err != nil {
+		if _, err := db.Exec(ctx, q, `UPDATE steps SET decided_by = ?, decision_comment = ? WHERE id = ?`, decidedBy, comment, step.ID); err != nil {
 			return fmt.Errorf("runs: record decision: %w", err)
 		}
 		if approve {
@@ -420,20 +435,20 @@ func (s *Service) Decide(ctx context.Context, actor access.Actor, runID int64, s
 			if comment != "" {
 				msg += ": " + comment
 			}
-			if err := st.setStep(ctx, tx, step, stepUpdate{status: StepSucceeded, output: comment, finish: true}); err != nil {
+			if err := st.setStep(ctx, q, step, stepUpdate{status: StepSucceeded, output: comment, finish: true}); err != nil {
 				return err
 			}
 			st.event(stepName, "step.approved", msg, &actor)
-			return audit.Record(ctx, tx, audit.For(actor, "run.approve", fmt.Sprintf("run #%d step %s", runID, stepName), comment))
+			return audit.Record(ctx, q, audit.For(actor, "run.approve", fmt.Sprintf("run #%d step %s", runID, stepName), comment))
 		}
 		reason := "Rejected by " + who
 		if comment != "" {
 			reason = "Rejected: " + comment
 		}
-		if err := st.setStep(ctx, tx, step, stepUpdate{status: StepFailed, error: reason, finish: true}); err != nil {
+		if err := st.setStep(ctx, q, step, stepUpdate{status: StepFailed, error: reason, finish: true}); err != nil {
 			return err
 		}
 		st.event(stepName, "step.rejected", reason, &actor)
-		return audit.Record(ctx, tx, audit.For(actor, "run.reject", fmt.Sprintf("run #%d step %s", runID, stepName), comment))
+		return audit.Record(ctx, q, audit.For(actor, "run.reject", fmt.Sprintf("run #%d step %s", runID, stepName), comment))
 	})
 }

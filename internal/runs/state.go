@@ -2,11 +2,9 @@ package runs
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -19,7 +17,9 @@ import (
 // txn is one change to runs: the transaction, the run it touched (to settle
 // and announce), and extra jobs to enqueue with it.
 type txn struct {
-	tx    *sqlx.Tx
+	tx *sqlx.Tx
+	// q runs the transaction's queries through prepared statements.
+	q     db.Queryer
 	now   time.Time
 	runID int64
 	jobs  []StepJob
@@ -28,7 +28,7 @@ type txn struct {
 	state *state
 	// after, when set, runs last in the transaction, once the run is settled
 	// and its jobs enqueued: to read what is about to be committed.
-	after func(tx *sqlx.Tx) error
+	after func() error
 }
 
 // transact runs fn in a transaction, then settles the run fn touched:
@@ -38,7 +38,7 @@ type txn struct {
 func (s *Service) transact(ctx context.Context, fn func(t *txn) error) error {
 	var runID int64
 	err := db.WithTx(ctx, s.DB, func(tx *sqlx.Tx) error {
-		t := &txn{tx: tx, now: db.Now()}
+		t := &txn{tx: tx, q: s.DB.Prepared(tx), now: db.Now()}
 		if err := fn(t); err != nil {
 			return err
 		}
@@ -49,18 +49,18 @@ func (s *Service) transact(ctx context.Context, fn func(t *txn) error) error {
 		st := t.state
 		if st == nil {
 			var err error
-			if st, err = loadState(ctx, s.DB, tx, t.runID, t.now, false); err != nil {
+			if st, err = loadState(ctx, s.DB, t.q, t.runID, t.now, false); err != nil {
 				return err
 			}
 		}
-		jobs, err := s.settle(ctx, tx, st)
+		jobs, err := s.settle(ctx, t.q, st)
 		if err != nil {
 			return err
 		}
-		if err := st.flushEvents(ctx, tx); err != nil {
+		if err := s.schedule(ctx, t, st, append(jobs, t.jobs...)); err != nil {
 			return err
 		}
-		if err := s.schedule(ctx, tx, append(jobs, t.jobs...)); err != nil {
+		if err := st.flush(ctx, t.q, s.DB.Dialect == db.Postgres); err != nil {
 			return err
 		}
 		return t.runAfter()
@@ -79,34 +79,33 @@ func (t *txn) runAfter() error {
 	if t.after == nil {
 		return nil
 	}
-	return t.after(t.tx)
+	return t.after()
 }
 
-// schedule enqueues jobs and records each as its step's current job.
-func (s *Service) schedule(ctx context.Context, tx *sqlx.Tx, jobs []StepJob) error {
+// schedule enqueues jobs and records each as its step's current job (with
+// the run's other writes, see later).
+func (s *Service) schedule(ctx context.Context, t *txn, st *state, jobs []StepJob) error {
 	if len(jobs) == 0 {
 		return nil
 	}
 	if s.Scheduler == nil {
 		return errors.New("runs: no scheduler to enqueue step jobs")
 	}
-	ids, err := s.Scheduler.Schedule(ctx, tx, jobs)
+	ids, err := s.Scheduler.Schedule(ctx, t.tx, jobs)
 	if err != nil {
 		return err
 	}
 	for i, job := range jobs {
-		if _, err := db.Exec(ctx, tx, `UPDATE steps SET enqueued = ?, job_id = ? WHERE id = ?`, true, ids[i], job.StepID); err != nil {
-			return fmt.Errorf("runs: record job of step %d: %w", job.StepID, err)
-		}
+		st.later(`UPDATE steps SET enqueued = ?, job_id = ? WHERE id = ?`, true, ids[i], job.StepID)
 	}
 	return nil
 }
 
 // changeRun locks a run of the actor's team and lets fn change it; see
 // transact.
-func (s *Service) changeRun(ctx context.Context, actor access.Actor, runID int64, fn func(tx *sqlx.Tx, st *state) error) error {
+func (s *Service) changeRun(ctx context.Context, actor access.Actor, runID int64, fn func(q db.Queryer, st *state) error) error {
 	return s.transact(ctx, func(t *txn) error {
-		st, err := loadState(ctx, s.DB, t.tx, runID, t.now, true)
+		st, err := loadState(ctx, s.DB, t.q, runID, t.now, true)
 		if err != nil {
 			return err
 		}
@@ -114,7 +113,7 @@ func (s *Service) changeRun(ctx context.Context, actor access.Actor, runID int64
 			return fmt.Errorf("runs: get %d: %w", runID, db.ErrNotFound)
 		}
 		t.runID, t.state = runID, st
-		return fn(t.tx, st)
+		return fn(t.q, st)
 	})
 }
 
@@ -126,6 +125,7 @@ type state struct {
 	byName  map[string]*Step
 	now     time.Time
 	pending []pendingEvent
+	writes  []write // see later
 }
 
 // pendingEvent is a timeline event written when the transaction settles.
@@ -163,33 +163,6 @@ func (st *state) event(step, kind, message string, actor *access.Actor) {
 	st.pending = append(st.pending, pendingEvent{step: step, kind: kind, message: message, actor: actor})
 }
 
-// flushEvents writes the pending events in one statement.
-func (st *state) flushEvents(ctx context.Context, tx *sqlx.Tx) error {
-	if len(st.pending) == 0 {
-		return nil
-	}
-	var b strings.Builder
-	b.WriteString(`INSERT INTO run_events (run_id, step, kind, message, actor_user_id, actor_key_id, created_at) VALUES `)
-	args := make([]any, 0, 7*len(st.pending))
-	for i, e := range st.pending {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString("(?, ?, ?, ?, ?, ?, ?)")
-		var userID, keyID sql.NullInt64
-		if e.actor != nil {
-			userID = sql.NullInt64{Int64: e.actor.UserID, Valid: e.actor.UserID != 0}
-			keyID = sql.NullInt64{Int64: e.actor.APIKeyID, Valid: e.actor.APIKeyID != 0}
-		}
-		args = append(args, st.run.ID, e.step, e.kind, e.message, userID, keyID, st.now)
-	}
-	if _, err := db.Exec(ctx, tx, b.String(), args...); err != nil {
-		return fmt.Errorf("runs: events of run %d: %w", st.run.ID, err)
-	}
-	st.pending = nil
-	return nil
-}
-
 // stepUpdate is a change of a step's status.
 type stepUpdate struct {
 	status     string
@@ -200,26 +173,39 @@ type stepUpdate struct {
 	usage      *Usage // tokens and cost, when known
 }
 
-func (st *state) setStep(ctx context.Context, tx *sqlx.Tx, step *Step, u stepUpdate) error {
+// setStep changes a step's status now.
+func (st *state) setStep(ctx context.Context, q db.Queryer, step *Step, u stepUpdate) error {
+	w := st.stepWrite(step, u)
+	if _, err := db.Exec(ctx, q, w.query, w.args...); err != nil {
+		return fmt.Errorf("runs: set step %s %s: %w", step.Name, u.status, err)
+	}
+	return nil
+}
+
+// stepWrite applies u to step and returns the statement that records it.
+func (st *state) stepWrite(step *Step, u stepUpdate) write {
 	var finished *time.Time
 	if u.finish {
 		finished = &st.now
 	}
-	q := `UPDATE steps SET status = ?, output = ?, error = ?, finished_at = ?, updated_at = ?`
+	query := `UPDATE steps SET status = ?, output = ?, error = ?, finished_at = ?, updated_at = ?`
 	args := []any{u.status, u.output, u.error, finished, st.now}
 	if u.clearLease {
-		q += `, lease_token = '', lease_expires_at = NULL`
+		query += `, lease_token = '', lease_expires_at = NULL`
+		step.LeaseToken, step.LeaseExpiresAt = "", nil
 	}
 	if u := u.usage; u != nil {
-		q += `, input_tokens = ?, output_tokens = ?, cost_micros = ?`
+		query += `, input_tokens = ?, output_tokens = ?, cost_micros = ?`
 		args = append(args, u.InputTokens, u.OutputTokens, u.CostMicros)
 		step.InputTokens, step.OutputTokens, step.CostMicros = u.InputTokens, u.OutputTokens, u.CostMicros
-	}
-	if _, err := db.Exec(ctx, tx, q+` WHERE id = ?`, append(args, step.ID)...); err != nil {
-		return fmt.Errorf("runs: set step %s %s: %w", step.Name, u.status, err)
+		if u.ServedBy != "" {
+			query += `, served_by = ?`
+			args = append(args, u.ServedBy)
+			step.ServedBy = u.ServedBy
+		}
 	}
 	step.Status, step.Output, step.Error, step.FinishedAt = u.status, u.output, u.error, finished
-	return nil
+	return write{query: query + ` WHERE id = ?`, args: append(args, step.ID)}
 }
 
 // outputs returns the outputs of the succeeded steps, by name.
@@ -237,15 +223,15 @@ func (st *state) outputs() map[string]string {
 // no longer run, readies those whose needs all succeeded (approval steps
 // start waiting, others get a job), and updates the run's status and totals.
 // It returns the jobs to enqueue.
-func (s *Service) settle(ctx context.Context, tx *sqlx.Tx, st *state) ([]StepJob, error) {
+func (s *Service) settle(ctx context.Context, q db.Queryer, st *state) ([]StepJob, error) {
 	run := &st.run
 	var jobs []StepJob
 	if run.Status != RunCancelled {
-		if err := st.skipUnreachable(ctx, tx); err != nil {
+		if err := st.skipUnreachable(ctx, q); err != nil {
 			return nil, err
 		}
 		var err error
-		if jobs, err = st.readySteps(ctx, tx); err != nil {
+		if jobs, err = st.readySteps(ctx, q); err != nil {
 			return nil, err
 		}
 	}
@@ -310,12 +296,9 @@ func (s *Service) settle(ctx context.Context, tx *sqlx.Tx, st *state) ([]StepJob
 		}
 		finishedAt = &st.now
 	}
-	_, err := db.Exec(ctx, tx, `UPDATE runs SET status = ?, steps_done = ?, input_tokens = ?, output_tokens = ?, cost_micros = ?,
+	st.later(`UPDATE runs SET status = ?, steps_done = ?, input_tokens = ?, output_tokens = ?, cost_micros = ?,
 		error = ?, started_at = ?, finished_at = ?, updated_at = ? WHERE id = ?`,
 		status, done, inTokens, outTokens, cost, runError, startedAt, finishedAt, st.now, run.ID)
-	if err != nil {
-		return nil, fmt.Errorf("runs: update run %d: %w", run.ID, err)
-	}
 	if status != run.Status {
 		var msg string
 		switch status {
@@ -347,7 +330,7 @@ func humanStatus(status string) string {
 
 // skipUnreachable skips the queued steps that need a step that failed, timed
 // out, was cancelled or was skipped itself.
-func (st *state) skipUnreachable(ctx context.Context, tx *sqlx.Tx) error {
+func (st *state) skipUnreachable(ctx context.Context, q db.Queryer) error {
 	for changed := true; changed; {
 		changed = false
 		for _, step := range st.steps {
@@ -359,7 +342,7 @@ func (st *state) skipUnreachable(ctx context.Context, tx *sqlx.Tx) error {
 				if dep == nil || !dep.Finished() || dep.Status == StepSucceeded {
 					continue
 				}
-				if err := st.setStep(ctx, tx, step, stepUpdate{status: StepSkipped, error: "needs " + need + ", which " + humanStatus(dep.Status), finish: true}); err != nil {
+				if err := st.setStep(ctx, q, step, stepUpdate{status: StepSkipped, error: "needs " + need + ", which " + humanStatus(dep.Status), finish: true}); err != nil {
 					return err
 				}
 				st.event(step.Name, "step.skipped", "Skipped: "+need+" "+humanStatus(dep.Status), nil)
@@ -373,7 +356,7 @@ func (st *state) skipUnreachable(ctx context.Context, tx *sqlx.Tx) error {
 
 // readySteps starts the queued steps whose needs all succeeded: approval
 // steps wait for a person, the others get a job.
-func (st *state) readySteps(ctx context.Context, tx *sqlx.Tx) ([]StepJob, error) {
+func (st *state) readySteps(ctx context.Context, q db.Queryer) ([]StepJob, error) {
 	var jobs []StepJob
 	for _, step := range st.steps {
 		if step.Status != StepQueued || step.Enqueued || !st.needsMet(step) {
@@ -388,7 +371,7 @@ func (st *state) readySteps(ctx context.Context, tx *sqlx.Tx) ([]StepJob, error)
 			if err != nil {
 				message = step.Prompt
 			}
-			_, err = db.Exec(ctx, tx, `UPDATE steps SET status = ?, rendered_prompt = ?, started_at = ?, updated_at = ? WHERE id = ?`,
+			_, err = db.Exec(ctx, q, `UPDATE steps SET status = ?, rendered_prompt = ?, started_at = ?, updated_at = ? WHERE id = ?`,
 				StepWaiting, message, st.now, st.now, step.ID)
 			if err != nil {
 				return nil, fmt.Errorf("runs: wait on step %s: %w", step.Name, err)

@@ -2,7 +2,6 @@ package runs
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"strings"
 	"time"
@@ -64,20 +63,6 @@ func listEvents(ctx context.Context, q db.Queryer, runID, afterID int64) ([]Even
 		return nil, fmt.Errorf("runs: events of %d: %w", runID, err)
 	}
 	return events, nil
-}
-
-func insertEvent(ctx context.Context, q db.Queryer, runID int64, step, kind, message string, actor *access.Actor, at time.Time) error {
-	var userID, keyID sql.NullInt64
-	if actor != nil {
-		userID = sql.NullInt64{Int64: actor.UserID, Valid: actor.UserID != 0}
-		keyID = sql.NullInt64{Int64: actor.APIKeyID, Valid: actor.APIKeyID != 0}
-	}
-	_, err := db.Exec(ctx, q, `INSERT INTO run_events (run_id, step, kind, message, actor_user_id, actor_key_id, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`, runID, step, kind, message, userID, keyID, at)
-	if err != nil {
-		return fmt.Errorf("runs: event %s of run %d: %w", kind, runID, err)
-	}
-	return nil
 }
 
 // ListFilter narrows and pages the runs list.

@@ -26,7 +26,7 @@ func (s *Service) Claim(ctx context.Context, runID, stepID, jobID int64, lease t
 	var c Claim
 	var renderErr error
 	err := s.transact(ctx, func(t *txn) error {
-		st, err := loadState(ctx, s.DB, t.tx, runID, t.now, true)
+		st, err := loadState(ctx, s.DB, t.q, runID, t.now, true)
 		if errors.Is(err, db.ErrNotFound) {
 			return ErrNotClaimable // the run was deleted with its team
 		}
@@ -57,7 +57,7 @@ func (s *Service) Claim(ctx context.Context, runID, stepID, jobID int64, lease t
 			// Validation makes this rare (an input removed by hand, say);
 			// retrying cannot help.
 			renderErr = err
-			if err := st.setStep(ctx, t.tx, step, stepUpdate{status: StepFailed, error: err.Error(), finish: true, clearLease: true}); err != nil {
+			if err := st.setStep(ctx, t.q, step, stepUpdate{status: StepFailed, error: err.Error(), finish: true, clearLease: true}); err != nil {
 				return err
 			}
 			st.event(step.Name, "step.failed", "Cannot render the prompt: "+err.Error(), nil)
@@ -68,12 +68,9 @@ func (s *Service) Claim(ctx context.Context, runID, stepID, jobID int64, lease t
 			return err
 		}
 		expires := t.now.Add(lease)
-		_, err = db.Exec(ctx, t.tx, `UPDATE steps SET status = ?, attempt = attempt + 1, lease_token = ?, lease_expires_at = ?,
+		st.later(`UPDATE steps SET status = ?, attempt = attempt + 1, lease_token = ?, lease_expires_at = ?,
 			rendered_prompt = ?, started_at = COALESCE(started_at, ?), updated_at = ? WHERE id = ?`,
 			StepRunning, token, expires, prompt, t.now, t.now, step.ID)
-		if err != nil {
-			return fmt.Errorf("runs: claim step %s: %w", step.Name, err)
-		}
 		step.Status, step.Attempt, step.LeaseToken, step.LeaseExpiresAt, step.RenderedPrompt = StepRunning, step.Attempt+1, token, &expires, prompt
 		if step.StartedAt == nil {
 			step.StartedAt = &t.now
@@ -99,7 +96,7 @@ func (s *Service) Claim(ctx context.Context, runID, stepID, jobID int64, lease t
 // was cancelled or taken over: the worker must stop.
 func (s *Service) Heartbeat(ctx context.Context, c Claim, lease time.Duration) error {
 	now := db.Now()
-	err := db.ExecOne(ctx, s.DB, `UPDATE steps SET lease_expires_at = ? WHERE id = ? AND lease_token = ? AND status = ?`,
+	err := db.ExecOne(ctx, s.DB.Prepared(s.DB), `UPDATE steps SET lease_expires_at = ? WHERE id = ? AND lease_token = ? AND status = ?`,
 		now.Add(lease), c.Step.ID, c.Lease, StepRunning)
 	if errors.Is(err, db.ErrNotFound) {
 		return ErrLeaseLost
@@ -109,7 +106,7 @@ func (s *Service) Heartbeat(ctx context.Context, c Claim, lease time.Duration) e
 
 // holdsLease reports whether c still holds its step's lease inside t.
 func (s *Service) lockClaim(ctx context.Context, t *txn, c Claim) (*state, *Step, error) {
-	st, err := loadState(ctx, s.DB, t.tx, c.Run.ID, t.now, true)
+	st, err := loadState(ctx, s.DB, t.q, c.Run.ID, t.now, true)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -138,15 +135,8 @@ func (s *Service) Complete(ctx context.Context, c Claim, output string, u Usage)
 		if err != nil {
 			return err
 		}
-		if err := st.setStep(ctx, t.tx, step, stepUpdate{status: StepSucceeded, output: output, finish: true, clearLease: true, usage: &u}); err != nil {
-			return err
-		}
-		if u.ServedBy != "" {
-			if _, err := db.Exec(ctx, t.tx, `UPDATE steps SET served_by = ? WHERE id = ?`, u.ServedBy, step.ID); err != nil {
-				return fmt.Errorf("runs: record fallback of %s: %w", step.Name, err)
-			}
-			step.ServedBy = u.ServedBy
-		}
+		w := st.stepWrite(step, stepUpdate{status: StepSucceeded, output: output, finish: true, clearLease: true, usage: &u})
+		st.later(w.query, w.args...)
 		msg := fmt.Sprintf("Succeeded on attempt %d", step.Attempt)
 		if u.ServedBy != "" {
 			msg += " with fallback " + u.ServedBy
@@ -202,11 +192,11 @@ func (s *Service) failAttempt(ctx context.Context, t *txn, st *state, step *Step
 		kept := hold > 0 && delay <= hold
 		event := fmt.Sprintf("Attempt %d of %d failed: %s. Retrying in %s.", step.Attempt, step.MaxAttempts, msg, delay.Round(time.Millisecond))
 		if kept {
-			if _, err := db.Exec(ctx, t.tx, `UPDATE steps SET error = ?, updated_at = ? WHERE id = ?`, msg, t.now, step.ID); err != nil {
+			if _, err := db.Exec(ctx, t.q, `UPDATE steps SET error = ?, updated_at = ? WHERE id = ?`, msg, t.now, step.ID); err != nil {
 				return 0, false, fmt.Errorf("runs: record failed attempt of %s: %w", step.Name, err)
 			}
 		} else {
-			_, err := db.Exec(ctx, t.tx, `UPDATE steps SET status = ?, error = ?, lease_token = '', lease_expires_at = NULL,
+			_, err := db.Exec(ctx, t.q, `UPDATE steps SET status = ?, error = ?, lease_token = '', lease_expires_at = NULL,
 				updated_at = ? WHERE id = ?`, StepQueued, msg, t.now, step.ID)
 			if err != nil {
 				return 0, false, fmt.Errorf("runs: requeue step %s: %w", step.Name, err)
@@ -221,7 +211,7 @@ func (s *Service) failAttempt(ctx context.Context, t *txn, st *state, step *Step
 	if f.TimedOut {
 		status, kind = StepTimedOut, "step.timed_out"
 	}
-	if err := st.setStep(ctx, t.tx, step, stepUpdate{status: status, error: msg, finish: true, clearLease: true}); err != nil {
+	if err := st.setStep(ctx, t.q, step, stepUpdate{status: status, error: msg, finish: true, clearLease: true}); err != nil {
 		return 0, false, err
 	}
 	event := fmt.Sprintf("Attempt %d of %d failed: %s", step.Attempt, step.MaxAttempts, msg)
@@ -241,7 +231,7 @@ func (s *Service) Restart(ctx context.Context, c Claim, lease time.Duration) (Cl
 			return err
 		}
 		expires := t.now.Add(lease)
-		_, err = db.Exec(ctx, t.tx, `UPDATE steps SET attempt = attempt + 1, lease_expires_at = ?, updated_at = ? WHERE id = ?`,
+		_, err = db.Exec(ctx, t.q, `UPDATE steps SET attempt = attempt + 1, lease_expires_at = ?, updated_at = ? WHERE id = ?`,
 			expires, t.now, step.ID)
 		if err != nil {
 			return fmt.Errorf("runs: restart step %s: %w", step.Name, err)
@@ -268,7 +258,7 @@ func (s *Service) Release(ctx context.Context, c Claim, midAttempt bool) error {
 		if midAttempt {
 			uncount = 1
 		}
-		_, err = db.Exec(ctx, t.tx, `UPDATE steps SET status = ?, attempt = attempt - ?, lease_token = '',
+		_, err = db.Exec(ctx, t.q, `UPDATE steps SET status = ?, attempt = attempt - ?, lease_token = '',
 			lease_expires_at = NULL, updated_at = ? WHERE id = ?`, StepQueued, uncount, t.now, step.ID)
 		if err != nil {
 			return fmt.Errorf("runs: release step %s: %w", step.Name, err)
@@ -297,7 +287,7 @@ func (s *Service) RescueExpired(ctx context.Context) (int, error) {
 	rescued := 0
 	for _, e := range found {
 		err := s.transact(ctx, func(t *txn) error {
-			st, err := loadState(ctx, s.DB, t.tx, e.RunID, t.now, true)
+			st, err := loadState(ctx, s.DB, t.q, e.RunID, t.now, true)
 			if err != nil {
 				return err
 			}
@@ -324,7 +314,7 @@ func (s *Service) RescueExpired(ctx context.Context) (int, error) {
 // at that moment). It does nothing when the step has moved on.
 func (s *Service) Requeue(ctx context.Context, runID, stepID, jobID int64) error {
 	return s.transact(ctx, func(t *txn) error {
-		st, err := loadState(ctx, s.DB, t.tx, runID, t.now, true)
+		st, err := loadState(ctx, s.DB, t.q, runID, t.now, true)
 		if err != nil {
 			return err
 		}
@@ -349,7 +339,7 @@ func (s *Service) Snooze(ctx context.Context, c Claim, until time.Time, reason s
 		if err != nil {
 			return err
 		}
-		_, err = db.Exec(ctx, t.tx, `UPDATE steps SET status = ?, attempt = attempt - 1, error = ?, lease_token = '',
+		_, err = db.Exec(ctx, t.q, `UPDATE steps SET status = ?, attempt = attempt - 1, error = ?, lease_token = '',
 			lease_expires_at = NULL, updated_at = ? WHERE id = ?`, StepQueued, reason, t.now, step.ID)
 		if err != nil {
 			return fmt.Errorf("runs: snooze step %s: %w", step.Name, err)
