@@ -37,6 +37,7 @@ func main() {
 	n := flag.Int("n", 10000, "runs (and no-op jobs) per measurement")
 	workers := flag.Int("workers", 100, "workers, for River and for the engine")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the engine on PostgreSQL to this file")
+	only := flag.String("only", "", "measure only this database: sqlite or postgres")
 	flag.Parse()
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
@@ -46,7 +47,7 @@ func main() {
 		}
 		profile = f
 	}
-	if err := run(*n, *workers); err != nil {
+	if err := run(*n, *workers, *only); err != nil {
 		fmt.Fprintln(os.Stderr, "nofx-bench:", err)
 		os.Exit(1)
 	}
@@ -55,7 +56,7 @@ func main() {
 // profile, when set, receives a CPU profile of the engine on PostgreSQL.
 var profile *os.File
 
-func run(n, workers int) error {
+func run(n, workers int, only string) error {
 	ctx := context.Background()
 	fmt.Printf("%d one-step runs (simulated provider, zero latency) vs %d River no-op jobs, %d workers\n\n", n, n, workers)
 	fmt.Printf("%-10s %14s %16s %16s %8s\n", "database", "create runs/s", "engine steps/s", "river jobs/s", "ratio")
@@ -87,6 +88,9 @@ func run(n, workers int) error {
 		targets = append(targets, struct{ name, url string }{"postgres", river}, struct{ name, url string }{"postgres", nofx})
 	}
 	for i := 0; i < len(targets); i += 2 {
+		if only != "" && targets[i].name != only {
+			continue
+		}
 		riverRate, err := measureRiver(ctx, targets[i].url, n, workers)
 		if err != nil {
 			return fmt.Errorf("%s river: %w", targets[i].name, err)
