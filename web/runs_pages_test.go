@@ -52,7 +52,12 @@ func (c *client) waitRunPage(id int64, want string) *goquery.Document {
 		require.Equal(c.t, http.StatusOK, res.StatusCode)
 		doc := res.Doc(c.t)
 		if got := pageStatus(doc.Selection); got == want {
-			return doc
+			// The page reads its timeline before the run, so this one may
+			// show the status before the events that led to it; a page
+			// read now has them all.
+			res = c.get(fmt.Sprintf("/runs/%d", id))
+			require.Equal(c.t, http.StatusOK, res.StatusCode)
+			return res.Doc(c.t)
 		}
 		select {
 		case <-changes:
