@@ -6,7 +6,10 @@ package web
 //	api.POST("/templates", s.apiCreateTemplate)
 //	api.GET("/templates/:slug", s.apiGetTemplate)
 //	api.PUT("/templates/:slug", s.apiSaveTemplate)
+//	api.DELETE("/templates/:slug", s.apiDeleteTemplate)
 //	api.GET("/templates/:slug/versions", s.apiTemplateVersions)
+//	api.POST("/templates/:slug/versions/:version/rollback", s.apiRollbackTemplate)
+//	api.GET("/templates/:slug/diff", s.apiTemplateDiff)
 
 import (
 	"bytes"
@@ -227,4 +230,87 @@ func (s *Server) apiTemplateVersions(c echo.Context) error {
 		out = append(out, toTemplateVersionJSON(t, v))
 	}
 	return c.JSON(http.StatusOK, map[string]any{"template": toTemplateJSON(t), "versions": out})
+}
+
+// diffLineJSON is one line of a diff between two versions in the API.
+type diffLineJSON struct {
+	Op    string `json:"op"` // " ", "-" or "+"
+	Text  string `json:"text"`
+	OldNo int    `json:"old,omitempty"`
+	NewNo int    `json:"new,omitempty"`
+}
+
+// apiTemplateDiff answers the line difference between versions from and to
+// of a template's exported JSON (by default the one before current, and
+// current).
+func (s *Server) apiTemplateDiff(c echo.Context) error {
+	a, err := actor(c)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	t, _, err := s.templates.Get(ctx, a, c.Param("slug"))
+	if err != nil {
+		return err
+	}
+	from, to := max(t.CurrentVersion-1, 1), t.CurrentVersion
+	errs := validation.Errors{}
+	for _, p := range []struct {
+		name string
+		dst  *int
+	}{{"from", &from}, {"to", &to}} {
+		if raw := c.QueryParam(p.name); raw != "" {
+			n, err := strconv.Atoi(raw)
+			if err != nil || n < 1 {
+				errs.Add(p.name, "Use a version number, such as 1.")
+				continue
+			}
+			*p.dst = n
+		}
+	}
+	if err := errs.Err(); err != nil {
+		return err
+	}
+	lines, err := s.templates.Diff(ctx, a, t.Slug, from, to)
+	if err != nil {
+		return err
+	}
+	out := make([]diffLineJSON, 0, len(lines))
+	for _, l := range lines {
+		out = append(out, diffLineJSON{Op: string(l.Op), Text: l.Text, OldNo: l.OldNo, NewNo: l.NewNo})
+	}
+	return c.JSON(http.StatusOK, map[string]any{"from": from, "to": to, "lines": out})
+}
+
+// apiRollbackTemplate makes an older version current again.
+func (s *Server) apiRollbackTemplate(c echo.Context) error {
+	a, err := actor(c)
+	if err != nil {
+		return err
+	}
+	n, err := strconv.Atoi(c.Param("version"))
+	if err != nil || n < 1 {
+		if err := a.Can(access.TemplatesWrite); err != nil {
+			return err
+		}
+		return echo.NewHTTPError(http.StatusNotFound, "There is no such version.")
+	}
+	t, err := s.templates.Rollback(c.Request().Context(), a, c.Param("slug"), n)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"template": toTemplateJSON(t)})
+}
+
+// apiDeleteTemplate deletes a template with its versions and deployments;
+// the runs started from it stay.
+func (s *Server) apiDeleteTemplate(c echo.Context) error {
+	a, err := actor(c)
+	if err != nil {
+		return err
+	}
+	if err := s.templates.Delete(c.Request().Context(), a, c.Param("slug")); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
 }

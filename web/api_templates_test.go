@@ -243,3 +243,61 @@ func TestAPIStartersRun(t *testing.T) {
 		})
 	}
 }
+
+// TestAPITemplateDiffRollbackDelete compares two versions, makes the older
+// one current again and deletes the template through the API.
+func TestAPITemplateDiffRollbackDelete(t *testing.T) {
+	t.Parallel()
+	a := newApp(t)
+	owner := a.newAPIClient("tpl-history@example.com", teams.RoleOwner)
+	member := a.newAPIClient("tpl-history-member@example.com", teams.RoleMember)
+	res := owner.do(http.MethodPost, "/api/v1/templates", briefJSON+"}")
+	require.Equal(t, http.StatusCreated, res.StatusCode, res.Body)
+	res = owner.do(http.MethodPut, "/api/v1/templates/brief", strings.Replace(briefJSON, `"name": "Brief"`, `"name": "Brief two"`, 1)+"}")
+	require.Equal(t, http.StatusOK, res.StatusCode, res.Body)
+
+	type diff struct {
+		From, To int
+		Lines    []struct {
+			Op   string `json:"op"`
+			Text string `json:"text"`
+			Old  int    `json:"old"`
+			New  int    `json:"new"`
+		} `json:"lines"`
+	}
+	res = owner.do(http.MethodGet, "/api/v1/templates/brief/diff", "")
+	require.Equal(t, http.StatusOK, res.StatusCode, res.Body)
+	d := decode[diff](t, res)
+	require.Equal(t, 1, d.From)
+	require.Equal(t, 2, d.To)
+	var changes []string
+	for _, l := range d.Lines {
+		if l.Op != " " {
+			changes = append(changes, l.Op+strings.TrimSpace(l.Text))
+		}
+	}
+	require.Equal(t, []string{`-"name": "Brief",`, `+"name": "Brief two",`}, changes)
+	res = owner.do(http.MethodGet, "/api/v1/templates/brief/diff?from=x", "")
+	require.Equal(t, http.StatusUnprocessableEntity, res.StatusCode)
+	require.Contains(t, apiErrorFields(t, res), "from")
+	require.Equal(t, http.StatusNotFound, owner.do(http.MethodGet, "/api/v1/templates/brief/diff?to=9", "").StatusCode)
+
+	res = owner.do(http.MethodPost, "/api/v1/templates/brief/versions/1/rollback", "")
+	require.Equal(t, http.StatusOK, res.StatusCode, res.Body)
+	rolled := decode[struct {
+		Template struct {
+			CurrentVersion int `json:"current_version"`
+			LatestVersion  int `json:"latest_version"`
+		} `json:"template"`
+	}](t, res)
+	require.Equal(t, 1, rolled.Template.CurrentVersion)
+	require.Equal(t, 2, rolled.Template.LatestVersion)
+	require.Equal(t, http.StatusConflict, owner.do(http.MethodPost, "/api/v1/templates/brief/versions/1/rollback", "").StatusCode, "already current")
+	require.Equal(t, http.StatusNotFound, owner.do(http.MethodPost, "/api/v1/templates/brief/versions/9/rollback", "").StatusCode)
+	require.Equal(t, http.StatusNotFound, owner.do(http.MethodPost, "/api/v1/templates/brief/versions/x/rollback", "").StatusCode)
+
+	require.Equal(t, http.StatusForbidden, member.do(http.MethodDelete, "/api/v1/templates/brief", "").StatusCode, "members write templates but do not delete them")
+	require.Equal(t, http.StatusNoContent, owner.do(http.MethodDelete, "/api/v1/templates/brief", "").StatusCode)
+	require.Equal(t, http.StatusNotFound, owner.do(http.MethodGet, "/api/v1/templates/brief", "").StatusCode)
+	require.Equal(t, http.StatusNotFound, owner.do(http.MethodDelete, "/api/v1/templates/brief", "").StatusCode)
+}
