@@ -29,6 +29,8 @@ type runJSON struct {
 	Goal            string         `json:"goal"`
 	Template        string         `json:"template,omitempty"`
 	TemplateVersion int            `json:"template_version,omitempty"` // the version of Template it started from
+	Deployment      string         `json:"deployment,omitempty"`       // the environment of the deployment that started it
+	TriggeredBy     string         `json:"triggered_by,omitempty"`     // for a deployment's run: api, webhook, schedule or manual
 	CreatedBy       string         `json:"created_by"`
 	RerunOf         *int64         `json:"rerun_of,omitempty"`
 	StepsTotal      int            `json:"steps_total"`
@@ -80,6 +82,7 @@ type eventJSON struct {
 func toRunJSON(r runs.Run, steps []runs.Step) runJSON {
 	out := runJSON{
 		ID: r.ID, Status: r.Status, Goal: r.Goal, Template: r.Template, TemplateVersion: r.TemplateVersion, CreatedBy: r.CreatedBy,
+		Deployment: r.DeploymentEnv, TriggeredBy: r.TriggeredBy,
 		StepsTotal: r.StepsTotal, StepsDone: r.StepsDone, InputTokens: r.InputTokens, OutputTokens: r.OutputTokens,
 		CostMicros: r.CostMicros, Cost: pricing.FormatDollars(r.CostMicros), Error: r.Error, CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt,
 	}

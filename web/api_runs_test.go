@@ -55,6 +55,8 @@ func (c *apiClient) do(method, path, body string, header ...string) response {
 type apiRun struct {
 	ID           int64  `json:"id"`
 	Status       string `json:"status"`
+	Deployment   string `json:"deployment"`
+	TriggeredBy  string `json:"triggered_by"`
 	Goal         string `json:"goal"`
 	CreatedBy    string `json:"created_by"`
 	RerunOf      *int64 `json:"rerun_of"`

@@ -267,6 +267,8 @@ func TestDeploymentAPI(t *testing.T) {
 	run := decode[apiRun](t, res)
 	require.Equal(t, fmt.Sprintf("/api/v1/runs/%d", run.ID), res.Header.Get("Location"))
 	require.Equal(t, runOrigin{TemplateVersion: 1, TriggeredBy: "api", DeploymentID: a.runOrigin(run.ID).DeploymentID}, a.runOrigin(run.ID))
+	require.Equal(t, "production", run.Deployment, "the run's JSON names its deployment")
+	require.Equal(t, "api", run.TriggeredBy)
 
 	// A new version of the template does not change what production runs.
 	ctx := context.Background()
