@@ -253,21 +253,7 @@ func (s *Server) apiTemplateDiff(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	from, to := max(t.CurrentVersion-1, 1), t.CurrentVersion
-	errs := validation.Errors{}
-	for _, p := range []struct {
-		name string
-		dst  *int
-	}{{"from", &from}, {"to", &to}} {
-		if raw := c.QueryParam(p.name); raw != "" {
-			n, err := strconv.Atoi(raw)
-			if err != nil || n < 1 {
-				errs.Add(p.name, "Use a version number, such as 1.")
-				continue
-			}
-			*p.dst = n
-		}
-	}
+	from, to, errs := diffVersions(c, t)
 	if err := errs.Err(); err != nil {
 		return err
 	}

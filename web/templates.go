@@ -146,26 +146,18 @@ func (s *Server) templateDiffPage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	d := templatesview.DiffData{Template: t, Versions: versions, To: t.CurrentVersion, From: max(t.CurrentVersion-1, 1)}
-	var problems []string
-	for _, p := range []struct {
-		name string
-		dst  *int
-	}{{"from", &d.From}, {"to", &d.To}} {
-		raw := strings.TrimSpace(c.QueryParam(p.name))
-		if raw == "" {
-			continue
-		}
-		n, err := strconv.Atoi(raw)
-		if err != nil || n < 1 {
-			problems = append(problems, fmt.Sprintf("%q is not a version number for %s.", raw, p.name))
-			continue
-		}
-		*p.dst = n
-	}
+	d := templatesview.DiffData{Template: t, Versions: versions}
+	var problems validation.Errors
+	d.From, d.To, problems = diffVersions(c, t)
 	status := http.StatusOK
 	if len(problems) > 0 {
-		d.Error, status = strings.Join(problems, " "), http.StatusBadRequest
+		var msgs []string
+		for _, field := range []string{"from", "to"} {
+			if msg, ok := problems[field]; ok {
+				msgs = append(msgs, msg)
+			}
+		}
+		d.Error, status = strings.Join(msgs, " "), http.StatusBadRequest
 	} else if d.Lines, err = s.templates.Diff(ctx, a, t.Slug, d.From, d.To); err != nil {
 		return notFoundVersion(err)
 	}
@@ -284,4 +276,27 @@ func (s *Server) deleteTemplate(c echo.Context) error {
 	}
 	s.addFlash(c, "success", fmt.Sprintf("Template %s deleted.", t.Name))
 	return redirect(c, "/templates")
+}
+
+// diffVersions reads the versions to compare from the query (from, to): by
+// default the one before current, and current. A value that is not a
+// version number is a problem under its name.
+func diffVersions(c echo.Context, t templates.Template) (from, to int, problems validation.Errors) {
+	from, to, problems = max(t.CurrentVersion-1, 1), t.CurrentVersion, validation.Errors{}
+	for _, p := range []struct {
+		name string
+		dst  *int
+	}{{"from", &from}, {"to", &to}} {
+		raw := strings.TrimSpace(c.QueryParam(p.name))
+		if raw == "" {
+			continue
+		}
+		n, err := strconv.Atoi(raw)
+		if err != nil || n < 1 {
+			problems.Add(p.name, fmt.Sprintf("%q is not a version number for %s.", raw, p.name))
+			continue
+		}
+		*p.dst = n
+	}
+	return from, to, problems
 }
