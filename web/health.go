@@ -64,14 +64,17 @@ func (s *Server) readyz(c echo.Context) error {
 
 // serveMetrics answers GET /metrics in the Prometheus text format; with
 // NOFX_METRICS_TOKEN set, only to requests that bear that token.
-func (s *Server) serveMetrics(c echo.Context) error {
-	if want := s.cfg.MetricsToken; want != "" {
-		got, ok := strings.CutPrefix(c.Request().Header.Get(echo.HeaderAuthorization), "Bearer ")
-		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
-			c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="metrics"`)
-			return echo.NewHTTPError(http.StatusUnauthorized, "Send the metrics token as Authorization: Bearer <NOFX_METRICS_TOKEN>.")
+func (s *Server) serveMetrics() echo.HandlerFunc {
+	metrics := promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{})
+	return func(c echo.Context) error {
+		if want := s.cfg.MetricsToken; want != "" {
+			got, ok := strings.CutPrefix(c.Request().Header.Get(echo.HeaderAuthorization), "Bearer ")
+			if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
+				c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="metrics"`)
+				return echo.NewHTTPError(http.StatusUnauthorized, "Send the metrics token as Authorization: Bearer <NOFX_METRICS_TOKEN>.")
+			}
 		}
+		metrics.ServeHTTP(c.Response(), c.Request())
+		return nil
 	}
-	promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{}).ServeHTTP(c.Response(), c.Request())
-	return nil
 }

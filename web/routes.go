@@ -25,7 +25,7 @@ func (s *Server) routes() {
 	// Probes, metrics and assets: no session needed.
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
-	e.GET("/metrics", s.serveMetrics)
+	e.GET("/metrics", s.serveMetrics())
 	e.GET("/static/*", serveStatic)
 
 	// Accounts.
