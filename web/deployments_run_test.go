@@ -3,6 +3,7 @@ package web_test
 import (
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -48,10 +49,8 @@ func TestDeploymentRunNow(t *testing.T) {
 	res = c.submit(form, form, url.Values{"inputs.text": {"Started by hand."}})
 	require.Equal(t, http.StatusSeeOther, res.StatusCode, res.Body)
 	require.True(t, strings.HasPrefix(res.Header.Get("Location"), "/runs/"), res.Header.Get("Location"))
-	var id int64
-	for _, r := range strings.TrimPrefix(res.Header.Get("Location"), "/runs/") {
-		id = id*10 + int64(r-'0')
-	}
+	id, err := strconv.ParseInt(strings.TrimPrefix(res.Header.Get("Location"), "/runs/"), 10, 64)
+	require.NoError(t, err)
 	origin := a.runOrigin(id)
 	require.Equal(t, "manual", origin.TriggeredBy)
 	require.NotNil(t, origin.DeploymentID)
