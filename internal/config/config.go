@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -62,7 +63,45 @@ type Config struct {
 
 	LogFormat string // NOFX_LOG_FORMAT: json (default) or text
 	LogLevel  string // NOFX_LOG_LEVEL: debug, info (default), warn, error
+
+	// Rate limit tiers (NOFX_RATE_*); a zero Rate is off. Load gives each
+	// its default; a Config built by hand (in tests) has none.
+	RateGeneral   Rate // every request, per user or API key, else per client IP
+	RateAuth      Rate // log-in, sign-up, password change, invitation accept; per IP and per email
+	RateExpensive Rate // starting runs, checkout, portal, template import
+	RateAdmin     Rate // site admin pages and actions
+	RateWebhooks  Rate // per webhook token
+
+	// LoginLockout (NOFX_LOGIN_LOCKOUT) is how many failed log-ins one
+	// account may have in a window, counted in the database; zero is off.
+	LoginLockout Rate
+	// PasswordHashes (NOFX_PASSWORD_HASHES) is how many password hashes may
+	// run at once; zero means one per CPU. PasswordHashWait
+	// (NOFX_PASSWORD_HASH_WAIT) is how long a request waits for a turn
+	// before it is answered 503; zero means 2s.
+	PasswordHashes   int
+	PasswordHashWait time.Duration
+	// StreamsPerPrincipal (NOFX_STREAMS_PER_KEY) caps the event streams one
+	// user or API key may hold open; zero is no cap.
+	StreamsPerPrincipal int
+
+	// TrustedProxies (NOFX_TRUSTED_PROXIES) are the peers whose
+	// X-Forwarded-For and X-Forwarded-Proto are believed.
+	TrustedProxies []*net.IPNet
+	// AllowedHosts (NOFX_ALLOWED_HOSTS) are the Host headers links may be
+	// built from when BaseURL is unset.
+	AllowedHosts []string
+	// Signup (NOFX_SIGNUP) is who may create an account: open (anyone),
+	// invite (only with an invitation) or closed (only the CLI).
+	Signup string
 }
+
+// Sign-up policies (NOFX_SIGNUP).
+const (
+	SignupOpen   = "open"
+	SignupInvite = "invite"
+	SignupClosed = "closed"
+)
 
 // Where generated secrets are kept, in the data directory.
 const (
@@ -159,6 +198,10 @@ func Load(getenv func(string) string) (*Config, error) {
 		return nil, &Error{"NOFX_LOG_LEVEL", fmt.Sprintf("must be debug, info, warn or error, not %q", c.LogLevel)}
 	}
 
+	if err := c.loadLimits(getenv); err != nil {
+		return nil, err
+	}
+
 	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
 		return nil, &Error{"NOFX_DATA_DIR", err.Error()}
 	}
@@ -204,6 +247,51 @@ func Load(getenv func(string) string) (*Config, error) {
 	}
 	return c, nil
 }
+
+// loadLimits reads the rate limits, proxies, hosts and sign-up policy.
+func (c *Config) loadLimits(getenv func(string) string) error {
+	var err error
+	for _, v := range []struct {
+		name, def string
+		dst       *Rate
+	}{
+		{"NOFX_RATE_GENERAL", "1000/15m", &c.RateGeneral},
+		{"NOFX_RATE_AUTH", "10/15m", &c.RateAuth},
+		{"NOFX_RATE_EXPENSIVE", "100/15m", &c.RateExpensive},
+		{"NOFX_RATE_ADMIN", "50/15m", &c.RateAdmin},
+		{"NOFX_RATE_WEBHOOKS", "10/1s", &c.RateWebhooks},
+		{"NOFX_LOGIN_LOCKOUT", "10/15m", &c.LoginLockout},
+	} {
+		if *v.dst, err = rateVar(getenv, v.name, v.def); err != nil {
+			return err
+		}
+	}
+	if c.PasswordHashes, err = intVar(getenv, "NOFX_PASSWORD_HASHES", runtime.NumCPU(), 1, 256); err != nil {
+		return err
+	}
+	if c.PasswordHashWait, err = durationVar(getenv, "NOFX_PASSWORD_HASH_WAIT", 2*time.Second, 10*time.Millisecond, time.Minute); err != nil {
+		return err
+	}
+	if c.StreamsPerPrincipal, err = intVar(getenv, "NOFX_STREAMS_PER_KEY", 20, 1, 10_000); err != nil {
+		return err
+	}
+	if c.TrustedProxies, err = parseCIDRs("NOFX_TRUSTED_PROXIES", getenv("NOFX_TRUSTED_PROXIES")); err != nil {
+		return err
+	}
+	if c.AllowedHosts, err = parseHosts("NOFX_ALLOWED_HOSTS", getenv("NOFX_ALLOWED_HOSTS")); err != nil {
+		return err
+	}
+	switch c.Signup = strings.ToLower(orDefault(getenv("NOFX_SIGNUP"), SignupOpen)); c.Signup {
+	case SignupOpen, SignupInvite, SignupClosed:
+	default:
+		return &Error{"NOFX_SIGNUP", fmt.Sprintf("must be open, invite or closed, not %q", c.Signup)}
+	}
+	return nil
+}
+
+// TLS reports whether the instance is served over HTTPS, as its base URL
+// says.
+func (c *Config) TLS() bool { return strings.HasPrefix(c.BaseURL, "https://") }
 
 func orDefault(v, def string) string {
 	if v = strings.TrimSpace(v); v == "" {
