@@ -4,6 +4,8 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -34,6 +36,22 @@ type problem struct {
 	fields  map[string]string
 }
 
+// tooManyRequests is a request refused by a limit: it answers 429 with
+// Retry-After (whole seconds, at least one).
+type tooManyRequests struct {
+	retryAfter time.Duration
+	message    string
+}
+
+func (e *tooManyRequests) Error() string { return "rate limited: " + e.message }
+
+// retryAfterSeconds is the Retry-After value for d: whole seconds, rounded
+// up, at least one.
+func retryAfterSeconds(d time.Duration) int {
+	n := int((d + time.Second - 1) / time.Second)
+	return max(n, 1)
+}
+
 // classify maps an error returned by a handler to what the client is told.
 // Internal details never reach the client.
 func classify(err error) problem {
@@ -41,7 +59,10 @@ func classify(err error) problem {
 		httpErr *echo.HTTPError
 		verrs   validation.Errors
 	)
+	var limited *tooManyRequests
 	switch {
+	case errors.As(err, &limited):
+		return problem{status: http.StatusTooManyRequests, code: "rate_limited", message: limited.message}
 	case errors.As(err, &verrs):
 		return problem{http.StatusUnprocessableEntity, "validation_failed", "Some fields need another look.", verrs}
 	case errors.Is(err, access.ErrForbidden):
@@ -111,6 +132,10 @@ func (s *Server) handleError(err error, c echo.Context) {
 		return
 	}
 	p := classify(err)
+	var limited *tooManyRequests
+	if errors.As(err, &limited) {
+		c.Response().Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds(limited.retryAfter)))
+	}
 	level := slog.LevelWarn
 	if p.status >= 500 {
 		level = slog.LevelError
