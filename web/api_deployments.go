@@ -77,14 +77,6 @@ func (s *Server) webhookURL(c echo.Context, token string) string {
 	return s.baseURL(c) + "/hooks/" + token
 }
 
-// baseURL is the instance's public address: NOFX_BASE_URL, or where this
-// request came in.
-func (s *Server) baseURL(c echo.Context) string {
-	if s.cfg.BaseURL != "" {
-		return s.cfg.BaseURL
-	}
-	return c.Scheme() + "://" + c.Request().Host
-}
 
 func (s *Server) toDeploymentJSON(c echo.Context, d deployments.Deployment) deploymentJSON {
 	status := "active"

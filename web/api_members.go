@@ -184,7 +184,7 @@ func (s *Server) apiCreateInvite(c echo.Context) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	c = inviteContext(c)
+	c = s.inviteContext(c)
 	inv, err := s.invites.Invite(c.Request().Context(), a, req.Email, teams.Role(req.Role))
 	return s.inviteSent(c, http.StatusCreated, inv, err)
 }
@@ -213,7 +213,7 @@ func (s *Server) apiResendInvite(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	c = inviteContext(c)
+	c = s.inviteContext(c)
 	inv, err := s.invites.Resend(c.Request().Context(), a, id)
 	return s.inviteSent(c, http.StatusOK, inv, err)
 }

@@ -55,9 +55,9 @@ func (s *Server) renderInvites(c echo.Context, status int, form view.Form) error
 
 // inviteContext carries the link base of this site into the invitation
 // email.
-func inviteContext(c echo.Context) echo.Context {
+func (s *Server) inviteContext(c echo.Context) echo.Context {
 	req := c.Request()
-	base := c.Scheme() + "://" + req.Host
+	base := s.baseURL(c)
 	c.SetRequest(req.WithContext(invites.WithBaseURL(req.Context(), base)))
 	return c
 }
@@ -71,7 +71,7 @@ func (s *Server) createInvite(c echo.Context) error {
 		return err
 	}
 	form := view.Form{Email: c.FormValue("email"), Role: c.FormValue("role")}
-	c = inviteContext(c)
+	c = s.inviteContext(c)
 	inv, err := s.invites.Invite(c.Request().Context(), a, form.Email, teams.Role(form.Role))
 	var verrs validation.Errors
 	if errors.As(err, &verrs) {
@@ -130,7 +130,7 @@ func (s *Server) resendInvite(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	c = inviteContext(c)
+	c = s.inviteContext(c)
 	inv, err := s.invites.Resend(c.Request().Context(), a, id)
 	if errors.Is(err, invites.ErrNotSent) {
 		s.log.Error("invitation email not sent", "error", err)

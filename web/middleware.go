@@ -25,8 +25,9 @@ const sessionCookie = "nofx_session"
 const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
 	"connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
 
-// securityHeaders sets the headers every response carries.
-func securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
+// securityHeaders sets the headers every response carries; HSTS only when
+// the instance is served over TLS (never on a client's say-so).
+func (s *Server) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		h := c.Response().Header()
 		h.Set("Content-Security-Policy", contentSecurityPolicy)
@@ -35,14 +36,12 @@ func securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 		h.Set("Referrer-Policy", "strict-origin-when-cross-origin")
 		h.Set("Cross-Origin-Opener-Policy", "same-origin")
 		h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
-		if isTLS(c) {
+		if s.isTLS(c) {
 			h.Set("Strict-Transport-Security", "max-age=31536000")
 		}
 		return next(c)
 	}
 }
-
-func isTLS(c echo.Context) bool { return c.Scheme() == "https" }
 
 // isAPI reports whether the request is for the JSON API, or is an inbound
 // webhook, which answers in the API's JSON too.
@@ -79,46 +78,11 @@ func auditRequest(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// csrf protects every state-changing request made with the session cookie.
-// API requests that carry their own Bearer key, or no session at all, have
-// no ambient credentials for another site to use, so they skip it (and get
-// a plain 401 when they are not authenticated). Webhook deliveries never
-// use the session, so a cookie that comes along grants them nothing.
-func (s *Server) csrf() echo.MiddlewareFunc {
-	return middleware.CSRFWithConfig(middleware.CSRFConfig{
-		Skipper: func(c echo.Context) bool {
-			if isWebhook(c) {
-				return true
-			}
-			if !isAPI(c) {
-				return false
-			}
-			_, bearer := bearerToken(c)
-			_, err := c.Cookie(sessionCookie)
-			return bearer || err != nil
-		},
-		TokenLookup:    "header:X-CSRF-Token,form:_csrf",
-		CookieName:     "nofx_csrf",
-		CookiePath:     "/",
-		CookieHTTPOnly: true,
-		CookieSameSite: http.SameSiteLaxMode,
-		ErrorHandler: func(err error, c echo.Context) error {
-			return echo.NewHTTPError(http.StatusForbidden, "The form expired or did not come from this site. Reload the page and try again.").SetInternal(err)
-		},
-	})
-}
-
-// csrfToken returns the token to put in forms.
-func csrfToken(c echo.Context) string {
-	s, _ := c.Get("csrf").(string)
-	return s
-}
-
 // loadSession finds the signed-in user from the session cookie, and the team
 // they are working in.
 func (s *Server) loadSession(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		cookie, err := c.Cookie(sessionCookie)
+		cookie, err := c.Cookie(s.cookieName(c, sessionCookie))
 		if err != nil || cookie.Value == "" {
 			return next(c)
 		}
@@ -165,18 +129,18 @@ func (s *Server) currentTeam(c echo.Context, sess auth.Session, userID int64) (*
 
 func (s *Server) setSessionCookie(c echo.Context, token string) {
 	c.SetCookie(&http.Cookie{
-		Name:     sessionCookie,
+		Name:     s.cookieName(c, sessionCookie),
 		Value:    token,
 		Path:     "/",
 		MaxAge:   int(auth.SessionTTL / time.Second),
 		HttpOnly: true,
-		Secure:   isTLS(c),
+		Secure:   s.isTLS(c),
 		SameSite: http.SameSiteLaxMode,
 	})
 }
 
 func (s *Server) clearSessionCookie(c echo.Context) {
-	c.SetCookie(&http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: isTLS(c), SameSite: http.SameSiteLaxMode})
+	c.SetCookie(&http.Cookie{Name: s.cookieName(c, sessionCookie), Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: s.isTLS(c), SameSite: http.SameSiteLaxMode})
 }
 
 // requireUser lets signed-in users through; others are sent to log in.
@@ -209,6 +173,11 @@ func (s *Server) requireAPIAuth(next echo.HandlerFunc) echo.HandlerFunc {
 		if token, ok := bearerToken(c); ok {
 			key, err := apikeys.Authenticate(c.Request().Context(), s.db, token)
 			if errors.Is(err, apikeys.ErrInvalid) {
+				// Wrong keys count against the client's address, so that
+				// guessing is limited like any other request.
+				if err := s.allow(c, s.limits.General, []string{ipKey(c)}); err != nil {
+					return err
+				}
 				return echo.NewHTTPError(http.StatusUnauthorized, "The API key is unknown, revoked or expired.")
 			}
 			if err != nil {
@@ -229,16 +198,28 @@ func (s *Server) requireAPIAuth(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// logPath is the path a request is logged under: a webhook's route
-// pattern, since its path carries the secret token, or else the path.
+// tokenPaths are the path prefixes whose next segment is a secret token.
+var tokenPaths = []string{"/hooks/", "/invites/"}
+
+// logPath is the path a request is logged under: the route pattern of a
+// path that carries a secret token (a webhook's, an invitation's), with the
+// token masked even when no route matched, or else the path.
 func logPath(c echo.Context) string {
-	if isWebhook(c) {
-		if route := c.Path(); strings.HasPrefix(route, "/hooks/") {
+	path := c.Request().URL.Path
+	for _, prefix := range tokenPaths {
+		if !strings.HasPrefix(path, prefix) {
+			continue
+		}
+		if route := c.Path(); strings.HasPrefix(route, prefix) && strings.Contains(route, ":token") {
 			return route
 		}
-		return "/hooks/:token"
+		rest := strings.TrimPrefix(path, prefix)
+		if _, tail, ok := strings.Cut(rest, "/"); ok {
+			return prefix + ":token/" + tail
+		}
+		return prefix + ":token"
 	}
-	return c.Request().URL.Path
+	return path
 }
 
 // logRequests writes one log line per request.

@@ -61,8 +61,8 @@ const flashSession = "nofx_flash"
 
 // addFlash keeps a message to show on the next page rendered.
 func (s *Server) addFlash(c echo.Context, kind, message string) {
-	sess, _ := s.flash.Get(c.Request(), flashSession) // a bad cookie gives a new session
-	sess.Options.Secure = isTLS(c)
+	sess, _ := s.flash.Get(c.Request(), s.cookieName(c, flashSession)) // a bad cookie gives a new session
+	sess.Options.Secure = s.isTLS(c)
 	sess.AddFlash(kind + "|" + message)
 	if err := sess.Save(c.Request(), c.Response()); err != nil {
 		s.log.Warn("save flash", "error", err)
@@ -70,12 +70,12 @@ func (s *Server) addFlash(c echo.Context, kind, message string) {
 }
 
 func (s *Server) takeFlashes(c echo.Context) []layouts.Flash {
-	if _, err := c.Cookie(flashSession); err != nil {
+	if _, err := c.Cookie(s.cookieName(c, flashSession)); err != nil {
 		return nil
 	}
-	sess, _ := s.flash.Get(c.Request(), flashSession)
+	sess, _ := s.flash.Get(c.Request(), s.cookieName(c, flashSession))
 	raw := sess.Flashes()
-	sess.Options.Secure = isTLS(c)
+	sess.Options.Secure = s.isTLS(c)
 	if err := sess.Save(c.Request(), c.Response()); err != nil {
 		s.log.Warn("clear flash", "error", err)
 	}

@@ -10,17 +10,27 @@ const bodyLimit = "1M"
 // routes lists the whole HTTP surface.
 func (s *Server) routes() {
 	e := s.echo
-	e.Pre(middleware.RequestID())
+	e.Pre(plainRequestID, middleware.RequestID())
 	e.Use(
 		s.recordMetrics,
 		s.logRequests(),
 		middleware.Recover(),
-		securityHeaders,
+		s.securityHeaders,
 		auditRequest,
 		middleware.BodyLimit(bodyLimit),
-		s.csrf(),
 		s.loadSession,
+		s.limitGeneral,
+		s.csrf,
 	)
+
+	// Rate limit tiers beyond the general one (NOFX_RATE_*), per route.
+	authLimit := s.limit(s.limits.Auth, authKeys)
+	expensive := s.limit(s.limits.Expensive, principalKeys)
+	adminLimit := s.limit(s.limits.Admin, principalKeys)
+	hookLimit := s.limit(s.limits.Webhooks, webhookKeys)
+	// links marks routes that build links to this instance (invitations,
+	// webhook addresses): they refuse a Host that is not the instance's.
+	links := s.requireLinkHost
 
 	// Probes, metrics and assets: no session needed.
 	e.GET("/healthz", s.healthz)
@@ -31,9 +41,9 @@ func (s *Server) routes() {
 	// Accounts.
 	e.GET("/", s.home)
 	e.GET("/signup", s.signupPage)
-	e.POST("/signup", s.signup)
+	e.POST("/signup", s.signup, authLimit)
 	e.GET("/login", s.loginPage)
-	e.POST("/login", s.login)
+	e.POST("/login", s.login, authLimit)
 	e.POST("/logout", s.logout)
 
 	// Pages for signed-in users. (Middleware is given per route: an Echo
@@ -56,25 +66,25 @@ func (s *Server) routes() {
 	e.POST("/team/transfer", s.transferOwnership, user)
 	e.POST("/team/delete", s.deleteTeam, user)
 	e.GET("/team/invites", s.invitesPage, user)
-	e.POST("/team/invites", s.createInvite, user)
+	e.POST("/team/invites", s.createInvite, user, links)
 	e.POST("/team/invites/:id/revoke", s.revokeInvite, user)
-	e.POST("/team/invites/:id/resend", s.resendInvite, user)
+	e.POST("/team/invites/:id/resend", s.resendInvite, user, links)
 	e.GET("/invites/:token", s.invitationPage)
-	e.POST("/invites/:token/accept", s.acceptInvite, user)
+	e.POST("/invites/:token/accept", s.acceptInvite, user, authLimit)
 	e.GET("/team/audit", s.auditPage, user)
 	e.GET("/team/audit.csv", s.auditCSV, user)
 	e.GET("/billing", s.billingPage, user)
 	e.GET("/account", s.accountPage, user)
-	e.POST("/account/password", s.changePassword, user)
+	e.POST("/account/password", s.changePassword, user, authLimit)
 
 	// Runs pages (HTML).
 	e.GET("/runs/new", s.newRunPage, user)
-	e.POST("/runs", s.createRun, user)
+	e.POST("/runs", s.createRun, user, expensive)
 	e.GET("/runs/:id", s.runPage, user)
 	e.GET("/runs/:id/live", s.runLive, user)
 	e.POST("/runs/:id/cancel", s.cancelRun, user)
-	e.POST("/runs/:id/retry", s.retryRun, user)
-	e.POST("/runs/:id/rerun", s.rerunRun, user)
+	e.POST("/runs/:id/retry", s.retryRun, user, expensive)
+	e.POST("/runs/:id/rerun", s.rerunRun, user, expensive)
 	e.POST("/runs/:id/steps/:step/approve", s.approveStep, user)
 	e.POST("/runs/:id/steps/:step/reject", s.rejectStep, user)
 
@@ -84,11 +94,11 @@ func (s *Server) routes() {
 	e.POST("/templates", s.createTemplate, user)
 	e.POST("/templates/builder", s.builderUpdate, user)
 	e.POST("/templates/preview", s.previewTemplate, user)
-	e.POST("/templates/import", s.importTemplate, user)
+	e.POST("/templates/import", s.importTemplate, user, expensive)
 	e.GET("/templates/:slug", s.templatePage, user)
 	e.GET("/templates/:slug/edit", s.editTemplatePage, user)
 	e.POST("/templates/:slug", s.saveTemplate, user)
-	e.POST("/templates/:slug/import", s.importTemplateVersion, user)
+	e.POST("/templates/:slug/import", s.importTemplateVersion, user, expensive)
 	e.GET("/templates/:slug/versions", s.templateVersionsPage, user)
 	e.GET("/templates/:slug/versions/:version", s.templateVersionPage, user)
 	e.POST("/templates/:slug/versions/:version/rollback", s.rollbackTemplate, user)
@@ -96,55 +106,55 @@ func (s *Server) routes() {
 	e.GET("/templates/:slug/json", s.templateJSONPage, user)
 	e.GET("/templates/:slug/export.json", s.exportTemplate, user)
 	e.GET("/templates/:slug/run", s.templateRunPage, user)
-	e.POST("/templates/:slug/run", s.startTemplateRun, user)
+	e.POST("/templates/:slug/run", s.startTemplateRun, user, expensive)
 	e.POST("/templates/:slug/delete", s.deleteTemplate, user)
 
 	// Deployments pages (HTML), and the inbound webhooks that trigger them.
-	e.GET("/templates/:slug/deployments", s.deploymentsPage, user)
-	e.POST("/templates/:slug/deployments", s.deployTemplate, user)
+	e.GET("/templates/:slug/deployments", s.deploymentsPage, user, links)
+	e.POST("/templates/:slug/deployments", s.deployTemplate, user, links)
 	e.GET("/templates/:slug/deployments/:env/run", s.deploymentRunPage, user)
-	e.POST("/templates/:slug/deployments/:env/run", s.startDeploymentRun, user)
+	e.POST("/templates/:slug/deployments/:env/run", s.startDeploymentRun, user, expensive)
 	e.POST("/templates/:slug/deployments/:env/pause", s.pauseDeployment, user)
 	e.POST("/templates/:slug/deployments/:env/resume", s.resumeDeployment, user)
 	e.POST("/templates/:slug/deployments/:env/schedule", s.setDeploymentSchedule, user)
-	e.POST("/templates/:slug/deployments/:env/webhook", s.rotateWebhookSecret, user)
+	e.POST("/templates/:slug/deployments/:env/webhook", s.rotateWebhookSecret, user, links)
 	e.POST("/templates/:slug/deployments/:env/input-map", s.setDeploymentInputMap, user)
 	e.POST("/team/settings", s.saveTeamSettings, user)
-	e.POST("/hooks/:token", s.receiveWebhook)
+	e.POST("/hooks/:token", s.receiveWebhook, hookLimit)
 
 	// Site admin pages.
 	admin := s.requireSiteAdmin
-	e.GET("/admin", s.adminPage, user, admin)
-	e.GET("/admin/circuits", s.circuitsPage, user, admin)
-	e.POST("/admin/circuits/:provider/reset", s.resetCircuit, user, admin)
-	e.GET("/admin/prices", s.pricesPage, user, admin)
-	e.POST("/admin/prices", s.setPrice, user, admin)
-	e.GET("/admin/outbox", s.outboxPage, user, admin)
+	e.GET("/admin", s.adminPage, user, admin, adminLimit)
+	e.GET("/admin/circuits", s.circuitsPage, user, admin, adminLimit)
+	e.POST("/admin/circuits/:provider/reset", s.resetCircuit, user, admin, adminLimit)
+	e.GET("/admin/prices", s.pricesPage, user, admin, adminLimit)
+	e.POST("/admin/prices", s.setPrice, user, admin, adminLimit)
+	e.GET("/admin/outbox", s.outboxPage, user, admin, adminLimit)
 
 	// JSON API.
-	api := e.Group("/api/v1", s.requireAPIAuth)
+	api := e.Group("/api/v1", s.requireAPIAuth, s.limitGeneralAPI)
 	api.GET("/me", s.apiMe)
 	api.POST("/teams", s.apiCreateTeam)
-	api.POST("/runs", s.apiCreateRun)
+	api.POST("/runs", s.apiCreateRun, expensive)
 	api.GET("/runs", s.apiListRuns)
 	api.GET("/runs/:id", s.apiGetRun)
 	api.POST("/runs/:id/cancel", s.apiCancelRun)
-	api.POST("/runs/:id/retry", s.apiRetryRun)
-	api.POST("/runs/:id/rerun", s.apiRerunRun)
+	api.POST("/runs/:id/retry", s.apiRetryRun, expensive)
+	api.POST("/runs/:id/rerun", s.apiRerunRun, expensive)
 	api.GET("/runs/:id/events", s.apiRunEvents)
 	api.POST("/runs/:id/steps/:step/approve", s.apiApproveStep)
 	api.POST("/runs/:id/steps/:step/reject", s.apiRejectStep)
 	api.GET("/templates", s.apiListTemplates)
-	api.POST("/templates", s.apiCreateTemplate)
+	api.POST("/templates", s.apiCreateTemplate, expensive)
 	api.GET("/templates/:slug", s.apiGetTemplate)
 	api.PUT("/templates/:slug", s.apiSaveTemplate)
 	api.DELETE("/templates/:slug", s.apiDeleteTemplate)
 	api.GET("/templates/:slug/versions", s.apiTemplateVersions)
 	api.POST("/templates/:slug/versions/:version/rollback", s.apiRollbackTemplate)
 	api.GET("/templates/:slug/diff", s.apiTemplateDiff)
-	api.POST("/templates/:slug/deploy", s.apiDeployTemplate)
-	api.GET("/templates/:slug/deployments", s.apiListDeployments)
-	api.POST("/deployments/:slug/:env/runs", s.apiTriggerDeployment)
+	api.POST("/templates/:slug/deploy", s.apiDeployTemplate, links)
+	api.GET("/templates/:slug/deployments", s.apiListDeployments, links)
+	api.POST("/deployments/:slug/:env/runs", s.apiTriggerDeployment, expensive)
 	api.POST("/deployments/:slug/:env/pause", s.apiPauseDeployment)
 	api.POST("/deployments/:slug/:env/resume", s.apiResumeDeployment)
 	api.GET("/api-keys", s.apiListKeys)
@@ -154,7 +164,7 @@ func (s *Server) routes() {
 	api.POST("/members/:user/role", s.apiChangeMemberRole)
 	api.POST("/members/:user/remove", s.apiRemoveMember)
 	api.GET("/invites", s.apiListInvites)
-	api.POST("/invites", s.apiCreateInvite)
+	api.POST("/invites", s.apiCreateInvite, links)
 	api.POST("/invites/:id/revoke", s.apiRevokeInvite)
-	api.POST("/invites/:id/resend", s.apiResendInvite)
+	api.POST("/invites/:id/resend", s.apiResendInvite, links)
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/nofxhq/nofx/internal/live"
 	"github.com/nofxhq/nofx/internal/metrics"
 	"github.com/nofxhq/nofx/internal/providerkeys"
+	"github.com/nofxhq/nofx/internal/ratelimit"
 	"github.com/nofxhq/nofx/internal/runs"
 	"github.com/nofxhq/nofx/internal/templates"
 )
@@ -60,6 +61,9 @@ type Server struct {
 	templates *templates.Service
 	deploys   *deployments.Service
 	flash     *sessions.CookieStore
+	// limits are the rate limit tiers; csrfKey signs CSRF tokens.
+	limits  ratelimit.Set
+	csrfKey []byte
 	// stopping closes when the server shuts down, so that event streams end
 	// instead of holding the shutdown up.
 	stopping chan struct{}
@@ -85,6 +89,8 @@ func New(d Deps) *Server {
 		templates: d.Templates,
 		deploys:   d.Deployments,
 		flash:     sessions.NewCookieStore(d.Config.SessionSecret),
+		limits:    ratelimit.FromConfig(d.Config),
+		csrfKey:   csrfKey(d.Config.SessionSecret),
 		stopping:  make(chan struct{}),
 	}
 	s.flash.Options = &sessions.Options{Path: "/", MaxAge: 300, HttpOnly: true, SameSite: http.SameSiteLaxMode}
@@ -93,7 +99,8 @@ func New(d Deps) *Server {
 	e.HideBanner = true
 	e.HidePort = true
 	e.HTTPErrorHandler = s.handleError
-	e.IPExtractor = echo.ExtractIPFromXFFHeader()
+	e.IPExtractor = ipExtractor(d.Config.TrustedProxies)
+	e.SchemeExtractor = schemeExtractor(d.Config.TrustedProxies)
 	s.echo = e
 	s.routes()
 	return s

@@ -17,6 +17,9 @@ type Metrics struct {
 	ProviderCalls   *prometheus.CounterVec
 	ProviderLatency *prometheus.HistogramVec
 	ProviderTokens  *prometheus.CounterVec
+
+	// RateLimited counts requests refused by a rate limit, by tier.
+	RateLimited *prometheus.CounterVec
 }
 
 // New builds a registry with the Go and process collectors and NOFX's own.
@@ -50,7 +53,12 @@ func New() *Metrics {
 		Name: "nofx_provider_tokens_total",
 		Help: "Tokens used by LLM provider calls, by provider and direction (input, output).",
 	}, []string{"provider", "direction"})
+	m.RateLimited = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "nofx_rate_limited_total",
+		Help: "Requests refused by a rate limit, by tier (general, auth, expensive, admin, webhooks, streams).",
+	}, []string{"tier"})
 	m.Registry.MustRegister(
+		m.RateLimited,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.HTTPRequests, m.HTTPDuration, m.HTTPInFlight,

@@ -1,0 +1,170 @@
+package web
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/nofxhq/nofx/internal/auth"
+	"github.com/nofxhq/nofx/internal/ratelimit"
+)
+
+// Rate limits: each route names its tiers where it is registered (routes.go);
+// every request also goes through the general tier. The keys say whose
+// bucket a request takes from.
+
+// ipKey is the bucket of the client's address.
+func ipKey(c echo.Context) string { return "ip:" + c.RealIP() }
+
+// principalKeys is the bucket of the signed-in user or API key, else of
+// the client's address.
+func principalKeys(c echo.Context) []string {
+	p := who(c)
+	switch {
+	case p.APIKey != nil:
+		return []string{"key:" + strconv.FormatInt(p.APIKey.ID, 10)}
+	case p.User != nil:
+		return []string{"user:" + strconv.FormatInt(p.User.ID, 10)}
+	}
+	return []string{ipKey(c)}
+}
+
+// authKeys are the buckets of an account form: the client's address and
+// the account's email (the form's, or the signed-in user's), so that
+// neither many addresses nor many accounts get more guesses.
+func authKeys(c echo.Context) []string {
+	keys := []string{ipKey(c)}
+	email := auth.NormalizeEmail(c.FormValue("email"))
+	if u := who(c).User; u != nil && email == "" {
+		email = u.Email
+	}
+	if email != "" {
+		keys = append(keys, "email:"+email)
+	}
+	return keys
+}
+
+// webhookKeys is the bucket of a webhook's token (hashed: buckets are logged).
+func webhookKeys(c echo.Context) []string {
+	sum := sha256.Sum256([]byte(c.Param("token")))
+	return []string{"hook:" + hex.EncodeToString(sum[:8])}
+}
+
+// limit is a route's middleware for tier l, taking from the buckets keys
+// names.
+func (s *Server) limit(l *ratelimit.Limiter, keys func(echo.Context) []string) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			if err := s.allow(c, l, keys(c)); err != nil {
+				return err
+			}
+			return next(c)
+		}
+	}
+}
+
+// limitGeneral puts every request through the general tier, by user or
+// client address. API requests with a Bearer key are limited by their key
+// once it is known (limitGeneralAPI); probes and assets are not limited.
+func (s *Server) limitGeneral(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		path := c.Request().URL.Path
+		if path == "/healthz" || path == "/readyz" || strings.HasPrefix(path, "/static/") {
+			return next(c)
+		}
+		if _, bearer := bearerToken(c); bearer && isAPI(c) {
+			return next(c)
+		}
+		if err := s.allow(c, s.limits.General, principalKeys(c)); err != nil {
+			return err
+		}
+		return next(c)
+	}
+}
+
+// limitGeneralAPI puts an authenticated API request with a Bearer key
+// through the general tier by its key.
+func (s *Server) limitGeneralAPI(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if who(c).APIKey != nil {
+			if err := s.allow(c, s.limits.General, principalKeys(c)); err != nil {
+				return err
+			}
+		}
+		return next(c)
+	}
+}
+
+// allow takes one request from each of keys' buckets in tier l. It sets the
+// RateLimit-* headers from the emptiest bucket, and refuses with 429 when
+// any bucket is empty, logging a refusal once per key and period and
+// counting every one.
+func (s *Server) allow(c echo.Context, l *ratelimit.Limiter, keys []string) error {
+	if l == nil {
+		return nil
+	}
+	var tightest ratelimit.Decision
+	refusedKey := ""
+	for i, key := range keys {
+		d := l.Allow(key)
+		if !d.Allowed && refusedKey == "" {
+			refusedKey = key
+			tightest = d
+		} else if refusedKey == "" && (i == 0 || d.Remaining < tightest.Remaining) {
+			tightest = d
+		}
+		if !d.Allowed && d.FirstRefusal {
+			s.log.Warn("rate limited", "tier", l.Tier(), "key", logKey(key), "limit", l.Rate().String(),
+				"path", logPath(c), "request_id", c.Response().Header().Get(echo.HeaderXRequestID))
+		}
+	}
+	h := c.Response().Header()
+	h.Set("RateLimit-Limit", strconv.Itoa(tightest.Limit))
+	h.Set("RateLimit-Remaining", strconv.Itoa(tightest.Remaining))
+	h.Set("RateLimit-Reset", strconv.Itoa(retryAfterSeconds(tightest.Reset)))
+	if refusedKey == "" {
+		return nil
+	}
+	s.metrics.RateLimited.WithLabelValues(l.Tier()).Inc()
+	return &tooManyRequests{retryAfter: tightest.RetryAfter, message: limitMessage(l.Tier(), tightest.RetryAfter)}
+}
+
+// logKey is a bucket key as logged: emails are hashed, the rest are ids
+// and addresses.
+func logKey(key string) string {
+	if email, ok := strings.CutPrefix(key, "email:"); ok {
+		sum := sha256.Sum256([]byte(email))
+		return "email:" + hex.EncodeToString(sum[:6])
+	}
+	return key
+}
+
+// limitMessage tells a refused client what happened and when to come back.
+func limitMessage(tier string, wait time.Duration) string {
+	what := "Too many requests"
+	switch tier {
+	case ratelimit.Auth:
+		what = "Too many attempts"
+	case ratelimit.Expensive:
+		what = "Too many runs started"
+	}
+	return fmt.Sprintf("%s in a short time. Please wait %s and try again.", what, humanWait(wait))
+}
+
+// humanWait writes a wait such as "1 second", "40 seconds" or "2 minutes".
+func humanWait(d time.Duration) string {
+	secs := retryAfterSeconds(d)
+	switch {
+	case secs == 1:
+		return "1 second"
+	case secs < 90:
+		return fmt.Sprintf("%d seconds", secs)
+	default:
+		return fmt.Sprintf("%d minutes", (secs+59)/60)
+	}
+}
