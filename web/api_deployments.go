@@ -77,7 +77,6 @@ func (s *Server) webhookURL(c echo.Context, token string) string {
 	return s.baseURL(c) + "/hooks/" + token
 }
 
-
 func (s *Server) toDeploymentJSON(c echo.Context, d deployments.Deployment) deploymentJSON {
 	status := "active"
 	if d.Paused {
