@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -78,6 +79,9 @@ func openSQLite(path string) (*DB, error) {
 	if i := strings.IndexByte(path, '?'); i >= 0 {
 		path = path[:i]
 	}
+	if err := privateFiles(path); err != nil {
+		return nil, err
+	}
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout(10000)")
 	q.Add("_pragma", "journal_mode(WAL)")
@@ -95,6 +99,28 @@ func openSQLite(path string) (*DB, error) {
 	sqlDB.SetConnMaxLifetime(0)
 	sqlDB.SetConnMaxIdleTime(0)
 	return &DB{DB: sqlx.NewDb(sqlDB, "sqlite"), Dialect: SQLite, stmts: newStmtCache()}, nil
+}
+
+// privateFiles makes the SQLite database file readable by its owner only
+// (0600) before SQLite opens it, which gives its WAL and shared-memory files
+// the same mode; files left by an older version are narrowed too.
+func privateFiles(path string) error {
+	if path == ":memory:" || strings.HasPrefix(path, "file::memory:") {
+		return nil
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("db: open sqlite %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("db: open sqlite %s: %w", path, err)
+	}
+	for _, name := range []string{path, path + "-wal", path + "-shm", path + "-journal"} {
+		if err := os.Chmod(name, 0o600); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("db: make %s private: %w", name, err)
+		}
+	}
+	return nil
 }
 
 func openPostgres(rawURL string) (*DB, error) {
