@@ -46,6 +46,15 @@ func newAppAt(t *testing.T, url string) *app {
 // logging to log.
 func newAppLogging(t *testing.T, url string, log *slog.Logger) *app {
 	t.Helper()
+	return newAppWith(t, url, log, nil)
+}
+
+// newAppWith starts the real router and engine on the database at url,
+// logging to log, with the test configuration changed by configure (when
+// not nil): rate limits, proxies and hosts are off or empty unless it sets
+// them.
+func newAppWith(t *testing.T, url string, log *slog.Logger, configure func(*config.Config)) *app {
+	t.Helper()
 	cfg := &config.Config{
 		DatabaseURL:   url,
 		DataDir:       t.TempDir(),
@@ -54,6 +63,9 @@ func newAppLogging(t *testing.T, url string, log *slog.Logger) *app {
 		SecretKey:     []byte("test-secret-key-0123456789abcdef"),
 		LogFormat:     "text",
 		LogLevel:      "error",
+	}
+	if configure != nil {
+		configure(cfg)
 	}
 	a, err := nofx.New(context.Background(), cfg, log, true, nofx.Tuning{
 		Lease: 5 * time.Second, RescueEvery: time.Second, ShutdownGrace: time.Second,
