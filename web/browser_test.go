@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"strings"
@@ -36,6 +37,9 @@ func chromiumPath() string {
 type browserProblems struct {
 	mu   sync.Mutex
 	list []string
+	// answers are statuses that the test expects pages to answer with
+	// (such as 401 for a wrong password): pages, not problems.
+	answers []int
 }
 
 // listen records the problems among the events of a tab. It runs in the
@@ -69,6 +73,9 @@ func (p *browserProblems) listen(ev any) {
 		// A 422 is a form shown again with its problems: the page is the
 		// answer, and the test checks what it says.
 		formShownAgain := e.Source == log.EntrySourceNetwork && strings.Contains(e.Text, "status of 422")
+		for _, status := range p.answers {
+			formShownAgain = formShownAgain || e.Source == log.EntrySourceNetwork && strings.Contains(e.Text, fmt.Sprintf("status of %d", status))
+		}
 		if e.Level == log.EntryLevelError && !formShownAgain || strings.Contains(e.Text, "Content Security Policy") {
 			problem = "browser log (" + string(e.Source) + ", " + string(e.Level) + "): " + e.Text + " " + e.URL
 		}
@@ -96,6 +103,13 @@ func (p *browserProblems) all() []string {
 // Without Chromium the test is skipped, except on CI (CI=true), where that
 // is a failure.
 func newBrowser(t *testing.T) context.Context {
+	t.Helper()
+	return newBrowserAnswering(t)
+}
+
+// newBrowserAnswering is newBrowser for a test whose pages answer with
+// these statuses on purpose (401 for a wrong password, 429 when limited).
+func newBrowserAnswering(t *testing.T, statuses ...int) context.Context {
 	t.Helper()
 	path := chromiumPath()
 	if path == "" {
@@ -126,7 +140,7 @@ func newBrowser(t *testing.T) context.Context {
 	}
 	deadline, cancelDeadline := context.WithTimeout(context.Background(), browserTimeout)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(deadline, opts...)
-	problems := &browserProblems{}
+	problems := &browserProblems{answers: statuses}
 	ctx, cancelTab := chromedp.NewContext(allocCtx, chromedp.WithListener(problems.listen))
 	t.Cleanup(func() {
 		// Stop the browser first (cancelAlloc waits for it to exit), so that
