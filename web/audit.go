@@ -32,7 +32,7 @@ func (s *Server) auditPage(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	d := auditview.Data{TeamName: who(c).Team.Name, Filter: auditFilterTyped(c)}
+	d := auditview.Data{TeamName: who(c).Team.Name, Filter: auditFilterTyped(c), Origin: audit.ShowsOrigin(a)}
 	f, err := auditFilter(c)
 	status := http.StatusOK
 	var verrs validation.Errors
@@ -57,7 +57,9 @@ func (s *Server) auditPage(c echo.Context) error {
 }
 
 // auditCSV streams every entry of the team's audit log that matches the
-// filters, as a CSV download, in pages so that memory stays flat.
+// filters, as a CSV download, in pages so that memory stays flat. The
+// columns are the same for every reader; the ip and user_agent cells are
+// empty unless audit.ShowsOrigin allows the reader to see them.
 func (s *Server) auditCSV(c echo.Context) error {
 	a, err := actor(c)
 	if err != nil {

@@ -71,6 +71,8 @@ func classify(err error) problem {
 		return problem{status: http.StatusConflict, code: "conflict", message: err.Error()}
 	case errors.Is(err, db.ErrNotFound):
 		return problem{status: http.StatusNotFound, code: "not_found", message: "We could not find that."}
+	case errors.Is(err, auth.ErrBusy):
+		return problem{status: http.StatusServiceUnavailable, code: "unavailable", message: "Too many sign-ins are being checked right now. Please try again in a few seconds."}
 	case errors.Is(err, auth.ErrInvalidCredentials):
 		return problem{status: http.StatusUnauthorized, code: "unauthorized", message: "Wrong email or password."}
 	case errors.As(err, &httpErr):
@@ -133,8 +135,11 @@ func (s *Server) handleError(err error, c echo.Context) {
 	}
 	p := classify(err)
 	var limited *tooManyRequests
-	if errors.As(err, &limited) {
+	switch {
+	case errors.As(err, &limited):
 		c.Response().Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds(limited.retryAfter)))
+	case p.status == http.StatusServiceUnavailable:
+		c.Response().Header().Set("Retry-After", "2")
 	}
 	level := slog.LevelWarn
 	if p.status >= 500 {
@@ -164,6 +169,10 @@ func (s *Server) handleError(err error, c echo.Context) {
 		title = "Something went wrong"
 	case http.StatusForbidden:
 		title = "Not allowed"
+	case http.StatusTooManyRequests:
+		title = "Slow down a moment"
+	case http.StatusServiceUnavailable:
+		title = "Busy for a moment"
 	}
 	if rerr := s.render(c, p.status, page{Title: title, Content: errorpage.Page(p.status, title, p.message)}); rerr != nil {
 		s.log.Error("render error page", "error", rerr)

@@ -64,6 +64,8 @@ type Server struct {
 	// limits are the rate limit tiers; csrfKey signs CSRF tokens.
 	limits  ratelimit.Set
 	csrfKey []byte
+	// streams counts the open event streams per user or key.
+	streams openStreams
 	// stopping closes when the server shuts down, so that event streams end
 	// instead of holding the shutdown up.
 	stopping chan struct{}

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -93,11 +94,76 @@ type runFollower struct {
 	untilFinished bool
 }
 
+// openStreams counts the event streams each principal holds open in this
+// process.
+type openStreams struct {
+	mu   sync.Mutex
+	open map[string]int // by principal: "user:ID" or "key:ID"; no zero counts
+}
+
+// streamPrincipal names who holds a stream: the API key, or the user (on
+// every team and every page at once).
+func streamPrincipal(a access.Actor) string {
+	if a.APIKeyID != 0 {
+		return "key:" + strconv.FormatInt(a.APIKeyID, 10)
+	}
+	return "user:" + strconv.FormatInt(a.UserID, 10)
+}
+
+// acquire takes one of limit stream slots of principal, and returns the
+// function that gives it back; false when all are taken.
+func (o *openStreams) acquire(principal string, limit int) (release func(), ok bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.open == nil {
+		o.open = map[string]int{}
+	}
+	if o.open[principal] >= limit {
+		return nil, false
+	}
+	o.open[principal]++
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			o.mu.Lock()
+			defer o.mu.Unlock()
+			if o.open[principal]--; o.open[principal] <= 0 {
+				delete(o.open, principal)
+			}
+		})
+	}, true
+}
+
+// holdStream takes a stream slot of the actor, up to cfg.StreamsPerPrincipal
+// (zero: no cap), or answers 429. The slot must be released when the stream
+// ends.
+func (s *Server) holdStream(a access.Actor) (release func(), err error) {
+	limit := s.cfg.StreamsPerPrincipal
+	if limit <= 0 {
+		return func() {}, nil
+	}
+	release, ok := s.streams.acquire(streamPrincipal(a), limit)
+	if !ok {
+		s.metrics.RateLimited.WithLabelValues("streams").Inc()
+		// A stream whose client vanished is noticed by its next keepalive
+		// at the latest, which frees its slot.
+		return nil, &tooManyRequests{retryAfter: sseKeepalive,
+			message: fmt.Sprintf("At most %d event streams may be open at once; close one first.", limit)}
+	}
+	return release, nil
+}
+
 // followRun streams a run to the client from the event after `after` until
 // the client leaves (or the run finishes, with untilFinished). It waits on
-// the run's notifications; nothing polls.
+// the run's notifications; nothing polls. Each stream holds one of the
+// actor's stream slots until it ends.
 func (s *Server) followRun(c echo.Context, actor access.Actor, runID, after int64, f runFollower) error {
 	ctx := c.Request().Context()
+	release, err := s.holdStream(actor)
+	if err != nil {
+		return err
+	}
+	defer release()
 	// Subscribe before reading, so nothing written in between is missed.
 	messages, unsubscribe := s.broker.Subscribe(runID)
 	defer unsubscribe()

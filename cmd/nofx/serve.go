@@ -126,6 +126,11 @@ func sweepSessions(ctx context.Context, a *auth.Service, log *slog.Logger) {
 			} else if n > 0 {
 				log.Info("deleted expired sessions", "count", n)
 			}
+			if n, err := a.DeleteExpiredLoginThrottles(ctx, now.UTC()); err != nil {
+				log.Warn("delete expired login throttles", "error", err)
+			} else if n > 0 {
+				log.Info("deleted expired login throttles", "count", n)
+			}
 		}
 	}
 }

@@ -3,10 +3,12 @@
 package apikeys
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -24,16 +26,24 @@ const displayLen = len(Prefix) + 8
 // touchEvery limits how often a key's last use is written.
 const touchEvery = time.Minute
 
-// ErrInvalid is an unknown, revoked or expired key.
+// ErrInvalid is an unknown, revoked or expired key, or one whose creator is
+// no longer a member of its team.
 var ErrInvalid = errors.New("invalid API key")
 
 // Key is a team API key, without its secret.
 type Key struct {
-	ID         int64         `db:"id" json:"id"`
-	TeamID     int64         `db:"team_id" json:"team_id"`
-	Name       string        `db:"name" json:"name"`
-	Prefix     string        `db:"prefix" json:"prefix"`
-	Role       teams.Role    `db:"role" json:"role"`
+	ID     int64  `db:"id" json:"id"`
+	TeamID int64  `db:"team_id" json:"team_id"`
+	Name   string `db:"name" json:"name"`
+	Prefix string `db:"prefix" json:"prefix"`
+	// Role is the role the key was given; from Authenticate, the role it
+	// acts with: the lower of that and its creator's current role.
+	Role teams.Role `db:"role" json:"role"`
+	// GrantedRole is the role the key was given, whatever its creator's
+	// role now; Authenticate sets it.
+	GrantedRole teams.Role `db:"-" json:"-"`
+	// CreatedBy is the user the key answers to: it acts with at most their
+	// role in the team, and only while they are a member.
 	CreatedBy  sql.NullInt64 `db:"created_by" json:"-"`
 	CreatedAt  time.Time     `db:"created_at" json:"created_at"`
 	ExpiresAt  *time.Time    `db:"expires_at" json:"expires_at"`
@@ -43,8 +53,12 @@ type Key struct {
 
 const keyColumns = `id, team_id, name, prefix, role, created_by, created_at, expires_at, last_used_at, revoked_at`
 
-// Create makes a key for teamID and returns it with its secret, which is
-// never stored and cannot be shown again.
+// keyColumnsOfK is keyColumns of the table aliased k.
+const keyColumnsOfK = `k.id, k.team_id, k.name, k.prefix, k.role, k.created_by, k.created_at, k.expires_at, k.last_used_at, k.revoked_at`
+
+// Create makes a key for teamID on behalf of the user createdBy, and returns
+// it with its secret, which is never stored and cannot be shown again. A key
+// made by no user (createdBy 0: tools, tests) answers to the team's owner.
 func Create(ctx context.Context, q db.Queryer, teamID int64, name string, role teams.Role, createdBy int64, expiresAt *time.Time) (Key, string, error) {
 	random, _, err := auth.NewToken()
 	if err != nil {
@@ -56,36 +70,54 @@ func Create(ctx context.Context, q db.Queryer, teamID int64, name string, role t
 		Name:      name,
 		Prefix:    secret[:displayLen],
 		Role:      role,
-		CreatedBy: sql.NullInt64{Int64: createdBy, Valid: createdBy != 0},
 		CreatedAt: db.Now(),
 		ExpiresAt: expiresAt,
 	}
-	err = db.Get(ctx, q, &k.ID, `INSERT INTO api_keys (team_id, name, prefix, key_hash, role, created_by, created_at, expires_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-		k.TeamID, k.Name, k.Prefix, auth.HashToken(secret), k.Role, k.CreatedBy, k.CreatedAt, k.ExpiresAt)
+	k.GrantedRole = k.Role
+	creator := sql.NullInt64{Int64: createdBy, Valid: createdBy != 0}
+	err = db.Get(ctx, q, &k, `INSERT INTO api_keys (team_id, name, prefix, key_hash, role, created_by, created_at, expires_at)
+		VALUES (?, ?, ?, ?, ?, COALESCE(?, (SELECT user_id FROM memberships WHERE team_id = ? AND role = 'owner')), ?, ?)
+		RETURNING id, created_by`,
+		k.TeamID, k.Name, k.Prefix, auth.HashToken(secret), k.Role, creator, k.TeamID, k.CreatedAt, k.ExpiresAt)
 	if err != nil {
 		return Key{}, "", fmt.Errorf("apikeys: create: %w", err)
 	}
 	return k, secret, nil
 }
 
-// Authenticate returns the live key whose secret is given, and records its
-// use; anything else is ErrInvalid.
+// Authenticate returns the live key whose secret is given, with Role the
+// role it acts with (the lower of its own and its creator's current role in
+// the team), and records its use. An unknown, revoked or expired key, or one
+// whose creator is no longer a member of its team, is ErrInvalid.
 func Authenticate(ctx context.Context, q db.Queryer, secret string) (Key, error) {
 	if !strings.HasPrefix(secret, Prefix) {
 		return Key{}, ErrInvalid
 	}
-	var k Key
-	err := db.Get(ctx, q, &k, `SELECT `+keyColumns+` FROM api_keys WHERE key_hash = ?`, auth.HashToken(secret))
+	var row struct {
+		Key
+		CreatorRole sql.NullString `db:"creator_role"`
+	}
+	err := db.Get(ctx, q, &row, `SELECT `+keyColumnsOfK+`, m.role AS creator_role
+		FROM api_keys k LEFT JOIN memberships m ON m.team_id = k.team_id AND m.user_id = k.created_by
+		WHERE k.key_hash = ?`, auth.HashToken(secret))
 	if errors.Is(err, db.ErrNotFound) {
 		return Key{}, ErrInvalid
 	}
 	if err != nil {
 		return Key{}, fmt.Errorf("apikeys: look up: %w", err)
 	}
+	k := row.Key
 	now := db.Now()
 	if k.RevokedAt != nil || (k.ExpiresAt != nil && !now.Before(*k.ExpiresAt)) {
 		return Key{}, ErrInvalid
+	}
+	creatorRole, err := teams.ParseRole(row.CreatorRole.String)
+	if !k.CreatedBy.Valid || !row.CreatorRole.Valid || err != nil {
+		return Key{}, ErrInvalid // the creator was deleted or left the team
+	}
+	k.GrantedRole = k.Role
+	if !creatorRole.AtLeast(k.Role) {
+		k.Role = creatorRole
 	}
 	if k.LastUsedAt == nil || now.Sub(*k.LastUsedAt) > touchEvery {
 		if _, err := db.Exec(ctx, q, `UPDATE api_keys SET last_used_at = ? WHERE id = ?`, now, k.ID); err != nil {
@@ -104,4 +136,21 @@ func Revoke(ctx context.Context, q db.Queryer, teamID, id int64) error {
 		return fmt.Errorf("apikeys: revoke %d: %w", id, err)
 	}
 	return nil
+}
+
+// RevokeCreatedBy ends at once every live key that userID made in teamID,
+// as when they leave it, and returns those keys.
+func RevokeCreatedBy(ctx context.Context, q db.Queryer, teamID, userID int64) ([]Key, error) {
+	var keys []Key
+	err := db.Select(ctx, q, &keys, `UPDATE api_keys SET revoked_at = ?
+		WHERE team_id = ? AND created_by = ? AND revoked_at IS NULL
+		RETURNING `+keyColumns, db.Now(), teamID, userID)
+	if err != nil {
+		return nil, fmt.Errorf("apikeys: revoke the keys of user %d in team %d: %w", userID, teamID, err)
+	}
+	for i := range keys {
+		keys[i].GrantedRole = keys[i].Role
+	}
+	slices.SortFunc(keys, func(a, b Key) int { return cmp.Compare(a.ID, b.ID) })
+	return keys, nil
 }

@@ -19,8 +19,9 @@ func TestKeys(t *testing.T) {
 		ctx := context.Background()
 		team, err := teams.Create(ctx, d, "Acme", "acme", false)
 		require.NoError(t, err)
+		creator := addMember(t, d, team.ID, "creator@example.com", teams.RoleAdmin)
 
-		key, secret, err := apikeys.Create(ctx, d, team.ID, "ci", teams.RoleMember, 0, nil)
+		key, secret, err := apikeys.Create(ctx, d, team.ID, "ci", teams.RoleMember, creator, nil)
 		require.NoError(t, err)
 		require.True(t, strings.HasPrefix(secret, "nofx_"))
 		require.True(t, strings.HasPrefix(secret, key.Prefix))
@@ -47,7 +48,7 @@ func TestKeys(t *testing.T) {
 		require.ErrorIs(t, apikeys.Revoke(ctx, d, team.ID, key.ID), db.ErrNotFound)
 
 		past := db.Now().Add(-time.Second)
-		_, expired, err := apikeys.Create(ctx, d, team.ID, "old", teams.RoleViewer, 0, &past)
+		_, expired, err := apikeys.Create(ctx, d, team.ID, "old", teams.RoleViewer, creator, &past)
 		require.NoError(t, err)
 		_, err = apikeys.Authenticate(ctx, d, expired)
 		require.ErrorIs(t, err, apikeys.ErrInvalid, "an expired key is refused")

@@ -2,6 +2,8 @@ package apikeys
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -56,8 +58,11 @@ func (s *Service) CreateKey(ctx context.Context, actor access.Actor, name string
 		secret string
 	)
 	err := db.WithTx(ctx, s.DB, func(tx *sqlx.Tx) error {
-		var err error
-		if key, secret, err = Create(ctx, tx, actor.TeamID, name, role, actor.UserID, expiresAt); err != nil {
+		creator, err := creatorOf(ctx, tx, actor)
+		if err != nil {
+			return err
+		}
+		if key, secret, err = Create(ctx, tx, actor.TeamID, name, role, creator, expiresAt); err != nil {
 			return err
 		}
 		summary := "role " + string(role) + ", no expiry"
@@ -72,22 +77,47 @@ func (s *Service) CreateKey(ctx context.Context, actor access.Actor, name string
 	return key, secret, nil
 }
 
+// creatorOf is the user a key made by actor answers to: the acting user, or
+// the user who made the acting key. An acting key that answers to nobody
+// makes nothing (access.ErrForbidden).
+func creatorOf(ctx context.Context, q db.Queryer, actor access.Actor) (int64, error) {
+	if actor.APIKeyID == 0 {
+		return actor.UserID, nil
+	}
+	var createdBy sql.NullInt64
+	err := db.Get(ctx, q, &createdBy, `SELECT created_by FROM api_keys WHERE id = ? AND team_id = ?`, actor.APIKeyID, actor.TeamID)
+	if errors.Is(err, db.ErrNotFound) || (err == nil && !createdBy.Valid) {
+		return 0, access.ErrForbidden
+	}
+	if err != nil {
+		return 0, fmt.Errorf("apikeys: creator of key %d: %w", actor.APIKeyID, err)
+	}
+	return createdBy.Int64, nil
+}
+
 // RevokeKey ends the key id of the actor's team at once. Another team's key,
-// or one already revoked, is db.ErrNotFound.
+// or one already revoked, is db.ErrNotFound; a key with a role above the
+// actor's is access.ErrForbidden.
 func (s *Service) RevokeKey(ctx context.Context, actor access.Actor, id int64) error {
 	if err := actor.Can(access.APIKeysManage); err != nil {
 		return err
 	}
 	return db.WithTx(ctx, s.DB, func(tx *sqlx.Tx) error {
-		var name string
-		err := db.Get(ctx, tx, &name, `SELECT name FROM api_keys WHERE id = ? AND team_id = ?`, id, actor.TeamID)
+		var target struct {
+			Name string     `db:"name"`
+			Role teams.Role `db:"role"`
+		}
+		err := db.Get(ctx, tx, &target, `SELECT name, role FROM api_keys WHERE id = ? AND team_id = ? AND revoked_at IS NULL`, id, actor.TeamID)
 		if err != nil {
 			return fmt.Errorf("apikeys: revoke %d: %w", id, err)
+		}
+		if !actor.Role.AtLeast(target.Role) {
+			return access.ErrForbidden
 		}
 		if err := Revoke(ctx, tx, actor.TeamID, id); err != nil {
 			return err
 		}
-		return audit.Record(ctx, tx, actorEntry(actor, "api_key.revoke", name, fmt.Sprintf("key %d", id)))
+		return audit.Record(ctx, tx, actorEntry(actor, "api_key.revoke", target.Name, fmt.Sprintf("key %d", id)))
 	})
 }
 

@@ -101,7 +101,12 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, migrate bool
 	a.Metrics = metrics.New()
 	a.Circuits, a.Providers = providers(cfg, log, a.Metrics, tune.ProviderRetry)
 	a.Keys = &providerkeys.Service{DB: d, Box: box, Providers: []string{ai.AnthropicName, ai.OpenAIName}}
-	a.Auth = &auth.Service{DB: d, SeedTeam: templates.SeedStarters}
+	a.Auth = &auth.Service{
+		DB:       d,
+		SeedTeam: templates.SeedStarters,
+		Hasher:   auth.NewHasher(cfg.PasswordHashes, cfg.PasswordHashWait),
+		Lockout:  auth.Lockout{Failures: cfg.LoginLockout.N, Window: cfg.LoginLockout.Per},
+	}
 	if a.Mailer, err = mail.New(cfg.SMTPURL, d); err != nil {
 		a.closeStores()
 		return nil, fmt.Errorf("NOFX_SMTP_URL: %w", err)

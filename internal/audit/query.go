@@ -9,6 +9,7 @@ import (
 
 	"github.com/nofxhq/nofx/internal/access"
 	"github.com/nofxhq/nofx/internal/db"
+	"github.com/nofxhq/nofx/internal/teams"
 )
 
 // DefaultLimit is the page size when a Filter gives none; MaxLimit caps it.
@@ -83,11 +84,28 @@ func List(ctx context.Context, q db.Queryer, teamID int64, f Filter) (entries []
 }
 
 // ListFor is List for the actor's team, allowed to roles with audit read.
+// Where each change came from (IP and user agent) is left empty unless
+// ShowsOrigin allows the actor to see it.
 func ListFor(ctx context.Context, q db.Queryer, a access.Actor, f Filter) ([]Entry, int64, error) {
 	if err := a.Can(access.AuditRead); err != nil {
 		return nil, 0, err
 	}
-	return List(ctx, q, a.TeamID, f)
+	entries, next, err := List(ctx, q, a.TeamID, f)
+	if err != nil {
+		return nil, 0, err
+	}
+	if !ShowsOrigin(a) {
+		for i := range entries {
+			entries[i].IP, entries[i].UserAgent = "", ""
+		}
+	}
+	return entries, next, nil
+}
+
+// ShowsOrigin reports whether the actor may see the IPs and user agents of
+// their team's audit log: admins and owners only.
+func ShowsOrigin(a access.Actor) bool {
+	return a.Role.AtLeast(teams.RoleAdmin)
 }
 
 // Actions returns the distinct actions in teamID's log, sorted, for a filter.

@@ -22,6 +22,8 @@ const (
 )
 
 // HashPassword returns an argon2id hash of password in the PHC string format.
+// It takes 46 MiB while it runs: services hash through a Hasher, which
+// bounds how many run at once.
 func HashPassword(password string) (string, error) {
 	salt := make([]byte, argonSaltLen)
 	if _, err := rand.Read(salt); err != nil {
@@ -62,7 +64,10 @@ func CheckPassword(hash, password string) (bool, error) {
 }
 
 // dummyHash is checked against when an email is unknown, so that a failed
-// log-in takes as long whether or not the account exists.
+// log-in takes as long whether or not the account exists. Authenticate
+// checks it through the Hasher like a real hash (so it waits for a slot, or
+// is refused ErrBusy, the same way) and never accepts it. It is made once,
+// at start-up, outside any Hasher.
 var dummyHash = func() string {
 	h, err := HashPassword("not a password anyone has")
 	if err != nil {

@@ -37,6 +37,14 @@ type Service struct {
 	// acting as its owner: the app seeds the starter templates with it.
 	// (auth cannot import templates: runs imports auth.)
 	SeedTeam func(ctx context.Context, q db.Queryer, teamID int64, owner access.Actor) error
+	// Hasher runs every password hash and check; nil is a default Hasher
+	// shared by the process (one slot per CPU).
+	Hasher *Hasher
+	// Lockout refuses log-ins to an email after too many failures; the
+	// zero Lockout is off.
+	Lockout Lockout
+	// Now is the clock; tests set it. Nil means db.Now.
+	Now func() time.Time
 }
 
 // SignUp holds what a new user gives.
@@ -99,7 +107,7 @@ func (s *Service) SignUp(ctx context.Context, in SignUp) (User, teams.Team, erro
 	if err := errs.Err(); err != nil {
 		return User{}, teams.Team{}, err
 	}
-	hash, err := HashPassword(in.Password)
+	hash, err := s.Hasher.Hash(ctx, in.Password)
 	if err != nil {
 		return User{}, teams.Team{}, err
 	}
@@ -151,41 +159,6 @@ func (s *Service) SignUp(ctx context.Context, in SignUp) (User, teams.Team, erro
 		return User{}, teams.Team{}, err
 	}
 	return user, team, nil
-}
-
-// Authenticate returns the user with email and password, or
-// ErrInvalidCredentials.
-func (s *Service) Authenticate(ctx context.Context, email, password string) (User, error) {
-	user, err := UserByEmail(ctx, s.DB, NormalizeEmail(email))
-	if errors.Is(err, db.ErrNotFound) {
-		_, _ = CheckPassword(dummyHash, password) // same time as a real check
-		return User{}, s.failedLogIn(ctx, email, 0)
-	}
-	if err != nil {
-		return User{}, err
-	}
-	ok, err := CheckPassword(user.PasswordHash, password)
-	if err != nil {
-		return User{}, err
-	}
-	if !ok {
-		return User{}, s.failedLogIn(ctx, email, user.ID)
-	}
-	return user, nil
-}
-
-// failedLogIn records a failed log-in and returns ErrInvalidCredentials.
-func (s *Service) failedLogIn(ctx context.Context, email string, userID int64) error {
-	e := audit.Entry{Action: "user.login_failed", Target: truncate(NormalizeEmail(email), 254), Actor: "unknown"}
-	if userID != 0 {
-		e.Summary = "wrong password"
-	} else {
-		e.Summary = "no such account"
-	}
-	if err := audit.Record(ctx, s.DB, e); err != nil {
-		return err
-	}
-	return ErrInvalidCredentials
 }
 
 // StartSession signs userID in and returns the new session's token. The
@@ -263,7 +236,7 @@ func (s *Service) ChangePassword(ctx context.Context, userID int64, keepToken, c
 		return err
 	}
 	errs := validation.Errors{}
-	ok, err := CheckPassword(user.PasswordHash, current)
+	ok, err := s.Hasher.Check(ctx, user.PasswordHash, current)
 	if err != nil {
 		return err
 	}
@@ -274,7 +247,7 @@ func (s *Service) ChangePassword(ctx context.Context, userID int64, keepToken, c
 	if err := errs.Err(); err != nil {
 		return err
 	}
-	hash, err := HashPassword(next)
+	hash, err := s.Hasher.Hash(ctx, next)
 	if err != nil {
 		return err
 	}

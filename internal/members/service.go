@@ -12,6 +12,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/nofxhq/nofx/internal/access"
+	"github.com/nofxhq/nofx/internal/apikeys"
 	"github.com/nofxhq/nofx/internal/audit"
 	"github.com/nofxhq/nofx/internal/db"
 	"github.com/nofxhq/nofx/internal/teams"
@@ -96,8 +97,8 @@ func (s *Service) ChangeRole(ctx context.Context, actor access.Actor, userID int
 	})
 }
 
-// Remove takes userID out of the actor's team. The owner cannot be removed,
-// and removing yourself is Leave.
+// Remove takes userID out of the actor's team and revokes the API keys they
+// made there. The owner cannot be removed, and removing yourself is Leave.
 func (s *Service) Remove(ctx context.Context, actor access.Actor, userID int64) error {
 	if err := actor.Can(access.MembersRemove); err != nil {
 		return err
@@ -113,14 +114,15 @@ func (s *Service) Remove(ctx context.Context, actor access.Actor, userID int64) 
 		if m.Role == teams.RoleOwner {
 			return ownerProtected("The owner cannot be removed; transfer ownership first.")
 		}
-		if err := deleteMembership(ctx, tx, actor.TeamID, userID); err != nil {
+		if err := deleteMembership(ctx, tx, actor, userID); err != nil {
 			return err
 		}
 		return audit.Record(ctx, tx, audit.For(actor, "member.remove", m.Email, "was "+string(m.Role)))
 	})
 }
 
-// Leave takes the acting user out of their team; the owner cannot leave.
+// Leave takes the acting user out of their team and revokes the API keys
+// they made there; the owner cannot leave.
 func (s *Service) Leave(ctx context.Context, actor access.Actor) error {
 	if actor.UserID == 0 {
 		return access.ErrForbidden // an API key is not a member
@@ -133,17 +135,30 @@ func (s *Service) Leave(ctx context.Context, actor access.Actor) error {
 		if m.Role == teams.RoleOwner {
 			return ownerProtected("The owner cannot leave; transfer ownership first, or delete the team.")
 		}
-		if err := deleteMembership(ctx, tx, actor.TeamID, actor.UserID); err != nil {
+		if err := deleteMembership(ctx, tx, actor, actor.UserID); err != nil {
 			return err
 		}
 		return audit.Record(ctx, tx, audit.For(actor, "member.leave", m.Email, "was "+string(m.Role)))
 	})
 }
 
-func deleteMembership(ctx context.Context, tx *sqlx.Tx, teamID, userID int64) error {
-	err := db.ExecOne(ctx, tx, `DELETE FROM memberships WHERE team_id = ? AND user_id = ? AND role <> 'owner'`, teamID, userID)
+// deleteMembership takes userID out of the actor's team and revokes the API
+// keys they made there, each with its audit entry, in tx: a key acts for
+// its creator, so it goes when they go.
+func deleteMembership(ctx context.Context, tx *sqlx.Tx, actor access.Actor, userID int64) error {
+	err := db.ExecOne(ctx, tx, `DELETE FROM memberships WHERE team_id = ? AND user_id = ? AND role <> 'owner'`, actor.TeamID, userID)
 	if err != nil {
-		return fmt.Errorf("members: remove %d from team %d: %w", userID, teamID, err)
+		return fmt.Errorf("members: remove %d from team %d: %w", userID, actor.TeamID, err)
+	}
+	keys, err := apikeys.RevokeCreatedBy(ctx, tx, actor.TeamID, userID)
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		summary := fmt.Sprintf("key %d; its creator left the team", k.ID)
+		if err := audit.Record(ctx, tx, audit.For(actor, "api_key.revoke", k.Name, summary)); err != nil {
+			return err
+		}
 	}
 	return nil
 }
