@@ -23,6 +23,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/nofxhq/nofx/internal/access"
+	"github.com/nofxhq/nofx/internal/runs"
 	"github.com/nofxhq/nofx/internal/templates"
 	"github.com/nofxhq/nofx/internal/validation"
 )
@@ -78,7 +79,8 @@ func toTemplateResponse(t templates.Template, v templates.Version) (templateResp
 }
 
 // readTemplateBody reads a spec, as the builder exports it, with an
-// optional "note" beside its fields. Malformed JSON is a 400.
+// optional "note" beside its fields. Malformed JSON is a 400; a number out
+// of range a 422 naming its field.
 func readTemplateBody(c echo.Context) (templates.Spec, string, error) {
 	body, err := io.ReadAll(c.Request().Body)
 	if err != nil {
@@ -87,6 +89,11 @@ func readTemplateBody(c echo.Context) (templates.Spec, string, error) {
 			return templates.Spec{}, "", echo.ErrStatusRequestEntityTooLarge
 		}
 		return templates.Spec{}, "", echo.NewHTTPError(http.StatusBadRequest, "Could not read the request body.")
+	}
+	// A number that cannot be stored (such as 1e400) is a 422 naming its
+	// field, like any other value that is well-formed JSON but not valid.
+	if found := runs.OutOfRangeNumbers(body); len(found) > 0 {
+		return templates.Spec{}, "", found
 	}
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(body, &fields); err != nil || fields == nil {

@@ -67,6 +67,9 @@ func classify(err error) problem {
 		return problem{http.StatusUnprocessableEntity, "validation_failed", "Some fields need another look.", verrs}
 	case errors.Is(err, access.ErrForbidden):
 		return problem{status: http.StatusForbidden, code: "forbidden", message: "Your role in this team does not allow that."}
+	case errors.Is(err, runs.ErrIdempotencyKeyReused):
+		return problem{status: http.StatusUnprocessableEntity, code: "idempotency_key_reused",
+			message: "This Idempotency-Key was already used, within the last 24 hours, with a different request; send the same request to get its run, or use a new key to start another."}
 	case errors.Is(err, runs.ErrConflict):
 		return problem{status: http.StatusConflict, code: "conflict", message: err.Error()}
 	case errors.Is(err, db.ErrNotFound):

@@ -3,7 +3,6 @@ package web
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"html"
@@ -138,11 +137,19 @@ func (s *Server) createRun(c echo.Context) error {
 func runInputFromForm(d runsview.NewData, planMode bool) (runs.CreateInput, error) {
 	errs := validation.Errors{}
 	var in runs.CreateInput
-	if raw := strings.TrimSpace(d.Inputs); raw != "" {
-		if err := json.Unmarshal([]byte(raw), &in.Inputs); err != nil || in.Inputs == nil {
-			errs.Add("inputs", `Inputs must be a JSON object, like {"topic": "tides"}.`)
+	// Read as the API reads them: numbers keep every digit, and one that
+	// cannot be stored (1e400) is a problem with its input.
+	inputs, err := runs.ParseInputs([]byte(d.Inputs))
+	var inputErrs validation.Errors
+	switch {
+	case errors.As(err, &inputErrs):
+		for k, v := range inputErrs {
+			errs.Add(k, v)
 		}
+	case err != nil:
+		return in, err
 	}
+	in.Inputs = inputs
 	switch {
 	case planMode:
 		plan, err := runs.ParsePlan([]byte(d.Plan))

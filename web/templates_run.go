@@ -105,6 +105,12 @@ func (s *Server) submitRunForm(c echo.Context, start func(values map[string]any,
 	var verrs validation.Errors
 	var conflict *runs.ConflictError
 	switch {
+	case errors.Is(err, runs.ErrIdempotencyKeyReused):
+		// The form was sent before with other values (back, edit, send):
+		// say so, and give it a new key so that sending it again starts
+		// the run these values ask for.
+		verrs = validation.Errors{"": "This form already started a run with other values. Check them and send the form again to start another run."}
+		key = newIdempotencyKey()
 	case errors.As(err, &conflict):
 		status, verrs = http.StatusConflict, validation.Errors{"": conflict.Message} // such as a paused deployment
 	case !errors.As(err, &verrs):

@@ -152,10 +152,22 @@ func (s *Service) start(ctx context.Context, actor access.Actor, slug, env strin
 		return runs.Run{}, false, err
 	}
 	in.IdempotencyKey = idempotencyKey
+	in.RequestHash = triggerRequestHash(d, values)
 	in.Within = func(ctx context.Context, tx *sqlx.Tx) error {
 		return s.checkActive(ctx, tx, d)
 	}
 	return s.Runs.Create(ctx, actor, in)
+}
+
+// triggerRequestHash is the request hash of starting deployment d with
+// values as sent: the same request replays its run under its
+// Idempotency-Key, even once another version is deployed, and other values
+// are another request.
+func triggerRequestHash(d Deployment, values map[string]any) string {
+	if values == nil {
+		values = map[string]any{}
+	}
+	return runs.RequestHash(map[string]any{"deployment": d.Template + "/" + d.Environment, "inputs": values})
 }
 
 // checkActive refuses, in the transaction that creates a run, a deployment

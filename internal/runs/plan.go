@@ -89,7 +89,9 @@ type Fallback struct {
 }
 
 // ParsePlan decodes a plan strictly from JSON, without validating it; a
-// problem with the JSON comes back as validation.Errors under the "plan" key.
+// problem with the JSON comes back as validation.Errors under the "plan"
+// key, except a number out of range (such as 1e400), which is keyed by its
+// field, such as "steps[0].options.latency_ms".
 func ParsePlan(data []byte) (Plan, error) {
 	var p Plan
 	trimmed := bytes.TrimSpace(data)
@@ -102,6 +104,12 @@ func ParsePlan(data []byte) (Plan, error) {
 	dec := json.NewDecoder(bytes.NewReader(trimmed))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&p); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) {
+			if errs := OutOfRangeNumbers(trimmed); errs != nil {
+				return Plan{}, errs
+			}
+		}
 		return Plan{}, validation.Errors{"plan": planDecodeMessage(err)}
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
@@ -322,7 +330,7 @@ func planValidateStep(errs validation.Errors, i int, s StepSpec) {
 	if len(s.Prompt) > MaxPromptBytes {
 		errs.Add(planStepField(i, "prompt"), "Use at most 64 KiB.")
 	}
-	if len(s.Options) > 0 {
+	if len(s.Options) > 0 && CheckNumbers(errs, planStepField(i, "options"), s.Options) == 0 {
 		encoded, err := json.Marshal(s.Options)
 		switch {
 		case err != nil:

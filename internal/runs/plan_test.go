@@ -1,6 +1,7 @@
 package runs
 
 import (
+	"encoding/json"
 	"fmt"
 	"maps"
 	"math"
@@ -220,7 +221,9 @@ func TestValidatePlanReportsEachProblem(t *testing.T) {
 		{"timeout too long", []StepSpec{withLLM(func(s *StepSpec) { s.Timeout = "61m" })}, "", "steps[0].timeout", "Use a duration from 1s to 1h."},
 		{"prompt too large", []StepSpec{withLLM(func(s *StepSpec) { s.Prompt = strings.Repeat("x", MaxPromptBytes+1) })}, "", "steps[0].prompt", "Use at most 64 KiB."},
 		{"options too large", []StepSpec{withLLM(func(s *StepSpec) { s.Options = map[string]any{"big": strings.Repeat("x", MaxOptionsBytes)} })}, "", "steps[0].options", "at most 4 KiB as JSON."},
-		{"options not JSON", []StepSpec{withLLM(func(s *StepSpec) { s.Options = map[string]any{"bad": math.NaN()} })}, "", "steps[0].options", "plain JSON values"},
+		{"options not JSON", []StepSpec{withLLM(func(s *StepSpec) { s.Options = map[string]any{"bad": math.NaN()} })}, "", "steps[0].options.bad", "Use a finite number, not NaN."},
+		{"option out of range", []StepSpec{withLLM(func(s *StepSpec) { s.Options = map[string]any{"latency_ms": json.Number("1e400")} })}, "", "steps[0].options.latency_ms", "out of range"},
+		{"options not plain values", []StepSpec{withLLM(func(s *StepSpec) { s.Options = map[string]any{"bad": make(chan int)} })}, "", "steps[0].options", "plain JSON values"},
 		{"prompt syntax error", []StepSpec{text("a", "hi {{ topic }}")}, "", "steps[0].prompt", `Fix the template: bad template reference at byte 3 ("{{ topic }}")`},
 		{"prompt with an unclosed reference", []StepSpec{text("a", "hi {{inputs.x")}, "", "steps[0].prompt", "never closed"},
 		{"output of an unknown step", []StepSpec{text("a", "{{steps.nope.output}}")}, "", "steps[0].prompt", "{{steps.nope.output}} names a step that does not exist."},

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -71,6 +70,10 @@ type CreateInput struct {
 	// its error aborts the run, leaving nothing written. Deployments use it
 	// to claim a schedule tick or a webhook delivery exactly once.
 	Within func(ctx context.Context, tx *sqlx.Tx) error
+	// RequestHash is the RequestHash of the request the run is started
+	// from, stored with IdempotencyKey: the same key with another request
+	// is ErrIdempotencyKeyReused. Empty means a hash of the plan and inputs.
+	RequestHash string
 }
 
 // validate checks the plan, its providers and its inputs before anything is
@@ -86,8 +89,11 @@ func (s *Service) validate(in *CreateInput) error {
 			errs.Add("inputs."+name, "The plan uses this input; give it a value.")
 		}
 	}
-	if b, err := json.Marshal(in.Inputs); err != nil || len(b) > maxInputsSize {
-		errs.Add("inputs", fmt.Sprintf("Inputs must be JSON of at most %d KiB.", maxInputsSize>>10))
+	// Every value accepted must read back: no number JSON cannot hold.
+	if CheckNumbers(errs, "inputs", in.Inputs) == 0 {
+		if b, err := json.Marshal(in.Inputs); err != nil || len(b) > maxInputsSize {
+			errs.Add("inputs", fmt.Sprintf("Inputs must be JSON of at most %d KiB.", maxInputsSize>>10))
+		}
 	}
 	if len(in.IdempotencyKey) > 255 {
 		errs.Add("idempotency_key", "Use at most 255 characters.")
@@ -132,7 +138,8 @@ func (s *Service) CheckPlan(p Plan) validation.Errors {
 // Create validates a plan and writes the run, its steps, its first event and
 // the jobs of its ready steps in one transaction. With an Idempotency-Key
 // seen in the last 24 hours for the team, it returns that run instead, and
-// replayed is true.
+// replayed is true; the key seen with another request is
+// ErrIdempotencyKeyReused, and nothing is written.
 func (s *Service) Create(ctx context.Context, actor access.Actor, in CreateInput) (run Run, replayed bool, err error) {
 	if err := actor.Can(access.RunsCreate); err != nil {
 		return Run{}, false, err
@@ -148,7 +155,24 @@ func (s *Service) Create(ctx context.Context, actor access.Actor, in CreateInput
 	if err != nil {
 		return Run{}, false, fmt.Errorf("runs: encode inputs: %w", err)
 	}
+	var hash string // stored only with a key
+	if in.IdempotencyKey != "" {
+		hash = createHash(in, planJSON, inputsJSON)
+	}
+	run, replayed, err = s.create(ctx, actor, in, planJSON, inputsJSON, hash)
+	if err != nil && in.IdempotencyKey != "" && db.IsUniqueViolation(err) {
+		// Another request took the key first, between our look-up and our
+		// insert (PostgreSQL): look again, to replay its run or refuse.
+		run, replayed, err = s.create(ctx, actor, in, planJSON, inputsJSON, hash)
+	}
+	if err != nil {
+		return Run{}, false, err
+	}
+	return run, replayed, nil
+}
 
+// create is Create's transaction, once the run is validated and encoded.
+func (s *Service) create(ctx context.Context, actor access.Actor, in CreateInput, planJSON, inputsJSON []byte, hash string) (run Run, replayed bool, err error) {
 	var runID int64
 	err = s.transact(ctx, func(t *txn) error {
 		q, now := t.q, t.now
@@ -165,23 +189,18 @@ func (s *Service) Create(ctx context.Context, actor access.Actor, in CreateInput
 			}
 		}
 		if in.IdempotencyKey != "" {
-			var existing Run
-			err := db.Get(ctx, q, &existing, `SELECT id, created_at FROM runs WHERE team_id = ? AND idempotency_key = ?`, actor.TeamID, in.IdempotencyKey)
-			switch {
-			case err == nil && now.Sub(existing.CreatedAt) < IdempotencyWindow:
-				runID, replayed = existing.ID, true
+			id, err := replayOf(ctx, q, actor.TeamID, in.IdempotencyKey, hash, now)
+			if err != nil {
+				return err
+			}
+			if id != 0 {
+				runID, replayed = id, true
 				return nil
-			case err == nil: // the key is older than the window: free it
-				if _, err := db.Exec(ctx, q, `UPDATE runs SET idempotency_key = NULL WHERE id = ?`, existing.ID); err != nil {
-					return fmt.Errorf("runs: free idempotency key: %w", err)
-				}
-			case !errors.Is(err, db.ErrNotFound):
-				return fmt.Errorf("runs: idempotency key: %w", err)
 			}
 		}
-		var key, rerunOf any
+		var key, keyHash, rerunOf any
 		if in.IdempotencyKey != "" {
-			key = in.IdempotencyKey
+			key, keyHash = in.IdempotencyKey, hash
 		}
 		if in.RerunOf != 0 {
 			rerunOf = in.RerunOf
@@ -198,11 +217,11 @@ func (s *Service) Create(ctx context.Context, actor access.Actor, in CreateInput
 			keyID = actor.APIKeyID
 		}
 		err := db.Get(ctx, q, &runID, `INSERT INTO runs (team_id, status, goal, template, plan, inputs, created_by_user_id,
-			created_by_key_id, rerun_of, idempotency_key, steps_total, created_at, updated_at,
+			created_by_key_id, rerun_of, idempotency_key, idempotency_hash, steps_total, created_at, updated_at,
 			template_version, deployment_id, triggered_by, scheduled_for)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 			actor.TeamID, RunQueued, in.Plan.Goal, in.Template, string(planJSON), string(inputsJSON), userID,
-			keyID, rerunOf, key, len(in.Plan.Steps), now, now,
+			keyID, rerunOf, key, keyHash, len(in.Plan.Steps), now, now,
 			in.TemplateVersion, deploymentID, in.TriggeredBy, in.ScheduledFor)
 		if err != nil {
 			return fmt.Errorf("runs: create: %w", err)

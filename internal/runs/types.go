@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"strings"
 	"time"
 )
 
@@ -46,6 +47,9 @@ var (
 	// ErrLeaseLost means the step was cancelled or taken over while a worker
 	// ran it: that worker's result is discarded.
 	ErrLeaseLost = errors.New("step lease lost")
+	// ErrIdempotencyKeyReused is an Idempotency-Key seen within the window
+	// with a request other than the one that first used it.
+	ErrIdempotencyKeyReused = errors.New("runs: idempotency key reused with a different request")
 )
 
 // ConflictError is ErrConflict with words for the person who asked.
@@ -125,10 +129,13 @@ func (r Run) Plan() (Plan, error) {
 	return p, err
 }
 
-// Inputs decodes the run's inputs.
+// Inputs decodes the run's inputs, numbers as written (json.Number), so
+// that 9007199254740993 keeps every digit.
 func (r Run) Inputs() (map[string]any, error) {
 	inputs := map[string]any{}
-	err := json.Unmarshal([]byte(r.InputsJSON), &inputs)
+	dec := json.NewDecoder(strings.NewReader(r.InputsJSON))
+	dec.UseNumber()
+	err := dec.Decode(&inputs)
 	return inputs, err
 }
 

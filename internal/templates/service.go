@@ -309,5 +309,16 @@ func (s *Service) StartRun(ctx context.Context, actor access.Actor, slug string,
 		return runs.Run{}, false, err
 	}
 	in.IdempotencyKey = idempotencyKey
+	in.RequestHash = startRequestHash(slug, values)
 	return s.Runs.Create(ctx, actor, in)
+}
+
+// startRequestHash is the request hash of starting slug with values as
+// sent: the same request replays its run under its Idempotency-Key, even
+// once the template has a new version, and other values are another request.
+func startRequestHash(slug string, values map[string]any) string {
+	if values == nil {
+		values = map[string]any{}
+	}
+	return runs.RequestHash(map[string]any{"template": slug, "inputs": values})
 }

@@ -2,6 +2,7 @@ package templates_test
 
 import (
 	"context"
+	"encoding/json"
 	"sync/atomic"
 	"testing"
 
@@ -286,7 +287,7 @@ func TestStartRun(t *testing.T) {
 		require.Equal(t, 2, run.TemplateVersion)
 		inputs, err := run.Inputs()
 		require.NoError(t, err)
-		require.Equal(t, map[string]any{"topic": "tea", "points": float64(3)}, inputs)
+		require.Equal(t, map[string]any{"topic": "tea", "points": json.Number("3")}, inputs, "read back as written")
 		require.Equal(t, 3, run.StepsTotal)
 
 		again, replayed, err := s.svc.StartRun(s.ctx, s.owner, templates.StarterFanOut, map[string]any{"topic": "tea"}, "k1")

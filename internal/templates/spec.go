@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"sort"
 	"strings"
 
 	"github.com/nofxhq/nofx/internal/runs"
@@ -76,7 +77,8 @@ func (in *Input) UnmarshalJSON(data []byte) error {
 
 // Parse decodes a spec strictly from JSON (unknown fields are an error), as
 // the JSON view and the API import it; problems come back as
-// validation.Errors under "json".
+// validation.Errors under "json"; a number out of range (such as 1e400) is
+// named by its field, such as "plan.steps[0].max_attempts".
 func Parse(data []byte) (Spec, error) {
 	trimmed := bytes.TrimSpace(data)
 	if len(trimmed) == 0 {
@@ -89,12 +91,34 @@ func Parse(data []byte) (Spec, error) {
 	dec := json.NewDecoder(bytes.NewReader(trimmed))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&s); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) {
+			if msg := outOfRangeMessage(trimmed); msg != "" {
+				return Spec{}, validation.Errors{"json": msg}
+			}
+		}
 		return Spec{}, validation.Errors{"json": decodeMessage(err, "template")}
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return Spec{}, validation.Errors{"json": "The template has extra data after its JSON object."}
 	}
 	return s, nil
+}
+
+// outOfRangeMessage names the first field of a template's JSON, in order
+// of path, that holds a number too large to decode (such as 1e400), and
+// says why; it is "" when there is none.
+func outOfRangeMessage(data []byte) string {
+	found := runs.OutOfRangeNumbers(data)
+	if len(found) == 0 {
+		return ""
+	}
+	paths := make([]string, 0, len(found))
+	for path := range found {
+		paths = append(paths, path)
+	}
+	sort.Strings(paths)
+	return fmt.Sprintf("Field %q: %s", paths[0], found[paths[0]])
 }
 
 // decodeMessage turns an encoding/json error into a sentence for a person,
@@ -253,7 +277,11 @@ func validateInputType(errs validation.Errors, i int, in Input) {
 	if _, msg := convertValue(in, in.Default); msg != "" {
 		switch in.Type {
 		case InputNumber:
-			msg = "The default of a number input must be a number."
+			if msg == numberOutOfRange {
+				msg = "The default of a number input must be a number between -1e300 and 1e300."
+			} else {
+				msg = "The default of a number input must be a number."
+			}
 		case InputChoice:
 			msg = "The default must be one of the choices."
 		default:

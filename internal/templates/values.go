@@ -2,7 +2,9 @@ package templates
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 
@@ -66,13 +68,23 @@ func isEmpty(v any) bool {
 	return false
 }
 
+// Messages of a number input's value.
+const (
+	notANumber       = "Enter a number."
+	numberOutOfRange = "Enter a number between -1e300 and 1e300."
+)
+
+// maxNumberInput is the largest size of a number input's value: beyond it
+// (1e400, say) a number cannot be stored, or is no sensible input.
+const maxNumberInput = 1e300
+
 // convertValue turns a submitted value into what the run gets for input in,
 // or says what is wrong with it.
 func convertValue(in Input, v any) (any, string) {
 	if in.Type == InputNumber {
-		n, ok := toNumber(v)
-		if !ok {
-			return nil, "Enter a number."
+		n, msg := toNumber(v)
+		if msg != "" {
+			return nil, msg
 		}
 		return n, ""
 	}
@@ -100,8 +112,10 @@ func convertValue(in Input, v any) (any, string) {
 	return text, ""
 }
 
-// toNumber reads a JSON number, a Go number or a string holding a number.
-func toNumber(v any) (float64, bool) {
+// toNumber reads a JSON number, a Go number or a string holding a number;
+// it says what is wrong with anything else, or with a number out of range
+// (an infinity, or a literal like 1e400 that does not fit a float64).
+func toNumber(v any) (float64, string) {
 	var f float64
 	switch v := v.(type) {
 	case float64:
@@ -115,24 +129,37 @@ func toNumber(v any) (float64, bool) {
 	case int32:
 		f = float64(v)
 	case json.Number:
-		n, err := v.Float64()
-		if err != nil {
-			return 0, false
-		}
-		f = n
+		return parseNumber(string(v))
 	case string:
-		n, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-		if err != nil {
-			return 0, false
-		}
-		f = n
+		return parseNumber(strings.TrimSpace(v))
 	default:
-		return 0, false
+		return 0, notANumber
 	}
-	if f != f || f > 1e300 || f < -1e300 { // NaN or out of any sensible range
-		return 0, false
+	return checkNumber(f)
+}
+
+// parseNumber reads a number's text; one too large for a float64 is out of
+// range, not "not a number".
+func parseNumber(s string) (float64, string) {
+	f, err := strconv.ParseFloat(s, 64)
+	if errors.Is(err, strconv.ErrRange) {
+		return 0, numberOutOfRange
 	}
-	return f, true
+	if err != nil {
+		return 0, notANumber
+	}
+	return checkNumber(f)
+}
+
+// checkNumber refuses NaN and numbers beyond maxNumberInput.
+func checkNumber(f float64) (float64, string) {
+	switch {
+	case math.IsNaN(f):
+		return 0, notANumber
+	case f > maxNumberInput || f < -maxNumberInput: // infinities included
+		return 0, numberOutOfRange
+	}
+	return f, ""
 }
 
 // toText reads a string, or formats a number or a boolean as text.
