@@ -71,6 +71,21 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		{"NOFX_PROVIDER_TIMEOUT", "2h"},
 		{"NOFX_METRICS_TOKEN", "short"},
 		{"NOFX_METRICS_TOKEN", "has a space in it, long enough"},
+		{"NOFX_RATE_GENERAL", "1000"},
+		{"NOFX_RATE_AUTH", "ten/15m"},
+		{"NOFX_RATE_AUTH", "0/15m"},
+		{"NOFX_RATE_EXPENSIVE", "100/forever"},
+		{"NOFX_RATE_ADMIN", "50/100ms"},
+		{"NOFX_RATE_WEBHOOKS", "10/48h"},
+		{"NOFX_LOGIN_LOCKOUT", "on"},
+		{"NOFX_PASSWORD_HASHES", "0"},
+		{"NOFX_PASSWORD_HASH_WAIT", "1ns"},
+		{"NOFX_STREAMS_PER_KEY", "-5"},
+		{"NOFX_TRUSTED_PROXIES", "10.0.0.0/33"},
+		{"NOFX_TRUSTED_PROXIES", "10.0.0.1, proxy.internal"},
+		{"NOFX_ALLOWED_HOSTS", "https://nofx.example.com"},
+		{"NOFX_ALLOWED_HOSTS", "nofx.example.com/path"},
+		{"NOFX_SIGNUP", "sometimes"},
 	} {
 		t.Run(tc.name+"="+tc.value, func(t *testing.T) {
 			_, err := config.Load(env(map[string]string{"NOFX_DATA_DIR": t.TempDir(), tc.name: tc.value}))
@@ -80,6 +95,48 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 			require.Contains(t, err.Error(), tc.name)
 		})
 	}
+}
+
+func TestLimitsDefaultsAndValues(t *testing.T) {
+	t.Parallel()
+	c, err := config.Load(env(map[string]string{"NOFX_DATA_DIR": t.TempDir()}))
+	require.NoError(t, err)
+	require.Equal(t, config.Rate{N: 1000, Per: 15 * time.Minute}, c.RateGeneral)
+	require.Equal(t, config.Rate{N: 10, Per: 15 * time.Minute}, c.RateAuth)
+	require.Equal(t, config.Rate{N: 100, Per: 15 * time.Minute}, c.RateExpensive)
+	require.Equal(t, config.Rate{N: 50, Per: 15 * time.Minute}, c.RateAdmin)
+	require.Equal(t, config.Rate{N: 10, Per: time.Second}, c.RateWebhooks)
+	require.Equal(t, config.Rate{N: 10, Per: 15 * time.Minute}, c.LoginLockout)
+	require.Positive(t, c.PasswordHashes)
+	require.Equal(t, 2*time.Second, c.PasswordHashWait)
+	require.Equal(t, 20, c.StreamsPerPrincipal)
+	require.Empty(t, c.TrustedProxies)
+	require.Equal(t, config.SignupOpen, c.Signup)
+	require.False(t, c.TLS())
+
+	c, err = config.Load(env(map[string]string{
+		"NOFX_DATA_DIR":        t.TempDir(),
+		"NOFX_RATE_GENERAL":    "off",
+		"NOFX_RATE_AUTH":       "5/m",
+		"NOFX_RATE_WEBHOOKS":   " 20 / 1s ",
+		"NOFX_LOGIN_LOCKOUT":   "OFF",
+		"NOFX_TRUSTED_PROXIES": "10.0.0.0/8, 192.0.2.7,::1",
+		"NOFX_ALLOWED_HOSTS":   "NOFX.example.com, nofx.example.com:8443",
+		"NOFX_SIGNUP":          "invite",
+		"NOFX_BASE_URL":        "https://nofx.example.com/",
+	}))
+	require.NoError(t, err)
+	require.True(t, c.RateGeneral.Off())
+	require.Equal(t, "off", c.RateGeneral.String())
+	require.Equal(t, config.Rate{N: 5, Per: time.Minute}, c.RateAuth)
+	require.Equal(t, config.Rate{N: 20, Per: time.Second}, c.RateWebhooks)
+	require.True(t, c.LoginLockout.Off())
+	require.Len(t, c.TrustedProxies, 3)
+	require.Equal(t, "192.0.2.7/32", c.TrustedProxies[1].String())
+	require.Equal(t, "::1/128", c.TrustedProxies[2].String())
+	require.Equal(t, []string{"nofx.example.com", "nofx.example.com:8443"}, c.AllowedHosts)
+	require.Equal(t, config.SignupInvite, c.Signup)
+	require.True(t, c.TLS())
 }
 
 func TestGoodValues(t *testing.T) {
