@@ -8,6 +8,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/nofxhq/nofx/internal/auth"
+	"github.com/nofxhq/nofx/internal/config"
 	"github.com/nofxhq/nofx/internal/db"
 	"github.com/nofxhq/nofx/internal/validation"
 	"github.com/nofxhq/nofx/views/account"
@@ -27,11 +28,43 @@ func (s *Server) signupPage(c echo.Context) error {
 	if who(c).User != nil {
 		return c.Redirect(http.StatusSeeOther, orDefault(next, "/runs"))
 	}
+	if err := s.signupAllowed(c, next); err != nil {
+		return err
+	}
 	return s.render(c, http.StatusOK, page{Title: "Sign up", Content: authviews.Signup(authviews.SignupForm{Next: next, MinLength: auth.MinPasswordLen})})
+}
+
+// signupAllowed applies NOFX_SIGNUP: open lets anyone sign up; invite only
+// someone with a live invitation (the sign-up's next step is its page), or
+// the first account of an empty instance; closed nobody (accounts are made
+// with nofx users create).
+func (s *Server) signupAllowed(c echo.Context, next string) error {
+	switch s.cfg.Signup {
+	case config.SignupClosed:
+		return echo.NewHTTPError(http.StatusForbidden, "Sign-ups are closed on this instance. Ask its operator for an account.")
+	case config.SignupInvite:
+		ctx := c.Request().Context()
+		if token, ok := strings.CutPrefix(next, "/invites/"); ok && token != "" && !strings.Contains(token, "/") {
+			if _, err := s.invites.Lookup(ctx, token); err == nil {
+				return nil
+			}
+		}
+		n, err := auth.CountUsers(ctx, s.db)
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			return echo.NewHTTPError(http.StatusForbidden, "Sign-ups on this instance are by invitation. Open the link in your invitation email to create your account.")
+		}
+	}
+	return nil
 }
 
 func (s *Server) signup(c echo.Context) error {
 	form := authviews.SignupForm{Next: safeNext(c.FormValue("next")), Name: c.FormValue("name"), Email: c.FormValue("email"), MinLength: auth.MinPasswordLen}
+	if err := s.signupAllowed(c, form.Next); err != nil {
+		return err
+	}
 	ctx := c.Request().Context()
 	user, _, err := s.auth.SignUp(ctx, auth.SignUp{Email: form.Email, Name: form.Name, Password: c.FormValue("password")})
 	var verrs validation.Errors
@@ -55,11 +88,11 @@ func (s *Server) loginPage(c echo.Context) error {
 	if who(c).User != nil {
 		return c.Redirect(http.StatusSeeOther, orDefault(next, "/runs"))
 	}
-	return s.render(c, http.StatusOK, page{Title: "Log in", Content: authviews.Login(authviews.LoginForm{Next: next})})
+	return s.render(c, http.StatusOK, page{Title: "Log in", Content: authviews.Login(authviews.LoginForm{Next: next, SignupClosed: s.cfg.Signup == config.SignupClosed})})
 }
 
 func (s *Server) login(c echo.Context) error {
-	form := authviews.LoginForm{Email: strings.TrimSpace(c.FormValue("email")), Next: safeNext(c.FormValue("next"))}
+	form := authviews.LoginForm{Email: strings.TrimSpace(c.FormValue("email")), Next: safeNext(c.FormValue("next")), SignupClosed: s.cfg.Signup == config.SignupClosed}
 	user, err := s.auth.Authenticate(c.Request().Context(), form.Email, c.FormValue("password"))
 	if errors.Is(err, auth.ErrInvalidCredentials) {
 		s.log.Warn("failed log-in", "ip", c.RealIP())
@@ -131,15 +164,6 @@ func (s *Server) switchTeam(c echo.Context) error {
 		return err
 	}
 	return redirect(c, "/runs")
-}
-
-// safeNext keeps a post-login destination only when it is a path on this
-// site, so that the parameter cannot send users elsewhere.
-func safeNext(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n") {
-		return ""
-	}
-	return next
 }
 
 func orDefault(v, def string) string {
