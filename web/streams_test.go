@@ -130,9 +130,11 @@ func TestEventStreamsPerKey(t *testing.T) {
 	// A client that leaves gives its slot back.
 	first.close()
 	deadline := time.Now().Add(10 * time.Second)
+	var replacement *stream
 	for {
 		s := a.openStream(t, hc, c.key, events)
 		if s.res.StatusCode == http.StatusOK {
+			replacement = s
 			break
 		}
 		requireStreamRefused(t, s)
@@ -141,11 +143,12 @@ func TestEventStreamsPerKey(t *testing.T) {
 	}
 	requireStreamRefused(t, a.openStream(t, hc, c.key, events))
 
-	// A stream that ends with its run gives its slot back too: read both to
-	// their end, then the key streams again at once.
+	// A stream that ends with its run gives its slot back too: read every
+	// open one to its end (the server frees a slot before it ends the
+	// response), then the key streams again at once.
 	res := c.do(http.MethodPost, fmt.Sprintf("/api/v1/runs/%d/steps/gate/approve", run), `{}`)
 	require.Equal(t, http.StatusOK, res.StatusCode, res.Body)
-	for _, s := range []*stream{second, theirs} {
+	for _, s := range []*stream{second, replacement, theirs} {
 		require.Contains(t, readToEnd(t, s), "event: end")
 	}
 	next := waitingRun(t, c)
