@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -74,6 +75,12 @@ func (s *Server) csrfSubject(c echo.Context) (string, error) {
 // their own Bearer key or with no session cookie at all.
 func (s *Server) csrfSkipped(c echo.Context) bool {
 	if isWebhook(c) {
+		return true
+	}
+	// Probes, metrics and assets change nothing and render no form: no
+	// visitor cookie for them (a shared cache could hand one to everyone).
+	switch path := c.Request().URL.Path; {
+	case path == "/healthz", path == "/readyz", path == "/metrics", strings.HasPrefix(path, "/static/"):
 		return true
 	}
 	if !isAPI(c) {

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -18,8 +19,19 @@ import (
 // every request also goes through the general tier. The keys say whose
 // bucket a request takes from.
 
-// ipKey is the bucket of the client's address.
-func ipKey(c echo.Context) string { return "ip:" + c.RealIP() }
+// ipKey is the bucket of the client's address. An IPv6 client is keyed by
+// its /64, the block one host or site is given, so that it cannot take a
+// fresh bucket per address.
+func ipKey(c echo.Context) string {
+	ip := net.ParseIP(c.RealIP())
+	if ip == nil {
+		return "ip:" + c.RealIP()
+	}
+	if ip.To4() == nil {
+		return "ip:" + (&net.IPNet{IP: ip.Mask(net.CIDRMask(64, 128)), Mask: net.CIDRMask(64, 128)}).String()
+	}
+	return "ip:" + ip.String()
+}
 
 // principalKeys is the bucket of the signed-in user or API key, else of
 // the client's address.
@@ -32,6 +44,16 @@ func principalKeys(c echo.Context) []string {
 		return []string{"user:" + strconv.FormatInt(p.User.ID, 10)}
 	}
 	return []string{ipKey(c)}
+}
+
+// starterKeys is the bucket of whoever starts work: the signed-in user, or
+// for an API key the user who made it, so that minting more keys gives no
+// more runs; else the client's address.
+func starterKeys(c echo.Context) []string {
+	if k := who(c).APIKey; k != nil && k.CreatedBy.Valid {
+		return []string{"user:" + strconv.FormatInt(k.CreatedBy.Int64, 10)}
+	}
+	return principalKeys(c)
 }
 
 // authKeys are the buckets of an account form: the client's address and
@@ -69,15 +91,16 @@ func (s *Server) limit(l *ratelimit.Limiter, keys func(echo.Context) []string) e
 }
 
 // limitGeneral puts every request through the general tier, by user or
-// client address. API requests with a Bearer key are limited by their key
-// once it is known (limitGeneralAPI); probes and assets are not limited.
+// client address. Requests to the JSON API with a Bearer key are limited by
+// their key once it is known (limitGeneralAPI; a wrong key by the client's
+// address); probes and assets are not limited.
 func (s *Server) limitGeneral(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		path := c.Request().URL.Path
 		if path == "/healthz" || path == "/readyz" || strings.HasPrefix(path, "/static/") {
 			return next(c)
 		}
-		if _, bearer := bearerToken(c); bearer && isAPI(c) {
+		if _, bearer := bearerToken(c); bearer && strings.HasPrefix(path, "/api/v1/") && strings.HasPrefix(c.Path(), "/api/v1/") {
 			return next(c)
 		}
 		if err := s.allow(c, s.limits.General, principalKeys(c)); err != nil {

@@ -19,13 +19,13 @@ func (s *Server) routes() {
 		auditRequest,
 		middleware.BodyLimit(bodyLimit),
 		s.loadSession,
-		s.limitGeneral,
 		s.csrf,
+		s.limitGeneral,
 	)
 
 	// Rate limit tiers beyond the general one (NOFX_RATE_*), per route.
 	authLimit := s.limit(s.limits.Auth, authKeys)
-	expensive := s.limit(s.limits.Expensive, principalKeys)
+	expensive := s.limit(s.limits.Expensive, starterKeys)
 	adminLimit := s.limit(s.limits.Admin, principalKeys)
 	hookLimit := s.limit(s.limits.Webhooks, webhookKeys)
 	// links marks routes that build links to this instance (invitations,
@@ -66,9 +66,9 @@ func (s *Server) routes() {
 	e.POST("/team/transfer", s.transferOwnership, user)
 	e.POST("/team/delete", s.deleteTeam, user)
 	e.GET("/team/invites", s.invitesPage, user)
-	e.POST("/team/invites", s.createInvite, user, links)
+	e.POST("/team/invites", s.createInvite, user, links, expensive)
 	e.POST("/team/invites/:id/revoke", s.revokeInvite, user)
-	e.POST("/team/invites/:id/resend", s.resendInvite, user, links)
+	e.POST("/team/invites/:id/resend", s.resendInvite, user, links, expensive)
 	e.GET("/invites/:token", s.invitationPage)
 	e.POST("/invites/:token/accept", s.acceptInvite, user, authLimit)
 	e.GET("/team/audit", s.auditPage, user)
@@ -91,7 +91,7 @@ func (s *Server) routes() {
 	// Templates pages (HTML).
 	e.GET("/templates", s.templatesPage, user)
 	e.GET("/templates/new", s.newTemplatePage, user)
-	e.POST("/templates", s.createTemplate, user)
+	e.POST("/templates", s.createTemplate, user, expensive)
 	e.POST("/templates/builder", s.builderUpdate, user)
 	e.POST("/templates/preview", s.previewTemplate, user)
 	e.POST("/templates/import", s.importTemplate, user, expensive)
@@ -147,7 +147,7 @@ func (s *Server) routes() {
 	api.GET("/templates", s.apiListTemplates)
 	api.POST("/templates", s.apiCreateTemplate, expensive)
 	api.GET("/templates/:slug", s.apiGetTemplate)
-	api.PUT("/templates/:slug", s.apiSaveTemplate)
+	api.PUT("/templates/:slug", s.apiSaveTemplate, expensive)
 	api.DELETE("/templates/:slug", s.apiDeleteTemplate)
 	api.GET("/templates/:slug/versions", s.apiTemplateVersions)
 	api.POST("/templates/:slug/versions/:version/rollback", s.apiRollbackTemplate)
@@ -155,8 +155,8 @@ func (s *Server) routes() {
 	api.POST("/templates/:slug/deploy", s.apiDeployTemplate, links)
 	api.GET("/templates/:slug/deployments", s.apiListDeployments, links)
 	api.POST("/deployments/:slug/:env/runs", s.apiTriggerDeployment, expensive)
-	api.POST("/deployments/:slug/:env/pause", s.apiPauseDeployment)
-	api.POST("/deployments/:slug/:env/resume", s.apiResumeDeployment)
+	api.POST("/deployments/:slug/:env/pause", s.apiPauseDeployment, links)
+	api.POST("/deployments/:slug/:env/resume", s.apiResumeDeployment, links)
 	api.GET("/api-keys", s.apiListKeys)
 	api.POST("/api-keys", s.apiCreateKey)
 	api.POST("/api-keys/:id/revoke", s.apiRevokeKey)
@@ -164,7 +164,7 @@ func (s *Server) routes() {
 	api.POST("/members/:user/role", s.apiChangeMemberRole)
 	api.POST("/members/:user/remove", s.apiRemoveMember)
 	api.GET("/invites", s.apiListInvites)
-	api.POST("/invites", s.apiCreateInvite, links)
+	api.POST("/invites", s.apiCreateInvite, links, expensive)
 	api.POST("/invites/:id/revoke", s.apiRevokeInvite)
-	api.POST("/invites/:id/resend", s.apiResendInvite, links)
+	api.POST("/invites/:id/resend", s.apiResendInvite, links, expensive)
 }

@@ -137,7 +137,7 @@ func (o *openStreams) acquire(principal string, limit int) (release func(), ok b
 // holdStream takes a stream slot of the actor, up to cfg.StreamsPerPrincipal
 // (zero: no cap), or answers 429. The slot must be released when the stream
 // ends.
-func (s *Server) holdStream(a access.Actor) (release func(), err error) {
+func (s *Server) holdStream(c echo.Context, a access.Actor) (release func(), err error) {
 	limit := s.cfg.StreamsPerPrincipal
 	if limit <= 0 {
 		return func() {}, nil
@@ -145,6 +145,11 @@ func (s *Server) holdStream(a access.Actor) (release func(), err error) {
 	release, ok := s.streams.acquire(streamPrincipal(a), limit)
 	if !ok {
 		s.metrics.RateLimited.WithLabelValues("streams").Inc()
+		// The RateLimit headers speak of the stream cap, not the general tier.
+		h := c.Response().Header()
+		h.Set("RateLimit-Limit", strconv.Itoa(limit))
+		h.Set("RateLimit-Remaining", "0")
+		h.Set("RateLimit-Reset", strconv.Itoa(retryAfterSeconds(sseKeepalive)))
 		// A stream whose client vanished is noticed by its next keepalive
 		// at the latest, which frees its slot.
 		return nil, &tooManyRequests{retryAfter: sseKeepalive,
@@ -159,7 +164,7 @@ func (s *Server) holdStream(a access.Actor) (release func(), err error) {
 // actor's stream slots until it ends.
 func (s *Server) followRun(c echo.Context, actor access.Actor, runID, after int64, f runFollower) error {
 	ctx := c.Request().Context()
-	release, err := s.holdStream(actor)
+	release, err := s.holdStream(c, actor)
 	if err != nil {
 		return err
 	}

@@ -34,8 +34,13 @@ type Hasher struct {
 // defaultHasher serves a nil *Hasher, such as the zero Service's.
 var defaultHasher Hasher
 
+// DefaultHashSlots is how many hashes run at once unless configured: one
+// per CPU this process may use (GOMAXPROCS follows container limits), at
+// most four, so that a large host does not mean gigabytes of hashes.
+func DefaultHashSlots() int { return min(runtime.GOMAXPROCS(0), 4) }
+
 // NewHasher returns a Hasher that runs at most slots hashes at once (zero
-// is runtime.NumCPU()) and refuses one that waits longer than wait for a
+// is DefaultHashSlots) and refuses one that waits longer than wait for a
 // slot (zero is DefaultHashWait).
 func NewHasher(slots int, wait time.Duration) *Hasher {
 	return &Hasher{size: slots, wait: wait}
@@ -43,7 +48,7 @@ func NewHasher(slots int, wait time.Duration) *Hasher {
 
 func (h *Hasher) init() {
 	if h.size <= 0 {
-		h.size = runtime.NumCPU()
+		h.size = DefaultHashSlots()
 	}
 	if h.wait <= 0 {
 		h.wait = DefaultHashWait

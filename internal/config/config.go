@@ -76,7 +76,7 @@ type Config struct {
 	// account may have in a window, counted in the database; zero is off.
 	LoginLockout Rate
 	// PasswordHashes (NOFX_PASSWORD_HASHES) is how many password hashes may
-	// run at once; zero means one per CPU. PasswordHashWait
+	// run at once; zero means one per usable CPU, at most four. PasswordHashWait
 	// (NOFX_PASSWORD_HASH_WAIT) is how long a request waits for a turn
 	// before it is answered 503; zero means 2s.
 	PasswordHashes   int
@@ -266,7 +266,7 @@ func (c *Config) loadLimits(getenv func(string) string) error {
 			return err
 		}
 	}
-	if c.PasswordHashes, err = intVar(getenv, "NOFX_PASSWORD_HASHES", runtime.NumCPU(), 1, 256); err != nil {
+	if c.PasswordHashes, err = intVar(getenv, "NOFX_PASSWORD_HASHES", min(runtime.GOMAXPROCS(0), 4), 1, 256); err != nil {
 		return err
 	}
 	if c.PasswordHashWait, err = durationVar(getenv, "NOFX_PASSWORD_HASH_WAIT", 2*time.Second, 10*time.Millisecond, time.Minute); err != nil {

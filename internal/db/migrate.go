@@ -69,6 +69,22 @@ func (d *DB) Migrate(ctx context.Context) (int, error) {
 	return len(results), nil
 }
 
+// MigrateTo applies River's migrations and NOFX's own up to version, for
+// tests of what one migration does to the rows before it.
+func (d *DB) MigrateTo(ctx context.Context, version int64) error {
+	if err := d.migrateRiver(ctx); err != nil {
+		return err
+	}
+	p, err := d.provider()
+	if err != nil {
+		return err
+	}
+	if _, err := p.UpTo(ctx, version); err != nil {
+		return fmt.Errorf("db: migrate to %d: %w", version, err)
+	}
+	return nil
+}
+
 // migrateRiver brings River's tables (jobs, leaders, queues) up to date.
 func (d *DB) migrateRiver(ctx context.Context) error {
 	var err error

@@ -52,7 +52,8 @@ func TestOffTiersAllowEverything(t *testing.T) {
 	require.Equal(t, ratelimit.Auth, set.Auth.Tier())
 }
 
-func TestManyKeys(t *testing.T) {
+// TestEachKeyHasItsOwnBucket: many keys, none sharing a bucket.
+func TestEachKeyHasItsOwnBucket(t *testing.T) {
 	t.Parallel()
 	l := ratelimit.New(ratelimit.General, config.Rate{N: 1, Per: time.Minute})
 	for i := range 50_000 {

@@ -1,0 +1,63 @@
+package db_test
+
+import (
+	"context"
+	"database/sql"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/nofxhq/nofx/internal/db"
+	"github.com/nofxhq/nofx/internal/db/dbtest"
+)
+
+// Migration 6 gives keys that an API key made (stored without a creator)
+// the team's owner as their creator, so they keep working now that keys
+// answer to their creator; revoked keys stay as they were.
+func TestMigration6GivesCreatorlessKeysTheOwner(t *testing.T) {
+	urls := map[string]func(t *testing.T) string{
+		"sqlite":   func(t *testing.T) string { return "sqlite://" + filepath.Join(t.TempDir(), "old.db") },
+		"postgres": func(t *testing.T) string { return dbtest.PostgresURL(t) },
+	}
+	for name, url := range urls {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			d, err := db.Open(ctx, url(t))
+			require.NoError(t, err)
+			t.Cleanup(func() { d.Close() })
+			require.NoError(t, d.MigrateTo(ctx, 5))
+
+			now := db.Now()
+			insert := func(q string, args ...any) int64 {
+				t.Helper()
+				var id int64
+				require.NoError(t, db.Get(ctx, d, &id, q+` RETURNING id`, args...))
+				return id
+			}
+			owner := insert(`INSERT INTO users (email, name, password_hash, created_at, updated_at) VALUES ('owner@example.com', '', 'x', ?, ?)`, now, now)
+			admin := insert(`INSERT INTO users (email, name, password_hash, created_at, updated_at) VALUES ('admin@example.com', '', 'x', ?, ?)`, now, now)
+			team := insert(`INSERT INTO teams (name, slug, created_at) VALUES ('T', 't', ?)`, now)
+			_, err = db.Exec(ctx, d, `INSERT INTO memberships (team_id, user_id, role, created_at) VALUES (?, ?, 'owner', ?), (?, ?, 'admin', ?)`, team, owner, now, team, admin, now)
+			require.NoError(t, err)
+			key := func(hash string, createdBy any, revokedAt any) int64 {
+				return insert(`INSERT INTO api_keys (team_id, name, prefix, key_hash, role, created_by, created_at, revoked_at) VALUES (?, 'k', 'p', ?, 'member', ?, ?, ?)`,
+					team, hash, createdBy, now, revokedAt)
+			}
+			madeByKey := key("h1", nil, nil)
+			madeByAdmin := key("h2", admin, nil)
+			revoked := key("h3", nil, now)
+
+			_, err = d.Migrate(ctx)
+			require.NoError(t, err)
+			creator := func(id int64) sql.NullInt64 {
+				var c sql.NullInt64
+				require.NoError(t, db.Get(ctx, d, &c, `SELECT created_by FROM api_keys WHERE id = ?`, id))
+				return c
+			}
+			require.Equal(t, sql.NullInt64{Int64: owner, Valid: true}, creator(madeByKey), "the owner")
+			require.Equal(t, sql.NullInt64{Int64: admin, Valid: true}, creator(madeByAdmin), "unchanged")
+			require.False(t, creator(revoked).Valid, "revoked keys are left alone")
+		})
+	}
+}
