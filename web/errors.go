@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -134,6 +135,13 @@ func codeFor(status int) string {
 // as warnings, with the request id.
 func (s *Server) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
+		return
+	}
+	// A client that went away mid-request is no failure of ours: nobody is
+	// left to answer, and it is not logged as an error.
+	if errors.Is(err, context.Canceled) && c.Request().Context().Err() != nil {
+		s.log.Debug("client went away", "method", c.Request().Method, "path", logPath(c),
+			"request_id", c.Response().Header().Get(echo.HeaderXRequestID))
 		return
 	}
 	p := classify(err)
