@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 
@@ -29,35 +30,90 @@ func auditEntry(c echo.Context, action, target, summary string) audit.Entry {
 }
 
 func (s *Server) circuitsPage(c echo.Context) error {
-	resets, err := audit.Recent(c.Request().Context(), s.db, "circuit.reset", 20)
+	ctx := c.Request().Context()
+	resets, err := audit.Recent(ctx, s.db, "circuit.reset", 20)
+	if err != nil {
+		return err
+	}
+	states := s.circuits.States()
+	teams, err := s.circuitTeams(ctx, states)
 	if err != nil {
 		return err
 	}
 	return s.render(c, http.StatusOK, page{Title: "Provider circuits", Nav: "admin",
-		Content: admin.Circuits(admin.CircuitsData{Circuits: s.circuits.States(), Resets: resets, Now: db.Now()})})
+		Content: admin.Circuits(admin.CircuitsData{Circuits: states, Teams: teams, Resets: resets, Now: db.Now()})})
 }
 
-// resetCircuit closes a provider's circuit now, and records who did it.
-func (s *Server) resetCircuit(c echo.Context) error {
-	provider := c.Param("provider")
-	before := s.circuits.State(provider)
-	err := db.WithTx(c.Request().Context(), s.db, func(tx *sqlx.Tx) error {
-		if err := s.circuits.Reset(provider); err != nil {
-			return err
+// circuitTeams returns the names of the teams whose keys have circuits, by id.
+func (s *Server) circuitTeams(ctx context.Context, states []ai.CircuitState) (map[int64]string, error) {
+	var ids []any
+	for _, st := range states {
+		if id, ok := st.Key.TeamID(); ok {
+			ids = append(ids, id)
 		}
-		return audit.Record(c.Request().Context(), tx, auditEntry(c, "circuit.reset", provider,
-			"was "+before.State+", last error: "+orDefault(before.LastError, "none")))
+	}
+	names := map[int64]string{}
+	if len(ids) == 0 {
+		return names, nil
+	}
+	var rows []struct {
+		ID   int64  `db:"id"`
+		Name string `db:"name"`
+	}
+	query := `SELECT id, name FROM teams WHERE id IN (?` + strings.Repeat(", ?", len(ids)-1) + `)`
+	if err := db.Select(ctx, s.db, &rows, query, ids...); err != nil {
+		return nil, fmt.Errorf("admin: names of teams with circuits: %w", err)
+	}
+	for _, r := range rows {
+		names[r.ID] = r.Name
+	}
+	return names, nil
+}
+
+// resetCircuit closes a circuit now, in this process and the others, and
+// records who did it. The form names the circuit by its scope and base URL;
+// without a scope every circuit of the provider is reset.
+func (s *Server) resetCircuit(c echo.Context) error {
+	ctx := c.Request().Context()
+	key := ai.CircuitKey{Provider: c.Param("provider"), Scope: strings.TrimSpace(c.FormValue("scope")), BaseURL: strings.TrimSpace(c.FormValue("base_url"))}
+	var (
+		targets []ai.CircuitState
+		message = key.Provider // what the other processes reset: a provider name means all its circuits
+		target  = key.Provider
+	)
+	if key.Scope == "" {
+		targets = s.circuits.ProviderStates(key.Provider)
+	} else {
+		targets = []ai.CircuitState{s.circuits.State(key)}
+		message, target = key.Encode(), key.String()
+	}
+	err := db.WithTx(ctx, s.db, func(tx *sqlx.Tx) error {
+		if len(targets) == 0 {
+			return ai.ErrNoCircuit
+		}
+		summaries := make([]string, 0, len(targets))
+		for _, before := range targets {
+			if err := s.circuits.Reset(before.Key); err != nil {
+				return err
+			}
+			summaries = append(summaries, "was "+before.State+", last error: "+orDefault(before.LastError, "none"))
+		}
+		summary := summaries[0]
+		if len(targets) > 1 {
+			summary = fmt.Sprintf("%d circuits; %s", len(targets), strings.Join(summaries, "; "))
+		}
+		return audit.Record(ctx, tx, auditEntry(c, "circuit.reset", target, summary))
 	})
 	if errors.Is(err, ai.ErrNoCircuit) {
-		return echo.NewHTTPError(http.StatusNotFound, "There is no circuit for that provider.")
+		return echo.NewHTTPError(http.StatusNotFound, "There is no such circuit.")
 	}
 	if err != nil {
 		return err
 	}
 	// Every process keeps its own circuits: tell the others (on PostgreSQL).
-	s.broker.Publish(context.WithoutCancel(c.Request().Context()), live.Message{RunID: live.SystemTopic, Kind: live.KindCircuitReset, Text: provider})
-	s.log.Warn("circuit reset by hand", "provider", provider, "by", who(c).User.Email)
-	s.addFlash(c, "success", "The "+provider+" circuit is closed again.")
+	s.broker.Publish(context.WithoutCancel(ctx), live.Message{RunID: live.SystemTopic, Kind: live.KindCircuitReset, Text: message})
+	s.log.Warn("circuit reset by hand", "circuit", target, "by", who(c).User.Email)
+	s.addFlash(c, "success", "The "+target+" circuit is closed again.")
 	return redirect(c, "/admin/circuits")
 }
 

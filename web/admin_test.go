@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -13,20 +14,36 @@ import (
 
 	"github.com/nofxhq/nofx/internal/ai"
 	"github.com/nofxhq/nofx/internal/audit"
+	"github.com/nofxhq/nofx/internal/db"
 	"github.com/nofxhq/nofx/internal/db/dbtest"
 	"github.com/nofxhq/nofx/internal/pricing"
 )
 
-// tripCircuit makes the simulated provider fail until its circuit opens.
-func tripCircuit(t *testing.T, a *app) {
+// tripCircuit makes the simulated provider fail for team teamID until the
+// team's circuit opens, and returns the circuit's key.
+func tripCircuit(t *testing.T, a *app, teamID int64) ai.CircuitKey {
 	t.Helper()
 	p, ok := a.App.Providers.Get("simulated")
 	require.True(t, ok)
-	failing := ai.Request{Model: "echo", Prompt: "x", Options: map[string]any{"fail_rate": 1.0, "fail_status": 500.0}}
-	for a.App.Circuits.State("simulated").State != ai.CircuitOpen {
+	key := ai.TeamCircuit("simulated", teamID, "")
+	failing := ai.Request{Model: "echo", Prompt: "x", TeamID: teamID, Options: map[string]any{"fail_rate": 1.0, "fail_status": 500.0}}
+	for a.App.Circuits.State(key).State != ai.CircuitOpen {
 		_, err := p.Stream(context.Background(), failing, nil)
 		require.Error(t, err)
 	}
+	return key
+}
+
+// teamOf returns the id and name of the personal team of the user with email.
+func teamOf(t *testing.T, a *app, email string) (int64, string) {
+	t.Helper()
+	var team struct {
+		ID   int64  `db:"id"`
+		Name string `db:"name"`
+	}
+	require.NoError(t, db.Get(context.Background(), a.DB, &team, `SELECT t.id, t.name FROM teams t
+		JOIN memberships m ON m.team_id = t.id JOIN users u ON u.id = m.user_id WHERE u.email = ? ORDER BY t.id LIMIT 1`, email))
+	return team.ID, team.Name
 }
 
 func TestAdminResetsCircuit(t *testing.T) {
@@ -37,38 +54,53 @@ func TestAdminResetsCircuit(t *testing.T) {
 	other := a.client()
 	other.signUp("user@example.com", password)
 
-	tripCircuit(t, a)
+	teamA, nameA := teamOf(t, a, "root@example.com")
+	teamB, _ := teamOf(t, a, "user@example.com")
+	keyA := tripCircuit(t, a, teamA)
+	keyB := tripCircuit(t, a, teamB)
+	idA := fmt.Sprintf("simulated-team-%d", teamA)
 	page := admin.get("/admin/circuits")
 	require.Equal(t, http.StatusOK, page.StatusCode)
 	doc := page.Doc(t)
-	require.Equal(t, "open", strings.TrimSpace(doc.Find(`[data-testid=circuit-state-simulated]`).Text()))
-	require.Contains(t, doc.Find(`[data-testid=circuit-simulated]`).Text(), "simulated failure", "the last error is shown")
-	require.Equal(t, "closed", strings.TrimSpace(doc.Find(`[data-testid=circuit-state-anthropic]`).Text()), "every provider is listed")
+	require.Equal(t, "open", strings.TrimSpace(doc.Find(`[data-testid=circuit-state-`+idA+`]`).Text()))
+	require.Contains(t, doc.Find(`[data-testid=circuit-`+idA+`]`).Text(), "simulated failure", "the last error is shown")
+	require.Equal(t, nameA, strings.TrimSpace(doc.Find(`[data-testid=circuit-team-`+idA+`]`).Text()), "each circuit shows its team")
+	require.Equal(t, "instance", strings.TrimSpace(doc.Find(`[data-testid=circuit-team-anthropic-instance]`).Text()))
+	require.Equal(t, "closed", strings.TrimSpace(doc.Find(`[data-testid=circuit-state-anthropic-instance]`).Text()), "every provider is listed")
 
 	require.Equal(t, http.StatusForbidden, other.get("/admin/circuits").StatusCode)
-	res := other.submit("/runs", "/admin/circuits/simulated/reset", url.Values{})
+	res := other.submit("/runs", "/admin/circuits/simulated/reset", url.Values{"scope": {keyA.Scope}})
 	require.Equal(t, http.StatusForbidden, res.StatusCode, "only site admins reset circuits")
-	require.Equal(t, ai.CircuitOpen, a.App.Circuits.State("simulated").State)
+	require.Equal(t, ai.CircuitOpen, a.App.Circuits.State(keyA).State)
 
-	res = admin.submit("/admin/circuits", "/admin/circuits/simulated/reset", url.Values{})
+	res = admin.submit("/admin/circuits", "/admin/circuits/simulated/reset", url.Values{"scope": {keyA.Scope}, "base_url": {""}})
 	require.Equal(t, http.StatusSeeOther, res.StatusCode)
-	require.Equal(t, ai.CircuitClosed, a.App.Circuits.State("simulated").State)
+	require.Equal(t, ai.CircuitClosed, a.App.Circuits.State(keyA).State)
+	require.Equal(t, ai.CircuitOpen, a.App.Circuits.State(keyB).State, "only that team's circuit was reset")
 	doc = admin.get("/admin/circuits").Doc(t)
-	require.Equal(t, "closed", strings.TrimSpace(doc.Find(`[data-testid=circuit-state-simulated]`).Text()))
+	require.Equal(t, "closed", strings.TrimSpace(doc.Find(`[data-testid=circuit-state-`+idA+`]`).Text()))
 	require.Contains(t, doc.Find(`[data-testid=resets]`).Text(), "root@example.com")
 
 	entries, err := audit.Recent(context.Background(), a.DB, "circuit.reset", 10)
 	require.NoError(t, err)
 	require.Len(t, entries, 1)
-	require.Equal(t, "simulated", entries[0].Target)
+	require.Equal(t, keyA.String(), entries[0].Target)
 	require.Equal(t, "root@example.com", entries[0].Actor)
 	require.NotEmpty(t, entries[0].RequestID)
 
 	res = admin.submit("/admin/circuits", "/admin/circuits/nowhere/reset", url.Values{})
 	require.Equal(t, http.StatusNotFound, res.StatusCode)
+	res = admin.submit("/admin/circuits", "/admin/circuits/simulated/reset", url.Values{"scope": {"team:999999"}})
+	require.Equal(t, http.StatusNotFound, res.StatusCode)
+
+	// Without a scope, every circuit of the provider is reset.
+	res = admin.submit("/admin/circuits", "/admin/circuits/simulated/reset", url.Values{})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	require.Equal(t, ai.CircuitClosed, a.App.Circuits.State(keyB).State)
 
 	metrics := admin.get("/metrics").Body
-	require.Contains(t, metrics, `nofx_provider_circuit_state{provider="simulated"} 0`)
+	require.Contains(t, metrics, fmt.Sprintf(`nofx_provider_circuit_state{provider="simulated",scope="team:%d"} 0`, teamA))
+	require.Contains(t, metrics, `nofx_provider_circuit_state{provider="anthropic",scope="instance"} 0`)
 	require.Contains(t, metrics, `nofx_provider_calls_total{outcome="retryable_error",provider="simulated"}`)
 }
 
@@ -113,28 +145,30 @@ func TestBrowserAdminResetsOpenCircuit(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid=dashboard]`)),
 	), "sign up")
 
-	tripCircuit(t, a)
+	teamID, _ := teamOf(t, a, "root@example.com")
+	key := tripCircuit(t, a, teamID)
+	id := fmt.Sprintf("simulated-team-%d", teamID)
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.Click(chromedp.CSS(`nav a[href="/admin"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`nav.subnav`)),
 		chromedp.Click(chromedp.CSS(`nav.subnav a[href="/admin/circuits"]`)),
-		chromedp.WaitVisible(chromedp.CSS(`[data-testid=reset-simulated]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=reset-`+id+`]`)),
 	), "open the circuits page")
-	state, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`[data-testid=circuit-state-simulated]`)))
+	state, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`[data-testid=circuit-state-`+id+`]`)))
 	require.NoError(t, err)
 	require.Equal(t, "open", strings.TrimSpace(state))
 
 	require.NoError(t, chromedp.Do(ctx,
-		chromedp.Click(chromedp.CSS(`[data-testid=reset-simulated]`)),
+		chromedp.Click(chromedp.CSS(`[data-testid=reset-`+id+`]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid=resets]`)),
 	), "reset")
-	state, err = chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`[data-testid=circuit-state-simulated]`)))
+	state, err = chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`[data-testid=circuit-state-`+id+`]`)))
 	require.NoError(t, err)
 	require.Equal(t, "closed", strings.TrimSpace(state))
 	flash, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`[data-testid=flash]`)))
 	require.NoError(t, err)
 	require.Contains(t, flash, "closed again")
-	require.Equal(t, ai.CircuitClosed, a.App.Circuits.State("simulated").State)
+	require.Equal(t, ai.CircuitClosed, a.App.Circuits.State(key).State)
 }
 
 // TestCircuitResetReachesOtherProcesses resets an open circuit on one of
@@ -147,12 +181,15 @@ func TestCircuitResetReachesOtherProcesses(t *testing.T) {
 	admin := first.client()
 	admin.signUp("root@example.com", password)
 
-	tripCircuit(t, first)
-	tripCircuit(t, second)
-	res := admin.submit("/admin/circuits", "/admin/circuits/simulated/reset", url.Values{})
+	teamID, _ := teamOf(t, first, "root@example.com")
+	key := tripCircuit(t, first, teamID)
+	tripCircuit(t, second, teamID)
+	other := tripCircuit(t, second, teamID+1000) // another team's, never reset
+	res := admin.submit("/admin/circuits", "/admin/circuits/simulated/reset", url.Values{"scope": {key.Scope}})
 	require.Equal(t, http.StatusSeeOther, res.StatusCode)
-	require.Equal(t, ai.CircuitClosed, first.App.Circuits.State("simulated").State)
+	require.Equal(t, ai.CircuitClosed, first.App.Circuits.State(key).State)
 	require.Eventually(t, func() bool {
-		return second.App.Circuits.State("simulated").State == ai.CircuitClosed
+		return second.App.Circuits.State(key).State == ai.CircuitClosed
 	}, 10*time.Second, 10*time.Millisecond, "the other process closes its circuit too")
+	require.Equal(t, ai.CircuitOpen, second.App.Circuits.State(other).State, "the reset names one circuit")
 }

@@ -40,7 +40,7 @@ type runJSON struct {
 	CostMicros      int64          `json:"cost_micros"`
 	Cost            string         `json:"cost"`
 	Error           string         `json:"error,omitempty"`
-	Inputs          map[string]any `json:"inputs"`
+	Inputs          map[string]any `json:"inputs,omitzero"` // not in the list, which reads runs without their inputs
 	CreatedAt       time.Time      `json:"created_at"`
 	StartedAt       *time.Time     `json:"started_at"`
 	FinishedAt      *time.Time     `json:"finished_at"`
@@ -89,7 +89,9 @@ func toRunJSON(r runs.Run, steps []runs.Step) runJSON {
 	if r.RerunOf.Valid {
 		out.RerunOf = &r.RerunOf.Int64
 	}
-	out.Inputs, _ = r.Inputs()
+	if r.InputsJSON != "" {
+		out.Inputs, _ = r.Inputs()
+	}
 	for _, s := range steps {
 		prompt := s.RenderedPrompt
 		if prompt == "" {

@@ -62,6 +62,7 @@ var routePermissions = map[string]RouteAccess{
 	"POST /teams":            signedIn,
 
 	"GET /runs":                                               teamPerm(access.RunsRead),
+	"GET /runs/live":                                          teamPerm(access.RunsRead),
 	"GET /runs/new":                                           teamPerm(access.RunsCreate),
 	"POST /runs":                                              teamPerm(access.RunsCreate),
 	"GET /runs/:id":                                           scopedPerm(access.RunsRead),

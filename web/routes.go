@@ -82,6 +82,7 @@ func (s *Server) routes() {
 	e.POST("/runs", s.createRun, user, expensive)
 	e.GET("/runs/:id", s.runPage, user)
 	e.GET("/runs/:id/live", s.runLive, user)
+	e.GET("/runs/live", s.runsLive, user)
 	e.POST("/runs/:id/cancel", s.cancelRun, user)
 	e.POST("/runs/:id/retry", s.retryRun, user, expensive)
 	e.POST("/runs/:id/rerun", s.rerunRun, user, expensive)

@@ -72,6 +72,7 @@ func (s *Server) runsPage(c echo.Context) error {
 			return err
 		}
 		d.Runs = page.Runs
+		d.LiveURL = listLiveURL(q, d.Runs, d.Now)
 		if page.NextBefore > 0 {
 			d.NextURL = d.Filter.URL(page.NextBefore, page.NextBeforeCost)
 		}

@@ -13,6 +13,10 @@ type Request struct {
 	// APIKey, when set, is used instead of the provider's own key (a
 	// team's key).
 	APIKey string
+	// TeamID is the team the call is made for, 0 for none; with APIKey it
+	// names the circuit of the team's key (and the simulated provider's
+	// circuit is per team).
+	TeamID int64
 }
 
 // Usage counts tokens as the provider reports them.

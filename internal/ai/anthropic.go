@@ -45,6 +45,7 @@ type AnthropicConfig struct {
 // HTTP request per call, since NOFX owns the retries.
 type Anthropic struct {
 	apiKey    string
+	base      string // the API's base URL
 	maxTokens int
 	messages  anthropic.MessageService
 }
@@ -66,6 +67,7 @@ func NewAnthropic(cfg AnthropicConfig) *Anthropic {
 	client := anthropic.NewClient(opts...)
 	return &Anthropic{
 		apiKey:    cfg.APIKey,
+		base:      cmp.Or(cfg.BaseURL, "https://api.anthropic.com"),
 		maxTokens: cmp.Or(cfg.MaxTokens, DefaultAnthropicMaxTokens),
 		messages:  client.Messages,
 	}
@@ -73,6 +75,9 @@ func NewAnthropic(cfg AnthropicConfig) *Anthropic {
 
 // Name returns "anthropic".
 func (a *Anthropic) Name() string { return AnthropicName }
+
+// baseURL is the API's base URL, part of the key of its circuits.
+func (a *Anthropic) baseURL() string { return a.base }
 
 // ValidateStep checks that a step names a model, any model, and that its
 // options are max_tokens and system with values in range.

@@ -1,10 +1,16 @@
 package ai
 
 import (
+	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,8 +27,96 @@ const (
 // ErrCircuitOpen means a call was refused because its provider's circuit is open.
 var ErrCircuitOpen = errors.New("ai: circuit open")
 
-// ErrNoCircuit means a circuit was asked for by a provider name that has none.
-var ErrNoCircuit = errors.New("ai: no circuit for that provider")
+// ErrNoCircuit means a circuit was asked for by a key that has none.
+var ErrNoCircuit = errors.New("ai: no such circuit")
+
+// ScopeInstance is the credential scope of calls made with the instance's
+// own key.
+const ScopeInstance = "instance"
+
+// TeamScope is the credential scope of calls made with team teamID's own
+// key (and of every simulated call of that team).
+func TeamScope(teamID int64) string { return "team:" + strconv.FormatInt(teamID, 10) }
+
+// CircuitKey names one circuit by what actually fails: a provider, the
+// credential it is called with (never the secret itself) and its base URL.
+type CircuitKey struct {
+	Provider string `json:"provider"`
+	Scope    string `json:"scope"`              // ScopeInstance, TeamScope(id), or "key:<hash>" for a key of no team
+	BaseURL  string `json:"base_url,omitempty"` // empty for providers without one
+}
+
+// InstanceCircuit is the key of provider's circuit for the instance's own key.
+func InstanceCircuit(provider, baseURL string) CircuitKey {
+	return CircuitKey{Provider: provider, Scope: ScopeInstance, BaseURL: baseURL}
+}
+
+// TeamCircuit is the key of provider's circuit for team teamID's own key.
+func TeamCircuit(provider string, teamID int64, baseURL string) CircuitKey {
+	return CircuitKey{Provider: provider, Scope: TeamScope(teamID), BaseURL: baseURL}
+}
+
+// TeamID returns the team of a team-scoped key.
+func (k CircuitKey) TeamID() (int64, bool) {
+	rest, ok := strings.CutPrefix(k.Scope, "team:")
+	if !ok {
+		return 0, false
+	}
+	id, err := strconv.ParseInt(rest, 10, 64)
+	return id, err == nil
+}
+
+// String describes the circuit for logs and pages, such as
+// "anthropic (team:3, https://api.anthropic.com)".
+func (k CircuitKey) String() string {
+	if k.BaseURL == "" {
+		return k.Provider + " (" + k.Scope + ")"
+	}
+	return k.Provider + " (" + k.Scope + ", " + k.BaseURL + ")"
+}
+
+// Encode returns the key as text that ParseCircuitKey reads back, to send
+// it to other processes.
+func (k CircuitKey) Encode() string {
+	b, _ := json.Marshal(k) // three strings cannot fail
+	return string(b)
+}
+
+// ParseCircuitKey reads a key written by Encode; for plain text, a provider
+// name alone (as older processes send), it returns the key with only its
+// Provider set and ok false, meaning every circuit of that provider.
+func ParseCircuitKey(text string) (key CircuitKey, ok bool) {
+	if err := json.Unmarshal([]byte(text), &key); err == nil && key.Provider != "" {
+		return key, true
+	}
+	return CircuitKey{Provider: strings.TrimSpace(text)}, false
+}
+
+// compare orders keys by provider, then scope (instance first), then base URL.
+func (k CircuitKey) compare(o CircuitKey) int {
+	if c := strings.Compare(k.Provider, o.Provider); c != 0 {
+		return c
+	}
+	if (k.Scope == ScopeInstance) != (o.Scope == ScopeInstance) {
+		if k.Scope == ScopeInstance {
+			return -1
+		}
+		return 1
+	}
+	ki, kok := k.TeamID()
+	oi, ook := o.TeamID()
+	if kok && ook && ki != oi {
+		return cmp.Compare(ki, oi)
+	}
+	return cmp.Or(strings.Compare(k.Scope, o.Scope), strings.Compare(k.BaseURL, o.BaseURL))
+}
+
+// keyScope is the credential scope of a call with an explicit key and no
+// team: a short hash of the key, which does not reveal it.
+func keyScope(apiKey string) string {
+	sum := sha256.Sum256([]byte(apiKey))
+	return "key:" + hex.EncodeToString(sum[:6])
+}
 
 // CircuitConfig holds the thresholds of every provider's circuit; zero fields
 // take the defaults of DefaultCircuitConfig.
@@ -66,8 +160,10 @@ func (cfg CircuitConfig) withDefaults() CircuitConfig {
 // CircuitOpenError is the error of a call refused by an open circuit; it
 // matches ErrCircuitOpen with errors.Is.
 type CircuitOpenError struct {
-	Provider string
-	Until    time.Time // when a call is worth trying again
+	Provider  string
+	Key       CircuitKey // the circuit that refused
+	Until     time.Time  // when a call is worth trying again
+	LastError string     // the last failure that counted against the circuit
 }
 
 // Error says which circuit refused the call and until when.
@@ -87,9 +183,10 @@ func IsCircuitOpen(err error) (until time.Time, ok bool) {
 	return time.Time{}, false
 }
 
-// CircuitState is a snapshot of one provider's circuit for the admin page.
+// CircuitState is a snapshot of one circuit for the admin page.
 type CircuitState struct {
-	Provider            string
+	Key                 CircuitKey
+	Provider            string // Key.Provider
 	State               string // CircuitClosed, CircuitOpen or CircuitHalfOpen
 	ConsecutiveFailures uint64 // failures since the last success
 	TotalFailures       uint64 // since the circuit was created or reset
@@ -100,24 +197,25 @@ type CircuitState struct {
 	OpensUntil          time.Time // when open: when it half-opens; zero otherwise
 }
 
-// Circuits holds one circuit breaker per provider, created on first use; it
-// is safe for concurrent use, and its hook fields must be set before it is.
+// Circuits holds one circuit breaker per CircuitKey (provider, credential
+// and base URL), created on first use; it is safe for concurrent use, and
+// its hook fields must be set before it is.
 type Circuits struct {
 	// OnChange, when not nil, is called on every change of a circuit's
 	// state, including a Reset, for metrics and logs; it runs while the
 	// circuit is locked, so it must be quick and must not call Circuits or
 	// a Reliable provider.
-	OnChange func(provider string, from, to string)
+	OnChange func(key CircuitKey, from, to string)
 	// Observer receives the outcome of every provider call made through Reliable.
 	Observer Observer
 
 	cfg CircuitConfig
 
 	mu       sync.Mutex
-	circuits map[string]*circuit // by provider name; guarded by mu
+	circuits map[CircuitKey]*circuit // guarded by mu
 }
 
-// circuit is one provider's breaker and the figures the admin page shows.
+// circuit is one key's breaker and the figures the admin page shows.
 // Lock order: the breaker's own lock, then mu; never call the breaker while
 // holding mu.
 type circuit struct {
@@ -168,42 +266,44 @@ func judge(err error) verdict {
 // NewCircuits returns an empty set of circuits with the thresholds of cfg,
 // whose zero fields take the defaults.
 func NewCircuits(cfg CircuitConfig) *Circuits {
-	return &Circuits{cfg: cfg.withDefaults(), circuits: map[string]*circuit{}}
+	return &Circuits{cfg: cfg.withDefaults(), circuits: map[CircuitKey]*circuit{}}
 }
 
 // Config returns the thresholds of the circuits, defaults filled in.
 func (c *Circuits) Config() CircuitConfig { return c.cfg }
 
-// States returns a snapshot of every circuit, sorted by provider.
+// States returns a snapshot of every circuit, sorted by provider, then
+// scope (the instance's first, then teams by id), then base URL.
 func (c *Circuits) States() []CircuitState {
 	c.mu.Lock()
-	names := make([]string, 0, len(c.circuits))
-	for name := range c.circuits {
-		names = append(names, name)
+	keys := make([]CircuitKey, 0, len(c.circuits))
+	for key := range c.circuits {
+		keys = append(keys, key)
 	}
 	c.mu.Unlock()
-	sort.Strings(names)
+	slices.SortFunc(keys, CircuitKey.compare)
 
-	states := make([]CircuitState, 0, len(names))
-	for _, name := range names {
-		states = append(states, c.State(name))
+	states := make([]CircuitState, 0, len(keys))
+	for _, key := range keys {
+		states = append(states, c.State(key))
 	}
 	return states
 }
 
-// State returns a snapshot of provider's circuit; a provider without one yet
-// is reported closed with no calls.
-func (c *Circuits) State(provider string) CircuitState {
-	cc, ok := c.lookup(provider)
+// State returns a snapshot of key's circuit; a key without one yet is
+// reported closed with no calls.
+func (c *Circuits) State(key CircuitKey) CircuitState {
+	cc, ok := c.lookup(key)
 	if !ok {
-		return CircuitState{Provider: provider, State: CircuitClosed}
+		return CircuitState{Key: key, Provider: key.Provider, State: CircuitClosed}
 	}
 	cc.sync()
 
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
 	return CircuitState{
-		Provider:            provider,
+		Key:                 key,
+		Provider:            key.Provider,
 		State:               cc.state.String(),
 		ConsecutiveFailures: cc.consecutiveFailures,
 		TotalFailures:       cc.totalFailures,
@@ -215,19 +315,31 @@ func (c *Circuits) State(provider string) CircuitState {
 	}
 }
 
-// Reset closes provider's circuit now and clears its counts, keeping its last
-// error for the record; it returns ErrNoCircuit for a provider without one.
-func (c *Circuits) Reset(provider string) error {
-	cc, ok := c.lookup(provider)
+// ProviderStates returns a snapshot of every circuit of provider, in the
+// order of States.
+func (c *Circuits) ProviderStates(provider string) []CircuitState {
+	var out []CircuitState
+	for _, st := range c.States() {
+		if st.Provider == provider {
+			out = append(out, st)
+		}
+	}
+	return out
+}
+
+// Reset closes key's circuit now and clears its counts, keeping its last
+// error for the record; it returns ErrNoCircuit for a key without one.
+func (c *Circuits) Reset(key CircuitKey) error {
+	cc, ok := c.lookup(key)
 	if !ok {
-		return fmt.Errorf("%w: %q", ErrNoCircuit, provider)
+		return fmt.Errorf("%w: %s", ErrNoCircuit, key)
 	}
 	cc.sync()
 
 	cc.mu.Lock()
 	from := cc.state
 	cc.generation++
-	cc.breaker = c.newBreaker(provider, cc, cc.generation)
+	cc.breaker = c.newBreaker(key, cc, cc.generation)
 	cc.state = gobreaker.StateClosed
 	cc.consecutiveFailures, cc.totalFailures, cc.totalSuccesses = 0, 0, 0
 	cc.lastChange = time.Now()
@@ -235,23 +347,39 @@ func (c *Circuits) Reset(provider string) error {
 	cc.mu.Unlock()
 
 	if from != gobreaker.StateClosed && c.OnChange != nil {
-		c.OnChange(provider, from.String(), CircuitClosed)
+		c.OnChange(key, from.String(), CircuitClosed)
 	}
 	return nil
 }
 
-// allow asks provider's circuit to let a call through; it returns a
+// ResetProvider resets every circuit of provider and returns how many there
+// were.
+func (c *Circuits) ResetProvider(provider string) int {
+	n := 0
+	for _, st := range c.ProviderStates(provider) {
+		if c.Reset(st.Key) == nil {
+			n++
+		}
+	}
+	return n
+}
+
+// allow asks key's circuit to let a call through; it returns a
 // *CircuitOpenError when the circuit refuses, and otherwise a function that
 // must be called once with the call's error (nil on success).
-func (c *Circuits) allow(provider string) (done func(error), err error) {
-	cc := c.circuit(provider)
+func (c *Circuits) allow(key CircuitKey) (done func(error), err error) {
+	cc := c.circuit(key)
 	cc.mu.Lock()
 	breaker := cc.breaker
 	cc.mu.Unlock()
 
 	finish, err := breaker.Allow()
 	if err != nil {
-		return nil, &CircuitOpenError{Provider: provider, Until: c.refusedUntil(cc, err)}
+		until := c.refusedUntil(cc, err)
+		cc.mu.Lock()
+		last := cc.lastError
+		cc.mu.Unlock()
+		return nil, &CircuitOpenError{Provider: key.Provider, Key: key, Until: until, LastError: last}
 	}
 	return func(err error) {
 		finish(err)
@@ -272,32 +400,32 @@ func (c *Circuits) refusedUntil(cc *circuit, err error) time.Time {
 	return time.Now().Add(c.cfg.OpenFor / 10)
 }
 
-// lookup returns provider's circuit if it has one.
-func (c *Circuits) lookup(provider string) (*circuit, bool) {
+// lookup returns key's circuit if it has one.
+func (c *Circuits) lookup(key CircuitKey) (*circuit, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	cc, ok := c.circuits[provider]
+	cc, ok := c.circuits[key]
 	return cc, ok
 }
 
-// circuit returns provider's circuit, creating it closed if it has none.
-func (c *Circuits) circuit(provider string) *circuit {
+// circuit returns key's circuit, creating it closed if it has none.
+func (c *Circuits) circuit(key CircuitKey) *circuit {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if cc, ok := c.circuits[provider]; ok {
+	if cc, ok := c.circuits[key]; ok {
 		return cc
 	}
 	cc := &circuit{state: gobreaker.StateClosed, lastChange: time.Now()}
-	cc.breaker = c.newBreaker(provider, cc, cc.generation)
-	c.circuits[provider] = cc
+	cc.breaker = c.newBreaker(key, cc, cc.generation)
+	c.circuits[key] = cc
 	return cc
 }
 
-// newBreaker returns a closed breaker for provider that reports its state
+// newBreaker returns a closed breaker for key that reports its state
 // changes to cc for as long as cc's generation is generation.
-func (c *Circuits) newBreaker(provider string, cc *circuit, generation uint64) *gobreaker.TwoStepCircuitBreaker[Response] {
+func (c *Circuits) newBreaker(key CircuitKey, cc *circuit, generation uint64) *gobreaker.TwoStepCircuitBreaker[Response] {
 	return gobreaker.NewTwoStepCircuitBreaker[Response](gobreaker.Settings{
-		Name:        provider,
+		Name:        key.String(),
 		MaxRequests: c.cfg.HalfOpenProbes,
 		Timeout:     c.cfg.OpenFor,
 		ReadyToTrip: func(counts gobreaker.Counts) bool {
@@ -320,7 +448,7 @@ func (c *Circuits) newBreaker(provider string, cc *circuit, generation uint64) *
 			}
 			cc.mu.Unlock()
 			if c.OnChange != nil {
-				c.OnChange(provider, from.String(), to.String())
+				c.OnChange(key, from.String(), to.String())
 			}
 		},
 	})

@@ -30,8 +30,8 @@ type circuitFixture struct {
 func setupCircuit(t *testing.T, cfg ai.CircuitConfig, answer func(context.Context, int, func(string)) (ai.Response, error)) circuitFixture {
 	t.Helper()
 	f := circuitFixture{reliableFixture: setupReliable(t, cfg, oneAttempt, answer), changes: make(chan string, 64)}
-	f.circuits.OnChange = func(provider, from, to string) {
-		f.changes <- provider + " " + from + ">" + to
+	f.circuits.OnChange = func(key ai.CircuitKey, from, to string) {
+		f.changes <- key.Provider + " " + from + ">" + to
 	}
 	return f
 }
@@ -63,7 +63,7 @@ func (f circuitFixture) noChange(t *testing.T) {
 func (f circuitFixture) waitForState(t *testing.T, want string) {
 	t.Helper()
 	require.Eventually(t, func() bool {
-		return f.circuits.State("scripted").State == want
+		return f.circuits.State(ai.InstanceCircuit("scripted", "")).State == want
 	}, 5*time.Second, time.Millisecond, "circuit never became %s", want)
 }
 
@@ -100,7 +100,7 @@ func TestCircuitClassification(t *testing.T) {
 			f := setupCircuit(t, ai.CircuitConfig{FailuresToOpen: 1, OpenFor: time.Hour}, answers(tt.err))
 
 			require.ErrorIs(t, f.call(t), tt.err)
-			st := f.circuits.State("scripted")
+			st := f.circuits.State(ai.InstanceCircuit("scripted", ""))
 			if tt.trips {
 				require.Equal(t, ai.CircuitOpen, st.State)
 				require.Equal(t, uint64(1), st.TotalFailures)
@@ -125,18 +125,18 @@ func TestCircuitOpensAfterConsecutiveFailures(t *testing.T) {
 	for range 4 {
 		require.ErrorIs(t, f.call(t), fail)
 	}
-	st := f.circuits.State("scripted")
+	st := f.circuits.State(ai.InstanceCircuit("scripted", ""))
 	require.Equal(t, ai.CircuitClosed, st.State)
 	require.Equal(t, uint64(4), st.ConsecutiveFailures)
 
 	require.NoError(t, f.call(t))
-	require.Zero(t, f.circuits.State("scripted").ConsecutiveFailures)
+	require.Zero(t, f.circuits.State(ai.InstanceCircuit("scripted", "")).ConsecutiveFailures)
 
 	for i := range 5 {
-		require.Equal(t, ai.CircuitClosed, f.circuits.State("scripted").State, "open after %d failures", i)
+		require.Equal(t, ai.CircuitClosed, f.circuits.State(ai.InstanceCircuit("scripted", "")).State, "open after %d failures", i)
 		require.ErrorIs(t, f.call(t), fail)
 	}
-	st = f.circuits.State("scripted")
+	st = f.circuits.State(ai.InstanceCircuit("scripted", ""))
 	require.Equal(t, ai.CircuitOpen, st.State)
 	require.Equal(t, uint64(5), st.ConsecutiveFailures)
 	require.Equal(t, uint64(9), st.TotalFailures)
@@ -170,13 +170,13 @@ func TestCircuitHalfOpen(t *testing.T) {
 
 		f.waitForState(t, ai.CircuitHalfOpen)
 		require.Equal(t, "scripted open>half-open", f.nextChange(t))
-		require.Zero(t, f.circuits.State("scripted").OpensUntil)
+		require.Zero(t, f.circuits.State(ai.InstanceCircuit("scripted", "")).OpensUntil)
 
 		require.NoError(t, f.call(t))
-		require.Equal(t, ai.CircuitHalfOpen, f.circuits.State("scripted").State, "one success is not enough")
+		require.Equal(t, ai.CircuitHalfOpen, f.circuits.State(ai.InstanceCircuit("scripted", "")).State, "one success is not enough")
 		require.NoError(t, f.call(t))
 		require.Equal(t, "scripted half-open>closed", f.nextChange(t))
-		require.Equal(t, ai.CircuitClosed, f.circuits.State("scripted").State)
+		require.Equal(t, ai.CircuitClosed, f.circuits.State(ai.InstanceCircuit("scripted", "")).State)
 		require.Equal(t, 3, f.fake.Calls())
 	})
 
@@ -184,11 +184,11 @@ func TestCircuitHalfOpen(t *testing.T) {
 		t.Parallel()
 		f := setupCircuit(t, cfg, answers(fail))
 		require.ErrorIs(t, f.call(t), fail)
-		first := f.circuits.State("scripted")
+		first := f.circuits.State(ai.InstanceCircuit("scripted", ""))
 		f.waitForState(t, ai.CircuitHalfOpen)
 
 		require.ErrorIs(t, f.call(t), fail)
-		st := f.circuits.State("scripted")
+		st := f.circuits.State(ai.InstanceCircuit("scripted", ""))
 		require.Equal(t, ai.CircuitOpen, st.State)
 		require.True(t, st.OpensUntil.After(first.OpensUntil))
 		require.Equal(t, st.LastChange.Add(cfg.OpenFor), st.OpensUntil)
@@ -231,7 +231,7 @@ func TestCircuitHalfOpen(t *testing.T) {
 		close(release)
 		require.NoError(t, receive(t, results))
 		require.NoError(t, receive(t, results))
-		require.Equal(t, ai.CircuitClosed, f.circuits.State("scripted").State)
+		require.Equal(t, ai.CircuitClosed, f.circuits.State(ai.InstanceCircuit("scripted", "")).State)
 	})
 }
 
@@ -252,9 +252,9 @@ func TestCircuitPanickingProbe(t *testing.T) {
 	f.waitForState(t, ai.CircuitHalfOpen)
 
 	require.PanicsWithValue(t, "provider bug", func() { _ = f.call(t) })
-	require.Equal(t, ai.CircuitHalfOpen, f.circuits.State("scripted").State, "a panic neither closes nor opens it")
+	require.Equal(t, ai.CircuitHalfOpen, f.circuits.State(ai.InstanceCircuit("scripted", "")).State, "a panic neither closes nor opens it")
 	require.NoError(t, f.call(t), "the panicking probe gave its place back")
-	require.Equal(t, ai.CircuitClosed, f.circuits.State("scripted").State)
+	require.Equal(t, ai.CircuitClosed, f.circuits.State(ai.InstanceCircuit("scripted", "")).State)
 }
 
 func TestCircuitsReset(t *testing.T) {
@@ -263,14 +263,14 @@ func TestCircuitsReset(t *testing.T) {
 	f := setupCircuit(t, ai.CircuitConfig{FailuresToOpen: 2, OpenFor: time.Hour}, answers(fail, fail, nil))
 	require.ErrorIs(t, f.call(t), fail)
 	require.ErrorIs(t, f.call(t), fail)
-	opened := f.circuits.State("scripted")
+	opened := f.circuits.State(ai.InstanceCircuit("scripted", ""))
 	require.Equal(t, ai.CircuitOpen, opened.State)
 	require.ErrorIs(t, f.call(t), ai.ErrCircuitOpen)
 	require.Equal(t, "scripted closed>open", f.nextChange(t))
 
-	require.NoError(t, f.circuits.Reset("scripted"))
+	require.NoError(t, f.circuits.Reset(ai.InstanceCircuit("scripted", "")))
 	require.Equal(t, "scripted open>closed", f.nextChange(t))
-	st := f.circuits.State("scripted")
+	st := f.circuits.State(ai.InstanceCircuit("scripted", ""))
 	require.Equal(t, ai.CircuitClosed, st.State)
 	require.Zero(t, st.ConsecutiveFailures)
 	require.Zero(t, st.TotalFailures)
@@ -282,12 +282,12 @@ func TestCircuitsReset(t *testing.T) {
 	require.NoError(t, f.call(t), "the next call goes through")
 	require.Equal(t, 3, f.fake.Calls())
 
-	require.NoError(t, f.circuits.Reset("scripted"))
+	require.NoError(t, f.circuits.Reset(ai.InstanceCircuit("scripted", "")))
 	f.noChange(t) // resetting a closed circuit changes nothing
 
-	err := f.circuits.Reset("nobody")
+	err := f.circuits.Reset(ai.InstanceCircuit("nobody", ""))
 	require.ErrorIs(t, err, ai.ErrNoCircuit)
-	require.ErrorContains(t, err, `"nobody"`)
+	require.ErrorContains(t, err, "nobody (instance)")
 }
 
 func TestCircuitsStates(t *testing.T) {
@@ -310,7 +310,7 @@ func TestCircuitsStates(t *testing.T) {
 	require.ErrorIs(t, err, fail)
 	after := time.Now()
 
-	st := circuits.State("zeta")
+	st := circuits.State(ai.InstanceCircuit("zeta", ""))
 	require.Equal(t, "zeta", st.Provider)
 	require.Equal(t, ai.CircuitOpen, st.State)
 	require.Equal(t, uint64(1), st.ConsecutiveFailures)
@@ -321,7 +321,7 @@ func TestCircuitsStates(t *testing.T) {
 	require.Equal(t, st.LastChange.Add(time.Hour), st.OpensUntil)
 	require.Equal(t, st, circuits.States()[1])
 
-	require.Equal(t, ai.CircuitState{Provider: "nobody", State: ai.CircuitClosed}, circuits.State("nobody"))
+	require.Equal(t, ai.CircuitState{Key: ai.InstanceCircuit("nobody", ""), Provider: "nobody", State: ai.CircuitClosed}, circuits.State(ai.InstanceCircuit("nobody", "")))
 }
 
 func TestCircuitConfigDefaults(t *testing.T) {

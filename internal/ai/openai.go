@@ -43,6 +43,7 @@ type OpenAIConfig struct {
 // the retries.
 type OpenAI struct {
 	apiKey      string
+	base        string // the API's base URL
 	maxTokens   int
 	completions openai.ChatCompletionService
 }
@@ -65,6 +66,7 @@ func NewOpenAI(cfg OpenAIConfig) *OpenAI {
 	}
 	return &OpenAI{
 		apiKey:      cfg.APIKey,
+		base:        cmp.Or(cfg.BaseURL, "https://api.openai.com/v1"),
 		maxTokens:   cfg.MaxTokens,
 		completions: openai.NewChatCompletionService(opts...),
 	}
@@ -72,6 +74,9 @@ func NewOpenAI(cfg OpenAIConfig) *OpenAI {
 
 // Name returns "openai".
 func (o *OpenAI) Name() string { return OpenAIName }
+
+// baseURL is the API's base URL, part of the key of its circuits.
+func (o *OpenAI) baseURL() string { return o.base }
 
 // ValidateStep checks that a step names a model, any model, and that its
 // options are max_tokens, temperature and system with values in range.

@@ -95,15 +95,45 @@ type Reliable struct {
 	policy   RetryPolicy
 }
 
-// NewReliable returns p made reliable by its circuit in circuits and by
-// policy, whose zero fields take the defaults; it creates p's circuit so that
-// it is listed from the start, and panics on a nil p or circuits.
+// NewReliable returns p made reliable by its circuits in circuits and by
+// policy, whose zero fields take the defaults; it creates p's circuit for the
+// instance's key so that it is listed from the start (except for providers
+// circuited per team), and panics on a nil p or circuits.
 func NewReliable(p Provider, circuits *Circuits, policy RetryPolicy) Provider {
 	if p == nil || circuits == nil {
 		panic("ai: NewReliable needs a provider and circuits")
 	}
-	circuits.circuit(p.Name())
-	return &Reliable{inner: p, circuits: circuits, policy: policy.withDefaults()}
+	r := &Reliable{inner: p, circuits: circuits, policy: policy.withDefaults()}
+	if _, perTeam := p.(teamCircuited); !perTeam {
+		circuits.circuit(r.CircuitKey(Request{}))
+	}
+	return r
+}
+
+// teamCircuited is a provider whose circuit is per team whatever key it is
+// called with: the simulated one, whose failures come from a team's own step
+// options.
+type teamCircuited interface{ circuitPerTeam() }
+
+// baseURLed is a provider that calls an API at a base URL.
+type baseURLed interface{ baseURL() string }
+
+// CircuitKey returns the circuit a request goes through: the provider, the
+// credential (the team's own key, a simulated call's team, or the
+// instance's key) and the provider's base URL.
+func (r *Reliable) CircuitKey(req Request) CircuitKey {
+	key := CircuitKey{Provider: r.inner.Name(), Scope: ScopeInstance}
+	if b, ok := r.inner.(baseURLed); ok {
+		key.BaseURL = b.baseURL()
+	}
+	_, perTeam := r.inner.(teamCircuited)
+	switch {
+	case (perTeam || req.APIKey != "") && req.TeamID != 0:
+		key.Scope = TeamScope(req.TeamID)
+	case req.APIKey != "":
+		key.Scope = keyScope(req.APIKey)
+	}
+	return key
 }
 
 // Name returns the wrapped provider's name.
@@ -152,7 +182,7 @@ func (r *Reliable) Stream(ctx context.Context, req Request, onDelta func(string)
 func (r *Reliable) attempt(ctx context.Context, req Request, onDelta func(string), streamed *bool) (resp Response, err error) {
 	name := r.inner.Name()
 	start := time.Now()
-	done, err := r.circuits.allow(name)
+	done, err := r.circuits.allow(r.CircuitKey(req))
 	if err != nil {
 		r.observe(name, OutcomeCircuitOpen, time.Since(start))
 		return Response{}, err

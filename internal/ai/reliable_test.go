@@ -151,7 +151,7 @@ func TestReliableRetriesRetryableErrors(t *testing.T) {
 	require.Equal(t, []string{"scripted retryable_error", "scripted retryable_error", "scripted success"}, f.log.Outcomes())
 	require.Equal(t, []string{"scripted 3/1"}, f.log.Tokens())
 
-	st := f.circuits.State("scripted")
+	st := f.circuits.State(ai.InstanceCircuit("scripted", ""))
 	require.Equal(t, ai.CircuitClosed, st.State)
 	require.Equal(t, uint64(2), st.TotalFailures)
 	require.Equal(t, uint64(1), st.TotalSuccesses)
@@ -196,7 +196,7 @@ func TestReliableDoesNotRetryOpenCircuit(t *testing.T) {
 	require.ErrorIs(t, err, ai.ErrCircuitOpen)
 	until, ok := ai.IsCircuitOpen(err)
 	require.True(t, ok)
-	require.Equal(t, f.circuits.State("scripted").OpensUntil, until)
+	require.Equal(t, f.circuits.State(ai.InstanceCircuit("scripted", "")).OpensUntil, until)
 	require.Equal(t, 1, f.fake.Calls())
 	require.Equal(t, []string{"scripted retryable_error", "scripted circuit_open"}, f.log.Outcomes())
 }
@@ -274,7 +274,7 @@ func TestReliableStopsOnCancel(t *testing.T) {
 		require.ErrorIs(t, receive(t, result), context.Canceled)
 		require.Equal(t, 1, f.fake.Calls())
 		require.Equal(t, []string{"scripted canceled"}, f.log.Outcomes())
-		st := f.circuits.State("scripted")
+		st := f.circuits.State(ai.InstanceCircuit("scripted", ""))
 		require.Equal(t, ai.CircuitClosed, st.State, "a cancelled call says nothing about the provider")
 		require.Zero(t, st.TotalFailures)
 	})
@@ -294,7 +294,7 @@ func TestReliableStopsOnCancel(t *testing.T) {
 		require.Equal(t, 503, se.Status)
 		require.False(t, ai.Retryable(err))
 		require.Equal(t, 1, f.fake.Calls())
-		require.Equal(t, uint64(1), f.circuits.State("scripted").TotalFailures, "the provider did fail")
+		require.Equal(t, uint64(1), f.circuits.State(ai.InstanceCircuit("scripted", "")).TotalFailures, "the provider did fail")
 	})
 
 	t.Run("during the backoff", func(t *testing.T) {
@@ -331,7 +331,7 @@ func TestReliableStopsOnCancel(t *testing.T) {
 		require.ErrorIs(t, err, context.DeadlineExceeded)
 		require.Equal(t, 1, f.fake.Calls())
 		require.Equal(t, []string{"scripted canceled"}, f.log.Outcomes())
-		require.Zero(t, f.circuits.State("scripted").TotalFailures, "the caller's deadline says nothing about the provider")
+		require.Zero(t, f.circuits.State(ai.InstanceCircuit("scripted", "")).TotalFailures, "the caller's deadline says nothing about the provider")
 	})
 }
 
@@ -407,7 +407,7 @@ func TestReliableCallTimeout(t *testing.T) {
 			require.True(t, ai.Retryable(err))
 			require.Equal(t, 2, f.fake.Calls())
 			require.Equal(t, []string{"scripted retryable_error", "scripted retryable_error"}, f.log.Outcomes())
-			require.Equal(t, uint64(2), f.circuits.State("scripted").ConsecutiveFailures)
+			require.Equal(t, uint64(2), f.circuits.State(ai.InstanceCircuit("scripted", "")).ConsecutiveFailures)
 		})
 	}
 }
@@ -424,7 +424,7 @@ func TestReliableWrapsSimulated(t *testing.T) {
 	r, ok := p.(*ai.Reliable)
 	require.True(t, ok)
 	require.Same(t, sim, r.Unwrap())
-	require.Equal(t, []string{"simulated"}, names(circuits.States()), "the circuit exists before the first call")
+	require.Empty(t, circuits.States(), "simulated circuits are per team, made on first use")
 
 	var b strings.Builder
 	resp, err := p.Stream(t.Context(), ai.Request{Model: "echo", Prompt: "hello there world"}, func(s string) { b.WriteString(s) })
@@ -436,7 +436,7 @@ func TestReliableWrapsSimulated(t *testing.T) {
 	var se *ai.StatusError
 	require.ErrorAs(t, err, &se)
 	require.Equal(t, 503, se.Status)
-	require.Equal(t, uint64(3), circuits.State("simulated").ConsecutiveFailures)
+	require.Equal(t, uint64(3), circuits.State(ai.InstanceCircuit("simulated", "")).ConsecutiveFailures)
 
 	require.Panics(t, func() { ai.NewReliable(nil, circuits, fastPolicy) })
 	require.Panics(t, func() { ai.NewReliable(sim, nil, fastPolicy) })
@@ -446,7 +446,7 @@ func TestReliableConcurrentUse(t *testing.T) {
 	t.Parallel()
 	circuits := ai.NewCircuits(ai.CircuitConfig{FailuresToOpen: 3, OpenFor: time.Millisecond})
 	var changes sync.Map
-	circuits.OnChange = func(provider, from, to string) { changes.Store(from+">"+to, true) }
+	circuits.OnChange = func(_ ai.CircuitKey, from, to string) { changes.Store(from+">"+to, true) }
 	p := ai.NewReliable(ai.NewSimulated(7), circuits, ai.RetryPolicy{Attempts: 2, Base: time.Microsecond, Max: time.Microsecond})
 	req := ai.Request{Model: "echo", Prompt: "a b c", Options: map[string]any{"fail_rate": 0.5}}
 
@@ -464,13 +464,11 @@ func TestReliableConcurrentUse(t *testing.T) {
 	wg.Go(func() {
 		for range 50 {
 			_ = circuits.States()
-			if err := circuits.Reset("simulated"); err != nil {
-				t.Errorf("reset: %v", err)
-			}
+			circuits.ResetProvider("simulated")
 		}
 	})
 	wg.Wait()
-	st := circuits.State("simulated")
+	st := circuits.State(ai.InstanceCircuit("simulated", ""))
 	require.Contains(t, []string{ai.CircuitClosed, ai.CircuitOpen, ai.CircuitHalfOpen}, st.State)
 }
 

@@ -36,6 +36,10 @@ func NewSimulated(seed int64) *Simulated {
 // Name returns "simulated".
 func (s *Simulated) Name() string { return SimulatedName }
 
+// circuitPerTeam makes the simulated provider's circuits per team: its
+// failures are what a team's own steps ask for.
+func (s *Simulated) circuitPerTeam() {}
+
 // Models returns the names of the simulated models, "echo" and "lorem".
 func (s *Simulated) Models() []string {
 	return append([]string(nil), simulatedModels...)

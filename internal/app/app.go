@@ -162,8 +162,8 @@ func providers(cfg *config.Config, log *slog.Logger, m *metrics.Metrics, policy 
 		HalfOpenProbes: uint32(cfg.CircuitProbes),
 		CallTimeout:    cfg.ProviderTimeout,
 	})
-	circuits.OnChange = func(provider, from, to string) {
-		log.Warn("provider circuit changed", "provider", provider, "from", from, "to", to)
+	circuits.OnChange = func(key ai.CircuitKey, from, to string) {
+		log.Warn("provider circuit changed", "provider", key.Provider, "scope", key.Scope, "base_url", key.BaseURL, "from", from, "to", to)
 	}
 	circuits.Observer = ai.Observer{
 		OnCall: func(provider, outcome string, d time.Duration) {
@@ -175,10 +175,13 @@ func providers(cfg *config.Config, log *slog.Logger, m *metrics.Metrics, policy 
 			m.ProviderTokens.WithLabelValues(provider, "output").Add(float64(out))
 		},
 	}
-	m.CircuitStates(func() map[string]float64 {
-		out := map[string]float64{}
+	m.CircuitStates(func() map[metrics.CircuitLabels]float64 {
+		out := map[metrics.CircuitLabels]float64{}
 		for _, s := range circuits.States() {
-			out[s.Provider] = map[string]float64{ai.CircuitClosed: 0, ai.CircuitHalfOpen: 1, ai.CircuitOpen: 2}[s.State]
+			// One series per provider and credential scope: circuits of
+			// one scope differ only by base URL, and the worst one counts.
+			labels := metrics.CircuitLabels{Provider: s.Key.Provider, Scope: s.Key.Scope}
+			out[labels] = max(out[labels], map[string]float64{ai.CircuitClosed: 0, ai.CircuitHalfOpen: 1, ai.CircuitOpen: 2}[s.State])
 		}
 		return out
 	})
@@ -225,9 +228,10 @@ func (a *App) Start(ctx context.Context) error {
 	return nil
 }
 
-// followCircuitResets closes this process's circuit of a provider when a
-// site admin resets it in any process sharing the database (the admin page
-// publishes the reset on live.SystemTopic).
+// followCircuitResets closes this process's circuit of a provider and
+// credential when a site admin resets it in any process sharing the
+// database (the admin page publishes the circuit's encoded key on
+// live.SystemTopic; a provider name alone resets all its circuits).
 func (a *App) followCircuitResets() {
 	messages, unsubscribe := a.Broker.Subscribe(live.SystemTopic)
 	done := make(chan struct{})
@@ -247,8 +251,13 @@ func (a *App) followCircuitResets() {
 				if m.Kind != live.KindCircuitReset {
 					continue
 				}
-				if err := a.Circuits.Reset(m.Text); err != nil && !errors.Is(err, ai.ErrNoCircuit) {
-					a.Log.Warn("circuit reset from another process", "provider", m.Text, "error", err)
+				key, ok := ai.ParseCircuitKey(m.Text)
+				if !ok { // a provider name alone: every circuit of the provider
+					a.Circuits.ResetProvider(key.Provider)
+					continue
+				}
+				if err := a.Circuits.Reset(key); err != nil && !errors.Is(err, ai.ErrNoCircuit) {
+					a.Log.Warn("circuit reset from another process", "circuit", key.String(), "error", err)
 				}
 			}
 		}

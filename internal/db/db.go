@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"runtime"
 	"strings"
 	"time"
 
@@ -39,6 +40,22 @@ type DB struct {
 	*sqlx.DB
 	Dialect Dialect
 	stmts   *stmtCache // see Prepared
+	reader  *DB        // SQLite's read-only connections; nil on PostgreSQL, which reads through its one pool
+}
+
+// Reader returns what reads run against when they need not see a
+// transaction's own uncommitted writes: on SQLite, read-only connections to
+// the same file that read beside the single writer instead of queueing
+// behind it (WAL readers see every committed write); on PostgreSQL, the one
+// pool. Its queries run as statements prepared once per connection and kept,
+// as through Prepared. Writes, and reads inside a transaction, go through
+// the DB itself.
+func (d *DB) Reader() Queryer {
+	r := d
+	if d.reader != nil {
+		r = d.reader
+	}
+	return r.Prepared(r)
 }
 
 // Queryer is what stores run SQL against: a *DB's embedded *sqlx.DB or a
@@ -69,6 +86,12 @@ func Open(ctx context.Context, rawURL string) (*DB, error) {
 		d.Close()
 		return nil, fmt.Errorf("db: connect to %s: %w", redact(rawURL), err)
 	}
+	if d.reader != nil {
+		if err := d.reader.PingContext(pingCtx); err != nil {
+			d.Close()
+			return nil, fmt.Errorf("db: connect to %s for reading: %w", redact(rawURL), err)
+		}
+	}
 	return d, nil
 }
 
@@ -98,14 +121,50 @@ func openSQLite(path string) (*DB, error) {
 	sqlDB.SetMaxOpenConns(1)
 	sqlDB.SetConnMaxLifetime(0)
 	sqlDB.SetConnMaxIdleTime(0)
-	return &DB{DB: sqlx.NewDb(sqlDB, "sqlite"), Dialect: SQLite, stmts: newStmtCache()}, nil
+	d := &DB{DB: sqlx.NewDb(sqlDB, "sqlite"), Dialect: SQLite, stmts: newStmtCache()}
+	if isMemory(path) {
+		return d, nil // another connection would open another database
+	}
+	reader, err := openSQLiteReader(path)
+	if err != nil {
+		sqlDB.Close()
+		return nil, err
+	}
+	d.reader = &DB{DB: reader, Dialect: SQLite, stmts: newStmtCache()}
+	return d, nil
+}
+
+// openSQLiteReader opens the read-only connections of Reader. They leave
+// the journal mode to the writer (WAL is a property of the file) and use
+// the writer's time format, so that times bound as arguments compare as
+// the stored ones do.
+func openSQLiteReader(path string) (*sqlx.DB, error) {
+	q := url.Values{}
+	q.Set("mode", "ro")
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "query_only(1)")
+	q.Set("_time_format", "sqlite")
+	sqlDB, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("db: open sqlite reader %s: %w", path, err)
+	}
+	n := max(4, 2*runtime.GOMAXPROCS(0))
+	sqlDB.SetMaxOpenConns(n)
+	sqlDB.SetMaxIdleConns(n)
+	sqlDB.SetConnMaxLifetime(0)
+	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
+	return sqlx.NewDb(sqlDB, "sqlite"), nil
+}
+
+func isMemory(path string) bool {
+	return path == ":memory:" || strings.HasPrefix(path, "file::memory:")
 }
 
 // privateFiles makes the SQLite database file readable by its owner only
 // (0600) before SQLite opens it, which gives its WAL and shared-memory files
 // the same mode; files left by an older version are narrowed too.
 func privateFiles(path string) error {
-	if path == ":memory:" || strings.HasPrefix(path, "file::memory:") {
+	if isMemory(path) {
 		return nil
 	}
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)

@@ -3,6 +3,7 @@ package db
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"sync"
 	"time"
 
@@ -106,10 +107,14 @@ func (d *DB) closeStmts() {
 	}
 }
 
-// Close closes the prepared statements and the database.
+// Close closes the prepared statements, the readers and the database.
 func (d *DB) Close() error {
 	d.closeStmts()
-	return d.DB.Close()
+	var rerr error
+	if d.reader != nil {
+		rerr = d.reader.Close()
+	}
+	return errors.Join(d.DB.Close(), rerr)
 }
 
 // Prepared returns q, which is d or a transaction begun on d, running each

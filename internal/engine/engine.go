@@ -308,7 +308,7 @@ func (e *Engine) work(ctx context.Context, runID, stepID, jobID int64) error {
 			if soon := time.Now().Add(time.Second); until.Before(soon) {
 				until = soon
 			}
-			err = svc.Snooze(record, claim, until, unavailableReason(execErr))
+			err = svc.Snooze(record, claim, circuitWait(execErr, until))
 		case errors.Is(cause, errStepTimeout):
 			delay, kept, err = svc.Fail(record, claim, runs.Failure{Err: errStepTimeout, Retryable: true, TimedOut: true}, holdBackoff)
 		default:
@@ -362,13 +362,19 @@ func (e *Engine) usage(ctx context.Context, r result) (runs.Usage, error) {
 	return out, nil
 }
 
-// unavailableReason says on the run page why a step waits.
-func unavailableReason(err error) string {
+// circuitWait describes the open circuit that refused a step's call, for
+// the run page and for the step's patience.
+func circuitWait(err error, until time.Time) runs.Wait {
+	w := runs.Wait{Until: until, Provider: "The provider", Reason: "The provider is unavailable"}
 	var open *ai.CircuitOpenError
 	if errors.As(err, &open) {
-		return "The " + open.Provider + " circuit is open after repeated failures"
+		w.Provider, w.Circuit, w.LastError = open.Provider, open.Key.Encode(), open.LastError
+		w.Reason = fmt.Sprintf("The %s circuit is open until %s after repeated failures", open.Provider, until.UTC().Format("15:04:05 UTC"))
+		if open.LastError != "" {
+			w.Reason += " (last error: " + open.LastError + ")"
+		}
 	}
-	return "The provider is unavailable"
+	return w
 }
 
 // attempt runs one attempt of a claimed step under its timeout, renewing
@@ -464,6 +470,7 @@ func (e *Engine) execute(ctx context.Context, claim runs.Claim) (result, error) 
 		lastErr  error
 		reopenAt time.Time // the soonest an open circuit half-opens
 		allOpen  = true
+		primary  *ai.CircuitOpenError // the step's own provider's refusal
 	)
 	for i, cand := range candidates {
 		options := step.Options()
@@ -480,6 +487,9 @@ func (e *Engine) execute(ctx context.Context, claim runs.Claim) (result, error) 
 			if reopenAt.IsZero() || until.Before(reopenAt) {
 				reopenAt = until
 			}
+			if i == 0 {
+				primary, _ = errors.AsType[*ai.CircuitOpenError](err)
+			}
 			continue
 		}
 		allOpen = false
@@ -488,7 +498,11 @@ func (e *Engine) execute(ctx context.Context, claim runs.Claim) (result, error) 
 		}
 	}
 	if allOpen && len(candidates) > 1 {
-		return result{}, &ai.CircuitOpenError{Provider: step.Provider, Until: reopenAt}
+		open := &ai.CircuitOpenError{Provider: step.Provider, Until: reopenAt}
+		if primary != nil {
+			open.Key, open.LastError = primary.Key, primary.LastError
+		}
+		return result{}, open
 	}
 	return result{}, lastErr
 }
@@ -530,7 +544,7 @@ func (e *Engine) call(ctx context.Context, claim runs.Claim, cand runs.Fallback,
 			flush()
 		}
 	}
-	res, err := provider.Stream(ctx, ai.Request{Model: cand.Model, Prompt: claim.Prompt, Options: options, APIKey: key}, onDelta)
+	res, err := provider.Stream(ctx, ai.Request{Model: cand.Model, Prompt: claim.Prompt, Options: options, APIKey: key, TeamID: claim.Run.TeamID}, onDelta)
 	if errors.Is(err, ai.ErrNoAPIKey) {
 		return result{}, streamed, fmt.Errorf("no API key for %s: set the instance's key (%s) or add a team key in the team settings",
 			cand.Provider, instanceKeyVar(cand.Provider))

@@ -55,7 +55,7 @@ func TestOpenCircuitMakesStepsWaitThenResume(t *testing.T) {
 		failing := e.create(`{"goal":"trip","steps":[{"name":"s","kind":"llm","provider":"simulated","model":"echo","prompt":"x","max_attempts":2,
 			"options":{"fail_rate":1,"fail_status":503}}]}`, nil)
 		e.waitStatus(failing.ID, runs.RunFailed)
-		require.Equal(t, ai.CircuitOpen, circuits.State("simulated").State, "two failures opened the circuit")
+		require.Equal(t, ai.CircuitOpen, circuits.State(ai.TeamCircuit("simulated", e.actor.TeamID, "")).State, "two failures opened the circuit")
 
 		waiting := e.create(`{"goal":"wait","steps":[{"name":"s","kind":"llm","provider":"simulated","model":"echo","prompt":"patience"}]}`, nil)
 		run, steps := e.waitStatus(waiting.ID, runs.RunSucceeded, runs.RunFailed)
@@ -71,7 +71,7 @@ func TestOpenCircuitMakesStepsWaitThenResume(t *testing.T) {
 			}
 		}
 		require.Contains(t, snoozed, "simulated circuit is open", "the run page says why")
-		require.Equal(t, ai.CircuitClosed, circuits.State("simulated").State, "a good probe closed it")
+		require.Equal(t, ai.CircuitClosed, circuits.State(ai.TeamCircuit("simulated", e.actor.TeamID, "")).State, "a good probe closed it")
 	})
 }
 

@@ -11,10 +11,13 @@ import (
 // Message says that something happened to a run. Kinds: "changed" (new
 // events were written: read them) and "delta" (text streamed by a step).
 type Message struct {
-	RunID int64  `json:"r"`
-	Kind  string `json:"k"`
-	Step  string `json:"s,omitempty"`
-	Text  string `json:"t,omitempty"`
+	RunID int64 `json:"r"`
+	// TeamID, when set on a run's message, is the run's team: the message
+	// also reaches the team's topic (see TeamTopic).
+	TeamID int64  `json:"tm,omitempty"`
+	Kind   string `json:"k"`
+	Step   string `json:"s,omitempty"`
+	Text   string `json:"t,omitempty"`
 }
 
 // The message kinds.
@@ -30,9 +33,14 @@ const (
 // for one run.
 const SystemTopic int64 = 0
 
+// TeamTopic is the topic to subscribe to for the messages of every run of a
+// team: those published with the team's TeamID, whose RunID names the run.
+func TeamTopic(teamID int64) int64 { return -teamID }
+
 // Broker publishes messages to the subscribers of a run.
 type Broker interface {
-	// Publish sends m to every subscriber of m.RunID, best effort.
+	// Publish sends m to every subscriber of m.RunID, and of the team's
+	// topic when m has a TeamID, best effort.
 	Publish(ctx context.Context, m Message)
 	// Subscribe returns a channel of the run's messages and a function that
 	// ends the subscription.
@@ -55,7 +63,8 @@ func NewLocal() *Local {
 	return &Local{subs: map[int64]map[chan Message]struct{}{}}
 }
 
-// Publish delivers m to the run's subscribers in this process.
+// Publish delivers m to the run's (and its team's) subscribers in this
+// process.
 func (l *Local) Publish(_ context.Context, m Message) {
 	l.deliver(m)
 }
@@ -63,7 +72,15 @@ func (l *Local) Publish(_ context.Context, m Message) {
 func (l *Local) deliver(m Message) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for ch := range l.subs[m.RunID] {
+	l.send(m.RunID, m)
+	if m.TeamID > 0 && m.RunID > 0 {
+		l.send(TeamTopic(m.TeamID), m)
+	}
+}
+
+// send delivers m to the subscribers of topic; l.mu is held.
+func (l *Local) send(topic int64, m Message) {
+	for ch := range l.subs[topic] {
 		select {
 		case ch <- m:
 		default: // a slow subscriber; see subscriberBuffer

@@ -84,3 +84,47 @@ func TestPostgresBrokerReachesOtherProcesses(t *testing.T) {
 	require.NotEmpty(t, m.Text)
 	require.Less(t, len(m.Text), 8000)
 }
+
+func TestTeamTopicHearsTheTeamsRuns(t *testing.T) {
+	t.Parallel()
+	b := live.NewLocal()
+	team, unsubscribe := b.Subscribe(live.TeamTopic(3))
+	defer unsubscribe()
+	other, unsubscribeOther := b.Subscribe(live.TeamTopic(4))
+	defer unsubscribeOther()
+	run, unsubscribeRun := b.Subscribe(9)
+	defer unsubscribeRun()
+
+	m := live.Message{RunID: 9, TeamID: 3, Kind: live.KindChanged}
+	b.Publish(context.Background(), m)
+	require.Equal(t, m, receive(t, run), "the run's subscribers hear it")
+	require.Equal(t, m, receive(t, team), "and so do its team's")
+	b.Publish(context.Background(), live.Message{RunID: 9, Kind: live.KindDelta, Text: "x"})
+	require.Equal(t, "x", receive(t, run).Text)
+	select {
+	case m := <-team:
+		t.Fatalf("a message without a team reached the team: %+v", m)
+	case m := <-other:
+		t.Fatalf("another team heard team 3's run: %+v", m)
+	default:
+	}
+}
+
+func TestPostgresBrokerTeamTopic(t *testing.T) {
+	t.Parallel()
+	url := dbtest.PostgresURL(t)
+	d := dbtest.Postgres(t)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	a, err := live.NewPostgres(url, d.DB.DB, log)
+	require.NoError(t, err)
+	defer a.Close()
+	b, err := live.NewPostgres(url, d.DB.DB, log)
+	require.NoError(t, err)
+	defer b.Close()
+
+	onB, unsubscribe := b.Subscribe(live.TeamTopic(5))
+	defer unsubscribe()
+	m := live.Message{RunID: 11, TeamID: 5, Kind: live.KindChanged}
+	a.Publish(context.Background(), m)
+	require.Equal(t, m, receive(t, onB), "another process's team subscribers hear the run")
+}

@@ -67,23 +67,30 @@ func New() *Metrics {
 	return m
 }
 
+// CircuitLabels are the labels of one nofx_provider_circuit_state series:
+// the provider and the credential scope ("instance" or "team:<id>").
+type CircuitLabels struct {
+	Provider string
+	Scope    string
+}
+
 // CircuitStates reports each provider circuit's state (0 closed, 1
 // half-open, 2 open) when metrics are scraped.
-func (m *Metrics) CircuitStates(states func() map[string]float64) {
+func (m *Metrics) CircuitStates(states func() map[CircuitLabels]float64) {
 	m.Registry.MustRegister(&circuitCollector{states: states})
 }
 
 var circuitDesc = prometheus.NewDesc("nofx_provider_circuit_state",
-	"State of each provider's circuit: 0 closed, 1 half-open, 2 open.", []string{"provider"}, nil)
+	"State of each provider circuit, by provider and credential scope: 0 closed, 1 half-open, 2 open.", []string{"provider", "scope"}, nil)
 
 type circuitCollector struct {
-	states func() map[string]float64
+	states func() map[CircuitLabels]float64
 }
 
 func (c *circuitCollector) Describe(ch chan<- *prometheus.Desc) { ch <- circuitDesc }
 
 func (c *circuitCollector) Collect(ch chan<- prometheus.Metric) {
-	for provider, state := range c.states() {
-		ch <- prometheus.MustNewConstMetric(circuitDesc, prometheus.GaugeValue, state, provider)
+	for labels, state := range c.states() {
+		ch <- prometheus.MustNewConstMetric(circuitDesc, prometheus.GaugeValue, state, labels.Provider, labels.Scope)
 	}
 }

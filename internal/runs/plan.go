@@ -44,6 +44,15 @@ const MinStepTimeout = time.Second
 // MaxStepTimeout is the longest timeout a step may ask for.
 const MaxStepTimeout = time.Hour
 
+// DefaultPatience is how long a step may wait on an open circuit when the plan does not say.
+const DefaultPatience = 10 * time.Minute
+
+// MinStepPatience is the shortest patience a step may ask for.
+const MinStepPatience = time.Second
+
+// MaxStepPatience is the longest patience a step may ask for.
+const MaxStepPatience = 24 * time.Hour
+
 // MaxPromptBytes is the largest prompt a step may carry, in bytes.
 const MaxPromptBytes = 64 << 10
 
@@ -78,6 +87,7 @@ type StepSpec struct {
 	Needs       []string       `json:"needs,omitempty"`        // names of steps that must succeed first
 	MaxAttempts int            `json:"max_attempts,omitempty"` // 1..MaxStepAttempts; approval steps always 1
 	Timeout     string         `json:"timeout,omitempty"`      // Go duration string like "60s"
+	Patience    string         `json:"patience,omitempty"`     // how long the step may wait on an open circuit, like "10m"
 	Options     map[string]any `json:"options,omitempty"`      // provider options, llm only
 	Fallback    []Fallback     `json:"fallback,omitempty"`     // llm only: tried in order after the primary model
 }
@@ -187,6 +197,7 @@ func (p *Plan) Normalize() {
 		s.Provider = strings.TrimSpace(s.Provider)
 		s.Model = strings.TrimSpace(s.Model)
 		s.Timeout = strings.TrimSpace(s.Timeout)
+		s.Patience = strings.TrimSpace(s.Patience)
 		for j := range s.Needs {
 			s.Needs[j] = strings.TrimSpace(s.Needs[j])
 		}
@@ -212,6 +223,16 @@ func (s StepSpec) TimeoutDuration() time.Duration {
 	d, err := time.ParseDuration(strings.TrimSpace(s.Timeout))
 	if err != nil || d <= 0 {
 		return DefaultTimeout
+	}
+	return d
+}
+
+// PatienceDuration is how long the step may wait on an open circuit before
+// it fails, DefaultPatience when the patience is unset or unreadable.
+func (s StepSpec) PatienceDuration() time.Duration {
+	d, err := time.ParseDuration(strings.TrimSpace(s.Patience))
+	if err != nil || d <= 0 {
+		return DefaultPatience
 	}
 	return d
 }
@@ -325,6 +346,15 @@ func planValidateStep(errs validation.Errors, i int, s StepSpec) {
 			errs.Add(planStepField(i, "timeout"), `Use a duration like "60s" or "5m".`)
 		case d < MinStepTimeout || d > MaxStepTimeout:
 			errs.Add(planStepField(i, "timeout"), "Use a duration from 1s to 1h.")
+		}
+	}
+	if patience := strings.TrimSpace(s.Patience); patience != "" {
+		d, err := time.ParseDuration(patience)
+		switch {
+		case err != nil:
+			errs.Add(planStepField(i, "patience"), `Use a duration like "10m" or "1h".`)
+		case d < MinStepPatience || d > MaxStepPatience:
+			errs.Add(planStepField(i, "patience"), "Use a duration from 1s to 24h.")
 		}
 	}
 	if len(s.Prompt) > MaxPromptBytes {

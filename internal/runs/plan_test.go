@@ -109,6 +109,31 @@ func TestTimeoutDuration(t *testing.T) {
 	}
 }
 
+func TestPatienceDuration(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		patience string
+		want     time.Duration
+	}{
+		{"", DefaultPatience},
+		{"2s", 2 * time.Second},
+		{" 1h ", time.Hour},
+		{"soon", DefaultPatience},
+		{"-5s", DefaultPatience},
+	} {
+		t.Run(tc.patience, func(t *testing.T) {
+			t.Parallel()
+			require.Equal(t, tc.want, StepSpec{Patience: tc.patience}.PatienceDuration())
+		})
+	}
+	require.Equal(t, 10*time.Minute, DefaultPatience)
+
+	p, err := ParsePlan([]byte(`{"goal":"g","steps":[{"name":"a","kind":"llm","provider":"simulated","model":"echo","prompt":"x","patience":"2s"}]}`))
+	require.NoError(t, err)
+	require.Nil(t, p.Validate())
+	require.Equal(t, 2*time.Second, p.Steps[0].PatienceDuration())
+}
+
 func TestValidatePlanAcceptsValidPlans(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -219,6 +244,10 @@ func TestValidatePlanReportsEachProblem(t *testing.T) {
 		{"timeout without a unit", []StepSpec{withLLM(func(s *StepSpec) { s.Timeout = "60" })}, "", "steps[0].timeout", `a duration like "60s"`},
 		{"timeout too short", []StepSpec{withLLM(func(s *StepSpec) { s.Timeout = "500ms" })}, "", "steps[0].timeout", "Use a duration from 1s to 1h."},
 		{"timeout too long", []StepSpec{withLLM(func(s *StepSpec) { s.Timeout = "61m" })}, "", "steps[0].timeout", "Use a duration from 1s to 1h."},
+		{"patience unreadable", []StepSpec{withLLM(func(s *StepSpec) { s.Patience = "a while" })}, "", "steps[0].patience", `a duration like "10m"`},
+		{"patience without a unit", []StepSpec{withLLM(func(s *StepSpec) { s.Patience = "600" })}, "", "steps[0].patience", `a duration like "10m"`},
+		{"patience too short", []StepSpec{withLLM(func(s *StepSpec) { s.Patience = "500ms" })}, "", "steps[0].patience", "Use a duration from 1s to 24h."},
+		{"patience too long", []StepSpec{withLLM(func(s *StepSpec) { s.Patience = "25h" })}, "", "steps[0].patience", "Use a duration from 1s to 24h."},
 		{"prompt too large", []StepSpec{withLLM(func(s *StepSpec) { s.Prompt = strings.Repeat("x", MaxPromptBytes+1) })}, "", "steps[0].prompt", "Use at most 64 KiB."},
 		{"options too large", []StepSpec{withLLM(func(s *StepSpec) { s.Options = map[string]any{"big": strings.Repeat("x", MaxOptionsBytes)} })}, "", "steps[0].options", "at most 4 KiB as JSON."},
 		{"options not JSON", []StepSpec{withLLM(func(s *StepSpec) { s.Options = map[string]any{"bad": math.NaN()} })}, "", "steps[0].options.bad", "Use a finite number, not NaN."},

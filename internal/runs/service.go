@@ -247,11 +247,11 @@ func (s *Service) create(ctx context.Context, actor access.Actor, in CreateInput
 			fallbackJSON, _ := json.Marshal(fallback)
 			step := &Step{RunID: runID, Position: i, Name: spec.Name, Kind: spec.Kind, Status: StepQueued, NeedsJSON: string(needs),
 				Provider: spec.Provider, Model: spec.Model, Prompt: spec.Prompt, OptionsJSON: string(options), FallbackJSON: string(fallbackJSON),
-				MaxAttempts: spec.MaxAttempts, TimeoutMS: spec.TimeoutDuration().Milliseconds(), UpdatedAt: now}
+				MaxAttempts: spec.MaxAttempts, TimeoutMS: spec.TimeoutDuration().Milliseconds(), PatienceMS: spec.PatienceDuration().Milliseconds(), UpdatedAt: now}
 			err := db.Get(ctx, q, &step.ID, `INSERT INTO steps (run_id, position, name, kind, status, needs, provider, model, prompt,
-				options, fallback, max_attempts, timeout_ms, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+				options, fallback, max_attempts, timeout_ms, patience_ms, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 				runID, i, step.Name, step.Kind, step.Status, step.NeedsJSON, step.Provider, step.Model, step.Prompt,
-				step.OptionsJSON, step.FallbackJSON, step.MaxAttempts, step.TimeoutMS, now)
+				step.OptionsJSON, step.FallbackJSON, step.MaxAttempts, step.TimeoutMS, step.PatienceMS, now)
 			if err != nil {
 				return fmt.Errorf("runs: create step %s: %w", spec.Name, err)
 			}
@@ -302,11 +302,11 @@ func (s *Service) Get(ctx context.Context, actor access.Actor, id int64) (Run, [
 	if err := actor.Can(access.RunsRead); err != nil {
 		return Run{}, nil, err
 	}
-	run, err := getRun(ctx, s.DB, actor.TeamID, id)
+	run, err := getRun(ctx, s.DB.Reader(), actor.TeamID, id)
 	if err != nil {
 		return Run{}, nil, err
 	}
-	steps, err := listSteps(ctx, s.DB, id)
+	steps, err := listSteps(ctx, s.DB.Reader(), id)
 	return run, steps, err
 }
 
@@ -315,18 +315,19 @@ func (s *Service) Events(ctx context.Context, actor access.Actor, runID, afterID
 	if err := actor.Can(access.RunsRead); err != nil {
 		return nil, err
 	}
-	if _, err := getRun(ctx, s.DB, actor.TeamID, runID); err != nil {
+	if _, err := getRun(ctx, s.DB.Reader(), actor.TeamID, runID); err != nil {
 		return nil, err
 	}
-	return listEvents(ctx, s.DB, runID, afterID)
+	return listEvents(ctx, s.DB.Reader(), runID, afterID)
 }
 
-// List returns one page of the team's runs, newest first.
+// List returns one page of the team's runs, newest first, without their
+// plans and inputs.
 func (s *Service) List(ctx context.Context, actor access.Actor, f ListFilter) (Page, error) {
 	if err := actor.Can(access.RunsRead); err != nil {
 		return Page{}, err
 	}
-	return listRuns(ctx, s.DB, actor.TeamID, f)
+	return listRuns(ctx, s.DB.Reader(), actor.TeamID, f)
 }
 
 // TemplatesUsed lists the templates the team's runs came from.
@@ -334,7 +335,7 @@ func (s *Service) TemplatesUsed(ctx context.Context, actor access.Actor) ([]stri
 	if err := actor.Can(access.RunsRead); err != nil {
 		return nil, err
 	}
-	return templatesUsed(ctx, s.DB, actor.TeamID)
+	return templatesUsed(ctx, s.DB.Reader(), actor.TeamID)
 }
 
 // Cancel stops a run: queued and waiting steps never start, running ones

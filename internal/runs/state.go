@@ -36,7 +36,7 @@ type txn struct {
 // run's status and totals, all before commit. After commit the run's
 // watchers are told.
 func (s *Service) transact(ctx context.Context, fn func(t *txn) error) error {
-	var runID int64
+	var runID, teamID int64
 	err := db.WithTx(ctx, s.DB, func(tx *sqlx.Tx) error {
 		t := &txn{tx: tx, q: s.DB.Prepared(tx), now: db.Now()}
 		if err := fn(t); err != nil {
@@ -53,6 +53,7 @@ func (s *Service) transact(ctx context.Context, fn func(t *txn) error) error {
 				return err
 			}
 		}
+		teamID = st.run.TeamID
 		jobs, err := s.settle(ctx, t.q, st)
 		if err != nil {
 			return err
@@ -69,7 +70,8 @@ func (s *Service) transact(ctx context.Context, fn func(t *txn) error) error {
 		return err
 	}
 	if runID != 0 && s.Broker != nil {
-		s.Broker.Publish(context.WithoutCancel(ctx), live.Message{RunID: runID, Kind: live.KindChanged})
+		// The run's team hears it too (live.TeamTopic), in the same message.
+		s.Broker.Publish(context.WithoutCancel(ctx), live.Message{RunID: runID, TeamID: teamID, Kind: live.KindChanged})
 	}
 	return nil
 }

@@ -25,12 +25,25 @@ const runSelect = `SELECT ` + runColumns + `,
 	LEFT JOIN api_keys k ON k.id = r.created_by_key_id
 	LEFT JOIN deployments d ON d.id = r.deployment_id`
 
+// runListSelect reads runs as the runs list shows them: their status,
+// progress, totals and times, who started them and from where, without the
+// plan, the inputs and the ids behind the names, which only a run's own page
+// and API show.
+const runListSelect = `SELECT r.id, r.status, r.goal, r.template, r.template_version, r.rerun_of,
+	r.steps_total, r.steps_done, r.input_tokens, r.output_tokens, r.cost_micros, r.error,
+	r.created_at, r.started_at, r.finished_at, r.updated_at, r.triggered_by,
+	COALESCE(u.email, k.name, r.triggered_by, '') AS created_by, COALESCE(d.environment, '') AS deployment_environment
+	FROM runs r
+	LEFT JOIN users u ON u.id = r.created_by_user_id
+	LEFT JOIN api_keys k ON k.id = r.created_by_key_id
+	LEFT JOIN deployments d ON d.id = r.deployment_id`
+
 // runStateSelect reads runs alone, for the engine's state transitions: no
 // joins to plan on each of the many small transactions.
 const runStateSelect = `SELECT ` + runColumns + `, '' AS created_by, '' AS deployment_environment FROM runs r`
 
 const stepColumns = `id, run_id, position, name, kind, status, needs, provider, model, prompt, rendered_prompt,
-	options, output, error, attempt, max_attempts, timeout_ms, input_tokens, output_tokens, cost_micros, fallback, served_by, enqueued, job_id,
+	options, output, error, attempt, max_attempts, timeout_ms, patience_ms, waiting_circuit, waiting_since, waiting_until, input_tokens, output_tokens, cost_micros, fallback, served_by, enqueued, job_id,
 	lease_token, lease_expires_at, decided_by, decision_comment, started_at, finished_at, updated_at`
 
 // getRun returns the run id of teamID; another team's run is db.ErrNotFound.
@@ -85,6 +98,8 @@ type Page struct {
 	NextBeforeCost int64 // with SortByCost
 }
 
+// listRuns reads one page of teamID's runs in one query, as the list shows
+// them (see runListSelect).
 func listRuns(ctx context.Context, q db.Queryer, teamID int64, f ListFilter) (Page, error) {
 	where := []string{"r.team_id = ?"}
 	args := []any{teamID}
@@ -122,9 +137,12 @@ func listRuns(ctx context.Context, q db.Queryer, teamID int64, f ListFilter) (Pa
 	}
 	args = append(args, limit+1)
 	var runs []Run
-	err := db.Select(ctx, q, &runs, runSelect+` WHERE `+strings.Join(where, " AND ")+` ORDER BY `+order+` LIMIT ?`, args...)
+	err := db.Select(ctx, q, &runs, runListSelect+` WHERE `+strings.Join(where, " AND ")+` ORDER BY `+order+` LIMIT ?`, args...)
 	if err != nil {
 		return Page{}, fmt.Errorf("runs: list: %w", err)
+	}
+	for i := range runs {
+		runs[i].TeamID = teamID
 	}
 	p := Page{Runs: runs}
 	if len(runs) > limit {
@@ -161,7 +179,7 @@ func (s *Service) Totals(ctx context.Context, actor access.Actor, from, to time.
 		return Totals{}, err
 	}
 	var t Totals
-	err := db.Get(ctx, s.DB, &t, `SELECT COUNT(*) AS runs,
+	err := db.Get(ctx, s.DB.Reader(), &t, `SELECT COUNT(*) AS runs,
 		COALESCE(SUM(CASE WHEN status = 'succeeded' THEN 1 ELSE 0 END), 0) AS succeeded,
 		COALESCE(SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END), 0) AS failed,
 		COALESCE(SUM(input_tokens), 0) AS input_tokens, COALESCE(SUM(output_tokens), 0) AS output_tokens,

@@ -158,6 +158,10 @@ type Step struct {
 	Attempt         int           `db:"attempt"`
 	MaxAttempts     int           `db:"max_attempts"`
 	TimeoutMS       int64         `db:"timeout_ms"`
+	PatienceMS      int64         `db:"patience_ms"`     // how long the step may wait on an open circuit
+	WaitingCircuit  string        `db:"waiting_circuit"` // the circuit it last waited on (ai.CircuitKey.Encode)
+	WaitingSince    *time.Time    `db:"waiting_since"`   // when it started waiting on that circuit
+	WaitingUntil    *time.Time    `db:"waiting_until"`   // when it tries again
 	InputTokens     int64         `db:"input_tokens"`
 	OutputTokens    int64         `db:"output_tokens"`
 	CostMicros      int64         `db:"cost_micros"`
@@ -197,6 +201,30 @@ func (s Step) Options() map[string]any {
 
 // Timeout is the time one attempt may take.
 func (s Step) Timeout() time.Duration { return time.Duration(s.TimeoutMS) * time.Millisecond }
+
+// Patience is how long the step may wait on an open circuit before it fails.
+func (s Step) Patience() time.Duration {
+	if s.PatienceMS <= 0 {
+		return DefaultPatience
+	}
+	return time.Duration(s.PatienceMS) * time.Millisecond
+}
+
+// CircuitWait says whether the step is waiting on an open circuit now, and
+// if so since when, when it tries again and when it gives up.
+func (s Step) CircuitWait() (since, retryAt, giveUpAt time.Time, ok bool) {
+	if !s.currentWait() || s.Status != StepQueued || s.WaitingUntil == nil {
+		return time.Time{}, time.Time{}, time.Time{}, false
+	}
+	return *s.WaitingSince, *s.WaitingUntil, s.WaitingSince.Add(s.Patience()), true
+}
+
+// currentWait reports whether the step's recorded wait belongs to its
+// current start: a retried run starts its steps afresh (started_at is
+// reset), so an older wait no longer counts against its patience.
+func (s Step) currentWait() bool {
+	return s.WaitingSince != nil && s.StartedAt != nil && !s.WaitingSince.Before(*s.StartedAt)
+}
 
 // Finished reports whether the step has reached a final status.
 func (s Step) Finished() bool {

@@ -330,23 +330,69 @@ func (s *Service) Requeue(ctx context.Context, runID, stepID, jobID int64) error
 	})
 }
 
+// Wait is why a claimed step cannot run now: the open circuit it waits on.
+type Wait struct {
+	Circuit   string    // the circuit's key; waiting on another circuit starts the patience afresh
+	Provider  string    // the provider, for the reason a step gives up
+	Until     time.Time // when the circuit is worth trying again
+	Reason    string    // for the timeline and the run page
+	LastError string    // the provider's last error, for the reason a step gives up
+}
+
 // Snooze gives a claim back without using up its attempt because its
 // provider is unavailable (its circuit is open): the step waits until then,
-// and the timeline says why.
-func (s *Service) Snooze(ctx context.Context, c Claim, until time.Time, reason string) error {
+// or until its patience runs out, and the timeline says why. A step that has
+// waited on the same circuit for its patience (counted from its first wait,
+// across restarts) fails instead, with the provider's last error.
+func (s *Service) Snooze(ctx context.Context, c Claim, w Wait) error {
 	return s.transact(ctx, func(t *txn) error {
 		st, step, err := s.lockClaim(ctx, t, c)
 		if err != nil {
 			return err
 		}
+		since := t.now
+		if step.WaitingCircuit == w.Circuit && step.currentWait() {
+			since = *step.WaitingSince
+		}
+		patience := step.Patience()
+		giveUp := since.Add(patience)
+		if !t.now.Before(giveUp) {
+			return s.giveUp(ctx, t, st, step, w, patience)
+		}
+		retryAt := w.Until
+		if retryAt.IsZero() || retryAt.After(giveUp) {
+			retryAt = giveUp
+		}
 		_, err = db.Exec(ctx, t.q, `UPDATE steps SET status = ?, attempt = attempt - 1, error = ?, lease_token = '',
-			lease_expires_at = NULL, updated_at = ? WHERE id = ?`, StepQueued, reason, t.now, step.ID)
+			lease_expires_at = NULL, waiting_circuit = ?, waiting_since = ?, waiting_until = ?, updated_at = ? WHERE id = ?`,
+			StepQueued, w.Reason, w.Circuit, since, retryAt, t.now, step.ID)
 		if err != nil {
 			return fmt.Errorf("runs: snooze step %s: %w", step.Name, err)
 		}
-		step.Status, step.Enqueued, step.Attempt, step.Error, step.LeaseToken, step.LeaseExpiresAt = StepQueued, true, step.Attempt-1, reason, "", nil
-		t.jobs = append(t.jobs, StepJob{RunID: c.Run.ID, StepID: step.ID, At: until})
-		st.event(step.Name, "step.snoozed", fmt.Sprintf("%s; waiting until %s", reason, until.UTC().Format("15:04:05 UTC")), nil)
+		step.Status, step.Enqueued, step.Attempt, step.Error, step.LeaseToken, step.LeaseExpiresAt = StepQueued, true, step.Attempt-1, w.Reason, "", nil
+		step.WaitingCircuit, step.WaitingSince, step.WaitingUntil = w.Circuit, &since, &retryAt
+		t.jobs = append(t.jobs, StepJob{RunID: c.Run.ID, StepID: step.ID, At: retryAt})
+		st.event(step.Name, "step.snoozed", fmt.Sprintf("%s; trying again at %s, giving up at %s", w.Reason,
+			retryAt.UTC().Format("15:04:05 UTC"), giveUp.UTC().Format("15:04:05 UTC")), nil)
 		return nil
 	})
+}
+
+// giveUp fails a step that waited on an open circuit for its patience.
+func (s *Service) giveUp(ctx context.Context, t *txn, st *state, step *Step, w Wait, patience time.Duration) error {
+	last := w.LastError
+	if last == "" {
+		last = w.Reason
+	}
+	reason := fmt.Sprintf("%s unavailable for %s: %s", w.Provider, patience, last)
+	if _, err := db.Exec(ctx, t.q, `UPDATE steps SET attempt = attempt - 1, waiting_until = NULL WHERE id = ?`, step.ID); err != nil {
+		return fmt.Errorf("runs: give up on step %s: %w", step.Name, err)
+	}
+	step.Attempt--
+	step.WaitingUntil = nil
+	if err := st.setStep(ctx, t.q, step, stepUpdate{status: StepFailed, error: reason, finish: true, clearLease: true}); err != nil {
+		return err
+	}
+	st.event(step.Name, "step.failed", "Gave up waiting: "+reason, nil)
+	return nil
 }
