@@ -41,7 +41,7 @@ func TestRunPageSaysWhyAStepWaitsOnACircuit(t *testing.T) {
 	text := wait.Text()
 	require.Contains(t, text, "simulated circuit is open until")
 	require.Contains(t, text, "Tries again at")
-	require.Contains(t, text, "gives up at")
+	require.Contains(t, text, "Gives up at")
 	require.Contains(t, text, "patience 10m0s")
 	_, ok := wait.Find(`[data-testid^=step-retry-at-]`).Attr("datetime")
 	require.True(t, ok)
