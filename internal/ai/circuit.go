@@ -125,6 +125,7 @@ type CircuitConfig struct {
 	OpenFor        time.Duration // how long a circuit stays open before it half-opens
 	HalfOpenProbes uint32        // successes that close a half-open circuit, and the calls it lets through at once
 	CallTimeout    time.Duration // the longest one provider call may take
+	MaxInFlight    int           // calls in flight per credential (CircuitKey) at once; 0 is no limit
 }
 
 // DefaultCircuitConfig returns the default thresholds: open after 5
@@ -213,6 +214,8 @@ type Circuits struct {
 
 	mu       sync.Mutex
 	circuits map[CircuitKey]*circuit // guarded by mu
+
+	inFlight inFlight
 }
 
 // circuit is one key's breaker and the figures the admin page shows.
@@ -266,7 +269,7 @@ func judge(err error) verdict {
 // NewCircuits returns an empty set of circuits with the thresholds of cfg,
 // whose zero fields take the defaults.
 func NewCircuits(cfg CircuitConfig) *Circuits {
-	return &Circuits{cfg: cfg.withDefaults(), circuits: map[CircuitKey]*circuit{}}
+	return &Circuits{cfg: cfg.withDefaults(), circuits: map[CircuitKey]*circuit{}, inFlight: inFlight{max: cfg.MaxInFlight}}
 }
 
 // Config returns the thresholds of the circuits, defaults filled in.

@@ -177,12 +177,19 @@ func (r *Reliable) Stream(ctx context.Context, req Request, onDelta func(string)
 	return resp, err
 }
 
-// attempt makes one call through the circuit with the per-call timeout, and
+// attempt makes one call, once a slot of its credential is free, through
+// the circuit with the per-call timeout, and
 // sets *streamed when it passes text to onDelta.
 func (r *Reliable) attempt(ctx context.Context, req Request, onDelta func(string), streamed *bool) (resp Response, err error) {
 	name := r.inner.Name()
+	key := r.CircuitKey(req)
+	release, err := r.circuits.inFlight.acquire(ctx, key)
+	if err != nil {
+		return Response{}, err
+	}
+	defer release()
 	start := time.Now()
-	done, err := r.circuits.allow(r.CircuitKey(req))
+	done, err := r.circuits.allow(key)
 	if err != nil {
 		r.observe(name, OutcomeCircuitOpen, time.Since(start))
 		return Response{}, err

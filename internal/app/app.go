@@ -114,17 +114,18 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, migrate bool
 	a.Invites = &invites.Service{DB: d, Mailer: a.Mailer, BaseURL: cfg.BaseURL}
 	a.Runs = &runs.Service{DB: d, Broker: a.Broker, Providers: a.Providers, RetryBase: tune.RetryBase, RetryMax: tune.RetryMax}
 	a.Engine, err = engine.New(engine.Config{
-		DB:            d,
-		Runs:          a.Runs,
-		Providers:     a.Providers,
-		Broker:        a.Broker,
-		Keys:          a.Keys,
-		Log:           log,
-		Workers:       cfg.Workers,
-		Lease:         cmp.Or(tune.Lease, cfg.StepLease),
-		RescueEvery:   tune.RescueEvery,
-		ShutdownGrace: tune.ShutdownGrace,
-		PollInterval:  tune.PollInterval,
+		DB:              d,
+		Runs:            a.Runs,
+		Providers:       a.Providers,
+		Broker:          a.Broker,
+		Keys:            a.Keys,
+		Log:             log,
+		Workers:         cfg.Workers,
+		Lease:           cmp.Or(tune.Lease, cfg.StepLease),
+		RescueEvery:     tune.RescueEvery,
+		ShutdownGrace:   tune.ShutdownGrace,
+		PollInterval:    tune.PollInterval,
+		TeamConcurrency: cfg.TeamConcurrency,
 	})
 	if err != nil {
 		a.closeStores()
@@ -161,6 +162,7 @@ func providers(cfg *config.Config, log *slog.Logger, m *metrics.Metrics, policy 
 		OpenFor:        cfg.CircuitOpenFor,
 		HalfOpenProbes: uint32(cfg.CircuitProbes),
 		CallTimeout:    cfg.ProviderTimeout,
+		MaxInFlight:    cfg.ProviderConcurrency,
 	})
 	circuits.OnChange = func(key ai.CircuitKey, from, to string) {
 		log.Warn("provider circuit changed", "provider", key.Provider, "scope", key.Scope, "base_url", key.BaseURL, "from", from, "to", to)

@@ -25,6 +25,10 @@ type Config struct {
 	DatabaseURL string // NOFX_DATABASE_URL, defaulted to SQLite in DataDir
 	DataDir     string // NOFX_DATA_DIR
 	Workers     int    // NOFX_WORKERS
+	// TeamConcurrency (NOFX_TEAM_CONCURRENCY) is how many steps of one team
+	// may run at once across all processes; zero is no limit. Load defaults
+	// it to a quarter of the workers, at least 4.
+	TeamConcurrency int
 	// StepLease (NOFX_STEP_LEASE) is how long a running step stays with a
 	// worker that stopped renewing it before another worker retries it.
 	StepLease time.Duration
@@ -60,6 +64,9 @@ type Config struct {
 	CircuitOpenFor  time.Duration
 	CircuitProbes   int
 	ProviderTimeout time.Duration
+	// ProviderConcurrency (NOFX_PROVIDER_CONCURRENCY) is how many calls this
+	// process makes at once with one provider credential; zero is no limit.
+	ProviderConcurrency int
 
 	LogFormat string // NOFX_LOG_FORMAT: json (default) or text
 	LogLevel  string // NOFX_LOG_LEVEL: debug, info (default), warn, error
@@ -143,11 +150,14 @@ func Load(getenv func(string) string) (*Config, error) {
 		return nil, &Error{"NOFX_ADDR", err.Error()}
 	}
 
-	workers, err := intVar(getenv, "NOFX_WORKERS", 4, 0, 1000)
+	workers, err := intVar(getenv, "NOFX_WORKERS", 200, 0, 10000)
 	if err != nil {
 		return nil, err
 	}
 	c.Workers = workers
+	if c.TeamConcurrency, err = intVar(getenv, "NOFX_TEAM_CONCURRENCY", max(4, workers/4), 0, 100000); err != nil {
+		return nil, err
+	}
 
 	for _, v := range []struct {
 		name     string
@@ -170,6 +180,9 @@ func Load(getenv func(string) string) (*Config, error) {
 		return nil, err
 	}
 	if c.CircuitProbes, err = intVar(getenv, "NOFX_CIRCUIT_PROBES", 2, 1, 100); err != nil {
+		return nil, err
+	}
+	if c.ProviderConcurrency, err = intVar(getenv, "NOFX_PROVIDER_CONCURRENCY", 50, 0, 100000); err != nil {
 		return nil, err
 	}
 

@@ -22,7 +22,9 @@ func TestDefaults(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "127.0.0.1:8080", c.Addr)
 	require.Equal(t, "sqlite://"+filepath.ToSlash(filepath.Join(dir, "nofx.db")), c.DatabaseURL)
-	require.Equal(t, 4, c.Workers)
+	require.Equal(t, 200, c.Workers, "steps mostly wait on the network")
+	require.Equal(t, 50, c.TeamConcurrency, "a quarter of the workers")
+	require.Equal(t, 50, c.ProviderConcurrency)
 	require.Equal(t, 30*time.Second, c.StepLease)
 	require.Equal(t, 5, c.CircuitFailures)
 	require.Equal(t, time.Minute, c.CircuitOpenFor)
@@ -53,6 +55,11 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		{"NOFX_ADDR", "localhost:http-ish"},
 		{"NOFX_WORKERS", "many"},
 		{"NOFX_WORKERS", "-1"},
+		{"NOFX_WORKERS", "10001"},
+		{"NOFX_TEAM_CONCURRENCY", "some"},
+		{"NOFX_TEAM_CONCURRENCY", "-1"},
+		{"NOFX_PROVIDER_CONCURRENCY", "lots"},
+		{"NOFX_PROVIDER_CONCURRENCY", "-5"},
 		{"NOFX_DATABASE_URL", "mysql://localhost/nofx"},
 		{"NOFX_SESSION_SECRET", "too short"},
 		{"NOFX_SECRET_KEY", "not a key"},
@@ -137,6 +144,30 @@ func TestLimitsDefaultsAndValues(t *testing.T) {
 	require.Equal(t, []string{"nofx.example.com", "nofx.example.com:8443"}, c.AllowedHosts)
 	require.Equal(t, config.SignupInvite, c.Signup)
 	require.True(t, c.TLS())
+}
+
+func TestTeamConcurrency(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		want int
+	}{
+		{"a quarter of the workers", map[string]string{"NOFX_WORKERS": "1000"}, 250},
+		{"at least four", map[string]string{"NOFX_WORKERS": "8"}, 4},
+		{"at least four on a web-only node", map[string]string{"NOFX_WORKERS": "0"}, 4},
+		{"set", map[string]string{"NOFX_WORKERS": "1000", "NOFX_TEAM_CONCURRENCY": "7"}, 7},
+		{"zero is no limit", map[string]string{"NOFX_TEAM_CONCURRENCY": "0"}, 0},
+		{"the cap of workers", map[string]string{"NOFX_WORKERS": "10000"}, 2500},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tc.env["NOFX_DATA_DIR"] = t.TempDir()
+			c, err := config.Load(env(tc.env))
+			require.NoError(t, err)
+			require.Equal(t, tc.want, c.TeamConcurrency)
+		})
+	}
 }
 
 func TestGoodValues(t *testing.T) {

@@ -6,9 +6,11 @@ package engine
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -51,6 +53,10 @@ type Config struct {
 	ShutdownGrace time.Duration
 	// PollInterval is how often idle workers look for new jobs.
 	PollInterval time.Duration
+	// TeamConcurrency is how many steps of one team may run at once, counted
+	// across every process; 0 is no limit. A team at its limit waits while
+	// other teams' steps run.
+	TeamConcurrency int
 }
 
 // KeyResolver finds a team's own API key for a provider.
@@ -227,7 +233,26 @@ type stepWorker struct {
 func (w *stepWorker) Timeout(*river.Job[stepArgs]) time.Duration { return -1 }
 
 func (w *stepWorker) Work(ctx context.Context, job *river.Job[stepArgs]) error {
-	return w.e.work(ctx, job.Args.RunID, job.Args.StepID, job.ID)
+	err := w.e.work(ctx, job.Args.RunID, job.Args.StepID, job.ID)
+	if errors.Is(err, runs.ErrTeamBusy) {
+		return river.JobSnooze(teamWait(job.Metadata))
+	}
+	return err
+}
+
+// teamWait is how long a step whose team is at its concurrency limit waits
+// before it asks again: longer each time it is turned away (from 200ms to
+// 3.2s, with jitter), so that a team's large backlog does not keep the
+// database busy while a freed slot is still taken soon by one of its many
+// waiting steps. It stays below River's scheduler interval (5s), so the job
+// comes back by itself.
+func teamWait(metadata []byte) time.Duration {
+	var m struct {
+		Snoozes int `json:"snoozes"`
+	}
+	_ = json.Unmarshal(metadata, &m)
+	d := 200 * time.Millisecond << min(max(m.Snoozes, 0), 4)
+	return d/2 + rand.N(d/2+1)
 }
 
 // requeueStranded finds queued steps whose job a worker took but never
@@ -277,7 +302,15 @@ const holdBackoff = 5 * time.Second
 // work runs a step's attempts and records each outcome.
 func (e *Engine) work(ctx context.Context, runID, stepID, jobID int64) error {
 	svc := e.cfg.Runs
-	claim, err := svc.Claim(ctx, runID, stepID, jobID, e.cfg.Lease)
+	// A first look outside any transaction keeps a team's backlog from
+	// queueing at the writer; the claim checks again under the team's lock.
+	if busy, err := svc.TeamAtLimit(ctx, runID, e.cfg.TeamConcurrency); err != nil || busy {
+		if busy {
+			return runs.ErrTeamBusy
+		}
+		return err
+	}
+	claim, err := svc.ClaimWithin(ctx, runID, stepID, jobID, e.cfg.Lease, e.cfg.TeamConcurrency)
 	if errors.Is(err, runs.ErrNotClaimable) {
 		return nil
 	}

@@ -35,8 +35,9 @@ type env struct {
 }
 
 type options struct {
-	workers int
-	lease   time.Duration
+	workers   int
+	lease     time.Duration
+	teamLimit int // steps of one team at once; 0 is no limit
 }
 
 func newService(d *db.DB, broker *live.Local) *runs.Service {
@@ -65,6 +66,8 @@ func startEngine(t *testing.T, d *db.DB, svc *runs.Service, broker *live.Local, 
 		RescueEvery:   100 * time.Millisecond,
 		ShutdownGrace: 2 * time.Second,
 		PollInterval:  20 * time.Millisecond,
+
+		TeamConcurrency: o.teamLimit,
 	})
 	require.NoError(t, err)
 	require.NoError(t, eng.Start(context.Background()))

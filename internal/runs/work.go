@@ -19,10 +19,57 @@ type Claim struct {
 	Prompt string // the prompt rendered from inputs and earlier outputs
 }
 
+// ErrTeamBusy is returned by ClaimWithin when the run's team already has as
+// many steps running as it may: the step stays queued.
+var ErrTeamBusy = errors.New("runs: the team has as many steps running as it may")
+
 // Claim takes step stepID of run runID for one attempt, on behalf of job
 // jobID, and holds it for lease. A step that is
 // finished, cancelled, waiting or held by a live worker is ErrNotClaimable.
 func (s *Service) Claim(ctx context.Context, runID, stepID, jobID int64, lease time.Duration) (Claim, error) {
+	return s.ClaimWithin(ctx, runID, stepID, jobID, lease, 0)
+}
+
+// teamRunningSteps counts a team's steps that a live worker holds, in every
+// process (a step whose lease expired belongs to a lost worker).
+const teamRunningSteps = `SELECT COUNT(*) FROM steps s JOIN runs r ON r.id = s.run_id
+	WHERE s.status = 'running' AND s.lease_expires_at >= ? AND r.team_id = `
+
+// TeamAtLimit reports whether run runID's team already has teamLimit steps
+// running; it reads without locking, so a claim checks again (ClaimWithin).
+func (s *Service) TeamAtLimit(ctx context.Context, runID int64, teamLimit int) (bool, error) {
+	if teamLimit <= 0 {
+		return false, nil
+	}
+	var n int
+	err := db.Get(ctx, s.DB.Reader(), &n, teamRunningSteps+`(SELECT team_id FROM runs WHERE id = ?)`, db.Now(), runID)
+	if err != nil {
+		return false, fmt.Errorf("runs: count running steps of the team of run %d: %w", runID, err)
+	}
+	return n >= teamLimit, nil
+}
+
+// teamHasRoom reports, inside t, whether teamID may start one more step
+// under teamLimit. On PostgreSQL it first takes the team's claim lock, so
+// that claims of one team in any process count one after another (SQLite
+// writes one transaction at a time anyway).
+func (s *Service) teamHasRoom(ctx context.Context, t *txn, teamID int64, teamLimit int) (bool, error) {
+	if s.DB.Dialect == db.Postgres {
+		if _, err := db.Exec(ctx, t.q, `SELECT pg_advisory_xact_lock(hashtext('nofx.team_steps'), mod(?::bigint, 2147483647)::int)`, teamID); err != nil {
+			return false, fmt.Errorf("runs: lock the step claims of team %d: %w", teamID, err)
+		}
+	}
+	var n int
+	if err := db.Get(ctx, t.q, &n, teamRunningSteps+`?`, t.now, teamID); err != nil {
+		return false, fmt.Errorf("runs: count running steps of team %d: %w", teamID, err)
+	}
+	return n < teamLimit, nil
+}
+
+// ClaimWithin is Claim for a team that may run at most teamLimit steps at
+// once (zero: no limit), counted in the database across processes; a team at
+// its limit gets ErrTeamBusy and the step stays as it was.
+func (s *Service) ClaimWithin(ctx context.Context, runID, stepID, jobID int64, lease time.Duration, teamLimit int) (Claim, error) {
 	var c Claim
 	var renderErr error
 	err := s.transact(ctx, func(t *txn) error {
@@ -45,6 +92,15 @@ func (s *Service) Claim(ctx context.Context, runID, stepID, jobID int64, lease t
 		expired := step.Status == StepRunning && step.LeaseExpiresAt != nil && step.LeaseExpiresAt.Before(t.now)
 		if st.run.Status == RunCancelled || step.Kind == KindApproval || !(step.Status == StepQueued || expired) {
 			return ErrNotClaimable
+		}
+		if teamLimit > 0 {
+			room, err := s.teamHasRoom(ctx, t, st.run.TeamID, teamLimit)
+			if err != nil {
+				return err
+			}
+			if !room {
+				return ErrTeamBusy
+			}
 		}
 		t.runID, t.state = runID, st
 
