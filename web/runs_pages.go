@@ -223,7 +223,30 @@ func (s *Server) runPage(c echo.Context) error {
 		return err
 	}
 	d := runsview.RunData{Run: run, Steps: steps, Events: events, Now: time.Now(), Can: permissions(a)}
+	if err := s.teamSlots(ctx, a, &d); err != nil {
+		return err
+	}
 	return s.render(c, http.StatusOK, page{Title: fmt.Sprintf("Run #%d", id), Nav: "runs", Content: runsview.Show(d)})
+}
+
+// teamSlots fills in the team's step limit and how many steps it runs,
+// when the run has a queued step that could be waiting for a slot.
+func (s *Server) teamSlots(ctx context.Context, a access.Actor, d *runsview.RunData) error {
+	if s.cfg.TeamConcurrency <= 0 {
+		return nil
+	}
+	for _, st := range d.Steps {
+		if st.Status != runs.StepQueued {
+			continue
+		}
+		n, err := s.runs.TeamRunning(ctx, a)
+		if err != nil {
+			return err
+		}
+		d.TeamLimit, d.TeamRunning = s.cfg.TeamConcurrency, n
+		return nil
+	}
+	return nil
 }
 
 // stepState is what can change of a step; its card is sent again when it does.
@@ -290,6 +313,9 @@ func (l *runLiveState) changed(ctx context.Context, stream *sse, events []runs.E
 		return err
 	}
 	d := runsview.RunData{Run: run, Steps: steps, Now: time.Now(), Can: l.can}
+	if err := l.server.teamSlots(ctx, l.actor, &d); err != nil {
+		return err
+	}
 	if !l.started || run.Status != l.status || run.StepsDone != l.stepsDone {
 		if err := sendHTML(ctx, stream, "run-status", 0, runsview.RunStatus(run)); err != nil {
 			return err

@@ -2,6 +2,8 @@ package web_test
 
 import (
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"testing"
@@ -9,6 +11,10 @@ import (
 
 	"github.com/PuerkitoBio/goquery"
 	"github.com/stretchr/testify/require"
+
+	"github.com/nofxhq/nofx/internal/config"
+	"github.com/nofxhq/nofx/internal/db/dbtest"
+	"github.com/nofxhq/nofx/internal/teams"
 )
 
 // A step behind its team's open circuit says on the run page why it waits,
@@ -45,4 +51,36 @@ func TestRunPageSaysWhyAStepWaitsOnACircuit(t *testing.T) {
 	require.Contains(t, text, "patience 10m0s")
 	_, ok := wait.Find(`[data-testid^=step-retry-at-]`).Attr("datetime")
 	require.True(t, ok)
+}
+
+// A queued step of a team that runs as many steps as it may says so.
+func TestRunPageSaysWhenAStepWaitsForATeamSlot(t *testing.T) {
+	t.Parallel()
+	a := newAppWith(t, dbtest.SQLiteURL(t), slog.New(slog.NewTextHandler(io.Discard, nil)), func(c *config.Config) { c.TeamConcurrency = 1 })
+	key := a.newAPIClient("slots@example.com", teams.RoleOwner)
+	c := a.client()
+	require.Equal(t, http.StatusSeeOther, c.logIn("slots@example.com", password).StatusCode)
+
+	slow := `{"name":"%s","kind":"llm","provider":"simulated","model":"echo","prompt":"x","options":{"latency_ms":60000}}`
+	res := key.do(http.MethodPost, "/api/v1/runs", `{"plan":{"goal":"two at once","steps":[`+fmt.Sprintf(slow, "a")+`,`+fmt.Sprintf(slow, "b")+`]}}`)
+	require.Equal(t, http.StatusCreated, res.StatusCode, res.Body)
+	id := decode[apiRun](t, res).ID
+	t.Cleanup(func() { key.do(http.MethodPost, fmt.Sprintf("/api/v1/runs/%d/cancel", id), "") })
+
+	changes, unsubscribe := a.App.Broker.Subscribe(id)
+	defer unsubscribe()
+	deadline := time.After(20 * time.Second)
+	for {
+		doc := c.get(fmt.Sprintf("/runs/%d", id)).Doc(t)
+		if wait := doc.Find(`[data-testid^=step-team-wait-]`); wait.Length() > 0 {
+			require.Equal(t, 1, wait.Length(), "the running step does not wait")
+			require.Contains(t, wait.Text(), "your team is running 1 step, as many as it may at once (1)")
+			return
+		}
+		select {
+		case <-changes:
+		case <-deadline:
+			t.Fatalf("run %d never showed a team slot wait", id)
+		}
+	}
 }

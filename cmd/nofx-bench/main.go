@@ -2,6 +2,12 @@
 // to end, next to River's own rate for no-op jobs on the same database, and
 // prints the ratio. It runs on SQLite, and on PostgreSQL when
 // NOFX_BENCH_DATABASE_URL (or NOFX_TEST_DATABASE_URL) is set.
+//
+// Against a real `nofx serve` (built from ./cmd/nofx, or -nofx) and only
+// through its HTTP API, it also measures the latency scenario (2,000 one-step
+// runs at 1 s simulated latency from 16 clients: wall time, runs created per
+// second, peak resident set) and the hand-off latency of a chain of five
+// text steps. -scenario picks among engine, latency and handoff.
 package main
 
 import (
@@ -17,6 +23,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"strings"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -38,7 +45,25 @@ func main() {
 	workers := flag.Int("workers", 100, "workers, for River and for the engine")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the engine on PostgreSQL to this file")
 	only := flag.String("only", "", "measure only this database: sqlite or postgres")
+	scenario := flag.String("scenario", "engine,latency,handoff", "comma-separated scenarios to run: engine, latency, handoff")
+	var o httpOptions
+	flag.IntVar(&o.latencyRuns, "latency-runs", 2000, "runs of the latency scenario")
+	flag.IntVar(&o.clients, "clients", 16, "concurrent HTTP clients creating the latency scenario's runs")
+	flag.IntVar(&o.handoffRuns, "handoff-runs", 50, "runs of each kind in the hand-off scenario")
+	flag.StringVar(&o.nofx, "nofx", "", "nofx binary for the HTTP scenarios (default: go build ./cmd/nofx into a temporary directory)")
+	flag.StringVar(&o.goCmd, "go", "go", "go command that builds nofx")
 	flag.Parse()
+	want := map[string]bool{}
+	for _, sc := range strings.Split(*scenario, ",") {
+		switch sc = strings.TrimSpace(sc); sc {
+		case "engine", "latency", "handoff":
+			want[sc] = true
+		default:
+			fmt.Fprintf(os.Stderr, "nofx-bench: unknown scenario %q (use engine, latency, handoff)\n", sc)
+			os.Exit(2)
+		}
+	}
+	o.latency, o.handoff = want["latency"], want["handoff"]
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err != nil {
@@ -47,10 +72,26 @@ func main() {
 		}
 		profile = f
 	}
-	if err := run(*n, *workers, *only); err != nil {
-		fmt.Fprintln(os.Stderr, "nofx-bench:", err)
-		os.Exit(1)
+	if want["engine"] {
+		if err := run(*n, *workers, *only); err != nil {
+			fmt.Fprintln(os.Stderr, "nofx-bench:", err)
+			os.Exit(1)
+		}
 	}
+	if o.latency || o.handoff {
+		if err := runHTTP(context.Background(), o, postgresBase(), *only); err != nil {
+			fmt.Fprintln(os.Stderr, "nofx-bench:", err)
+			os.Exit(1)
+		}
+	}
+}
+
+// postgresBase is the PostgreSQL URL to measure on, or "".
+func postgresBase() string {
+	if base := os.Getenv("NOFX_BENCH_DATABASE_URL"); base != "" {
+		return base
+	}
+	return os.Getenv("NOFX_TEST_DATABASE_URL")
 }
 
 // profile, when set, receives a CPU profile of the engine on PostgreSQL.
@@ -70,10 +111,7 @@ func run(n, workers int, only string) error {
 		{"sqlite", "sqlite://" + filepath.Join(dir, "river.db")},
 		{"sqlite", "sqlite://" + filepath.Join(dir, "nofx.db")},
 	}
-	base := os.Getenv("NOFX_BENCH_DATABASE_URL")
-	if base == "" {
-		base = os.Getenv("NOFX_TEST_DATABASE_URL")
-	}
+	base := postgresBase()
 	if base != "" {
 		river, cleanRiver, err := freshSchema(base)
 		if err != nil {

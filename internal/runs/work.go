@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/nofxhq/nofx/internal/access"
 	"github.com/nofxhq/nofx/internal/auth"
 	"github.com/nofxhq/nofx/internal/db"
 )
@@ -47,6 +48,16 @@ func (s *Service) TeamAtLimit(ctx context.Context, runID int64, teamLimit int) (
 		return false, fmt.Errorf("runs: count running steps of the team of run %d: %w", runID, err)
 	}
 	return n >= teamLimit, nil
+}
+
+// TeamRunning returns how many steps the actor's team is running now, for
+// pages that say why a queued step waits for a slot.
+func (s *Service) TeamRunning(ctx context.Context, actor access.Actor) (int, error) {
+	var n int
+	if err := db.Get(ctx, s.DB.Reader(), &n, teamRunningSteps+`?`, db.Now(), actor.TeamID); err != nil {
+		return 0, fmt.Errorf("runs: count running steps of team %d: %w", actor.TeamID, err)
+	}
+	return n, nil
 }
 
 // teamHasRoom reports, inside t, whether teamID may start one more step
