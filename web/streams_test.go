@@ -7,16 +7,13 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/nofxhq/nofx/internal/ai"
 	"github.com/nofxhq/nofx/internal/apikeys"
-	nofx "github.com/nofxhq/nofx/internal/app"
 	"github.com/nofxhq/nofx/internal/config"
 	"github.com/nofxhq/nofx/internal/db/dbtest"
 	"github.com/nofxhq/nofx/internal/teams"
@@ -25,30 +22,9 @@ import (
 // newStreamsApp is newApp with at most limit event streams per user or key.
 func newStreamsApp(t *testing.T, limit int) *app {
 	t.Helper()
-	cfg := &config.Config{
-		DatabaseURL:         dbtest.SQLiteURL(t),
-		DataDir:             t.TempDir(),
-		Workers:             2,
-		SessionSecret:       []byte("test-session-secret-0123456789abcdef"),
-		SecretKey:           []byte("test-secret-key-0123456789abcdef"),
-		LogFormat:           "text",
-		LogLevel:            "error",
-		StreamsPerPrincipal: limit,
-	}
-	a, err := nofx.New(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), true, nofx.Tuning{
-		Lease: 5 * time.Second, RescueEvery: time.Second, ShutdownGrace: time.Second,
-		PollInterval: 20 * time.Millisecond, RetryBase: 5 * time.Millisecond, RetryMax: 50 * time.Millisecond,
-		ProviderRetry: ai.RetryPolicy{Attempts: 2, Base: time.Millisecond, Max: 5 * time.Millisecond, MaxRetryAfter: 10 * time.Millisecond},
+	return newAppWith(t, dbtest.SQLiteURL(t), slog.New(slog.NewTextHandler(io.Discard, nil)), func(c *config.Config) {
+		c.StreamsPerPrincipal = limit
 	})
-	require.NoError(t, err)
-	require.NoError(t, a.Start(context.Background()))
-	ts := httptest.NewServer(a.Web.Handler())
-	t.Cleanup(func() {
-		ts.CloseClientConnections()
-		ts.Close()
-		require.NoError(t, a.Close(context.Background()))
-	})
-	return &app{t: t, DB: a.DB, URL: ts.URL, App: a}
 }
 
 // stream is an open event stream, or the answer that refused one.
