@@ -65,12 +65,21 @@ func (a *app) teamOf(email string) teams.Membership {
 	return ms[0]
 }
 
-// keyClient calls the API with a new key of role in teamID.
+// keyClient calls the API with a new key of role in teamID, made by the
+// team's owner.
 func (a *app) keyClient(teamID int64, role teams.Role) *apiClient {
 	a.t.Helper()
-	_, secret, err := apikeys.Create(context.Background(), a.DB, teamID, "key "+string(role), role, 0, nil)
+	_, secret, err := apikeys.Create(context.Background(), a.DB, teamID, "key "+string(role), role, a.ownerOf(teamID), nil)
 	require.NoError(a.t, err)
 	return &apiClient{t: a.t, app: a, key: secret}
+}
+
+// ownerOf returns the user id of teamID's owner.
+func (a *app) ownerOf(teamID int64) int64 {
+	a.t.Helper()
+	var id int64
+	require.NoError(a.t, db.Get(context.Background(), a.DB, &id, `SELECT user_id FROM memberships WHERE team_id = ? AND role = 'owner'`, teamID))
+	return id
 }
 
 // countRuns counts the runs in the database.

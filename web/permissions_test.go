@@ -67,7 +67,7 @@ func checkRoutePermissions(t *testing.T, a *app) {
 	require.NoError(t, err)
 	team := ms[0]
 	keyFor := func(teamID int64, role teams.Role) string {
-		_, secret, err := apikeys.Create(ctx, a.DB, teamID, "matrix "+string(role), role, 0, nil)
+		_, secret, err := apikeys.Create(ctx, a.DB, teamID, "matrix "+string(role), role, a.ownerOf(teamID), nil)
 		require.NoError(t, err)
 		return secret
 	}
@@ -113,7 +113,7 @@ func checkRoutePermissions(t *testing.T, a *app) {
 	_, err = a.App.Deployments.Deploy(ctx, ownerActor, spec.Slug, "production", 1)
 	require.NoError(t, err)
 	params := func(path string) string {
-		key, _, err := apikeys.Create(ctx, a.DB, team.ID, "victim", teams.RoleViewer, 0, nil)
+		key, _, err := apikeys.Create(ctx, a.DB, team.ID, "victim", teams.RoleViewer, ownerUser.ID, nil)
 		require.NoError(t, err)
 		id := fmt.Sprint(run.ID)
 		switch {

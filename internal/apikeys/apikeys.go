@@ -56,10 +56,13 @@ const keyColumns = `id, team_id, name, prefix, role, created_by, created_at, exp
 // keyColumnsOfK is keyColumns of the table aliased k.
 const keyColumnsOfK = `k.id, k.team_id, k.name, k.prefix, k.role, k.created_by, k.created_at, k.expires_at, k.last_used_at, k.revoked_at`
 
-// Create makes a key for teamID on behalf of the user createdBy, and returns
-// it with its secret, which is never stored and cannot be shown again. A key
-// made by no user (createdBy 0: tools, tests) answers to the team's owner.
+// Create makes a key for teamID on behalf of the user createdBy, to whom
+// it answers, and returns it with its secret, which is never stored and
+// cannot be shown again.
 func Create(ctx context.Context, q db.Queryer, teamID int64, name string, role teams.Role, createdBy int64, expiresAt *time.Time) (Key, string, error) {
+	if createdBy == 0 {
+		return Key{}, "", errors.New("apikeys: create: a key needs the user who makes it")
+	}
 	random, _, err := auth.NewToken()
 	if err != nil {
 		return Key{}, "", err
@@ -74,11 +77,10 @@ func Create(ctx context.Context, q db.Queryer, teamID int64, name string, role t
 		ExpiresAt: expiresAt,
 	}
 	k.GrantedRole = k.Role
-	creator := sql.NullInt64{Int64: createdBy, Valid: createdBy != 0}
 	err = db.Get(ctx, q, &k, `INSERT INTO api_keys (team_id, name, prefix, key_hash, role, created_by, created_at, expires_at)
-		VALUES (?, ?, ?, ?, ?, COALESCE(?, (SELECT user_id FROM memberships WHERE team_id = ? AND role = 'owner')), ?, ?)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 		RETURNING id, created_by`,
-		k.TeamID, k.Name, k.Prefix, auth.HashToken(secret), k.Role, creator, k.TeamID, k.CreatedAt, k.ExpiresAt)
+		k.TeamID, k.Name, k.Prefix, auth.HashToken(secret), k.Role, createdBy, k.CreatedAt, k.ExpiresAt)
 	if err != nil {
 		return Key{}, "", fmt.Errorf("apikeys: create: %w", err)
 	}

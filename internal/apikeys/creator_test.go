@@ -94,20 +94,20 @@ func TestAuthenticateAnswersToTheCreator(t *testing.T) {
 	})
 }
 
-// TestCreateWithoutCreatorAnswersToTheOwner checks that a key made by no
-// user (tests, tools) is attributed to the team's owner.
-func TestCreateWithoutCreatorAnswersToTheOwner(t *testing.T) {
+// TestCreateNeedsACreator checks that a key cannot be made by no user: a
+// key answers to the user who made it, and one with nobody behind it would
+// never work.
+func TestCreateNeedsACreator(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		ctx := context.Background()
 		team, err := teams.Create(ctx, d, "Acme", "acme", false)
 		require.NoError(t, err)
-		owner := addMember(t, d, team.ID, "owner@example.com", teams.RoleOwner)
-		key, secret, err := apikeys.Create(ctx, d, team.ID, "tool", teams.RoleAdmin, 0, nil)
-		require.NoError(t, err)
-		require.Equal(t, owner, key.CreatedBy.Int64)
-		got, err := apikeys.Authenticate(ctx, d, secret)
-		require.NoError(t, err)
-		require.Equal(t, teams.RoleAdmin, got.Role)
+		addMember(t, d, team.ID, "owner@example.com", teams.RoleOwner)
+		_, _, err = apikeys.Create(ctx, d, team.ID, "tool", teams.RoleAdmin, 0, nil)
+		require.Error(t, err)
+		var n int
+		require.NoError(t, db.Get(ctx, d, &n, `SELECT COUNT(*) FROM api_keys`))
+		require.Zero(t, n, "nothing was written")
 	})
 }
 
