@@ -125,6 +125,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, migrate bool
 		RescueEvery:     tune.RescueEvery,
 		ShutdownGrace:   tune.ShutdownGrace,
 		PollInterval:    tune.PollInterval,
+		PollOnly:        !cfg.DatabaseListen,
 		TeamConcurrency: cfg.TeamConcurrency,
 	})
 	if err != nil {

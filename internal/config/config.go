@@ -23,8 +23,13 @@ import (
 type Config struct {
 	Addr        string // NOFX_ADDR
 	DatabaseURL string // NOFX_DATABASE_URL, defaulted to SQLite in DataDir
-	DataDir     string // NOFX_DATA_DIR
-	Workers     int    // NOFX_WORKERS
+	// DatabaseListen (NOFX_DATABASE_LISTEN, default true) lets the engine
+	// hold one LISTEN connection on PostgreSQL, so that idle workers hear of
+	// new steps at once instead of polling; turn it off behind PgBouncer in
+	// transaction mode.
+	DatabaseListen bool
+	DataDir        string // NOFX_DATA_DIR
+	Workers        int    // NOFX_WORKERS
 	// TeamConcurrency (NOFX_TEAM_CONCURRENCY) is how many steps of one team
 	// may run at once across all processes; zero is no limit. Load defaults
 	// it to a quarter of the workers, at least 4.
@@ -152,6 +157,9 @@ func Load(getenv func(string) string) (*Config, error) {
 
 	workers, err := intVar(getenv, "NOFX_WORKERS", 200, 0, 10000)
 	if err != nil {
+		return nil, err
+	}
+	if c.DatabaseListen, err = boolVar(getenv, "NOFX_DATABASE_LISTEN", true); err != nil {
 		return nil, err
 	}
 	c.Workers = workers
@@ -326,6 +334,18 @@ func intVar(getenv func(string) string, name string, def, min, max int) (int, er
 		return 0, &Error{name, fmt.Sprintf("must be between %d and %d, not %d", min, max, n)}
 	}
 	return n, nil
+}
+
+func boolVar(getenv func(string) string, name string, def bool) (bool, error) {
+	switch strings.ToLower(strings.TrimSpace(getenv(name))) {
+	case "":
+		return def, nil
+	case "true", "on", "1", "yes":
+		return true, nil
+	case "false", "off", "0", "no":
+		return false, nil
+	}
+	return false, &Error{name, "use true or false"}
 }
 
 func durationVar(getenv func(string) string, name string, def, min, max time.Duration) (time.Duration, error) {

@@ -25,6 +25,7 @@ func TestDefaults(t *testing.T) {
 	require.Equal(t, 200, c.Workers, "steps mostly wait on the network")
 	require.Equal(t, 50, c.TeamConcurrency, "a quarter of the workers")
 	require.Equal(t, 50, c.ProviderConcurrency)
+	require.True(t, c.DatabaseListen, "idle workers hear of new steps at once on PostgreSQL")
 	require.Equal(t, 30*time.Second, c.StepLease)
 	require.Equal(t, 5, c.CircuitFailures)
 	require.Equal(t, time.Minute, c.CircuitOpenFor)
@@ -93,6 +94,7 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		{"NOFX_ALLOWED_HOSTS", "https://nofx.example.com"},
 		{"NOFX_ALLOWED_HOSTS", "nofx.example.com/path"},
 		{"NOFX_SIGNUP", "sometimes"},
+		{"NOFX_DATABASE_LISTEN", "maybe"},
 	} {
 		t.Run(tc.name+"="+tc.value, func(t *testing.T) {
 			_, err := config.Load(env(map[string]string{"NOFX_DATA_DIR": t.TempDir(), tc.name: tc.value}))
@@ -182,8 +184,10 @@ func TestGoodValues(t *testing.T) {
 		"NOFX_OPENAI_BASE_URL": "http://127.0.0.1:11434/v1",
 		"NOFX_SMTP_URL":        "smtp://user:pass@mail.example.com:587",
 		"NOFX_METRICS_TOKEN":   "0123456789abcdef0123",
+		"NOFX_DATABASE_LISTEN": "off",
 	}))
 	require.NoError(t, err)
+	require.False(t, c.DatabaseListen)
 	require.Equal(t, "0123456789abcdef0123", c.MetricsToken)
 	require.Equal(t, ":9090", c.Addr)
 	require.Zero(t, c.Workers, "0 workers is a web-only node")

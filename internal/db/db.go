@@ -41,7 +41,13 @@ type DB struct {
 	Dialect Dialect
 	stmts   *stmtCache // see Prepared
 	reader  *DB        // SQLite's read-only connections; nil on PostgreSQL, which reads through its one pool
+	url     string     // what Open was given, for connections outside the pool (see URL)
 }
+
+// URL is the database URL the DB was opened from, password included: for
+// what needs a connection of its own (the engine's LISTEN connection on
+// PostgreSQL). Never log it.
+func (d *DB) URL() string { return d.url }
 
 // Reader returns what reads run against when they need not see a
 // transaction's own uncommitted writes: on SQLite, read-only connections to
@@ -80,6 +86,7 @@ func Open(ctx context.Context, rawURL string) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
+	d.url = rawURL
 	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := d.PingContext(pingCtx); err != nil {

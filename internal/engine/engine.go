@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jmoiron/sqlx"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
@@ -53,6 +54,10 @@ type Config struct {
 	ShutdownGrace time.Duration
 	// PollInterval is how often idle workers look for new jobs.
 	PollInterval time.Duration
+	// PollOnly keeps a PostgreSQL engine from holding a LISTEN connection
+	// (for PgBouncer in transaction mode): idle workers then find new steps
+	// only by polling, every PollInterval.
+	PollOnly bool
 	// TeamConcurrency is how many steps of one team may run at once, counted
 	// across every process; 0 is no limit. A team at its limit waits while
 	// other teams' steps run.
@@ -68,6 +73,7 @@ type KeyResolver interface {
 type Engine struct {
 	cfg         Config
 	client      *river.Client[*sql.Tx]
+	listenPool  *pgxpool.Pool // PostgreSQL's LISTEN connection; nil when polling only
 	started     atomic.Bool
 	stopRescue  context.CancelFunc
 	rescueEnded chan struct{}
@@ -112,15 +118,48 @@ func New(cfg Config) (*Engine, error) {
 		rc.Queues = map[string]river.QueueConfig{stepsQueue: {MaxWorkers: cfg.Workers}}
 	}
 	var err error
-	if cfg.DB.Dialect == db.Postgres {
-		e.client, err = river.NewClient(riverdatabasesql.New(cfg.DB.DB.DB), rc)
-	} else {
+	switch {
+	case cfg.DB.Dialect != db.Postgres:
 		e.client, err = river.NewClient(riversqlite.New(cfg.DB.DB.DB), rc)
+	case cfg.PollOnly || cfg.Workers == 0:
+		e.client, err = river.NewClient(riverdatabasesql.New(cfg.DB.DB.DB), rc)
+	default:
+		// A step made ready in a transaction is announced with NOTIFY as it
+		// commits, and idle workers take it at once instead of at the next
+		// poll: the hand-off between a run's steps is then a round trip, not
+		// up to PollInterval.
+		if e.listenPool, err = listenPool(cfg.DB.URL()); err != nil {
+			return nil, err
+		}
+		e.client, err = river.NewClient(riverdatabasesql.NewWithPgxListener(cfg.DB.DB.DB, e.listenPool), rc)
 	}
 	if err != nil {
+		e.closeListenPool()
 		return nil, fmt.Errorf("engine: river client: %w", err)
 	}
 	return e, nil
+}
+
+// listenPool is the pool River takes its one LISTEN connection from; it
+// connects lazily, on Start.
+func listenPool(url string) (*pgxpool.Pool, error) {
+	pc, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("engine: database URL for LISTEN: %w", err)
+	}
+	pc.MinConns, pc.MaxConns = 0, 1
+	pool, err := pgxpool.NewWithConfig(context.Background(), pc)
+	if err != nil {
+		return nil, fmt.Errorf("engine: LISTEN pool: %w", err)
+	}
+	return pool, nil
+}
+
+func (e *Engine) closeListenPool() {
+	if e.listenPool != nil {
+		e.listenPool.Close()
+		e.listenPool = nil
+	}
 }
 
 // Start starts the workers; it does nothing on a node without workers.
@@ -169,8 +208,14 @@ func (e *Engine) rescueLoop(ctx context.Context) {
 }
 
 // Stop stops taking jobs, gives running steps the grace period to finish,
-// then cancels them; cancelled steps are released to run again.
+// then cancels them; cancelled steps are released to run again. A stopped
+// engine is not started again.
 func (e *Engine) Stop(ctx context.Context) error {
+	defer func() {
+		if !e.started.Load() {
+			e.closeListenPool() // River no longer listens
+		}
+	}()
 	if !e.started.Load() {
 		return nil
 	}
