@@ -362,47 +362,27 @@ func (e *Engine) work(ctx context.Context, runID, stepID, jobID int64) error {
 	if err != nil {
 		return err
 	}
-	record, stop := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-	defer stop()
 	for {
 		result, execErr, cause := e.attempt(ctx, claim)
-		var (
-			delay time.Duration
-			kept  bool
-		)
-		until, circuitOpen := ai.IsCircuitOpen(execErr)
+		o, err := e.record(ctx, claim, result, execErr, cause)
 		switch {
-		case execErr == nil:
-			var u runs.Usage
-			if u, err = e.usage(record, result); err == nil {
-				err = svc.Complete(record, claim, result.output, u)
-			}
-		case errors.Is(cause, errLeaseLost):
-			return nil // cancelled: the canceller recorded it
-		case ctx.Err() != nil:
-			err = svc.Release(record, claim, true) // shutting down
-		case circuitOpen:
-			// Wait for the provider instead of burning attempts.
-			if soon := time.Now().Add(time.Second); until.Before(soon) {
-				until = soon
-			}
-			err = svc.Snooze(record, claim, circuitWait(execErr, until))
-		case errors.Is(cause, errStepTimeout):
-			delay, kept, err = svc.Fail(record, claim, runs.Failure{Err: errStepTimeout, Retryable: true, TimedOut: true}, holdBackoff)
-		default:
-			delay, kept, err = svc.Fail(record, claim, runs.Failure{Err: execErr, Retryable: ai.Retryable(execErr), RetryAfter: ai.RetryAfter(execErr)}, holdBackoff)
-		}
-		if errors.Is(err, runs.ErrLeaseLost) {
+		case errors.Is(err, runs.ErrLeaseLost):
+			return nil // cancelled or taken over: the other side recorded it
+		case err != nil:
+			return err
+		case o.took:
+			claim = o.next // a step this one readied, taken without a job
+			continue
+		case !o.kept:
 			return nil
 		}
-		if err != nil || !kept {
-			return err
-		}
-		if err := e.hold(ctx, claim, delay); err != nil {
+		if err := e.hold(ctx, claim, o.delay); err != nil {
 			if errors.Is(err, errLeaseLost) {
 				return nil
 			}
-			return svc.Release(record, claim, false) // shutting down during the backoff
+			release, stop := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+			defer stop()
+			return svc.Release(release, claim, false) // shutting down during the backoff
 		}
 		if claim, err = svc.Restart(ctx, claim, e.cfg.Lease); err != nil {
 			if errors.Is(err, runs.ErrLeaseLost) {
@@ -411,6 +391,54 @@ func (e *Engine) work(ctx context.Context, runID, stepID, jobID int64) error {
 			return err
 		}
 	}
+}
+
+// outcome is what recording an attempt left the worker with: a backoff to
+// hold the step through (kept), or a next step to run (took), or nothing.
+type outcome struct {
+	delay time.Duration
+	kept  bool
+	next  runs.Claim
+	took  bool
+}
+
+// record records an attempt's outcome, even when the worker is stopping.
+// A success goes on with a step it readied unless the worker is stopping.
+func (e *Engine) record(ctx context.Context, claim runs.Claim, res result, execErr, cause error) (outcome, error) {
+	svc := e.cfg.Runs
+	rec, stop := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer stop()
+	var (
+		o   outcome
+		err error
+	)
+	until, circuitOpen := ai.IsCircuitOpen(execErr)
+	switch {
+	case execErr == nil:
+		var u runs.Usage
+		if u, err = e.usage(rec, res); err != nil {
+			return o, err
+		}
+		if ctx.Err() != nil {
+			return o, svc.Complete(rec, claim, res.output, u)
+		}
+		o.next, o.took, err = svc.CompleteAndTake(rec, claim, res.output, u, e.cfg.Lease)
+	case errors.Is(cause, errLeaseLost):
+		return o, runs.ErrLeaseLost // cancelled: the canceller recorded it
+	case ctx.Err() != nil:
+		err = svc.Release(rec, claim, true) // shutting down
+	case circuitOpen:
+		// Wait for the provider instead of burning attempts.
+		if soon := time.Now().Add(time.Second); until.Before(soon) {
+			until = soon
+		}
+		err = svc.Snooze(rec, claim, circuitWait(execErr, until))
+	case errors.Is(cause, errStepTimeout):
+		o.delay, o.kept, err = svc.Fail(rec, claim, runs.Failure{Err: errStepTimeout, Retryable: true, TimedOut: true}, holdBackoff)
+	default:
+		o.delay, o.kept, err = svc.Fail(rec, claim, runs.Failure{Err: execErr, Retryable: ai.Retryable(execErr), RetryAfter: ai.RetryAfter(execErr)}, holdBackoff)
+	}
+	return o, err
 }
 
 // result is what a successful attempt produced, and which model did.

@@ -29,6 +29,10 @@ type txn struct {
 	// after, when set, runs last in the transaction, once the run is settled
 	// and its jobs enqueued: to read what is about to be committed.
 	after func() error
+	// take, when set, sees the jobs of the steps the settling readied before
+	// they are enqueued, and returns those still to enqueue (see
+	// CompleteAndTake).
+	take func(jobs []StepJob) ([]StepJob, error)
 }
 
 // transact runs fn in a transaction, then settles the run fn touched:
@@ -57,6 +61,11 @@ func (s *Service) transact(ctx context.Context, fn func(t *txn) error) error {
 		jobs, err := s.settle(ctx, t.q, st)
 		if err != nil {
 			return err
+		}
+		if t.take != nil {
+			if jobs, err = t.take(jobs); err != nil {
+				return err
+			}
 		}
 		if err := s.schedule(ctx, t, st, append(jobs, t.jobs...)); err != nil {
 			return err
@@ -208,6 +217,16 @@ func (st *state) stepWrite(step *Step, u stepUpdate) write {
 	}
 	step.Status, step.Output, step.Error, step.FinishedAt = u.status, u.output, u.error, finished
 	return write{query: query + ` WHERE id = ?`, args: append(args, step.ID)}
+}
+
+// stepByID returns the run's step id, or nil.
+func (st *state) stepByID(id int64) *Step {
+	for _, step := range st.steps {
+		if step.ID == id {
+			return step
+		}
+	}
+	return nil
 }
 
 // outputs returns the outputs of the succeeded steps, by name.

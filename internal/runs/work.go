@@ -91,12 +91,7 @@ func (s *Service) ClaimWithin(ctx context.Context, runID, stepID, jobID int64, l
 		if err != nil {
 			return err
 		}
-		var step *Step
-		for _, candidate := range st.steps {
-			if candidate.ID == stepID {
-				step = candidate
-			}
-		}
+		step := st.stepByID(stepID)
 		if step == nil || (step.JobID.Valid && step.JobID.Int64 != jobID) {
 			return ErrNotClaimable // a job the step no longer waits for
 		}
@@ -130,25 +125,12 @@ func (s *Service) ClaimWithin(ctx context.Context, runID, stepID, jobID int64, l
 			st.event(step.Name, "step.failed", "Cannot render the prompt: "+err.Error(), nil)
 			return nil
 		}
-		token, _, err := auth.NewToken()
-		if err != nil {
-			return err
-		}
-		expires := t.now.Add(lease)
-		st.later(`UPDATE steps SET status = ?, attempt = attempt + 1, lease_token = ?, lease_expires_at = ?,
-			rendered_prompt = ?, started_at = COALESCE(started_at, ?), updated_at = ? WHERE id = ?`,
-			StepRunning, token, expires, prompt, t.now, t.now, step.ID)
-		step.Status, step.Attempt, step.LeaseToken, step.LeaseExpiresAt, step.RenderedPrompt = StepRunning, step.Attempt+1, token, &expires, prompt
-		if step.StartedAt == nil {
-			step.StartedAt = &t.now
-		}
-		msg := fmt.Sprintf("Attempt %d of %d started", step.Attempt, step.MaxAttempts)
+		note := ""
 		if expired {
-			msg += " (the previous worker stopped responding)"
+			note = " (the previous worker stopped responding)"
 		}
-		st.event(step.Name, "step.started", msg, nil)
-		c = Claim{Run: st.run, Step: *step, Lease: token, Prompt: prompt}
-		return nil
+		c, err = st.start(step, prompt, lease, note)
+		return err
 	})
 	if err != nil {
 		return Claim{}, err
@@ -157,6 +139,25 @@ func (s *Service) ClaimWithin(ctx context.Context, runID, stepID, jobID int64, l
 		return Claim{}, ErrNotClaimable
 	}
 	return c, nil
+}
+
+// start gives step, about to run with prompt, to a new holder of a lease,
+// with the run's other writes; note ends the timeline's entry.
+func (st *state) start(step *Step, prompt string, lease time.Duration, note string) (Claim, error) {
+	token, _, err := auth.NewToken()
+	if err != nil {
+		return Claim{}, err
+	}
+	expires := st.now.Add(lease)
+	st.later(`UPDATE steps SET status = ?, enqueued = ?, attempt = attempt + 1, lease_token = ?, lease_expires_at = ?,
+		rendered_prompt = ?, started_at = COALESCE(started_at, ?), updated_at = ? WHERE id = ?`,
+		StepRunning, true, token, expires, prompt, st.now, st.now, step.ID)
+	step.Status, step.Enqueued, step.Attempt, step.LeaseToken, step.LeaseExpiresAt, step.RenderedPrompt = StepRunning, true, step.Attempt+1, token, &expires, prompt
+	if step.StartedAt == nil {
+		step.StartedAt = &st.now
+	}
+	st.event(step.Name, "step.started", fmt.Sprintf("Attempt %d of %d started", step.Attempt, step.MaxAttempts)+note, nil)
+	return Claim{Run: st.run, Step: *step, Lease: token, Prompt: prompt}, nil
 }
 
 // Heartbeat extends a claim's lease. It returns ErrLeaseLost when the step
@@ -197,10 +198,49 @@ type Usage struct {
 // were waiting for it. A claim that lost its lease is ErrLeaseLost and
 // records nothing: a step never succeeds twice.
 func (s *Service) Complete(ctx context.Context, c Claim, output string, u Usage) error {
-	return s.transact(ctx, func(t *txn) error {
+	_, _, err := s.complete(ctx, c, output, u, 0)
+	return err
+}
+
+// CompleteAndTake is Complete for a worker that goes on at once: when the
+// success readies steps of the same run, it takes the first of them in the
+// same transaction, under a new lease, instead of giving it a job, and
+// returns its claim (ok true). The step starts without waiting for a
+// worker to fetch it; a worker that dies meanwhile loses it to the rescue
+// of expired leases, as any claim. The team's running steps do not grow:
+// the finished step leaves as the taken one starts.
+func (s *Service) CompleteAndTake(ctx context.Context, c Claim, output string, u Usage, lease time.Duration) (next Claim, ok bool, err error) {
+	return s.complete(ctx, c, output, u, lease)
+}
+
+// complete records a success; with a lease, it takes a readied step (see
+// CompleteAndTake).
+func (s *Service) complete(ctx context.Context, c Claim, output string, u Usage, lease time.Duration) (next Claim, took bool, err error) {
+	err = s.transact(ctx, func(t *txn) error {
 		st, step, err := s.lockClaim(ctx, t, c)
 		if err != nil {
 			return err
+		}
+		if lease > 0 {
+			t.take = func(jobs []StepJob) ([]StepJob, error) {
+				if len(jobs) == 0 {
+					return jobs, nil
+				}
+				taken := st.stepByID(jobs[0].StepID)
+				inputs, err := st.run.Inputs()
+				if taken == nil || err != nil {
+					return jobs, nil // the job's worker will say why
+				}
+				prompt, err := Render(taken.Prompt, inputs, st.outputs())
+				if err != nil {
+					return jobs, nil // the job's claim fails the step with the reason
+				}
+				if next, err = st.start(taken, prompt, lease, ""); err != nil {
+					return nil, err
+				}
+				took = true
+				return jobs[1:], nil
+			}
 		}
 		w := st.stepWrite(step, stepUpdate{status: StepSucceeded, output: output, finish: true, clearLease: true, usage: &u})
 		st.later(w.query, w.args...)
@@ -214,6 +254,10 @@ func (s *Service) Complete(ctx context.Context, c Claim, output string, u Usage)
 		st.event(step.Name, "step.succeeded", msg, nil)
 		return nil
 	})
+	if err != nil {
+		return Claim{}, false, err
+	}
+	return next, took, nil
 }
 
 // Failure describes a failed attempt.
