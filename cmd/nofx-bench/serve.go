@@ -25,16 +25,14 @@ import (
 	"time"
 )
 
-const (
-	benchEmail    = "bench@example.com"
-	benchPassword = "benchmark password"
-)
+const benchPassword = "benchmark password"
 
-// server is a running `nofx serve` with a user and an API key.
+// server is a running `nofx serve` with users, each in a team of their own,
+// and an API key for each.
 type server struct {
 	cmd  *exec.Cmd
 	base string
-	key  string
+	keys []string // one per team; the first is the key of do
 	http *http.Client
 	log  string // path of the server's output
 	done chan struct{}
@@ -64,7 +62,7 @@ func freePort() (string, error) {
 // startServer creates a user and a key with the CLI, then starts
 // `nofx serve` with env (over a temporary data directory, a free port and the
 // rate limits off) and waits until it answers.
-func startServer(bin, databaseURL string, env map[string]string, clients int) (*server, error) {
+func startServer(bin, databaseURL string, env map[string]string, clients, teams int) (*server, error) {
 	dir, err := os.MkdirTemp("", "nofx-bench-serve")
 	if err != nil {
 		return nil, err
@@ -97,12 +95,17 @@ func startServer(bin, databaseURL string, env map[string]string, clients int) (*
 		}
 		return out.String(), nil
 	}
-	if _, err := cli("users", "create", "--email", benchEmail, "--password", benchPassword); err != nil {
-		return nil, err
-	}
-	key, err := cli("tokens", "create", "--email", benchEmail)
-	if err != nil {
-		return nil, err
+	var keys []string
+	for i := range teams {
+		email := fmt.Sprintf("bench%d@example.com", i)
+		if _, err := cli("users", "create", "--email", email, "--password", benchPassword); err != nil {
+			return nil, err
+		}
+		key, err := cli("tokens", "create", "--email", email)
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, strings.TrimSpace(key))
 	}
 	logPath := filepath.Join(dir, "serve.log")
 	logFile, err := os.Create(logPath)
@@ -119,7 +122,7 @@ func startServer(bin, databaseURL string, env map[string]string, clients int) (*
 	s := &server{
 		cmd:  cmd,
 		base: "http://" + addr,
-		key:  strings.TrimSpace(key),
+		keys: keys,
 		http: &http.Client{
 			Timeout:   60 * time.Second,
 			Transport: &http.Transport{MaxIdleConnsPerHost: clients + 4, MaxConnsPerHost: clients + 4},
@@ -171,7 +174,13 @@ func tail(path string) string {
 }
 
 // peakRSS returns the server's peak resident set (VmHWM), in bytes.
-func (s *server) peakRSS() (int64, error) {
+func (s *server) peakRSS() (int64, error) { return s.status("VmHWM") }
+
+// rss is the server's resident set now.
+func (s *server) rss() (int64, error) { return s.status("VmRSS") }
+
+// status reads a size in kB from the server's /proc/PID/status.
+func (s *server) status(field string) (int64, error) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
 	if err != nil {
 		return 0, err
@@ -179,21 +188,27 @@ func (s *server) peakRSS() (int64, error) {
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+		if rest, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
 			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
 			return kb << 10, err
 		}
 	}
-	return 0, errors.New("no VmHWM in /proc/PID/status")
+	return 0, fmt.Errorf("no %s in /proc/PID/status", field)
 }
 
-// do sends one API request with the key and decodes the answer into out.
+// do sends one API request with the first team's key and decodes the
+// answer into out.
 func (s *server) do(method, path string, body []byte, want int, out any) error {
+	return s.doAs(s.keys[0], method, path, body, want, out)
+}
+
+// doAs is do with another team's key.
+func (s *server) doAs(key, method, path string, body []byte, want int, out any) error {
 	req, err := http.NewRequest(method, s.base+path, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Authorization", "Bearer "+s.key)
+	req.Header.Set("Authorization", "Bearer "+key)
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
@@ -240,10 +255,11 @@ type latencyResult struct {
 const latencyPlan = `{"plan":{"goal":"g","steps":[{"name":"s","kind":"llm","provider":"simulated","model":"echo","prompt":"x","options":{"latency_ms":1000}}]}}`
 
 // measureLatency creates n runs of latencyPlan through POST /api/v1/runs
-// from clients concurrent clients, waits until none is queued, running or
-// waiting (polling the runs list every 100 ms, one row per status), and
-// returns the wall time from the first request to the last finished_at the
-// API reports (the server runs on the same clock).
+// from clients concurrent clients, client i in team i mod the server's
+// teams, waits until no team has a run queued, running or waiting (polling
+// each team's runs list every 100 ms, one row per status), and returns the
+// wall time from the first request to the last finished_at the API reports
+// (the server runs on the same clock).
 func measureLatency(s *server, n, clients int) (latencyResult, error) {
 	var (
 		next  atomic.Int64
@@ -252,12 +268,13 @@ func measureLatency(s *server, n, clients int) (latencyResult, error) {
 		first error
 	)
 	began := time.Now()
-	for range clients {
+	for i := range clients {
+		key := s.keys[i%len(s.keys)]
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for next.Add(1) <= int64(n) {
-				if err := s.do(http.MethodPost, "/api/v1/runs", []byte(latencyPlan), http.StatusCreated, nil); err != nil {
+				if err := s.doAs(key, http.MethodPost, "/api/v1/runs", []byte(latencyPlan), http.StatusCreated, nil); err != nil {
 					errMu.Lock()
 					if first == nil {
 						first = err
@@ -275,19 +292,19 @@ func measureLatency(s *server, n, clients int) (latencyResult, error) {
 	}
 	fmt.Fprintf(os.Stderr, "created %d runs through HTTP in %s; waiting for them\n", n, created.Round(time.Millisecond))
 	deadline := time.Now().Add(10 * time.Minute)
-	for {
-		open := false
-		for _, status := range []string{"queued", "running", "waiting"} {
-			var page apiRunList
-			if err := s.do(http.MethodGet, "/api/v1/runs?limit=1&status="+status, nil, http.StatusOK, &page); err != nil {
+	open := slices.Clone(s.keys) // the teams that may still have open runs
+	for len(open) > 0 {
+		var still []string
+		for _, key := range open {
+			busy, err := s.hasOpenRuns(key)
+			if err != nil {
 				return latencyResult{}, err
 			}
-			if len(page.Runs) > 0 {
-				open = true
-				break
+			if busy {
+				still = append(still, key)
 			}
 		}
-		if !open {
+		if open = still; len(open) == 0 {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -303,29 +320,31 @@ func measureLatency(s *server, n, clients int) (latencyResult, error) {
 	// the count that succeeded.
 	var last time.Time
 	succeeded, total := 0, 0
-	before := int64(0)
-	for {
-		path := "/api/v1/runs?limit=200"
-		if before != 0 {
-			path += "&before=" + strconv.FormatInt(before, 10)
-		}
-		var page apiRunList
-		if err := s.do(http.MethodGet, path, nil, http.StatusOK, &page); err != nil {
-			return latencyResult{}, err
-		}
-		for _, r := range page.Runs {
-			total++
-			if r.Status == "succeeded" {
-				succeeded++
+	for _, key := range s.keys {
+		before := int64(0)
+		for {
+			path := "/api/v1/runs?limit=200"
+			if before != 0 {
+				path += "&before=" + strconv.FormatInt(before, 10)
 			}
-			if r.FinishedAt != nil && r.FinishedAt.After(last) {
-				last = *r.FinishedAt
+			var page apiRunList
+			if err := s.doAs(key, http.MethodGet, path, nil, http.StatusOK, &page); err != nil {
+				return latencyResult{}, err
 			}
+			for _, r := range page.Runs {
+				total++
+				if r.Status == "succeeded" {
+					succeeded++
+				}
+				if r.FinishedAt != nil && r.FinishedAt.After(last) {
+					last = *r.FinishedAt
+				}
+			}
+			if page.NextBefore == 0 {
+				break
+			}
+			before = page.NextBefore
 		}
-		if page.NextBefore == 0 {
-			break
-		}
-		before = page.NextBefore
 	}
 	if total != n {
 		return latencyResult{}, fmt.Errorf("the API lists %d runs, want %d", total, n)
@@ -337,6 +356,21 @@ func measureLatency(s *server, n, clients int) (latencyResult, error) {
 		peakRSS:    peak,
 		succeeded:  succeeded,
 	}, nil
+}
+
+// hasOpenRuns reports whether key's team has a run queued, running or
+// waiting.
+func (s *server) hasOpenRuns(key string) (bool, error) {
+	for _, status := range []string{"queued", "running", "waiting"} {
+		var page apiRunList
+		if err := s.doAs(key, http.MethodGet, "/api/v1/runs?limit=1&status="+status, nil, http.StatusOK, &page); err != nil {
+			return false, err
+		}
+		if len(page.Runs) > 0 {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // chainPlan is a run of steps text steps, each needing the one before.
@@ -433,13 +467,13 @@ func runHTTP(_ context.Context, o httpOptions, base, only string) error {
 		}
 		return freshSchema(base)
 	}
-	with := func(name string, env map[string]string, f func(*server) error) error {
+	with := func(name string, env map[string]string, teams int, f func(*server) error) error {
 		u, clean, err := fresh(name)
 		if err != nil {
 			return err
 		}
 		defer clean()
-		s, err := startServer(bin, u, env, o.clients)
+		s, err := startServer(bin, u, env, o.clients, teams)
 		if err != nil {
 			return err
 		}
@@ -451,32 +485,36 @@ func runHTTP(_ context.Context, o httpOptions, base, only string) error {
 	}
 
 	if o.latency {
-		// All runs belong to one team, so the defaults' per-team limit
-		// (NOFX_TEAM_CONCURRENCY, a quarter of NOFX_WORKERS) and the
-		// simulated provider's per-team credential limit
-		// (NOFX_PROVIDER_CONCURRENCY) apply; the other rows lift them.
+		// With one team, the defaults' per-team limit (NOFX_TEAM_CONCURRENCY,
+		// a quarter of NOFX_WORKERS) and the simulated provider's per-team
+		// credential limit (NOFX_PROVIDER_CONCURRENCY) bound the run; the
+		// last row lifts them.
 		fmt.Printf("\n%d one-step runs at 1 s simulated latency, created through POST /api/v1/runs by %d clients, against nofx serve\n\n", o.latencyRuns, o.clients)
-		fmt.Printf("%-10s %-30s %10s %14s %10s %10s\n", "database", "settings", "wall", "create runs/s", "peak RSS", "succeeded")
+		fmt.Printf("%-10s %-40s %10s %14s %10s %10s %10s\n", "database", "teams and settings", "wall", "create runs/s", "idle RSS", "peak RSS", "succeeded")
 		settings := []struct {
-			name string
-			env  map[string]string
+			name  string
+			teams int
+			env   map[string]string
 		}{
-			{"defaults", nil},
-			{"TEAM_CONCURRENCY=0", map[string]string{"NOFX_TEAM_CONCURRENCY": "0"}},
-			{"TEAM_, PROVIDER_CONCURRENCY=0", map[string]string{"NOFX_TEAM_CONCURRENCY": "0", "NOFX_PROVIDER_CONCURRENCY": "0"}},
-			{"same, WORKERS=2000", map[string]string{"NOFX_TEAM_CONCURRENCY": "0", "NOFX_PROVIDER_CONCURRENCY": "0", "NOFX_WORKERS": "2000"}},
+			{fmt.Sprintf("%d teams (a client each), defaults", o.clients), o.clients, nil},
+			{"1 team, defaults", 1, nil},
+			{"1 team, TEAM_, PROVIDER_CONCURRENCY=0", 1, map[string]string{"NOFX_TEAM_CONCURRENCY": "0", "NOFX_PROVIDER_CONCURRENCY": "0"}},
 		}
 		for _, name := range databases {
 			if only != "" && name != only {
 				continue
 			}
 			for _, set := range settings {
-				err := with(name, set.env, func(s *server) error {
+				err := with(name, set.env, set.teams, func(s *server) error {
+					idle, err := s.rss()
+					if err != nil {
+						return err
+					}
 					r, err := measureLatency(s, o.latencyRuns, o.clients)
 					if err != nil {
 						return err
 					}
-					fmt.Printf("%-10s %-30s %9.2fs %14.0f %7d MiB %10d\n", name, set.name, r.wall.Seconds(), r.createRate, r.peakRSS>>20, r.succeeded)
+					fmt.Printf("%-10s %-40s %9.2fs %14.0f %7d MiB %7d MiB %10d\n", name, set.name, r.wall.Seconds(), r.createRate, idle>>20, r.peakRSS>>20, r.succeeded)
 					return nil
 				})
 				if err != nil {
@@ -492,7 +530,7 @@ func runHTTP(_ context.Context, o httpOptions, base, only string) error {
 			if only != "" && name != only {
 				continue
 			}
-			err := with(name, nil, func(s *server) error {
+			err := with(name, nil, 1, func(s *server) error {
 				one, err := measureHandoff(s, o.handoffRuns, 1)
 				if err != nil {
 					return err
