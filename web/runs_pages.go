@@ -282,7 +282,7 @@ func (s *Server) runLive(c echo.Context) error {
 		return err
 	}
 	ctx := components.WithCSRF(c.Request().Context(), csrfToken(c))
-	page := &runLiveState{server: s, actor: a, runID: id, can: permissions(a), steps: map[string]stepState{}}
+	page := &runLiveState{server: s, actor: a, runID: id, can: permissions(a), steps: map[string]stepState{}, slotNotes: map[string]string{}}
 	return s.followRun(c, a, id, afterID, runFollower{
 		changed: func(stream *sse, events []runs.Event, _ runs.Run) error {
 			return page.changed(ctx, stream, events)
@@ -290,6 +290,10 @@ func (s *Server) runLive(c echo.Context) error {
 		delta: func(stream *sse, m live.Message) error {
 			return stream.send("delta-"+m.Step, 0, html.EscapeString(m.Text))
 		},
+		team: func(stream *sse) error {
+			return page.teamChanged(ctx, stream)
+		},
+		teamID: a.TeamID,
 	})
 }
 
@@ -304,6 +308,7 @@ type runLiveState struct {
 	stepsDone  int
 	runUpdated time.Time
 	steps      map[string]stepState
+	slotNotes  map[string]string // what each step's card last said of the team's slots
 }
 
 // changed sends what events changed on the page.
@@ -345,6 +350,7 @@ func (l *runLiveState) changed(ctx context.Context, stream *sse, events []runs.E
 			continue
 		}
 		l.steps[step.Name] = now
+		l.slotNotes[step.Name] = d.TeamSlotNote(step)
 		if err := sendHTML(ctx, stream, "step-"+step.Name, 0, runsview.StepBody(d, step)); err != nil {
 			return err
 		}
@@ -364,6 +370,34 @@ func (l *runLiveState) changed(ctx context.Context, stream *sse, events []runs.E
 	}
 	l.started = true
 	return sendHTML(ctx, stream, "events", events[len(events)-1].ID, runsview.TimelineItems(events))
+}
+
+// teamChanged sends again the cards of the queued steps whose wait for one
+// of the team's slots reads differently since another run of the team
+// changed (a slot freed, or taken).
+func (l *runLiveState) teamChanged(ctx context.Context, stream *sse) error {
+	if l.server.cfg.TeamConcurrency <= 0 || !l.started || (runs.Run{Status: l.status}).Finished() {
+		return nil
+	}
+	run, steps, err := l.server.runs.Get(ctx, l.actor, l.runID)
+	if err != nil {
+		return err
+	}
+	d := runsview.RunData{Run: run, Steps: steps, Now: time.Now(), Can: l.can}
+	if err := l.server.teamSlots(ctx, l.actor, &d); err != nil {
+		return err
+	}
+	for _, step := range steps {
+		note := d.TeamSlotNote(step)
+		if step.Status != runs.StepQueued || note == l.slotNotes[step.Name] {
+			continue
+		}
+		l.slotNotes[step.Name] = note
+		if err := sendHTML(ctx, stream, "step-"+step.Name, 0, runsview.StepBody(d, step)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // sendHTML renders a component and sends it as one event.

@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,7 +14,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nofxhq/nofx/internal/config"
+	"github.com/nofxhq/nofx/internal/db"
 	"github.com/nofxhq/nofx/internal/db/dbtest"
+	"github.com/nofxhq/nofx/internal/runs"
 	"github.com/nofxhq/nofx/internal/teams"
 )
 
@@ -83,4 +86,39 @@ func TestRunPageSaysWhenAStepWaitsForATeamSlot(t *testing.T) {
 			t.Fatalf("run %d never showed a team slot wait", id)
 		}
 	}
+}
+
+// The run page follows its team's other runs: a queued step's wait for a
+// team slot appears when another run takes the last slot and goes when it
+// frees it, though nothing of the waiting run changed. No worker runs here,
+// so the only news is the other run's.
+func TestRunPageFollowsTheTeamsSlots(t *testing.T) {
+	t.Parallel()
+	a := newAppWith(t, dbtest.SQLiteURL(t), slog.New(slog.NewTextHandler(io.Discard, nil)), func(c *config.Config) {
+		c.Workers, c.TeamConcurrency = 0, 1
+	})
+	key := a.newAPIClient("follow-slots@example.com", teams.RoleOwner)
+	c := a.client()
+	require.Equal(t, http.StatusSeeOther, c.logIn("follow-slots@example.com", password).StatusCode)
+	step := `{"goal":"%s","steps":[{"name":"s","kind":"llm","provider":"simulated","model":"echo","prompt":"x"}]}`
+	other := key.startRunAPI(fmt.Sprintf(step, "other"))
+	waiting := key.startRunAPI(fmt.Sprintf(step, "waiting"))
+
+	stream := c.openEvents(fmt.Sprintf("/runs/%d/live", waiting))
+	first := stream.waitFor("step-s", "")
+	require.NotContains(t, first.data, "step-team-wait-s", "the team has a free slot")
+
+	ctx := context.Background()
+	var otherStep struct {
+		ID    int64 `db:"id"`
+		JobID int64 `db:"job_id"`
+	}
+	require.NoError(t, db.Get(ctx, a.DB, &otherStep, `SELECT id, job_id FROM steps WHERE run_id = ?`, other))
+	claim, err := a.App.Runs.Claim(ctx, other, otherStep.ID, otherStep.JobID, time.Minute)
+	require.NoError(t, err)
+	stream.waitFor("step-s", "your team is running 1 step, as many as it may at once (1)")
+
+	require.NoError(t, a.App.Runs.Complete(ctx, claim, "done", runs.Usage{}))
+	freed := stream.waitFor("step-s", "Queued")
+	require.NotContains(t, freed.data, "step-team-wait-s", "the slot is free again")
 }

@@ -92,7 +92,16 @@ type runFollower struct {
 	delta func(stream *sse, m live.Message) error
 	// untilFinished ends the stream once the run has finished.
 	untilFinished bool
+	// team, when set, is called when another run of team teamID changes, at
+	// most once per teamEvery, for what the run's page shows of the team's
+	// other runs (a queued step waiting for one of the team's slots).
+	team   func(stream *sse) error
+	teamID int64
 }
+
+// teamEvery is how often a run's stream looks again at what the team's
+// other runs changed.
+const teamEvery = time.Second
 
 // openStreams counts the event streams each principal holds open in this
 // process.
@@ -172,6 +181,12 @@ func (s *Server) followRun(c echo.Context, actor access.Actor, runID, after int6
 	// Subscribe before reading, so nothing written in between is missed.
 	messages, unsubscribe := s.broker.Subscribe(runID)
 	defer unsubscribe()
+	var teamMessages <-chan live.Message // nil: never ready
+	if f.team != nil {
+		ch, unsubscribeTeam := s.broker.Subscribe(live.TeamTopic(f.teamID))
+		defer unsubscribeTeam()
+		teamMessages = ch
+	}
 	if _, _, err := s.runs.Get(ctx, actor, runID); err != nil {
 		return err // before the stream starts: a normal error response
 	}
@@ -197,6 +212,14 @@ func (s *Server) followRun(c echo.Context, actor access.Actor, runID, after int6
 
 	keepalive := time.NewTicker(sseKeepalive)
 	defer keepalive.Stop()
+	var (
+		teamDue  <-chan time.Time // when a held-back team change is looked at
+		teamLast time.Time
+	)
+	team := func() error {
+		teamDue, teamLast = nil, time.Now()
+		return f.team(stream)
+	}
 	for {
 		finished, err := catchUp()
 		if err != nil {
@@ -222,6 +245,19 @@ func (s *Server) followRun(c echo.Context, actor access.Actor, runID, after int6
 				if m.Kind != live.KindDelta {
 					waiting = false
 				} else if f.delta != nil && f.delta(stream, m) != nil {
+					return nil
+				}
+			case m := <-teamMessages:
+				if m.RunID == runID || m.Kind == live.KindDelta || teamDue != nil {
+					continue // its own news, or a look is due already
+				}
+				if wait := teamEvery - time.Since(teamLast); wait > 0 {
+					teamDue = time.After(wait)
+				} else if team() != nil {
+					return nil
+				}
+			case <-teamDue:
+				if team() != nil {
 					return nil
 				}
 			}
