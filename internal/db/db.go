@@ -39,7 +39,6 @@ func init() {
 type DB struct {
 	*sqlx.DB
 	Dialect Dialect
-	stmts   *stmtCache // see Prepared
 	reader  *DB        // SQLite's read-only connections; nil on PostgreSQL, which reads through its one pool
 	url     string     // what Open was given, for connections outside the pool (see URL)
 }
@@ -53,15 +52,21 @@ func (d *DB) URL() string { return d.url }
 // transaction's own uncommitted writes: on SQLite, read-only connections to
 // the same file that read beside the single writer instead of queueing
 // behind it (WAL readers see every committed write); on PostgreSQL, the one
-// pool. Its queries run as statements prepared once per connection and kept,
-// as through Prepared. Writes, and reads inside a transaction, go through
-// the DB itself.
+// pool. Writes, and reads inside a transaction, go through the DB itself.
 func (d *DB) Reader() Queryer {
-	r := d
 	if d.reader != nil {
-		r = d.reader
+		return d.reader
 	}
-	return r.Prepared(r)
+	return d
+}
+
+// Close closes the readers and the database.
+func (d *DB) Close() error {
+	var rerr error
+	if d.reader != nil {
+		rerr = d.reader.Close()
+	}
+	return errors.Join(d.DB.Close(), rerr)
 }
 
 // Queryer is what stores run SQL against: a *DB's embedded *sqlx.DB or a
@@ -119,7 +124,7 @@ func openSQLite(path string) (*DB, error) {
 	q.Add("_pragma", "synchronous(NORMAL)")
 	q.Set("_txlock", "immediate")
 	q.Set("_time_format", "sqlite")
-	sqlDB, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	sqlDB, err := openCaching("sqlite", "file:"+path+"?"+q.Encode(), nil)
 	if err != nil {
 		return nil, fmt.Errorf("db: open sqlite %s: %w", path, err)
 	}
@@ -128,7 +133,7 @@ func openSQLite(path string) (*DB, error) {
 	sqlDB.SetMaxOpenConns(1)
 	sqlDB.SetConnMaxLifetime(0)
 	sqlDB.SetConnMaxIdleTime(0)
-	d := &DB{DB: sqlx.NewDb(sqlDB, "sqlite"), Dialect: SQLite, stmts: newStmtCache()}
+	d := &DB{DB: sqlx.NewDb(sqlDB, "sqlite"), Dialect: SQLite}
 	if isMemory(path) {
 		return d, nil // another connection would open another database
 	}
@@ -137,7 +142,7 @@ func openSQLite(path string) (*DB, error) {
 		sqlDB.Close()
 		return nil, err
 	}
-	d.reader = &DB{DB: reader, Dialect: SQLite, stmts: newStmtCache()}
+	d.reader = &DB{DB: reader, Dialect: SQLite}
 	return d, nil
 }
 
@@ -151,7 +156,7 @@ func openSQLiteReader(path string) (*sqlx.DB, error) {
 	q.Add("_pragma", "busy_timeout(10000)")
 	q.Add("_pragma", "query_only(1)")
 	q.Set("_time_format", "sqlite")
-	sqlDB, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	sqlDB, err := openCaching("sqlite", "file:"+path+"?"+q.Encode(), nil)
 	if err != nil {
 		return nil, fmt.Errorf("db: open sqlite reader %s: %w", path, err)
 	}
@@ -190,14 +195,37 @@ func privateFiles(path string) error {
 }
 
 func openPostgres(rawURL string) (*DB, error) {
-	sqlDB, err := sql.Open("postgres", rawURL)
+	sqlDB, err := openCaching("postgres", rawURL, stalePlan)
 	if err != nil {
 		return nil, fmt.Errorf("db: open postgres %s: %w", redact(rawURL), err)
 	}
 	sqlDB.SetMaxOpenConns(25)
 	sqlDB.SetMaxIdleConns(25) // as many as open: re-opening a connection costs a backend fork
 	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
-	return &DB{DB: sqlx.NewDb(sqlDB, "postgres"), Dialect: Postgres, stmts: newStmtCache()}, nil
+	return &DB{DB: sqlx.NewDb(sqlDB, "postgres"), Dialect: Postgres}, nil
+}
+
+// openCaching opens a pool of the registered driver name whose
+// connections keep their statements prepared (see cachingConnector).
+func openCaching(name, dsn string, stale func(error) bool) (*sql.DB, error) {
+	probe, err := sql.Open(name, "") // connects to nothing: only to reach the driver
+	if err != nil {
+		return nil, err
+	}
+	d := probe.Driver()
+	_ = probe.Close()
+	connector, err := newCachingConnector(d, dsn, stale)
+	if err != nil {
+		return nil, err
+	}
+	return sql.OpenDB(connector), nil
+}
+
+// stalePlan reports PostgreSQL's refusal to run a prepared statement whose
+// result columns a migration changed.
+func stalePlan(err error) bool {
+	var pqErr *pq.Error
+	return errors.As(err, &pqErr) && pqErr.Code == "0A000"
 }
 
 // redact hides the password in a database URL for messages and logs.
@@ -215,7 +243,6 @@ func redact(rawURL string) string {
 // WithTx runs fn in a transaction: it commits when fn returns nil and rolls
 // back otherwise, or when fn panics.
 func WithTx(ctx context.Context, d *DB, fn func(tx *sqlx.Tx) error) error {
-	d.prepareWanted(ctx)
 	tx, err := d.BeginTxx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("db: begin: %w", err)

@@ -66,46 +66,96 @@ func TestOpenRejectsUnknownURL(t *testing.T) {
 	require.ErrorContains(t, err, "sqlite:// or postgres://")
 }
 
-func TestPreparedStatements(t *testing.T) {
+func TestConnectionsKeepStatementsPrepared(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		ctx := context.Background()
 		insert := `INSERT INTO teams (name, slug, created_at) VALUES (?, ?, ?)`
 		count := `SELECT COUNT(*) FROM teams WHERE name = ?`
 		for i := range 3 {
 			err := db.WithTx(ctx, d, func(tx *sqlx.Tx) error {
-				q := d.Prepared(tx)
-				_, err := db.Exec(ctx, q, insert, "T", fmt.Sprintf("t%d", i), db.Now())
+				_, err := db.Exec(ctx, tx, insert, "T", fmt.Sprintf("t%d", i), db.Now())
 				require.NoError(t, err)
 				var n int
-				require.NoError(t, db.Get(ctx, q, &n, count, "T"))
+				require.NoError(t, db.Get(ctx, tx, &n, count, "T"))
 				require.Equal(t, i+1, n, "sees its own transaction's insert")
-				var slugs []string
-				require.NoError(t, db.Select(ctx, q, &slugs, `SELECT slug FROM teams WHERE name = ? ORDER BY slug`, "T"))
-				require.Len(t, slugs, i+1)
-				if d.Dialect == db.Postgres && i > 0 {
-					// Prepared after the first transaction, on this
-					// transaction's connection since.
+				if d.Dialect == db.Postgres {
 					var prepared int
 					require.NoError(t, db.Get(ctx, tx, &prepared, `SELECT COUNT(*) FROM pg_prepared_statements WHERE statement = ?`, tx.Rebind(insert)))
-					require.Equal(t, 1, prepared)
+					require.Equal(t, 1, prepared, "prepared once on this connection")
 				}
 				return nil
 			})
 			require.NoError(t, err)
 		}
 
-		boom := errors.New("boom")
+		// On SQLite the same query again while its rows are open runs
+		// beside them (lib/pq reads one result at a time on a connection).
+		slugs := `SELECT slug FROM teams WHERE name = ? ORDER BY slug`
 		err := db.WithTx(ctx, d, func(tx *sqlx.Tx) error {
-			_, err := db.Exec(ctx, d.Prepared(tx), insert, "T", "rolled-back", db.Now())
+			if d.Dialect == db.Postgres {
+				return nil
+			}
+			rows, err := tx.QueryContext(ctx, tx.Rebind(slugs), "T")
+			require.NoError(t, err)
+			defer rows.Close()
+			var outer []string
+			for rows.Next() {
+				var slug string
+				require.NoError(t, rows.Scan(&slug))
+				outer = append(outer, slug)
+				var inner []string
+				require.NoError(t, db.Select(ctx, tx, &inner, slugs, "T"))
+				require.Equal(t, []string{"t0", "t1", "t2"}, inner)
+			}
+			require.NoError(t, rows.Err())
+			require.Equal(t, []string{"t0", "t1", "t2"}, outer)
+			return nil
+		})
+		require.NoError(t, err)
+
+		boom := errors.New("boom")
+		err = db.WithTx(ctx, d, func(tx *sqlx.Tx) error {
+			_, err := db.Exec(ctx, tx, insert, "T", "rolled-back", db.Now())
 			require.NoError(t, err)
 			return boom
 		})
 		require.ErrorIs(t, err, boom)
 
 		var n int
-		require.NoError(t, db.Get(ctx, d.Prepared(d), &n, count, "T"))
+		require.NoError(t, db.Get(ctx, d, &n, count, "T"))
 		require.Equal(t, 3, n, "on the pool too; the rolled-back insert is gone")
-		_, err = db.Exec(ctx, d.Prepared(d), insert, "T", "t0", db.Now())
+		_, err = db.Exec(ctx, d, insert, "T", "t0", db.Now())
 		require.True(t, db.IsUniqueViolation(err), "errors come through: %v", err)
 	})
+}
+
+// A statement whose result columns a migration changed is prepared again
+// after PostgreSQL refuses it once.
+func TestStalePreparedStatementIsPreparedAgain(t *testing.T) {
+	d := dbtest.Postgres(t)
+	ctx := context.Background()
+	conn, err := d.Connx(ctx) // one connection, so its statements are the ones kept
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = conn.ExecContext(ctx, `CREATE TEMPORARY TABLE shapes (id int PRIMARY KEY, name text)`)
+	require.NoError(t, err)
+	_, err = conn.ExecContext(ctx, `INSERT INTO shapes VALUES (1, 'one')`)
+	require.NoError(t, err)
+	read := func() (map[string]any, error) {
+		row := map[string]any{}
+		err := conn.QueryRowxContext(ctx, `SELECT * FROM shapes WHERE id = $1`, 1).MapScan(row)
+		return row, err
+	}
+	for range 2 {
+		row, err := read()
+		require.NoError(t, err)
+		require.Len(t, row, 2)
+	}
+	_, err = conn.ExecContext(ctx, `ALTER TABLE shapes ADD COLUMN extra int`)
+	require.NoError(t, err)
+	_, err = read()
+	require.ErrorContains(t, err, "cached plan must not change result type")
+	row, err := read()
+	require.NoError(t, err)
+	require.Len(t, row, 3, "prepared again with the new column")
 }

@@ -460,7 +460,7 @@ func (e *Engine) usage(ctx context.Context, r result) (runs.Usage, error) {
 	if r.provider == "" {
 		return out, nil
 	}
-	price, _, err := pricing.Lookup(ctx, e.cfg.DB.Prepared(e.cfg.DB), r.provider, r.model)
+	price, _, err := pricing.Lookup(ctx, e.cfg.DB, r.provider, r.model)
 	if err != nil {
 		return out, err
 	}

@@ -18,7 +18,7 @@ import (
 // and announce), and extra jobs to enqueue with it.
 type txn struct {
 	tx *sqlx.Tx
-	// q runs the transaction's queries through prepared statements.
+	// q is what the transaction's queries run on (tx).
 	q     db.Queryer
 	now   time.Time
 	runID int64
@@ -42,7 +42,7 @@ type txn struct {
 func (s *Service) transact(ctx context.Context, fn func(t *txn) error) error {
 	var runID, teamID int64
 	err := db.WithTx(ctx, s.DB, func(tx *sqlx.Tx) error {
-		t := &txn{tx: tx, q: s.DB.Prepared(tx), now: db.Now()}
+		t := &txn{tx: tx, q: tx, now: db.Now()}
 		if err := fn(t); err != nil {
 			return err
 		}

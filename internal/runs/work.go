@@ -164,7 +164,7 @@ func (st *state) start(step *Step, prompt string, lease time.Duration, note stri
 // was cancelled or taken over: the worker must stop.
 func (s *Service) Heartbeat(ctx context.Context, c Claim, lease time.Duration) error {
 	now := db.Now()
-	err := db.ExecOne(ctx, s.DB.Prepared(s.DB), `UPDATE steps SET lease_expires_at = ? WHERE id = ? AND lease_token = ? AND status = ?`,
+	err := db.ExecOne(ctx, s.DB, `UPDATE steps SET lease_expires_at = ? WHERE id = ? AND lease_token = ? AND status = ?`,
 		now.Add(lease), c.Step.ID, c.Lease, StepRunning)
 	if errors.Is(err, db.ErrNotFound) {
 		return ErrLeaseLost

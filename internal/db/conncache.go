@@ -1,0 +1,252 @@
+package db
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+	"io"
+	"reflect"
+)
+
+// maxConnStmts caps how many statements one connection keeps prepared;
+// queries beyond it are prepared for each call, as without the cache.
+const maxConnStmts = 256
+
+// cachingConnector opens connections that keep every query with
+// arguments prepared, by its text, for the life of the connection: on
+// SQLite the statement is then parsed once per connection instead of on
+// every call, and on PostgreSQL it is parsed and planned once by the
+// server. This covers the queries of River, which the DB's own statement
+// cache (Prepared) cannot reach. Queries without arguments (migrations,
+// scripts of several statements) run as the driver runs them.
+type cachingConnector struct {
+	connector driver.Connector
+	// stale reports an error after which a prepared statement must be
+	// prepared again (PostgreSQL's "cached plan must not change result
+	// type" after a migration altered a table it reads).
+	stale func(error) bool
+}
+
+// newCachingConnector wraps the connector of d for dsn.
+func newCachingConnector(d driver.Driver, dsn string, stale func(error) bool) (*cachingConnector, error) {
+	var connector driver.Connector = dsnConnector{d, dsn}
+	if dc, ok := d.(driver.DriverContext); ok {
+		c, err := dc.OpenConnector(dsn)
+		if err != nil {
+			return nil, err
+		}
+		connector = c
+	}
+	return &cachingConnector{connector: connector, stale: stale}, nil
+}
+
+func (c *cachingConnector) Connect(ctx context.Context) (driver.Conn, error) {
+	conn, err := c.connector.Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &cachingConn{Conn: conn, stmts: map[string]*cachedStmt{}, stale: c.stale}, nil
+}
+
+func (c *cachingConnector) Driver() driver.Driver { return c.connector.Driver() }
+
+// dsnConnector is a connector for a driver without one.
+type dsnConnector struct {
+	d   driver.Driver
+	dsn string
+}
+
+func (c dsnConnector) Connect(context.Context) (driver.Conn, error) { return c.d.Open(c.dsn) }
+func (c dsnConnector) Driver() driver.Driver                        { return c.d }
+
+// cachedStmt is a statement a connection keeps, and whether rows it
+// returned are still open (then the query runs unprepared meanwhile).
+type cachedStmt struct {
+	stmt driver.Stmt
+	busy bool
+}
+
+// cachingConn is a connection with its prepared statements. database/sql
+// uses a connection from one goroutine at a time, so it needs no lock.
+type cachingConn struct {
+	driver.Conn
+	stmts map[string]*cachedStmt
+	stale func(error) bool
+}
+
+// errNoCache makes a call go to the connection itself.
+var errNoCache = errors.New("db: not cached")
+
+// stmt returns the statement kept for query, preparing it when there is
+// room; errNoCache when the query must run unprepared.
+func (c *cachingConn) stmt(ctx context.Context, query string) (*cachedStmt, error) {
+	if cs := c.stmts[query]; cs != nil {
+		if cs.busy {
+			return nil, errNoCache
+		}
+		return cs, nil
+	}
+	if len(c.stmts) >= maxConnStmts {
+		return nil, errNoCache
+	}
+	p, ok := c.Conn.(driver.ConnPrepareContext)
+	if !ok {
+		return nil, errNoCache
+	}
+	st, err := p.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	_, queries := st.(driver.StmtQueryContext)
+	_, execs := st.(driver.StmtExecContext)
+	if !queries || !execs {
+		_ = st.Close()
+		return nil, errNoCache
+	}
+	cs := &cachedStmt{stmt: st}
+	c.stmts[query] = cs
+	return cs, nil
+}
+
+// forget drops query's statement after an error that makes it stale.
+func (c *cachingConn) forget(query string, err error) {
+	if c.stale == nil || !c.stale(err) {
+		return
+	}
+	if cs := c.stmts[query]; cs != nil {
+		delete(c.stmts, query)
+		_ = cs.stmt.Close()
+	}
+}
+
+func (c *cachingConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+	if len(args) > 0 {
+		cs, err := c.stmt(ctx, query)
+		if err == nil {
+			rows, err := cs.stmt.(driver.StmtQueryContext).QueryContext(ctx, args)
+			if err != nil {
+				c.forget(query, err)
+				return nil, err
+			}
+			cs.busy = true
+			return &cachedRows{Rows: rows, stmt: cs}, nil
+		}
+		if !errors.Is(err, errNoCache) {
+			return nil, err
+		}
+	}
+	if q, ok := c.Conn.(driver.QueryerContext); ok {
+		return q.QueryContext(ctx, query, args)
+	}
+	return nil, driver.ErrSkip
+}
+
+func (c *cachingConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	if len(args) > 0 {
+		cs, err := c.stmt(ctx, query)
+		if err == nil {
+			res, err := cs.stmt.(driver.StmtExecContext).ExecContext(ctx, args)
+			if err != nil {
+				c.forget(query, err)
+			}
+			return res, err
+		}
+		if !errors.Is(err, errNoCache) {
+			return nil, err
+		}
+	}
+	if e, ok := c.Conn.(driver.ExecerContext); ok {
+		return e.ExecContext(ctx, query, args)
+	}
+	return nil, driver.ErrSkip
+}
+
+func (c *cachingConn) Close() error {
+	for query, cs := range c.stmts {
+		_ = cs.stmt.Close()
+		delete(c.stmts, query)
+	}
+	return c.Conn.Close()
+}
+
+// The connection's other abilities pass through.
+
+func (c *cachingConn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
+	if p, ok := c.Conn.(driver.ConnPrepareContext); ok {
+		return p.PrepareContext(ctx, query)
+	}
+	return c.Conn.Prepare(query)
+}
+
+func (c *cachingConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
+	if b, ok := c.Conn.(driver.ConnBeginTx); ok {
+		return b.BeginTx(ctx, opts)
+	}
+	return c.Conn.Begin() //nolint:staticcheck // the driver has nothing else
+}
+
+func (c *cachingConn) Ping(ctx context.Context) error {
+	if p, ok := c.Conn.(driver.Pinger); ok {
+		return p.Ping(ctx)
+	}
+	return nil
+}
+
+func (c *cachingConn) ResetSession(ctx context.Context) error {
+	if r, ok := c.Conn.(driver.SessionResetter); ok {
+		return r.ResetSession(ctx)
+	}
+	return nil
+}
+
+func (c *cachingConn) IsValid() bool {
+	if v, ok := c.Conn.(driver.Validator); ok {
+		return v.IsValid()
+	}
+	return true
+}
+
+func (c *cachingConn) CheckNamedValue(nv *driver.NamedValue) error {
+	if ch, ok := c.Conn.(driver.NamedValueChecker); ok {
+		return ch.CheckNamedValue(nv)
+	}
+	return driver.ErrSkip
+}
+
+// cachedRows frees its statement for the next call when closed.
+type cachedRows struct {
+	driver.Rows
+	stmt *cachedStmt
+}
+
+func (r *cachedRows) Close() error {
+	err := r.Rows.Close()
+	r.stmt.busy = false
+	return err
+}
+
+func (r *cachedRows) HasNextResultSet() bool {
+	n, ok := r.Rows.(driver.RowsNextResultSet)
+	return ok && n.HasNextResultSet()
+}
+
+func (r *cachedRows) NextResultSet() error {
+	if n, ok := r.Rows.(driver.RowsNextResultSet); ok {
+		return n.NextResultSet()
+	}
+	return io.EOF
+}
+
+func (r *cachedRows) ColumnTypeDatabaseTypeName(i int) string {
+	if t, ok := r.Rows.(driver.RowsColumnTypeDatabaseTypeName); ok {
+		return t.ColumnTypeDatabaseTypeName(i)
+	}
+	return ""
+}
+
+func (r *cachedRows) ColumnTypeScanType(i int) reflect.Type {
+	if t, ok := r.Rows.(driver.RowsColumnTypeScanType); ok {
+		return t.ColumnTypeScanType(i)
+	}
+	return reflect.TypeFor[any]()
+}
