@@ -39,8 +39,8 @@ func init() {
 type DB struct {
 	*sqlx.DB
 	Dialect Dialect
-	reader  *DB        // SQLite's read-only connections; nil on PostgreSQL, which reads through its one pool
-	url     string     // what Open was given, for connections outside the pool (see URL)
+	reader  *DB    // SQLite's read-only connections; nil on PostgreSQL, which reads through its one pool
+	url     string // what Open was given, for connections outside the pool (see URL)
 }
 
 // URL is the database URL the DB was opened from, password included: for
