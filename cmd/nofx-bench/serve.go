@@ -497,6 +497,7 @@ func runHTTP(_ context.Context, o httpOptions, base, only string) error {
 			env   map[string]string
 		}{
 			{fmt.Sprintf("%d teams (a client each), defaults", o.clients), o.clients, nil},
+			{fmt.Sprintf("%d teams, TEAM_CONCURRENCY=0", o.clients), o.clients, map[string]string{"NOFX_TEAM_CONCURRENCY": "0"}},
 			{"1 team, defaults", 1, nil},
 			{"1 team, TEAM_, PROVIDER_CONCURRENCY=0", 1, map[string]string{"NOFX_TEAM_CONCURRENCY": "0", "NOFX_PROVIDER_CONCURRENCY": "0"}},
 		}
