@@ -311,16 +311,23 @@ type runLiveState struct {
 	slotNotes  map[string]string // what each step's card last said of the team's slots
 }
 
+// read reads the run and its steps as the page shows them now.
+func (l *runLiveState) read(ctx context.Context) (runsview.RunData, error) {
+	run, steps, err := l.server.runs.Get(ctx, l.actor, l.runID)
+	if err != nil {
+		return runsview.RunData{}, err
+	}
+	d := runsview.RunData{Run: run, Steps: steps, Now: time.Now(), Can: l.can}
+	return d, l.server.teamSlots(ctx, l.actor, &d)
+}
+
 // changed sends what events changed on the page.
 func (l *runLiveState) changed(ctx context.Context, stream *sse, events []runs.Event) error {
-	run, steps, err := l.server.runs.Get(ctx, l.actor, l.runID)
+	d, err := l.read(ctx)
 	if err != nil {
 		return err
 	}
-	d := runsview.RunData{Run: run, Steps: steps, Now: time.Now(), Can: l.can}
-	if err := l.server.teamSlots(ctx, l.actor, &d); err != nil {
-		return err
-	}
+	run, steps := d.Run, d.Steps
 	if !l.started || run.Status != l.status || run.StepsDone != l.stepsDone {
 		if err := sendHTML(ctx, stream, "run-status", 0, runsview.RunStatus(run)); err != nil {
 			return err
@@ -379,15 +386,11 @@ func (l *runLiveState) teamChanged(ctx context.Context, stream *sse) error {
 	if l.server.cfg.TeamConcurrency <= 0 || !l.started || (runs.Run{Status: l.status}).Finished() {
 		return nil
 	}
-	run, steps, err := l.server.runs.Get(ctx, l.actor, l.runID)
+	d, err := l.read(ctx)
 	if err != nil {
 		return err
 	}
-	d := runsview.RunData{Run: run, Steps: steps, Now: time.Now(), Can: l.can}
-	if err := l.server.teamSlots(ctx, l.actor, &d); err != nil {
-		return err
-	}
-	for _, step := range steps {
+	for _, step := range d.Steps {
 		note := d.TeamSlotNote(step)
 		if step.Status != runs.StepQueued || note == l.slotNotes[step.Name] {
 			continue

@@ -100,49 +100,71 @@ var profile *os.File
 func run(n, workers int, only string) error {
 	ctx := context.Background()
 	fmt.Printf("%d one-step runs (simulated provider, zero latency) vs %d River no-op jobs, %d workers\n\n", n, n, workers)
-	fmt.Printf("%-10s %14s %16s %16s %8s\n", "database", "create runs/s", "engine steps/s", "river jobs/s", "ratio")
+	fmt.Printf("%-10s %14s %16s %22s %22s %8s %8s\n", "database", "create runs/s", "engine steps/s", "River jobs/s (plain)", "River jobs/s (NOFX's)", "ratio", "ratio'")
 
 	dir, err := os.MkdirTemp("", "nofx-bench")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	targets := []struct{ name, url string }{
-		{"sqlite", "sqlite://" + filepath.Join(dir, "river.db")},
-		{"sqlite", "sqlite://" + filepath.Join(dir, "nofx.db")},
-	}
+	// Each database gets three fresh ones: River on a plain pool, River on
+	// NOFX's pool, and NOFX's engine.
+	type target struct{ name, plain, own, nofx string }
+	targets := []target{{"sqlite", "sqlite://" + filepath.Join(dir, "river.db"),
+		"sqlite://" + filepath.Join(dir, "river-own.db"), "sqlite://" + filepath.Join(dir, "nofx.db")}}
 	base := postgresBase()
 	if base != "" {
-		river, cleanRiver, err := freshSchema(base)
-		if err != nil {
-			return err
+		t := target{name: "postgres"}
+		for _, u := range []*string{&t.plain, &t.own, &t.nofx} {
+			var clean func()
+			if *u, clean, err = freshSchema(base); err != nil {
+				return err
+			}
+			defer clean()
 		}
-		defer cleanRiver()
-		nofx, cleanNofx, err := freshSchema(base)
-		if err != nil {
-			return err
-		}
-		defer cleanNofx()
-		targets = append(targets, struct{ name, url string }{"postgres", river}, struct{ name, url string }{"postgres", nofx})
+		targets = append(targets, t)
 	}
-	for i := 0; i < len(targets); i += 2 {
-		if only != "" && targets[i].name != only {
+	for _, t := range targets {
+		if only != "" && t.name != only {
 			continue
 		}
-		riverRate, err := measureRiver(ctx, targets[i].url, n, workers)
+		plainRate, err := measureRiver(ctx, t.plain, n, workers, true)
 		if err != nil {
-			return fmt.Errorf("%s river: %w", targets[i].name, err)
+			return fmt.Errorf("%s river: %w", t.name, err)
 		}
-		createRate, stepRate, err := measureEngine(ctx, targets[i+1].url, n, workers)
+		ownRate, err := measureRiver(ctx, t.own, n, workers, false)
 		if err != nil {
-			return fmt.Errorf("%s engine: %w", targets[i].name, err)
+			return fmt.Errorf("%s river: %w", t.name, err)
 		}
-		fmt.Printf("%-10s %14.0f %16.0f %16.0f %8.2f\n", targets[i].name, createRate, stepRate, riverRate, stepRate/riverRate)
+		createRate, stepRate, err := measureEngine(ctx, t.nofx, n, workers)
+		if err != nil {
+			return fmt.Errorf("%s engine: %w", t.name, err)
+		}
+		fmt.Printf("%-10s %14.0f %16.0f %22.0f %22.0f %8.2f %8.2f\n", t.name, createRate, stepRate, plainRate, ownRate, stepRate/plainRate, stepRate/ownRate)
 	}
+	fmt.Println("\n(ratio: engine steps/s over River's rate on a plain pool; ratio': over River's on NOFX's pool)")
 	if base == "" {
 		fmt.Println("\n(set NOFX_BENCH_DATABASE_URL=postgres://... to measure PostgreSQL too)")
 	}
 	return nil
+}
+
+// plainPool opens the database at rawURL as a plain database/sql pool, with
+// the settings NOFX gives its own (one writer and WAL on SQLite).
+func plainPool(rawURL string) (*sql.DB, error) {
+	if path, ok := strings.CutPrefix(rawURL, "sqlite://"); ok {
+		pool, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate")
+		if err == nil {
+			pool.SetMaxOpenConns(1)
+		}
+		return pool, err
+	}
+	pool, err := sql.Open("postgres", rawURL)
+	if err == nil {
+		pool.SetMaxOpenConns(25)
+		pool.SetMaxIdleConns(25)
+	}
+	return pool, err
 }
 
 // freshSchema makes an empty schema on the database at base and returns a
@@ -202,8 +224,11 @@ type noopWorker struct {
 
 func (noopWorker) Work(context.Context, *river.Job[noopArgs]) error { return nil }
 
-// measureRiver inserts n no-op jobs, then times River working them all.
-func measureRiver(ctx context.Context, rawURL string, n, workers int) (float64, error) {
+// measureRiver inserts n no-op jobs, then times River working them all:
+// on NOFX's own pool (whose connections keep River's statements prepared)
+// or, with plain, on a database/sql pool as River's documentation opens
+// one, River as it ships.
+func measureRiver(ctx context.Context, rawURL string, n, workers int, plain bool) (float64, error) {
 	d, err := db.Open(ctx, rawURL)
 	if err != nil {
 		return 0, err
@@ -221,11 +246,18 @@ func measureRiver(ctx context.Context, rawURL string, n, workers int) (float64, 
 		FetchPollInterval: 100 * time.Millisecond,
 		FetchCooldown:     20 * time.Millisecond,
 	}
+	pool := d.DB.DB
+	if plain {
+		if pool, err = plainPool(rawURL); err != nil {
+			return 0, err
+		}
+		defer pool.Close()
+	}
 	var client *river.Client[*sql.Tx]
 	if d.Dialect == db.Postgres {
-		client, err = river.NewClient(riverdatabasesql.New(d.DB.DB), cfg)
+		client, err = river.NewClient(riverdatabasesql.New(pool), cfg)
 	} else {
-		client, err = river.NewClient(riversqlite.New(d.DB.DB), cfg)
+		client, err = river.NewClient(riversqlite.New(pool), cfg)
 	}
 	if err != nil {
 		return 0, err

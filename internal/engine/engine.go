@@ -75,6 +75,8 @@ type Engine struct {
 	client      *river.Client[*sql.Tx]
 	listenPool  *pgxpool.Pool // PostgreSQL's LISTEN connection; nil when polling only
 	started     atomic.Bool
+	stopping    atomic.Bool // workers finish their step but take no next one
+	gate        teamGate    // one claim of a team at a time from this process
 	stopRescue  context.CancelFunc
 	rescueEnded chan struct{}
 }
@@ -219,6 +221,8 @@ func (e *Engine) Stop(ctx context.Context) error {
 	if !e.started.Load() {
 		return nil
 	}
+	e.stopping.Store(true)
+	defer e.stopping.Store(false)
 	e.stopRescue()
 	<-e.rescueEnded
 	soft, cancel := context.WithTimeout(ctx, e.cfg.ShutdownGrace)
@@ -349,13 +353,14 @@ func (e *Engine) work(ctx context.Context, runID, stepID, jobID int64) error {
 	svc := e.cfg.Runs
 	// A first look outside any transaction keeps a team's backlog from
 	// queueing at the writer; the claim checks again under the team's lock.
-	if busy, err := svc.TeamAtLimit(ctx, runID, e.cfg.TeamConcurrency); err != nil || busy {
-		if busy {
-			return runs.ErrTeamBusy
-		}
+	team, busy, err := svc.TeamAtLimit(ctx, runID, e.cfg.TeamConcurrency)
+	if err != nil {
 		return err
 	}
-	claim, err := svc.ClaimWithin(ctx, runID, stepID, jobID, e.cfg.Lease, e.cfg.TeamConcurrency)
+	if busy {
+		return runs.ErrTeamBusy
+	}
+	claim, err := e.claim(ctx, team, runID, stepID, jobID)
 	if errors.Is(err, runs.ErrNotClaimable) {
 		return nil
 	}
@@ -393,6 +398,15 @@ func (e *Engine) work(ctx context.Context, runID, stepID, jobID int64) error {
 	}
 }
 
+// claim claims a step of team's run, one claim of the team at a time in
+// this process when teams have a limit (see teamGate).
+func (e *Engine) claim(ctx context.Context, team, runID, stepID, jobID int64) (runs.Claim, error) {
+	if e.cfg.TeamConcurrency > 0 && team != 0 {
+		defer e.gate.enter(team)()
+	}
+	return e.cfg.Runs.ClaimWithin(ctx, runID, stepID, jobID, e.cfg.Lease, e.cfg.TeamConcurrency)
+}
+
 // outcome is what recording an attempt left the worker with: a backoff to
 // hold the step through (kept), or a next step to run (took), or nothing.
 type outcome struct {
@@ -419,7 +433,7 @@ func (e *Engine) record(ctx context.Context, claim runs.Claim, res result, execE
 		if u, err = e.usage(rec, res); err != nil {
 			return o, err
 		}
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || e.stopping.Load() {
 			return o, svc.Complete(rec, claim, res.output, u)
 		}
 		o.next, o.took, err = svc.CompleteAndTake(rec, claim, res.output, u, e.cfg.Lease)

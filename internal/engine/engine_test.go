@@ -87,6 +87,16 @@ func setup(t *testing.T, d *db.DB, o options) *env {
 	return &env{t: t, db: d, svc: svc, eng: eng, broker: broker, actor: newActor(t, d, teams.RoleOwner)}
 }
 
+// enqueueOnly is an env whose engine has no workers: steps stay queued
+// until a test claims them or starts workers (e.eng, e.svc.Scheduler).
+func enqueueOnly(t *testing.T, d *db.DB) *env {
+	t.Helper()
+	broker := live.NewLocal()
+	svc := newService(d, broker)
+	svc.Scheduler = startEngine(t, d, svc, broker, options{workers: 0})
+	return &env{t: t, db: d, svc: svc, broker: broker, actor: newActor(t, d, teams.RoleOwner)}
+}
+
 var actorCount int
 
 func newActor(t *testing.T, d *db.DB, role teams.Role) access.Actor {
@@ -438,13 +448,10 @@ func TestPermissionsAndTeams(t *testing.T) {
 func TestLostWorkerIsRescued(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		ctx := context.Background()
-		broker := live.NewLocal()
-		svc := newService(d, broker)
 		// A node without workers enqueues; a "crashed" worker claims the
 		// step and vanishes without finishing.
-		idle := startEngine(t, d, svc, broker, options{workers: 0})
-		svc.Scheduler = idle
-		e := &env{t: t, db: d, svc: svc, broker: broker, actor: newActor(t, d, teams.RoleOwner)}
+		e := enqueueOnly(t, d)
+		svc, broker := e.svc, e.broker
 		run := e.create(`{"goal":"crash","steps":[{"name":"s","kind":"llm","provider":"simulated","model":"echo","prompt":"survive"}]}`, nil)
 		_, steps, err := svc.Get(ctx, e.actor, run.ID)
 		require.NoError(t, err)

@@ -9,9 +9,7 @@ import (
 
 	"github.com/nofxhq/nofx/internal/db"
 	"github.com/nofxhq/nofx/internal/db/dbtest"
-	"github.com/nofxhq/nofx/internal/live"
 	"github.com/nofxhq/nofx/internal/runs"
-	"github.com/nofxhq/nofx/internal/teams"
 )
 
 // jobsOf counts the step jobs River holds for run runID's steps.
@@ -65,11 +63,8 @@ func TestFanOutTakesOneStepAndQueuesTheRest(t *testing.T) {
 func TestTakenStepOfALostWorkerIsRescued(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		ctx := context.Background()
-		broker := live.NewLocal()
-		svc := newService(d, broker)
-		idle := startEngine(t, d, svc, broker, options{workers: 0})
-		svc.Scheduler = idle
-		e := &env{t: t, db: d, svc: svc, broker: broker, actor: newActor(t, d, teams.RoleOwner)}
+		e := enqueueOnly(t, d)
+		svc, broker := e.svc, e.broker
 		run := e.create(`{"goal":"crash","steps":[
 			{"name":"a","kind":"text","prompt":"a"},
 			{"name":"b","kind":"text","prompt":"b{{steps.a.output}}","needs":["a"]}]}`, nil)

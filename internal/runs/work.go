@@ -37,17 +37,24 @@ const teamRunningSteps = `SELECT COUNT(*) FROM steps s JOIN runs r ON r.id = s.r
 	WHERE s.status = 'running' AND s.lease_expires_at >= ? AND r.team_id = `
 
 // TeamAtLimit reports whether run runID's team already has teamLimit steps
-// running; it reads without locking, so a claim checks again (ClaimWithin).
-func (s *Service) TeamAtLimit(ctx context.Context, runID int64, teamLimit int) (bool, error) {
+// running, and which team that is; it reads without locking, so a claim
+// checks again (ClaimWithin).
+func (s *Service) TeamAtLimit(ctx context.Context, runID int64, teamLimit int) (teamID int64, busy bool, err error) {
 	if teamLimit <= 0 {
-		return false, nil
+		return 0, false, nil
 	}
-	var n int
-	err := db.Get(ctx, s.DB.Reader(), &n, teamRunningSteps+`(SELECT team_id FROM runs WHERE id = ?)`, db.Now(), runID)
+	var row struct {
+		TeamID  int64 `db:"team_id"`
+		Running int   `db:"running"`
+	}
+	err = db.Get(ctx, s.DB.Reader(), &row, `SELECT t.team_id, (`+teamRunningSteps+`t.team_id) AS running FROM runs t WHERE t.id = ?`, db.Now(), runID)
+	if errors.Is(err, db.ErrNotFound) {
+		return 0, false, nil // deleted with its team: the claim says so
+	}
 	if err != nil {
-		return false, fmt.Errorf("runs: count running steps of the team of run %d: %w", runID, err)
+		return 0, false, fmt.Errorf("runs: count running steps of the team of run %d: %w", runID, err)
 	}
-	return n >= teamLimit, nil
+	return row.TeamID, row.Running >= teamLimit, nil
 }
 
 // TeamRunning returns how many steps the actor's team is running now, for
