@@ -383,7 +383,7 @@ func (l *runLiveState) changed(ctx context.Context, stream *sse, events []runs.E
 // of the team's slots reads differently since another run of the team
 // changed (a slot freed, or taken).
 func (l *runLiveState) teamChanged(ctx context.Context, stream *sse) error {
-	if l.server.cfg.TeamConcurrency <= 0 || !l.started || (runs.Run{Status: l.status}).Finished() {
+	if l.server.cfg.TeamConcurrency <= 0 || (runs.Run{Status: l.status}).Finished() {
 		return nil
 	}
 	d, err := l.read(ctx)
@@ -391,8 +391,10 @@ func (l *runLiveState) teamChanged(ctx context.Context, stream *sse) error {
 		return err
 	}
 	for _, step := range d.Steps {
+		// A card this stream has not sent yet is sent: the page may show
+		// the note as it was when it was read.
 		note := d.TeamSlotNote(step)
-		if step.Status != runs.StepQueued || note == l.slotNotes[step.Name] {
+		if prev, sent := l.slotNotes[step.Name]; step.Status != runs.StepQueued || (sent && note == prev) {
 			continue
 		}
 		l.slotNotes[step.Name] = note
