@@ -2,6 +2,7 @@ package live_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -83,6 +84,48 @@ func TestPostgresBrokerReachesOtherProcesses(t *testing.T) {
 	m := receive(t, onB)
 	require.NotEmpty(t, m.Text)
 	require.Less(t, len(m.Text), 8000)
+}
+
+// Messages published faster than one notification each go out in batches,
+// in order, each once, including a chunk of text streamed twice in a row
+// (PostgreSQL would deliver a payload repeated in one transaction once);
+// Close sends what is still queued.
+func TestPostgresBrokerBatchesInOrder(t *testing.T) {
+	t.Parallel()
+	url := dbtest.PostgresURL(t)
+	d := dbtest.Postgres(t)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	a, err := live.NewPostgres(url, d.DB.DB, log)
+	require.NoError(t, err)
+	b, err := live.NewPostgres(url, d.DB.DB, log)
+	require.NoError(t, err)
+	defer b.Close()
+	onB, unsubscribe := b.Subscribe(9)
+	defer unsubscribe()
+
+	const n = 1200
+	got := make(chan []string)
+	go func() { // read as they come: a subscriber that falls far behind loses messages
+		var texts []string
+		for range n {
+			select {
+			case m := <-onB:
+				texts = append(texts, m.Text)
+			case <-time.After(5 * time.Second):
+				got <- texts
+				return
+			}
+		}
+		got <- texts
+	}()
+	var want []string
+	for i := range n {
+		text := fmt.Sprintf("chunk %d", i/2) // each chunk twice
+		want = append(want, text)
+		a.Publish(context.Background(), live.Message{RunID: 9, Kind: live.KindDelta, Step: "s", Text: text})
+	}
+	require.NoError(t, a.Close())
+	require.Equal(t, want, <-got)
 }
 
 func TestTeamTopicHearsTheTeamsRuns(t *testing.T) {

@@ -19,13 +19,30 @@ const maxPayload = 7000
 // Postgres is a Broker shared by every process on one PostgreSQL database,
 // through LISTEN/NOTIFY. Each process delivers what it hears to its own
 // subscribers, including what it published itself.
+//
+// Publishing does not wait for the database: messages queue for one sender,
+// which sends all that are waiting in one transaction that does not wait
+// for its commit to reach the disk (a lost notification is a missed hint,
+// never lost data). PostgreSQL lets only one transaction that notified
+// commit at a time, so a notification of its own per message, each waiting
+// for its flush, made every transition of every run take turns at one lock.
 type Postgres struct {
 	local    *Local
 	db       *sql.DB
 	listener *pq.Listener
 	log      *slog.Logger
 	done     chan struct{}
+	queue    chan []byte   // payloads for the sender
+	stop     chan struct{} // closed by Close: the sender sends what is queued and ends
+	sent     chan struct{} // closed when the sender has ended
 }
+
+// queueSize is how many messages may wait for the sender before Publish
+// waits for room.
+const queueSize = 4096
+
+// maxBatch caps the notifications sent in one transaction.
+const maxBatch = 500
 
 // NewPostgres listens on the database at url (the same one db opened) and
 // returns a broker that publishes through db.
@@ -39,8 +56,10 @@ func NewPostgres(url string, db *sql.DB, log *slog.Logger) (*Postgres, error) {
 		l.Close()
 		return nil, err
 	}
-	p := &Postgres{local: NewLocal(), db: db, listener: l, log: log, done: make(chan struct{})}
+	p := &Postgres{local: NewLocal(), db: db, listener: l, log: log, done: make(chan struct{}),
+		queue: make(chan []byte, queueSize), stop: make(chan struct{}), sent: make(chan struct{})}
 	go p.receive()
+	go p.send()
 	return p, nil
 }
 
@@ -61,8 +80,8 @@ func (p *Postgres) receive() {
 	}
 }
 
-// Publish notifies every process; deltas too large for one notification are
-// cut (the final output is stored with the step anyway).
+// Publish queues m for every process; deltas too large for one
+// notification are cut (the final output is stored with the step anyway).
 func (p *Postgres) Publish(ctx context.Context, m Message) {
 	b, err := json.Marshal(m)
 	if err != nil {
@@ -74,8 +93,75 @@ func (p *Postgres) Publish(ctx context.Context, m Message) {
 			return
 		}
 	}
-	if _, err := p.db.ExecContext(ctx, `SELECT pg_notify($1, $2)`, channel, string(b)); err != nil {
-		p.log.Warn("live: notify", "error", err)
+	select {
+	case p.queue <- b:
+	case <-p.stop: // closed: nobody is left to hear it
+	case <-ctx.Done():
+	}
+}
+
+// send sends the queued payloads, all that wait at once, until Close.
+func (p *Postgres) send() {
+	defer close(p.sent)
+	for {
+		var first []byte
+		select {
+		case first = <-p.queue:
+		case <-p.stop:
+			for {
+				select {
+				case b := <-p.queue:
+					p.sendBatch(b)
+				default:
+					return
+				}
+			}
+		}
+		p.sendBatch(first)
+	}
+}
+
+// sendBatch sends first and what else waits in the queue, up to a batch.
+// PostgreSQL delivers a payload sent twice in one transaction once, which
+// would drop a repeated chunk of streamed text, so a repeat starts the
+// next transaction.
+func (p *Postgres) sendBatch(first []byte) {
+	batch := []string{string(first)}
+	seen := map[string]bool{batch[0]: true}
+	for len(batch) < maxBatch {
+		select {
+		case b := <-p.queue:
+			if seen[string(b)] {
+				p.notify(batch)
+				batch, seen = nil, map[string]bool{}
+			}
+			batch = append(batch, string(b))
+			seen[string(b)] = true
+		default:
+			p.notify(batch)
+			return
+		}
+	}
+	p.notify(batch)
+}
+
+// notify sends payloads in one transaction that does not wait for its
+// commit's flush.
+func (p *Postgres) notify(payloads []string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	tx, err := p.db.BeginTx(ctx, nil)
+	if err == nil {
+		defer tx.Rollback() //nolint:errcheck // a no-op after commit
+		if _, err = tx.ExecContext(ctx, `SET LOCAL synchronous_commit = off`); err == nil {
+			if _, err = tx.ExecContext(ctx, `SELECT pg_notify($1, payload) FROM unnest($2::text[]) AS payload`,
+				channel, pq.Array(payloads)); err == nil {
+				err = tx.Commit()
+			}
+		}
+	}
+	if err != nil {
+		p.log.Warn("live: notify", "messages", len(payloads), "error", err)
 	}
 }
 
@@ -84,8 +170,10 @@ func (p *Postgres) Subscribe(runID int64) (<-chan Message, func()) {
 	return p.local.Subscribe(runID)
 }
 
-// Close stops listening.
+// Close sends what is queued, then stops listening.
 func (p *Postgres) Close() error {
+	close(p.stop)
+	<-p.sent
 	err := p.listener.Close()
 	<-p.done
 	return err
