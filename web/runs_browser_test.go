@@ -49,6 +49,20 @@ func clickAndLoad(selector string) chromedp.Action[chromedp.Void] {
 	})
 }
 
+// signUpInBrowser signs email up through the form and waits for the runs
+// list it lands on.
+func signUpInBrowser(ctx context.Context, t *testing.T, base, email string) {
+	t.Helper()
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Navigate(base+"/signup"),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=signup-form]`)),
+		chromedp.SendKeys(chromedp.CSS(`[data-testid=signup-form] input[name=email]`), email),
+		chromedp.SendKeys(chromedp.CSS(`[data-testid=signup-form] input[name=password]`), password),
+		chromedp.Click(chromedp.CSS(`[data-testid=signup-form] button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=dashboard]`)),
+	), "sign up and land on the runs list")
+}
+
 // startRunInBrowser fills the new run form with a plan and submits it.
 func startRunInBrowser(ctx context.Context, t *testing.T, base, plan string) {
 	t.Helper()

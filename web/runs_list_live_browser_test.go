@@ -22,14 +22,7 @@ func TestBrowserRunsListLive(t *testing.T) {
 	ctx := newBrowser(t)
 	const email = "list-browser@example.com"
 
-	require.NoError(t, chromedp.Do(ctx,
-		chromedp.Navigate(a.URL+"/signup"),
-		chromedp.WaitVisible(chromedp.CSS(`[data-testid=signup-form]`)),
-		chromedp.SendKeys(chromedp.CSS(`[data-testid=signup-form] input[name=email]`), email),
-		chromedp.SendKeys(chromedp.CSS(`[data-testid=signup-form] input[name=password]`), password),
-		chromedp.Click(chromedp.CSS(`[data-testid=signup-form] button[type=submit]`)),
-		chromedp.WaitVisible(chromedp.CSS(`[data-testid=dashboard]`)),
-	), "sign up and land on the runs list")
+	signUpInBrowser(ctx, t, a.URL, email)
 	browserStep(ctx, t, "see the empty list connected",
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid=start-run]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid=dashboard][data-live=connected]`)),

@@ -6,14 +6,12 @@ import (
 	"io"
 	"log/slog"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
 
 	"github.com/nofxhq/nofx/internal/apikeys"
 	"github.com/nofxhq/nofx/internal/config"
-	"github.com/nofxhq/nofx/internal/db"
 	"github.com/nofxhq/nofx/internal/db/dbtest"
 	"github.com/nofxhq/nofx/internal/runs"
 	"github.com/nofxhq/nofx/internal/teams"
@@ -30,14 +28,7 @@ func TestBrowserRunPageFollowsTheTeamsSlots(t *testing.T) {
 	})
 	ctx := newBrowser(t)
 	const email = "slots-browser@example.com"
-	require.NoError(t, chromedp.Do(ctx,
-		chromedp.Navigate(a.URL+"/signup"),
-		chromedp.WaitVisible(chromedp.CSS(`[data-testid=signup-form]`)),
-		chromedp.SendKeys(chromedp.CSS(`[data-testid=signup-form] input[name=email]`), email),
-		chromedp.SendKeys(chromedp.CSS(`[data-testid=signup-form] input[name=password]`), password),
-		chromedp.Click(chromedp.CSS(`[data-testid=signup-form] button[type=submit]`)),
-		chromedp.WaitVisible(chromedp.CSS(`[data-testid=dashboard]`)),
-	), "sign up")
+	signUpInBrowser(ctx, t, a.URL, email)
 	_, secret, err := apikeys.Create(context.Background(), a.DB, a.teamOf(email).ID, "slots", teams.RoleOwner, a.userID(email), nil)
 	require.NoError(t, err)
 	api := &apiClient{t: t, app: a, key: secret}
@@ -53,20 +44,13 @@ func TestBrowserRunPageFollowsTheTeamsSlots(t *testing.T) {
 	_, err = chromedp.Run(ctx, chromedp.Evaluate[int](`window.__marker = 1`))
 	require.NoError(t, err)
 
-	bg := context.Background()
-	var otherStep struct {
-		ID    int64 `db:"id"`
-		JobID int64 `db:"job_id"`
-	}
-	require.NoError(t, db.Get(bg, a.DB, &otherStep, `SELECT id, job_id FROM steps WHERE run_id = ?`, other))
-	claim, err := a.App.Runs.Claim(bg, other, otherStep.ID, otherStep.JobID, time.Minute)
-	require.NoError(t, err)
+	claim := a.claimOnlyStep(other)
 	browserStep(ctx, t, "see the step wait for the team's slot",
 		waitFor(textContains(`[data-testid=step-team-wait-s]`, "your team is running 1 step, as many as it may at once (1)")),
 	)
 	saveScreenshot(ctx, t, "run-team-slot-wait")
 
-	require.NoError(t, a.App.Runs.Complete(bg, claim, "done", runs.Usage{}))
+	require.NoError(t, a.App.Runs.Complete(context.Background(), claim, "done", runs.Usage{}))
 	browserStep(ctx, t, "see the wait go when the slot frees",
 		chromedp.WaitNotPresent(chromedp.CSS(`[data-testid=step-team-wait-s]`)),
 	)

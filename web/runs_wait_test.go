@@ -108,17 +108,25 @@ func TestRunPageFollowsTheTeamsSlots(t *testing.T) {
 	first := stream.waitFor("step-s", "")
 	require.NotContains(t, first.data, "step-team-wait-s", "the team has a free slot")
 
+	claim := a.claimOnlyStep(other)
+	stream.waitFor("step-s", "your team is running 1 step, as many as it may at once (1)")
+
+	require.NoError(t, a.App.Runs.Complete(context.Background(), claim, "done", runs.Usage{}))
+	freed := stream.waitFor("step-s", "Queued")
+	require.NotContains(t, freed.data, "step-team-wait-s", "the slot is free again")
+}
+
+// claimOnlyStep claims the one step of run runID as a worker would, with a
+// minute's lease, for tests whose app runs no workers.
+func (a *app) claimOnlyStep(runID int64) runs.Claim {
+	a.t.Helper()
 	ctx := context.Background()
-	var otherStep struct {
+	var step struct {
 		ID    int64 `db:"id"`
 		JobID int64 `db:"job_id"`
 	}
-	require.NoError(t, db.Get(ctx, a.DB, &otherStep, `SELECT id, job_id FROM steps WHERE run_id = ?`, other))
-	claim, err := a.App.Runs.Claim(ctx, other, otherStep.ID, otherStep.JobID, time.Minute)
-	require.NoError(t, err)
-	stream.waitFor("step-s", "your team is running 1 step, as many as it may at once (1)")
-
-	require.NoError(t, a.App.Runs.Complete(ctx, claim, "done", runs.Usage{}))
-	freed := stream.waitFor("step-s", "Queued")
-	require.NotContains(t, freed.data, "step-team-wait-s", "the slot is free again")
+	require.NoError(a.t, db.Get(ctx, a.DB, &step, `SELECT id, job_id FROM steps WHERE run_id = ?`, runID))
+	claim, err := a.App.Runs.Claim(ctx, runID, step.ID, step.JobID, time.Minute)
+	require.NoError(a.t, err)
+	return claim
 }

@@ -58,17 +58,25 @@ func TestLocalBrokerDropsForSlowSubscribers(t *testing.T) {
 	require.Equal(t, 256, len(ch), "a slow subscriber never blocks the publisher")
 }
 
-func TestPostgresBrokerReachesOtherProcesses(t *testing.T) {
-	t.Parallel()
+// twoProcesses is two brokers on one PostgreSQL database, as two
+// processes would have, closed when the test ends.
+func twoProcesses(t *testing.T) (a, b *live.Postgres) {
+	t.Helper()
 	url := dbtest.PostgresURL(t)
 	d := dbtest.Postgres(t)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	a, err := live.NewPostgres(url, d.DB.DB, log)
 	require.NoError(t, err)
-	defer a.Close()
-	b, err := live.NewPostgres(url, d.DB.DB, log)
+	t.Cleanup(func() { a.Close() })
+	b, err = live.NewPostgres(url, d.DB.DB, log)
 	require.NoError(t, err)
-	defer b.Close()
+	t.Cleanup(func() { b.Close() })
+	return a, b
+}
+
+func TestPostgresBrokerReachesOtherProcesses(t *testing.T) {
+	t.Parallel()
+	a, b := twoProcesses(t)
 
 	onB, unsubscribe := b.Subscribe(7)
 	defer unsubscribe()
@@ -92,14 +100,7 @@ func TestPostgresBrokerReachesOtherProcesses(t *testing.T) {
 // Close sends what is still queued.
 func TestPostgresBrokerBatchesInOrder(t *testing.T) {
 	t.Parallel()
-	url := dbtest.PostgresURL(t)
-	d := dbtest.Postgres(t)
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	a, err := live.NewPostgres(url, d.DB.DB, log)
-	require.NoError(t, err)
-	b, err := live.NewPostgres(url, d.DB.DB, log)
-	require.NoError(t, err)
-	defer b.Close()
+	a, b := twoProcesses(t)
 	onB, unsubscribe := b.Subscribe(9)
 	defer unsubscribe()
 
@@ -155,15 +156,7 @@ func TestTeamTopicHearsTheTeamsRuns(t *testing.T) {
 
 func TestPostgresBrokerTeamTopic(t *testing.T) {
 	t.Parallel()
-	url := dbtest.PostgresURL(t)
-	d := dbtest.Postgres(t)
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	a, err := live.NewPostgres(url, d.DB.DB, log)
-	require.NoError(t, err)
-	defer a.Close()
-	b, err := live.NewPostgres(url, d.DB.DB, log)
-	require.NoError(t, err)
-	defer b.Close()
+	a, b := twoProcesses(t)
 
 	onB, unsubscribe := b.Subscribe(live.TeamTopic(5))
 	defer unsubscribe()

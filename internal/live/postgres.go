@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/lib/pq"
@@ -35,6 +36,8 @@ type Postgres struct {
 	queue    chan []byte   // payloads for the sender
 	stop     chan struct{} // closed by Close: the sender sends what is queued and ends
 	sent     chan struct{} // closed when the sender has ended
+	closing  sync.Once
+	closeErr error
 }
 
 // queueSize is how many messages may wait for the sender before Publish
@@ -170,11 +173,14 @@ func (p *Postgres) Subscribe(runID int64) (<-chan Message, func()) {
 	return p.local.Subscribe(runID)
 }
 
-// Close sends what is queued, then stops listening.
+// Close sends what is queued, then stops listening. Closing again does
+// nothing.
 func (p *Postgres) Close() error {
-	close(p.stop)
-	<-p.sent
-	err := p.listener.Close()
-	<-p.done
-	return err
+	p.closing.Do(func() {
+		close(p.stop)
+		<-p.sent
+		p.closeErr = p.listener.Close()
+		<-p.done
+	})
+	return p.closeErr
 }
