@@ -1,6 +1,7 @@
 package db
 
 import (
+	"container/list"
 	"context"
 	"database/sql/driver"
 	"errors"
@@ -8,8 +9,9 @@ import (
 	"reflect"
 )
 
-// maxConnStmts caps how many statements one connection keeps prepared;
-// queries beyond it are prepared for each call, as without the cache.
+// maxConnStmts caps how many statements one connection keeps prepared; the
+// one used longest ago gives way to a new one (River builds some queries
+// with one placeholder per id, so their texts vary without end).
 const maxConnStmts = 256
 
 // cachingConnector opens connections that keep every query with
@@ -62,8 +64,10 @@ func (c dsnConnector) Driver() driver.Driver                        { return c.d
 // cachedStmt is a statement a connection keeps, and whether rows it
 // returned are still open (then the query runs unprepared meanwhile).
 type cachedStmt struct {
-	stmt driver.Stmt
-	busy bool
+	query string
+	stmt  driver.Stmt
+	busy  bool
+	use   *list.Element // its place in the connection's order of use
 }
 
 // cachingConn is a connection with its prepared statements. database/sql
@@ -71,6 +75,7 @@ type cachedStmt struct {
 type cachingConn struct {
 	driver.Conn
 	stmts map[string]*cachedStmt
+	used  list.List // of *cachedStmt, the most recently used first
 	stale func(error) bool
 }
 
@@ -84,9 +89,10 @@ func (c *cachingConn) stmt(ctx context.Context, query string) (*cachedStmt, erro
 		if cs.busy {
 			return nil, errNoCache
 		}
+		c.used.MoveToFront(cs.use)
 		return cs, nil
 	}
-	if len(c.stmts) >= maxConnStmts {
+	if len(c.stmts) >= maxConnStmts && !c.evict() {
 		return nil, errNoCache
 	}
 	p, ok := c.Conn.(driver.ConnPrepareContext)
@@ -103,9 +109,29 @@ func (c *cachingConn) stmt(ctx context.Context, query string) (*cachedStmt, erro
 		_ = st.Close()
 		return nil, errNoCache
 	}
-	cs := &cachedStmt{stmt: st}
+	cs := &cachedStmt{query: query, stmt: st}
+	cs.use = c.used.PushFront(cs)
 	c.stmts[query] = cs
 	return cs, nil
+}
+
+// evict closes the statement used longest ago whose rows are not open,
+// and reports whether there was one.
+func (c *cachingConn) evict() bool {
+	for e := c.used.Back(); e != nil; e = e.Prev() {
+		if cs := e.Value.(*cachedStmt); !cs.busy {
+			c.drop(cs)
+			return true
+		}
+	}
+	return false
+}
+
+// drop closes a kept statement and forgets it.
+func (c *cachingConn) drop(cs *cachedStmt) {
+	c.used.Remove(cs.use)
+	delete(c.stmts, cs.query)
+	_ = cs.stmt.Close()
 }
 
 // forget drops query's statement after an error that makes it stale.
@@ -113,9 +139,8 @@ func (c *cachingConn) forget(query string, err error) {
 	if c.stale == nil || !c.stale(err) {
 		return
 	}
-	if cs := c.stmts[query]; cs != nil {
-		delete(c.stmts, query)
-		_ = cs.stmt.Close()
+	if cs := c.stmts[query]; cs != nil && !cs.busy {
+		c.drop(cs)
 	}
 }
 
@@ -162,9 +187,8 @@ func (c *cachingConn) ExecContext(ctx context.Context, query string, args []driv
 }
 
 func (c *cachingConn) Close() error {
-	for query, cs := range c.stmts {
-		_ = cs.stmt.Close()
-		delete(c.stmts, query)
+	for _, cs := range c.stmts {
+		c.drop(cs)
 	}
 	return c.Conn.Close()
 }
