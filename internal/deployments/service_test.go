@@ -5,11 +5,9 @@ import (
 	"fmt"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/jmoiron/sqlx"
 	"github.com/stretchr/testify/require"
 
 	"github.com/nofxhq/nofx/internal/access"
@@ -18,22 +16,12 @@ import (
 	"github.com/nofxhq/nofx/internal/db/dbtest"
 	"github.com/nofxhq/nofx/internal/deployments"
 	"github.com/nofxhq/nofx/internal/runs"
+	"github.com/nofxhq/nofx/internal/runs/runstest"
 	"github.com/nofxhq/nofx/internal/secrets"
 	"github.com/nofxhq/nofx/internal/teams"
 	"github.com/nofxhq/nofx/internal/templates"
 	"github.com/nofxhq/nofx/internal/validation"
 )
-
-// fakeJobs stands in for the engine: it hands out job ids and runs nothing.
-type fakeJobs struct{ next atomic.Int64 }
-
-func (f *fakeJobs) Schedule(_ context.Context, _ *sqlx.Tx, jobs []runs.StepJob) ([]int64, error) {
-	ids := make([]int64, len(jobs))
-	for i := range jobs {
-		ids[i] = f.next.Add(1)
-	}
-	return ids, nil
-}
 
 // clock is a settable time for the services under test.
 type clock struct {
@@ -88,7 +76,7 @@ func setup(t *testing.T, d *db.DB) fixture {
 	ctx := context.Background()
 	box, err := secrets.New([]byte("test-secret-key-0123456789abcdef"))
 	require.NoError(t, err)
-	runsSvc := &runs.Service{DB: d, Scheduler: &fakeJobs{}, Providers: ai.NewRegistry(ai.NewSimulated(1))}
+	runsSvc := &runs.Service{DB: d, Scheduler: &runstest.Jobs{}, Providers: ai.NewRegistry(ai.NewSimulated(1))}
 	c := &clock{t: time.Date(2026, 11, 27, 12, 0, 30, 0, time.UTC)}
 	team, err := teams.Create(ctx, d, "Acme", "acme", false)
 	require.NoError(t, err)

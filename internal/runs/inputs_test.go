@@ -5,11 +5,9 @@ import (
 	"encoding/json"
 	"math"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/jmoiron/sqlx"
 	"github.com/stretchr/testify/require"
 
 	"github.com/nofxhq/nofx/internal/access"
@@ -19,21 +17,10 @@ import (
 	"github.com/nofxhq/nofx/internal/db/dbtest"
 	"github.com/nofxhq/nofx/internal/live"
 	"github.com/nofxhq/nofx/internal/runs"
+	"github.com/nofxhq/nofx/internal/runs/runstest"
 	"github.com/nofxhq/nofx/internal/teams"
 	"github.com/nofxhq/nofx/internal/validation"
 )
-
-// fakeJobs hands out job ids without running anything; tests claim the
-// steps themselves, as a worker would.
-type fakeJobs struct{ next atomic.Int64 }
-
-func (f *fakeJobs) Schedule(_ context.Context, _ *sqlx.Tx, jobs []runs.StepJob) ([]int64, error) {
-	ids := make([]int64, len(jobs))
-	for i := range jobs {
-		ids[i] = f.next.Add(1)
-	}
-	return ids, nil
-}
 
 // serviceEnv is a runs service on a fresh database with an owner acting in
 // their team.
@@ -49,7 +36,7 @@ func setupService(t *testing.T, d *db.DB) serviceEnv {
 	ctx := context.Background()
 	user, team, err := (&auth.Service{DB: d}).SignUp(ctx, auth.SignUp{Email: "owner@example.com", Password: "a long enough password"})
 	require.NoError(t, err)
-	svc := &runs.Service{DB: d, Scheduler: &fakeJobs{}, Broker: live.NewLocal(), Providers: ai.NewRegistry(ai.NewSimulated(1))}
+	svc := &runs.Service{DB: d, Scheduler: &runstest.Jobs{}, Broker: live.NewLocal(), Providers: ai.NewRegistry(ai.NewSimulated(1))}
 	return serviceEnv{ctx: ctx, db: d, svc: svc, actor: access.Actor{UserID: user.ID, TeamID: team.ID, Role: teams.RoleOwner}}
 }
 

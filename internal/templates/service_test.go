@@ -3,10 +3,8 @@ package templates_test
 import (
 	"context"
 	"encoding/json"
-	"sync/atomic"
 	"testing"
 
-	"github.com/jmoiron/sqlx"
 	"github.com/stretchr/testify/require"
 
 	"github.com/nofxhq/nofx/internal/access"
@@ -16,21 +14,11 @@ import (
 	"github.com/nofxhq/nofx/internal/db/dbtest"
 	"github.com/nofxhq/nofx/internal/live"
 	"github.com/nofxhq/nofx/internal/runs"
+	"github.com/nofxhq/nofx/internal/runs/runstest"
 	"github.com/nofxhq/nofx/internal/teams"
 	"github.com/nofxhq/nofx/internal/templates"
 	"github.com/nofxhq/nofx/internal/validation"
 )
-
-// fakeScheduler hands out job ids without running anything.
-type fakeScheduler struct{ next atomic.Int64 }
-
-func (f *fakeScheduler) Schedule(_ context.Context, _ *sqlx.Tx, jobs []runs.StepJob) ([]int64, error) {
-	ids := make([]int64, len(jobs))
-	for i := range jobs {
-		ids[i] = f.next.Add(1)
-	}
-	return ids, nil
-}
 
 // serviceSetup is a team with an owner acting in it, signed up with the
 // starter templates.
@@ -47,7 +35,7 @@ func setupService(t *testing.T, d *db.DB) serviceSetup {
 	user, team, err := (&auth.Service{DB: d, SeedTeam: templates.SeedStarters}).SignUp(ctx, auth.SignUp{
 		Email: "owner@example.com", Password: "a long enough password"})
 	require.NoError(t, err)
-	runSvc := &runs.Service{DB: d, Scheduler: &fakeScheduler{}, Broker: live.NewLocal(), Providers: ai.NewRegistry(ai.NewSimulated(1))}
+	runSvc := &runs.Service{DB: d, Scheduler: &runstest.Jobs{}, Broker: live.NewLocal(), Providers: ai.NewRegistry(ai.NewSimulated(1))}
 	return serviceSetup{ctx: ctx, db: d, svc: &templates.Service{DB: d, Runs: runSvc},
 		owner: access.Actor{UserID: user.ID, TeamID: team.ID, Role: teams.RoleOwner}}
 }
