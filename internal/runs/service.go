@@ -175,7 +175,7 @@ func (s *Service) Create(ctx context.Context, actor access.Actor, in CreateInput
 func (s *Service) create(ctx context.Context, actor access.Actor, in CreateInput, planJSON, inputsJSON []byte, hash string) (run Run, replayed bool, err error) {
 	var runID int64
 	err = s.transact(ctx, func(t *txn) error {
-		q, now := t.q, t.now
+		q, now := t.tx, t.now
 		// The run as this transaction leaves it: queued, even when a worker
 		// takes its first step the moment it commits.
 		t.after = func() error {

@@ -17,9 +17,7 @@ import (
 // txn is one change to runs: the transaction, the run it touched (to settle
 // and announce), and extra jobs to enqueue with it.
 type txn struct {
-	tx *sqlx.Tx
-	// q is what the transaction's queries run on (tx).
-	q     db.Queryer
+	tx    *sqlx.Tx
 	now   time.Time
 	runID int64
 	jobs  []StepJob
@@ -42,7 +40,7 @@ type txn struct {
 func (s *Service) transact(ctx context.Context, fn func(t *txn) error) error {
 	var runID, teamID int64
 	err := db.WithTx(ctx, s.DB, func(tx *sqlx.Tx) error {
-		t := &txn{tx: tx, q: tx, now: db.Now()}
+		t := &txn{tx: tx, now: db.Now()}
 		if err := fn(t); err != nil {
 			return err
 		}
@@ -53,12 +51,12 @@ func (s *Service) transact(ctx context.Context, fn func(t *txn) error) error {
 		st := t.state
 		if st == nil {
 			var err error
-			if st, err = loadState(ctx, s.DB, t.q, t.runID, t.now, false); err != nil {
+			if st, err = loadState(ctx, s.DB, t.tx, t.runID, t.now, false); err != nil {
 				return err
 			}
 		}
 		teamID = st.run.TeamID
-		jobs, err := s.settle(ctx, t.q, st)
+		jobs, err := s.settle(ctx, t.tx, st)
 		if err != nil {
 			return err
 		}
@@ -70,7 +68,7 @@ func (s *Service) transact(ctx context.Context, fn func(t *txn) error) error {
 		if err := s.schedule(ctx, t, st, append(jobs, t.jobs...)); err != nil {
 			return err
 		}
-		if err := st.flush(ctx, t.q, s.DB.Dialect == db.Postgres); err != nil {
+		if err := st.flush(ctx, t.tx, s.DB.Dialect == db.Postgres); err != nil {
 			return err
 		}
 		return t.runAfter()
@@ -116,7 +114,7 @@ func (s *Service) schedule(ctx context.Context, t *txn, st *state, jobs []StepJo
 // transact.
 func (s *Service) changeRun(ctx context.Context, actor access.Actor, runID int64, fn func(q db.Queryer, st *state) error) error {
 	return s.transact(ctx, func(t *txn) error {
-		st, err := loadState(ctx, s.DB, t.q, runID, t.now, true)
+		st, err := loadState(ctx, s.DB, t.tx, runID, t.now, true)
 		if err != nil {
 			return err
 		}
@@ -124,7 +122,7 @@ func (s *Service) changeRun(ctx context.Context, actor access.Actor, runID int64
 			return fmt.Errorf("runs: get %d: %w", runID, db.ErrNotFound)
 		}
 		t.runID, t.state = runID, st
-		return fn(t.q, st)
+		return fn(t.tx, st)
 	})
 }
 

@@ -73,12 +73,12 @@ func (s *Service) TeamRunning(ctx context.Context, actor access.Actor) (int, err
 // writes one transaction at a time anyway).
 func (s *Service) teamHasRoom(ctx context.Context, t *txn, teamID int64, teamLimit int) (bool, error) {
 	if s.DB.Dialect == db.Postgres {
-		if _, err := db.Exec(ctx, t.q, `SELECT pg_advisory_xact_lock(hashtext('nofx.team_steps'), mod(?::bigint, 2147483647)::int)`, teamID); err != nil {
+		if _, err := db.Exec(ctx, t.tx, `SELECT pg_advisory_xact_lock(hashtext('nofx.team_steps'), mod(?::bigint, 2147483647)::int)`, teamID); err != nil {
 			return false, fmt.Errorf("runs: lock the step claims of team %d: %w", teamID, err)
 		}
 	}
 	var n int
-	if err := db.Get(ctx, t.q, &n, teamRunningSteps+`?`, t.now, teamID); err != nil {
+	if err := db.Get(ctx, t.tx, &n, teamRunningSteps+`?`, t.now, teamID); err != nil {
 		return false, fmt.Errorf("runs: count running steps of team %d: %w", teamID, err)
 	}
 	return n < teamLimit, nil
@@ -91,7 +91,7 @@ func (s *Service) ClaimWithin(ctx context.Context, runID, stepID, jobID int64, l
 	var c Claim
 	var renderErr error
 	err := s.transact(ctx, func(t *txn) error {
-		st, err := loadState(ctx, s.DB, t.q, runID, t.now, true)
+		st, err := loadState(ctx, s.DB, t.tx, runID, t.now, true)
 		if errors.Is(err, db.ErrNotFound) {
 			return ErrNotClaimable // the run was deleted with its team
 		}
@@ -126,7 +126,7 @@ func (s *Service) ClaimWithin(ctx context.Context, runID, stepID, jobID int64, l
 			// Validation makes this rare (an input removed by hand, say);
 			// retrying cannot help.
 			renderErr = err
-			if err := st.setStep(ctx, t.q, step, stepUpdate{status: StepFailed, error: err.Error(), finish: true, clearLease: true}); err != nil {
+			if err := st.setStep(ctx, t.tx, step, stepUpdate{status: StepFailed, error: err.Error(), finish: true, clearLease: true}); err != nil {
 				return err
 			}
 			st.event(step.Name, "step.failed", "Cannot render the prompt: "+err.Error(), nil)
@@ -181,7 +181,7 @@ func (s *Service) Heartbeat(ctx context.Context, c Claim, lease time.Duration) e
 
 // holdsLease reports whether c still holds its step's lease inside t.
 func (s *Service) lockClaim(ctx context.Context, t *txn, c Claim) (*state, *Step, error) {
-	st, err := loadState(ctx, s.DB, t.q, c.Run.ID, t.now, true)
+	st, err := loadState(ctx, s.DB, t.tx, c.Run.ID, t.now, true)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -310,11 +310,11 @@ func (s *Service) failAttempt(ctx context.Context, t *txn, st *state, step *Step
 		kept := hold > 0 && delay <= hold
 		event := fmt.Sprintf("Attempt %d of %d failed: %s. Retrying in %s.", step.Attempt, step.MaxAttempts, msg, delay.Round(time.Millisecond))
 		if kept {
-			if _, err := db.Exec(ctx, t.q, `UPDATE steps SET error = ?, updated_at = ? WHERE id = ?`, msg, t.now, step.ID); err != nil {
+			if _, err := db.Exec(ctx, t.tx, `UPDATE steps SET error = ?, updated_at = ? WHERE id = ?`, msg, t.now, step.ID); err != nil {
 				return 0, false, fmt.Errorf("runs: record failed attempt of %s: %w", step.Name, err)
 			}
 		} else {
-			_, err := db.Exec(ctx, t.q, `UPDATE steps SET status = ?, error = ?, lease_token = '', lease_expires_at = NULL,
+			_, err := db.Exec(ctx, t.tx, `UPDATE steps SET status = ?, error = ?, lease_token = '', lease_expires_at = NULL,
 				updated_at = ? WHERE id = ?`, StepQueued, msg, t.now, step.ID)
 			if err != nil {
 				return 0, false, fmt.Errorf("runs: requeue step %s: %w", step.Name, err)
@@ -329,7 +329,7 @@ func (s *Service) failAttempt(ctx context.Context, t *txn, st *state, step *Step
 	if f.TimedOut {
 		status, kind = StepTimedOut, "step.timed_out"
 	}
-	if err := st.setStep(ctx, t.q, step, stepUpdate{status: status, error: msg, finish: true, clearLease: true}); err != nil {
+	if err := st.setStep(ctx, t.tx, step, stepUpdate{status: status, error: msg, finish: true, clearLease: true}); err != nil {
 		return 0, false, err
 	}
 	event := fmt.Sprintf("Attempt %d of %d failed: %s", step.Attempt, step.MaxAttempts, msg)
@@ -349,7 +349,7 @@ func (s *Service) Restart(ctx context.Context, c Claim, lease time.Duration) (Cl
 			return err
 		}
 		expires := t.now.Add(lease)
-		_, err = db.Exec(ctx, t.q, `UPDATE steps SET attempt = attempt + 1, lease_expires_at = ?, updated_at = ? WHERE id = ?`,
+		_, err = db.Exec(ctx, t.tx, `UPDATE steps SET attempt = attempt + 1, lease_expires_at = ?, updated_at = ? WHERE id = ?`,
 			expires, t.now, step.ID)
 		if err != nil {
 			return fmt.Errorf("runs: restart step %s: %w", step.Name, err)
@@ -376,7 +376,7 @@ func (s *Service) Release(ctx context.Context, c Claim, midAttempt bool) error {
 		if midAttempt {
 			uncount = 1
 		}
-		_, err = db.Exec(ctx, t.q, `UPDATE steps SET status = ?, attempt = attempt - ?, lease_token = '',
+		_, err = db.Exec(ctx, t.tx, `UPDATE steps SET status = ?, attempt = attempt - ?, lease_token = '',
 			lease_expires_at = NULL, updated_at = ? WHERE id = ?`, StepQueued, uncount, t.now, step.ID)
 		if err != nil {
 			return fmt.Errorf("runs: release step %s: %w", step.Name, err)
@@ -405,7 +405,7 @@ func (s *Service) RescueExpired(ctx context.Context) (int, error) {
 	rescued := 0
 	for _, e := range found {
 		err := s.transact(ctx, func(t *txn) error {
-			st, err := loadState(ctx, s.DB, t.q, e.RunID, t.now, true)
+			st, err := loadState(ctx, s.DB, t.tx, e.RunID, t.now, true)
 			if err != nil {
 				return err
 			}
@@ -432,7 +432,7 @@ func (s *Service) RescueExpired(ctx context.Context) (int, error) {
 // at that moment). It does nothing when the step has moved on.
 func (s *Service) Requeue(ctx context.Context, runID, stepID, jobID int64) error {
 	return s.transact(ctx, func(t *txn) error {
-		st, err := loadState(ctx, s.DB, t.q, runID, t.now, true)
+		st, err := loadState(ctx, s.DB, t.tx, runID, t.now, true)
 		if err != nil {
 			return err
 		}
@@ -481,7 +481,7 @@ func (s *Service) Snooze(ctx context.Context, c Claim, w Wait) error {
 		if retryAt.IsZero() || retryAt.After(giveUp) {
 			retryAt = giveUp
 		}
-		_, err = db.Exec(ctx, t.q, `UPDATE steps SET status = ?, attempt = attempt - 1, error = ?, lease_token = '',
+		_, err = db.Exec(ctx, t.tx, `UPDATE steps SET status = ?, attempt = attempt - 1, error = ?, lease_token = '',
 			lease_expires_at = NULL, waiting_circuit = ?, waiting_since = ?, waiting_until = ?, updated_at = ? WHERE id = ?`,
 			StepQueued, w.Reason, w.Circuit, since, retryAt, t.now, step.ID)
 		if err != nil {
@@ -503,12 +503,12 @@ func (s *Service) giveUp(ctx context.Context, t *txn, st *state, step *Step, w W
 		last = w.Reason
 	}
 	reason := fmt.Sprintf("%s unavailable for %s: %s", w.Provider, patience, last)
-	if _, err := db.Exec(ctx, t.q, `UPDATE steps SET attempt = attempt - 1, waiting_until = NULL WHERE id = ?`, step.ID); err != nil {
+	if _, err := db.Exec(ctx, t.tx, `UPDATE steps SET attempt = attempt - 1, waiting_until = NULL WHERE id = ?`, step.ID); err != nil {
 		return fmt.Errorf("runs: give up on step %s: %w", step.Name, err)
 	}
 	step.Attempt--
 	step.WaitingUntil = nil
-	if err := st.setStep(ctx, t.q, step, stepUpdate{status: StepFailed, error: reason, finish: true, clearLease: true}); err != nil {
+	if err := st.setStep(ctx, t.tx, step, stepUpdate{status: StepFailed, error: reason, finish: true, clearLease: true}); err != nil {
 		return err
 	}
 	st.event(step.Name, "step.failed", "Gave up waiting: "+reason, nil)
