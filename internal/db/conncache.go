@@ -14,52 +14,31 @@ import (
 // with one placeholder per id, so their texts vary without end).
 const maxConnStmts = 256
 
-// cachingConnector opens connections that keep every query with
-// arguments prepared, by its text, for the life of the connection: on
+// cachingConnector opens connections of a driver that keep every query
+// with arguments prepared, by its text, for the life of the connection: on
 // SQLite the statement is then parsed once per connection instead of on
 // every call, and on PostgreSQL it is parsed and planned once by the
-// server. This covers the queries of River, which the DB's own statement
-// cache (Prepared) cannot reach. Queries without arguments (migrations,
-// scripts of several statements) run as the driver runs them.
+// server. Being below database/sql, it covers River's queries as well as
+// NOFX's. Queries without arguments (migrations, scripts of several
+// statements) run as the driver runs them.
 type cachingConnector struct {
-	connector driver.Connector
+	driver driver.Driver
+	dsn    string
 	// stale reports an error after which a prepared statement must be
 	// prepared again (PostgreSQL's "cached plan must not change result
 	// type" after a migration altered a table it reads).
 	stale func(error) bool
 }
 
-// newCachingConnector wraps the connector of d for dsn.
-func newCachingConnector(d driver.Driver, dsn string, stale func(error) bool) (*cachingConnector, error) {
-	var connector driver.Connector = dsnConnector{d, dsn}
-	if dc, ok := d.(driver.DriverContext); ok {
-		c, err := dc.OpenConnector(dsn)
-		if err != nil {
-			return nil, err
-		}
-		connector = c
-	}
-	return &cachingConnector{connector: connector, stale: stale}, nil
-}
-
-func (c *cachingConnector) Connect(ctx context.Context) (driver.Conn, error) {
-	conn, err := c.connector.Connect(ctx)
+func (c *cachingConnector) Connect(context.Context) (driver.Conn, error) {
+	conn, err := c.driver.Open(c.dsn)
 	if err != nil {
 		return nil, err
 	}
 	return &cachingConn{Conn: conn, stmts: map[string]*cachedStmt{}, stale: c.stale}, nil
 }
 
-func (c *cachingConnector) Driver() driver.Driver { return c.connector.Driver() }
-
-// dsnConnector is a connector for a driver without one.
-type dsnConnector struct {
-	d   driver.Driver
-	dsn string
-}
-
-func (c dsnConnector) Connect(context.Context) (driver.Conn, error) { return c.d.Open(c.dsn) }
-func (c dsnConnector) Driver() driver.Driver                        { return c.d }
+func (c *cachingConnector) Driver() driver.Driver { return c.driver }
 
 // cachedStmt is a statement a connection keeps, and whether rows it
 // returned are still open (then the query runs unprepared meanwhile).

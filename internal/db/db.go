@@ -214,11 +214,7 @@ func openCaching(name, dsn string, stale func(error) bool) (*sql.DB, error) {
 	}
 	d := probe.Driver()
 	_ = probe.Close()
-	connector, err := newCachingConnector(d, dsn, stale)
-	if err != nil {
-		return nil, err
-	}
-	return sql.OpenDB(connector), nil
+	return sql.OpenDB(&cachingConnector{driver: d, dsn: dsn, stale: stale}), nil
 }
 
 // stalePlan reports PostgreSQL's refusal to run a prepared statement whose
