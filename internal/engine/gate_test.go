@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -31,6 +32,9 @@ func TestTeamGateLetsOneClaimOfATeamInAtATime(t *testing.T) {
 				}
 			}
 			entered <- struct{}{}
+			for range 100 {
+				runtime.Gosched() // stay inside a while: another that got in too would be seen
+			}
 			inside.Add(-1)
 			leave()
 		}()
