@@ -60,6 +60,12 @@ const maxPerMTok = 10_000_000_000
 // ParseDollars reads a price such as "3", "0.15" or "$2.50" (dollars per
 // million tokens) as micro-dollars.
 func ParseDollars(s string) (int64, error) {
+	return ParseMoney(s, maxPerMTok)
+}
+
+// ParseMoney reads dollars such as "3", "0.15" or "$2.50" as micro-dollars,
+// refusing more than max.
+func ParseMoney(s string, max int64) (int64, error) {
 	s = strings.TrimPrefix(strings.TrimSpace(s), "$")
 	whole, frac, _ := strings.Cut(s, ".")
 	if whole == "" && frac == "" {
@@ -74,8 +80,8 @@ func ParseDollars(s string) (int64, error) {
 			return 0, errors.New("use a number such as 3 or 0.15")
 		}
 		micros = micros*10 + int64(r-'0')
-		if micros > maxPerMTok {
-			return 0, errors.New("that price is too high")
+		if micros > max {
+			return 0, errors.New("that amount is too high")
 		}
 	}
 	return micros, nil

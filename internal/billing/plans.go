@@ -1,0 +1,250 @@
+// Package billing owns plans, what each team uses of them in a period, the
+// warnings before a limit bites, and the subscriptions that pay for them.
+package billing
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/nofxhq/nofx/internal/db"
+	"github.com/nofxhq/nofx/internal/pricing"
+	"github.com/nofxhq/nofx/internal/validation"
+)
+
+// Unlimited is the value of a limit that does not limit, and of a price set
+// by contract.
+const Unlimited = -1
+
+// maxSpendMicros caps a spend limit at a billion dollars a month.
+const maxSpendMicros = 1_000_000 * 1_000_000_000
+
+// Plan is what a team may use, and what it costs.
+type Plan struct {
+	ID                 string    `db:"id" json:"id"`
+	Name               string    `db:"name" json:"name"`
+	Position           int       `db:"position" json:"-"`
+	MonthlyCents       int64     `db:"monthly_cents" json:"monthly_cents"` // Unlimited: by contract
+	YearlyCents        int64     `db:"yearly_cents" json:"yearly_cents"`
+	StripePriceMonthly string    `db:"stripe_price_monthly" json:"-"`
+	StripePriceYearly  string    `db:"stripe_price_yearly" json:"-"`
+	Runs               int64     `db:"runs_per_month" json:"runs_per_month"`
+	SpendMicros        int64     `db:"spend_micros" json:"spend_micros"` // model spend on the instance's keys
+	Concurrency        int       `db:"concurrency" json:"concurrency"`
+	Members            int       `db:"members" json:"members"`
+	APIPerMinute       int       `db:"api_per_minute" json:"api_per_minute"`
+	InstanceKeys       bool      `db:"instance_keys" json:"instance_keys"`
+	UpdatedAt          time.Time `db:"updated_at" json:"-"`
+}
+
+// ByContract reports whether the plan's price is agreed rather than listed.
+func (p Plan) ByContract() bool { return p.MonthlyCents == Unlimited }
+
+// Sellable reports whether a team can buy the plan through Stripe checkout.
+func (p Plan) Sellable() bool { return p.StripePriceMonthly != "" || p.StripePriceYearly != "" }
+
+// StripePrice returns the plan's Stripe price for interval ("month" or
+// "year"), or "".
+func (p Plan) StripePrice(interval string) string {
+	if interval == "year" {
+		return p.StripePriceYearly
+	}
+	return p.StripePriceMonthly
+}
+
+const planColumns = `id, name, position, monthly_cents, yearly_cents, stripe_price_monthly, stripe_price_yearly,
+	runs_per_month, spend_micros, concurrency, members, api_per_minute, instance_keys, updated_at`
+
+// ListPlans returns every plan, cheapest first.
+func ListPlans(ctx context.Context, q db.Queryer) ([]Plan, error) {
+	var plans []Plan
+	if err := db.Select(ctx, q, &plans, `SELECT `+planColumns+` FROM plans ORDER BY position, id`); err != nil {
+		return nil, fmt.Errorf("billing: list plans: %w", err)
+	}
+	return plans, nil
+}
+
+// GetPlan returns the plan id; an unknown id is db.ErrNotFound.
+func GetPlan(ctx context.Context, q db.Queryer, id string) (Plan, error) {
+	var p Plan
+	if err := db.Get(ctx, q, &p, `SELECT `+planColumns+` FROM plans WHERE id = ?`, id); err != nil {
+		return Plan{}, fmt.Errorf("billing: plan %q: %w", id, err)
+	}
+	return p, nil
+}
+
+// TeamPlan returns the plan team teamID is on. A team whose plan was
+// removed by hand is on no limits it cannot read: db.ErrNotFound.
+func TeamPlan(ctx context.Context, q db.Queryer, teamID int64) (Plan, error) {
+	var p Plan
+	err := db.Get(ctx, q, &p, `SELECT `+prefixed("p.", planColumns)+` FROM teams t JOIN plans p ON p.id = t.plan WHERE t.id = ?`, teamID)
+	if err != nil {
+		return Plan{}, fmt.Errorf("billing: plan of team %d: %w", teamID, err)
+	}
+	return p, nil
+}
+
+// PlanChange is a change to a plan's limits, prices or Stripe prices; nil
+// fields stay as they are.
+type PlanChange struct {
+	Name               *string
+	MonthlyCents       *int64
+	YearlyCents        *int64
+	StripePriceMonthly *string
+	StripePriceYearly  *string
+	Runs               *int64
+	SpendMicros        *int64
+	Concurrency        *int
+	Members            *int
+	APIPerMinute       *int
+	InstanceKeys       *bool
+}
+
+// apply returns p changed by c, or the problems with c by field.
+func (c PlanChange) apply(p Plan) (Plan, error) {
+	errs := validation.Errors{}
+	if c.Name != nil {
+		switch {
+		case *c.Name == "":
+			errs.Add("name", "Give the plan a name.")
+		case len(*c.Name) > 40:
+			errs.Add("name", "Use at most 40 characters.")
+		}
+		p.Name = *c.Name
+	}
+	limit := func(field string, v *int64, max int64, dst *int64) {
+		if v == nil {
+			return
+		}
+		if *v < Unlimited || *v > max {
+			errs.Add(field, fmt.Sprintf("Use a number from 0 to %d, or -1 for unlimited.", max))
+		}
+		*dst = *v
+	}
+	limitInt := func(field string, v *int, min, max int, dst *int) {
+		if v == nil {
+			return
+		}
+		if (*v < min && *v != Unlimited) || *v > max {
+			errs.Add(field, fmt.Sprintf("Use a number from %d to %d, or -1 for unlimited.", min, max))
+		}
+		*dst = *v
+	}
+	limit("monthly_cents", c.MonthlyCents, 100_000_000, &p.MonthlyCents)
+	limit("yearly_cents", c.YearlyCents, 1_000_000_000, &p.YearlyCents)
+	limit("runs_per_month", c.Runs, 1_000_000_000, &p.Runs)
+	limit("spend_micros", c.SpendMicros, maxSpendMicros, &p.SpendMicros)
+	limitInt("concurrency", c.Concurrency, 1, 100_000, &p.Concurrency)
+	limitInt("members", c.Members, 1, 1_000_000, &p.Members)
+	limitInt("api_per_minute", c.APIPerMinute, 1, 10_000_000, &p.APIPerMinute)
+	price := func(field string, v *string, dst *string) {
+		if v == nil {
+			return
+		}
+		if *v != "" && (len(*v) > 100 || !validStripeID(*v, "price_")) {
+			errs.Add(field, "Use a Stripe price id such as price_1Nabc, or leave it empty.")
+		}
+		*dst = *v
+	}
+	price("stripe_price_monthly", c.StripePriceMonthly, &p.StripePriceMonthly)
+	price("stripe_price_yearly", c.StripePriceYearly, &p.StripePriceYearly)
+	if c.InstanceKeys != nil {
+		p.InstanceKeys = *c.InstanceKeys
+	}
+	return p, errs.Err()
+}
+
+// validStripeID reports whether s looks like a Stripe id with prefix.
+func validStripeID(s, prefix string) bool {
+	if len(s) <= len(prefix) || s[:len(prefix)] != prefix {
+		return false
+	}
+	for _, r := range s[len(prefix):] {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// updatePlan writes p, changed, inside q.
+func updatePlan(ctx context.Context, q db.Queryer, p Plan) error {
+	err := db.ExecOne(ctx, q, `UPDATE plans SET name = ?, monthly_cents = ?, yearly_cents = ?, stripe_price_monthly = ?,
+		stripe_price_yearly = ?, runs_per_month = ?, spend_micros = ?, concurrency = ?, members = ?, api_per_minute = ?,
+		instance_keys = ?, updated_at = ? WHERE id = ?`,
+		p.Name, p.MonthlyCents, p.YearlyCents, p.StripePriceMonthly, p.StripePriceYearly, p.Runs, p.SpendMicros,
+		p.Concurrency, p.Members, p.APIPerMinute, p.InstanceKeys, db.Now(), p.ID)
+	if err != nil {
+		return fmt.Errorf("billing: update plan %s: %w", p.ID, err)
+	}
+	return nil
+}
+
+// planByStripePrice returns the plan sold at Stripe price id price.
+func planByStripePrice(ctx context.Context, q db.Queryer, price string) (Plan, error) {
+	var p Plan
+	err := db.Get(ctx, q, &p, `SELECT `+planColumns+` FROM plans WHERE stripe_price_monthly = ? OR stripe_price_yearly = ?
+		ORDER BY position LIMIT 1`, price, price)
+	if err != nil {
+		return Plan{}, fmt.Errorf("billing: plan of Stripe price %s: %w", price, err)
+	}
+	return p, nil
+}
+
+// FormatLimit writes a limit for people: "unlimited" or the number.
+func FormatLimit(n int64) string {
+	if n == Unlimited {
+		return "unlimited"
+	}
+	return strconv.FormatInt(n, 10)
+}
+
+// FormatSpend writes a spend limit for people: "unlimited" or dollars.
+func FormatSpend(micros int64) string {
+	if micros == Unlimited {
+		return "unlimited"
+	}
+	return pricing.FormatDollars(micros)
+}
+
+// FormatPrice writes a plan's price in cents: "$29", "$0", or "by contract".
+func FormatPrice(cents int64) string {
+	switch {
+	case cents == Unlimited:
+		return "by contract"
+	case cents%100 == 0:
+		return "$" + strconv.FormatInt(cents/100, 10)
+	}
+	return fmt.Sprintf("$%d.%02d", cents/100, cents%100)
+}
+
+// ParseSpend reads a spend limit in dollars ("50", "12.5") or -1.
+func ParseSpend(s string) (int64, error) {
+	if s == "-1" {
+		return Unlimited, nil
+	}
+	micros, err := pricing.ParseMoney(s, maxSpendMicros)
+	if err != nil {
+		return 0, fmt.Errorf("%v: use dollars such as 50 or 12.50, or -1 for unlimited", err)
+	}
+	return micros, nil
+}
+
+// prefixed qualifies each column of a column list with prefix.
+func prefixed(prefix, columns string) string {
+	out := make([]byte, 0, len(columns)*2)
+	start := true
+	for i := 0; i < len(columns); i++ {
+		ch := columns[i]
+		if start && ch != ' ' && ch != '\n' && ch != '\t' {
+			out = append(out, prefix...)
+			start = false
+		}
+		if ch == ',' {
+			start = true
+		}
+		out = append(out, ch)
+	}
+	return string(out)
+}

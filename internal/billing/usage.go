@@ -1,0 +1,267 @@
+package billing
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nofxhq/nofx/internal/audit"
+	"github.com/nofxhq/nofx/internal/db"
+)
+
+// The limits that a period's usage counts toward, as warnings and errors
+// name them.
+const (
+	MetricRuns    = "runs"
+	MetricSpend   = "spend"
+	MetricMembers = "members"
+)
+
+// Thresholds are the percentages of a limit at which a team is warned.
+var Thresholds = []int64{80, 90, 100}
+
+// Period is a billing period, from Start up to End.
+type Period struct {
+	Start time.Time `json:"start"`
+	End   time.Time `json:"end"`
+}
+
+// MonthOf returns the calendar month in UTC that holds t.
+func MonthOf(t time.Time) Period {
+	t = t.UTC()
+	start := time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
+	return Period{Start: start, End: start.AddDate(0, 1, 0)}
+}
+
+// Usage is what a team used in a period.
+type Usage struct {
+	Runs        int64 `db:"runs" json:"runs"`
+	SpendMicros int64 `db:"spend_micros" json:"spend_micros"` // on the instance's keys
+	// OwnKeySpendMicros is model spend on the team's own keys, which the
+	// instance does not pay for and no limit counts.
+	OwnKeySpendMicros int64 `db:"own_key_spend_micros" json:"own_key_spend_micros"`
+	Members           int64 `db:"members" json:"members"`
+}
+
+// Account is a team's plan and current period, read together.
+type Account struct {
+	TeamID int64
+	Plan   Plan
+	Period Period
+	// Subscription is the team's Stripe subscription, when it has one.
+	Subscription *Subscription
+}
+
+// subscriptionColumns reads a subscriptions row as Subscription.
+const subscriptionColumns = `s.team_id, s.stripe_customer_id, s.stripe_subscription_id, s.status, s.billing_interval,
+	s.period_start, s.period_end, s.cancel_at_period_end, s.past_due_since, s.last_event_at`
+
+// AccountOf returns team teamID's plan and its period at now: the
+// subscription's period while it is current, else the calendar month.
+func AccountOf(ctx context.Context, q db.Queryer, teamID int64, now time.Time) (Account, error) {
+	var row struct {
+		Plan
+		SubTeamID sql.NullInt64 `db:"sub_team_id"`
+		Subscription
+	}
+	err := db.Get(ctx, q, &row, `SELECT `+prefixed("p.", planColumns)+`, s.team_id AS sub_team_id,
+		COALESCE(s.stripe_customer_id, '') AS stripe_customer_id, COALESCE(s.stripe_subscription_id, '') AS stripe_subscription_id,
+		COALESCE(s.status, '') AS status, COALESCE(s.billing_interval, '') AS billing_interval,
+		s.period_start, s.period_end, COALESCE(s.cancel_at_period_end, FALSE) AS cancel_at_period_end, s.past_due_since, s.last_event_at
+		FROM teams t JOIN plans p ON p.id = t.plan LEFT JOIN subscriptions s ON s.team_id = t.id WHERE t.id = ?`, teamID)
+	if err != nil {
+		return Account{}, fmt.Errorf("billing: account of team %d: %w", teamID, err)
+	}
+	a := Account{TeamID: teamID, Plan: row.Plan, Period: MonthOf(now)}
+	if row.SubTeamID.Valid {
+		sub := row.Subscription
+		sub.TeamID = teamID
+		a.Subscription = &sub
+		if sub.Current(now) {
+			a.Period = Period{Start: sub.PeriodStart.Time.UTC(), End: sub.PeriodEnd.Time.UTC()}
+		}
+	}
+	return a, nil
+}
+
+// UsageOf returns what the account's team used in its current period.
+func UsageOf(ctx context.Context, q db.Queryer, a Account) (Usage, error) {
+	var u Usage
+	err := db.Get(ctx, q, &u, `SELECT runs, spend_micros, own_key_spend_micros, 0 AS members FROM team_usage WHERE team_id = ? AND period_start = ?`,
+		a.TeamID, a.Period.Start)
+	if err != nil && !errors.Is(err, db.ErrNotFound) {
+		return Usage{}, fmt.Errorf("billing: usage of team %d: %w", a.TeamID, err)
+	}
+	if u.Members, err = countMembers(ctx, q, a.TeamID); err != nil {
+		return Usage{}, err
+	}
+	return u, nil
+}
+
+// countMembers counts a team's members and the invitations still open.
+func countMembers(ctx context.Context, q db.Queryer, teamID int64) (int64, error) {
+	var n int64
+	err := db.Get(ctx, q, &n, `SELECT (SELECT COUNT(*) FROM memberships WHERE team_id = ?) +
+		(SELECT COUNT(*) FROM invites WHERE team_id = ? AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > ?)`,
+		teamID, teamID, db.Now())
+	if err != nil {
+		return 0, fmt.Errorf("billing: count members of team %d: %w", teamID, err)
+	}
+	return n, nil
+}
+
+// LimitError is a request refused because the team's plan does not allow
+// it: HTTP 402 with the code plan_limit.
+type LimitError struct {
+	Metric string // MetricRuns, MetricSpend or MetricMembers
+	Plan   Plan
+	Used   int64
+	Quota  int64
+}
+
+func (e *LimitError) Error() string {
+	switch e.Metric {
+	case MetricRuns:
+		return fmt.Sprintf("The %s plan includes %s runs a month and this team has started %d this period. Upgrade the plan to start more runs.",
+			e.Plan.Name, FormatLimit(e.Quota), e.Used)
+	case MetricSpend:
+		return fmt.Sprintf("This team has spent %s of the %s plan's %s of model spend this period. Upgrade the plan or raise the limit to start more runs.",
+			FormatSpend(e.Used), e.Plan.Name, FormatSpend(e.Quota))
+	}
+	return fmt.Sprintf("The %s plan allows %s members, invitations included, and this team has %d. Upgrade the plan to add more.",
+		e.Plan.Name, FormatLimit(e.Quota), e.Used)
+}
+
+// CountRun counts a new run of team teamID toward its plan, inside the
+// transaction that creates the run: a run past the plan's runs limit, or
+// with the spend limit reached, is a *LimitError, and the caller's
+// transaction writes nothing. Concurrent runs of a team count one after
+// another (the period's usage row is locked until commit).
+func CountRun(ctx context.Context, q db.Queryer, teamID int64, now time.Time) error {
+	a, err := AccountOf(ctx, q, teamID, now)
+	if err != nil {
+		return err
+	}
+	var u Usage
+	err = db.Get(ctx, q, &u, `INSERT INTO team_usage (team_id, period_start, runs) VALUES (?, ?, 1)
+		ON CONFLICT (team_id, period_start) DO UPDATE SET runs = team_usage.runs + 1
+		RETURNING runs, spend_micros, own_key_spend_micros, 0 AS members`, teamID, a.Period.Start)
+	if err != nil {
+		return fmt.Errorf("billing: count a run of team %d: %w", teamID, err)
+	}
+	if quota := a.Plan.SpendMicros; quota != Unlimited && u.SpendMicros >= quota {
+		return &LimitError{Metric: MetricSpend, Plan: a.Plan, Used: u.SpendMicros, Quota: quota}
+	}
+	if quota := a.Plan.Runs; quota != Unlimited && u.Runs > quota {
+		return &LimitError{Metric: MetricRuns, Plan: a.Plan, Used: u.Runs - 1, Quota: quota}
+	}
+	return warnOnCrossing(ctx, q, a, MetricRuns, u.Runs-1, u.Runs, a.Plan.Runs, now)
+}
+
+// AddSpend counts the model spend of a step of team teamID, inside the
+// transaction that records the step, so that it is counted exactly once:
+// on the instance's keys unless ownKey. Crossing a warning threshold of the
+// spend limit records the warning in the same transaction.
+func AddSpend(ctx context.Context, q db.Queryer, teamID int64, now time.Time, micros int64, ownKey bool) error {
+	if micros <= 0 {
+		return nil
+	}
+	a, err := AccountOf(ctx, q, teamID, now)
+	if err != nil {
+		return err
+	}
+	column := "spend_micros"
+	if ownKey {
+		column = "own_key_spend_micros"
+	}
+	var u Usage
+	err = db.Get(ctx, q, &u, `INSERT INTO team_usage (team_id, period_start, `+column+`) VALUES (?, ?, ?)
+		ON CONFLICT (team_id, period_start) DO UPDATE SET `+column+` = team_usage.`+column+` + excluded.`+column+`
+		RETURNING runs, spend_micros, own_key_spend_micros, 0 AS members`, teamID, a.Period.Start, micros)
+	if err != nil {
+		return fmt.Errorf("billing: count the spend of team %d: %w", teamID, err)
+	}
+	if ownKey {
+		return nil
+	}
+	return warnOnCrossing(ctx, q, a, MetricSpend, u.SpendMicros-micros, u.SpendMicros, a.Plan.SpendMicros, now)
+}
+
+// CheckMembers refuses, inside q, one more member or invitation of team
+// teamID past its plan's members limit.
+func CheckMembers(ctx context.Context, q db.Queryer, teamID int64, invitationAccepted bool) error {
+	p, err := TeamPlan(ctx, q, teamID)
+	if err != nil {
+		return err
+	}
+	if p.Members == Unlimited {
+		return nil
+	}
+	n, err := countMembers(ctx, q, teamID)
+	if err != nil {
+		return err
+	}
+	if invitationAccepted {
+		n-- // the invitation becomes the member
+	}
+	if n >= int64(p.Members) {
+		return &LimitError{Metric: MetricMembers, Plan: p, Used: n, Quota: int64(p.Members)}
+	}
+	return nil
+}
+
+// Allowance is what a team's plan lets its next LLM step do.
+type Allowance struct {
+	Plan         Plan
+	InstanceKeys bool  // the plan may use the instance's provider keys
+	SpendReached bool  // model spend on the instance's keys is at the limit
+	Spent        int64 // model spend on the instance's keys this period
+}
+
+// AllowanceOf returns what team teamID's plan lets an LLM step do now.
+func AllowanceOf(ctx context.Context, q db.Queryer, teamID int64) (Allowance, error) {
+	now := db.Now()
+	a, err := AccountOf(ctx, q, teamID, now)
+	if err != nil {
+		return Allowance{}, err
+	}
+	var spent int64
+	err = db.Get(ctx, q, &spent, `SELECT spend_micros FROM team_usage WHERE team_id = ? AND period_start = ?`, teamID, a.Period.Start)
+	if err != nil && !errors.Is(err, db.ErrNotFound) {
+		return Allowance{}, fmt.Errorf("billing: spend of team %d: %w", teamID, err)
+	}
+	return Allowance{Plan: a.Plan, InstanceKeys: a.Plan.InstanceKeys, Spent: spent,
+		SpendReached: a.Plan.SpendMicros != Unlimited && spent >= a.Plan.SpendMicros}, nil
+}
+
+// warnOnCrossing records a warning for each threshold of quota that usage
+// crossed going from before to after: once per team, metric, threshold and
+// period, however many transactions cross it at once (the primary key
+// keeps the first), with an audit entry. Emails follow (DeliverWarnings).
+func warnOnCrossing(ctx context.Context, q db.Queryer, a Account, metric string, before, after, quota int64, now time.Time) error {
+	if quota == Unlimited || quota <= 0 || after <= before {
+		return nil
+	}
+	for _, th := range Thresholds {
+		if before*100 >= th*quota || after*100 < th*quota {
+			continue
+		}
+		res, err := db.Exec(ctx, q, `INSERT INTO usage_warnings (team_id, period_start, metric, threshold, used, quota, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`, a.TeamID, a.Period.Start, metric, th, after, quota, now)
+		if err != nil {
+			return fmt.Errorf("billing: record the %d%% %s warning of team %d: %w", th, metric, a.TeamID, err)
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			continue // another transaction warned first
+		}
+		teamID := a.TeamID
+		err = audit.Record(ctx, q, audit.Entry{TeamID: &teamID, Actor: "nofx", Action: "billing.warning",
+			Target: metric, Summary: Warning{Metric: metric, Threshold: th, Used: after, Quota: quota, PlanName: a.Plan.Name}.Message()})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
