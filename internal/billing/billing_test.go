@@ -279,10 +279,10 @@ func TestPlanChangesAreValidatedAndAudited(t *testing.T) {
 		require.ErrorIs(t, svc.ChangePlan(ctx, owner, "starter"), access.ErrForbidden, "only the owner changes plans")
 
 		var entries []struct {
-			Action  string         `db:"action"`
-			Actor   string         `db:"actor"`
-			Summary string         `db:"summary"`
-			TeamID  sql.NullInt64  `db:"team_id"`
+			Action  string        `db:"action"`
+			Actor   string        `db:"actor"`
+			Summary string        `db:"summary"`
+			TeamID  sql.NullInt64 `db:"team_id"`
 		}
 		require.NoError(t, db.Select(ctx, d, &entries, `SELECT action, actor, summary, team_id FROM audit_log ORDER BY id`))
 		require.Len(t, entries, 2)
