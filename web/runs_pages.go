@@ -232,18 +232,19 @@ func (s *Server) runPage(c echo.Context) error {
 // teamSlots fills in the team's step limit and how many steps it runs,
 // when the run has a queued step that could be waiting for a slot.
 func (s *Server) teamSlots(ctx context.Context, a access.Actor, d *runsview.RunData) error {
-	if s.cfg.TeamConcurrency <= 0 {
-		return nil
-	}
 	for _, st := range d.Steps {
 		if st.Status != runs.StepQueued {
 			continue
+		}
+		limit, err := s.runs.TeamLimit(ctx, a, s.cfg.TeamConcurrency)
+		if err != nil || limit <= 0 {
+			return err
 		}
 		n, err := s.runs.TeamRunning(ctx, a)
 		if err != nil {
 			return err
 		}
-		d.TeamLimit, d.TeamRunning = s.cfg.TeamConcurrency, n
+		d.TeamLimit, d.TeamRunning = limit, n
 		return nil
 	}
 	return nil
@@ -383,7 +384,7 @@ func (l *runLiveState) changed(ctx context.Context, stream *sse, events []runs.E
 // of the team's slots reads differently since another run of the team
 // changed (a slot freed, or taken).
 func (l *runLiveState) teamChanged(ctx context.Context, stream *sse) error {
-	if l.server.cfg.TeamConcurrency <= 0 || (runs.Run{Status: l.status}).Finished() {
+	if (runs.Run{Status: l.status}).Finished() {
 		return nil
 	}
 	d, err := l.read(ctx)

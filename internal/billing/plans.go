@@ -192,6 +192,20 @@ func planByStripePrice(ctx context.Context, q db.Queryer, price string) (Plan, e
 	return p, nil
 }
 
+// Concurrency is how many steps a team on a plan with planLimit may run
+// at once on an instance whose own ceiling per team is instanceLimit
+// (NOFX_TEAM_CONCURRENCY, 0 for none): the lower of the two that limit;
+// 0 is no limit.
+func Concurrency(planLimit, instanceLimit int) int {
+	switch {
+	case planLimit <= 0:
+		return max(instanceLimit, 0)
+	case instanceLimit <= 0:
+		return planLimit
+	}
+	return min(planLimit, instanceLimit)
+}
+
 // FormatLimit writes a limit for people: "unlimited" or the number.
 func FormatLimit(n int64) string {
 	if n == Unlimited {

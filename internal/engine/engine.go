@@ -22,6 +22,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 
 	"github.com/nofxhq/nofx/internal/ai"
+	"github.com/nofxhq/nofx/internal/billing"
 	"github.com/nofxhq/nofx/internal/db"
 	"github.com/nofxhq/nofx/internal/live"
 	"github.com/nofxhq/nofx/internal/pricing"
@@ -201,6 +202,13 @@ func (e *Engine) rescueLoop(ctx context.Context) {
 		} else if n > 0 {
 			e.cfg.Log.Warn("queued again steps whose job was taken by a worker that stopped", "count", n)
 		}
+		// A new period, or a plan changed in another process, frees steps
+		// held back by a spend limit.
+		if n, err := e.cfg.Runs.WakeSpendLimited(ctx); err != nil && ctx.Err() == nil {
+			e.cfg.Log.Warn("start steps no longer held back by a spend limit", "error", err)
+		} else if n > 0 {
+			e.cfg.Log.Info("started steps no longer held back by a spend limit", "count", n)
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -336,6 +344,7 @@ func (e *Engine) requeueStranded(ctx context.Context) (int, error) {
 }
 
 var (
+	errSpendLimit  = errors.New("the team's spend limit is reached")
 	errStepTimeout = errors.New("step timed out")
 	errLeaseLost   = errors.New("step was cancelled or taken over")
 )
@@ -353,14 +362,14 @@ func (e *Engine) work(ctx context.Context, runID, stepID, jobID int64) error {
 	svc := e.cfg.Runs
 	// A first look outside any transaction keeps a team's backlog from
 	// queueing at the writer; the claim checks again under the team's lock.
-	team, busy, err := svc.TeamAtLimit(ctx, runID, e.cfg.TeamConcurrency)
+	team, limit, busy, err := svc.TeamAtLimit(ctx, runID, e.cfg.TeamConcurrency)
 	if err != nil {
 		return err
 	}
 	if busy {
 		return runs.ErrTeamBusy
 	}
-	claim, err := e.claim(ctx, team, runID, stepID, jobID)
+	claim, err := e.claim(ctx, team, limit, runID, stepID, jobID)
 	if errors.Is(err, runs.ErrNotClaimable) {
 		return nil
 	}
@@ -399,12 +408,12 @@ func (e *Engine) work(ctx context.Context, runID, stepID, jobID int64) error {
 }
 
 // claim claims a step of team's run, one claim of the team at a time in
-// this process when teams have a limit (see teamGate).
-func (e *Engine) claim(ctx context.Context, team, runID, stepID, jobID int64) (runs.Claim, error) {
-	if e.cfg.TeamConcurrency > 0 && team != 0 {
+// this process when the team has a limit (see teamGate).
+func (e *Engine) claim(ctx context.Context, team int64, limit int, runID, stepID, jobID int64) (runs.Claim, error) {
+	if limit > 0 && team != 0 {
 		defer e.gate.enter(team)()
 	}
-	return e.cfg.Runs.ClaimWithin(ctx, runID, stepID, jobID, e.cfg.Lease, e.cfg.TeamConcurrency)
+	return e.cfg.Runs.ClaimWithin(ctx, runID, stepID, jobID, e.cfg.Lease, limit)
 }
 
 // outcome is what recording an attempt left the worker with: a backoff to
@@ -441,6 +450,8 @@ func (e *Engine) record(ctx context.Context, claim runs.Claim, res result, execE
 		return o, runs.ErrLeaseLost // cancelled: the canceller recorded it
 	case ctx.Err() != nil:
 		err = svc.Release(rec, claim, true) // shutting down
+	case errors.Is(execErr, errSpendLimit):
+		err = svc.WaitForSpend(rec, claim) // no call was made: wait for the limit to lift
 	case circuitOpen:
 		// Wait for the provider instead of burning attempts.
 		if soon := time.Now().Add(time.Second); until.Before(soon) {
@@ -462,12 +473,13 @@ type result struct {
 	provider string // empty for text steps
 	model    string
 	fallback bool // a fallback answered, not the step's own provider
+	ownKey   bool // on the team's own key
 }
 
 // usage prices an attempt's tokens with the price of the model that
 // answered.
 func (e *Engine) usage(ctx context.Context, r result) (runs.Usage, error) {
-	out := runs.Usage{InputTokens: int64(r.usage.InputTokens), OutputTokens: int64(r.usage.OutputTokens)}
+	out := runs.Usage{InputTokens: int64(r.usage.InputTokens), OutputTokens: int64(r.usage.OutputTokens), OwnKey: r.ownKey}
 	if r.fallback {
 		out.ServedBy = r.provider + "/" + r.model
 	}
@@ -640,6 +652,11 @@ func (e *Engine) call(ctx context.Context, claim runs.Claim, cand runs.Fallback,
 			return result{}, false, err
 		}
 	}
+	if key == "" {
+		if err := e.mayUseInstanceKey(ctx, claim.Run.TeamID, cand.Provider); err != nil {
+			return result{}, false, err
+		}
+	}
 	var (
 		pending  strings.Builder
 		started  = time.Now()
@@ -675,7 +692,30 @@ func (e *Engine) call(ctx context.Context, claim runs.Claim, cand runs.Fallback,
 	if streamed {
 		flush()
 	}
-	return result{output: res.Text, usage: res.Usage, provider: cand.Provider, model: cand.Model}, streamed, nil
+	return result{output: res.Text, usage: res.Usage, provider: cand.Provider, model: cand.Model, ownKey: key != ""}, streamed, nil
+}
+
+// mayUseInstanceKey checks, before a call on the instance's key for
+// provider, that team teamID's plan allows it: errSpendLimit when its model
+// spend reached the plan's limit (the step waits, see WaitForSpend), and a
+// step error when the plan does not include the instance's keys. The
+// simulated provider needs no key, but its spend counts like any other.
+func (e *Engine) mayUseInstanceKey(ctx context.Context, teamID int64, provider string) error {
+	al, err := billing.AllowanceOf(ctx, e.cfg.DB.Reader(), teamID)
+	if errors.Is(err, db.ErrNotFound) {
+		return nil // the team was deleted: the step's record says so
+	}
+	if err != nil {
+		return err
+	}
+	if !al.InstanceKeys && provider != ai.SimulatedName {
+		return fmt.Errorf("the team's %s plan does not include the instance's %s key: add the team's own key on the team's Providers page",
+			al.Plan.Name, provider)
+	}
+	if al.SpendReached {
+		return errSpendLimit
+	}
+	return nil
 }
 
 // instanceKeyVar names the environment variable of a provider's key.

@@ -13,6 +13,7 @@ import (
 	"github.com/nofxhq/nofx/internal/access"
 	"github.com/nofxhq/nofx/internal/ai"
 	"github.com/nofxhq/nofx/internal/audit"
+	"github.com/nofxhq/nofx/internal/billing"
 	"github.com/nofxhq/nofx/internal/db"
 	"github.com/nofxhq/nofx/internal/live"
 	"github.com/nofxhq/nofx/internal/validation"
@@ -198,6 +199,11 @@ func (s *Service) create(ctx context.Context, actor access.Actor, in CreateInput
 				return nil
 			}
 		}
+		// Counted toward the team's plan first: a run past its limits
+		// writes nothing.
+		if err := billing.CountRun(ctx, q, actor.TeamID, now); err != nil {
+			return err
+		}
 		var key, keyHash, rerunOf any
 		if in.IdempotencyKey != "" {
 			key, keyHash = in.IdempotencyKey, hash
@@ -381,12 +387,12 @@ func (s *Service) Retry(ctx context.Context, actor access.Actor, runID int64) er
 				continue
 			}
 			_, err := db.Exec(ctx, q, `UPDATE steps SET status = ?, attempt = 0, error = '', output = '', rendered_prompt = '',
-				enqueued = ?, job_id = NULL, lease_token = '', lease_expires_at = NULL, decided_by = NULL, decision_comment = '',
+				enqueued = ?, job_id = NULL, lease_token = '', lease_expires_at = NULL, decided_by = NULL, decision_comment = '', waiting_on = '',
 				started_at = NULL, finished_at = NULL, updated_at = ? WHERE id = ?`, StepQueued, false, st.now, step.ID)
 			if err != nil {
 				return fmt.Errorf("runs: reset step %s: %w", step.Name, err)
 			}
-			step.Status, step.Attempt, step.Error, step.Output, step.Enqueued = StepQueued, 0, "", "", false
+			step.Status, step.Attempt, step.Error, step.Output, step.Enqueued, step.WaitingOn = StepQueued, 0, "", "", false, ""
 			step.StartedAt, step.FinishedAt = nil, nil
 		}
 		_, err := db.Exec(ctx, q, `UPDATE runs SET status = ?, error = '', finished_at = NULL, updated_at = ? WHERE id = ?`,

@@ -197,15 +197,16 @@ func (st *state) stepWrite(step *Step, u stepUpdate) write {
 	if u.finish {
 		finished = &st.now
 	}
-	query := `UPDATE steps SET status = ?, output = ?, error = ?, finished_at = ?, updated_at = ?`
+	query := `UPDATE steps SET status = ?, output = ?, error = ?, finished_at = ?, updated_at = ?, waiting_on = ''`
 	args := []any{u.status, u.output, u.error, finished, st.now}
+	step.WaitingOn = ""
 	if u.clearLease {
 		query += `, lease_token = '', lease_expires_at = NULL`
 		step.LeaseToken, step.LeaseExpiresAt = "", nil
 	}
 	if u := u.usage; u != nil {
-		query += `, input_tokens = ?, output_tokens = ?, cost_micros = ?`
-		args = append(args, u.InputTokens, u.OutputTokens, u.CostMicros)
+		query += `, input_tokens = ?, output_tokens = ?, cost_micros = ?, own_key = ?`
+		args = append(args, u.InputTokens, u.OutputTokens, u.CostMicros, u.OwnKey)
 		step.InputTokens, step.OutputTokens, step.CostMicros = u.InputTokens, u.OutputTokens, u.CostMicros
 		if u.ServedBy != "" {
 			query += `, served_by = ?`

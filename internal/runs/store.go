@@ -43,7 +43,7 @@ const runListSelect = `SELECT r.id, r.status, r.goal, r.template, r.template_ver
 const runStateSelect = `SELECT ` + runColumns + `, '' AS created_by, '' AS deployment_environment FROM runs r`
 
 const stepColumns = `id, run_id, position, name, kind, status, needs, provider, model, prompt, rendered_prompt,
-	options, output, error, attempt, max_attempts, timeout_ms, patience_ms, waiting_circuit, waiting_since, waiting_until, input_tokens, output_tokens, cost_micros, fallback, served_by, enqueued, job_id,
+	options, output, error, attempt, max_attempts, timeout_ms, patience_ms, waiting_circuit, waiting_since, waiting_until, waiting_on, input_tokens, output_tokens, cost_micros, fallback, served_by, own_key, enqueued, job_id,
 	lease_token, lease_expires_at, decided_by, decision_comment, started_at, finished_at, updated_at`
 
 // getRun returns the run id of teamID; another team's run is db.ErrNotFound.

@@ -162,11 +162,13 @@ type Step struct {
 	WaitingCircuit  string        `db:"waiting_circuit"` // the circuit it last waited on (ai.CircuitKey.Encode)
 	WaitingSince    *time.Time    `db:"waiting_since"`   // when it started waiting on that circuit
 	WaitingUntil    *time.Time    `db:"waiting_until"`   // when it tries again
+	WaitingOn       string        `db:"waiting_on"`      // WaitingOnSpend while a spend limit holds it back
 	InputTokens     int64         `db:"input_tokens"`
 	OutputTokens    int64         `db:"output_tokens"`
 	CostMicros      int64         `db:"cost_micros"`
 	FallbackJSON    string        `db:"fallback"`
 	ServedBy        string        `db:"served_by"` // "provider/model" that answered, when not the step's own
+	OwnKey          bool          `db:"own_key"`   // it was served on the team's own key
 	Enqueued        bool          `db:"enqueued"`
 	JobID           sql.NullInt64 `db:"job_id"` // the step's current job; older jobs find nothing to do
 	LeaseToken      string        `db:"lease_token"`

@@ -8,6 +8,7 @@ import (
 
 	"github.com/nofxhq/nofx/internal/access"
 	"github.com/nofxhq/nofx/internal/auth"
+	"github.com/nofxhq/nofx/internal/billing"
 	"github.com/nofxhq/nofx/internal/db"
 )
 
@@ -36,25 +37,39 @@ func (s *Service) Claim(ctx context.Context, runID, stepID, jobID int64, lease t
 const teamRunningSteps = `SELECT COUNT(*) FROM steps s JOIN runs r ON r.id = s.run_id
 	WHERE s.status = 'running' AND s.lease_expires_at >= ? AND r.team_id = `
 
-// TeamAtLimit reports whether run runID's team already has teamLimit steps
-// running, and which team that is; it reads without locking, so a claim
-// checks again (ClaimWithin).
-func (s *Service) TeamAtLimit(ctx context.Context, runID int64, teamLimit int) (teamID int64, busy bool, err error) {
-	if teamLimit <= 0 {
-		return 0, false, nil
-	}
+// TeamAtLimit reports whether run runID's team already runs as many steps
+// as it may (see TeamLimit), which team that is, and its limit (0: none);
+// it reads without locking, so a claim checks again (ClaimWithin).
+func (s *Service) TeamAtLimit(ctx context.Context, runID int64, instanceLimit int) (teamID int64, limit int, busy bool, err error) {
 	var row struct {
-		TeamID  int64 `db:"team_id"`
-		Running int   `db:"running"`
+		TeamID    int64 `db:"team_id"`
+		PlanLimit int   `db:"plan_limit"`
+		Running   int   `db:"running"`
 	}
-	err = db.Get(ctx, s.DB.Reader(), &row, `SELECT t.team_id, (`+teamRunningSteps+`t.team_id) AS running FROM runs t WHERE t.id = ?`, db.Now(), runID)
+	err = db.Get(ctx, s.DB.Reader(), &row, `SELECT t.team_id, COALESCE(p.concurrency, -1) AS plan_limit, (`+teamRunningSteps+`t.team_id) AS running
+		FROM runs t JOIN teams tm ON tm.id = t.team_id LEFT JOIN plans p ON p.id = tm.plan WHERE t.id = ?`, db.Now(), runID)
 	if errors.Is(err, db.ErrNotFound) {
-		return 0, false, nil // deleted with its team: the claim says so
+		return 0, 0, false, nil // deleted with its team: the claim says so
 	}
 	if err != nil {
-		return 0, false, fmt.Errorf("runs: count running steps of the team of run %d: %w", runID, err)
+		return 0, 0, false, fmt.Errorf("runs: count running steps of the team of run %d: %w", runID, err)
 	}
-	return row.TeamID, row.Running >= teamLimit, nil
+	limit = billing.Concurrency(row.PlanLimit, instanceLimit)
+	return row.TeamID, limit, limit > 0 && row.Running >= limit, nil
+}
+
+// TeamLimit returns how many steps the actor's team may run at once: its
+// plan's concurrency, and at most instanceLimit (NOFX_TEAM_CONCURRENCY)
+// when that is set; 0 is no limit.
+func (s *Service) TeamLimit(ctx context.Context, actor access.Actor, instanceLimit int) (int, error) {
+	p, err := billing.TeamPlan(ctx, s.DB.Reader(), actor.TeamID)
+	if errors.Is(err, db.ErrNotFound) {
+		return instanceLimit, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return billing.Concurrency(p.Concurrency, instanceLimit), nil
 }
 
 // TeamRunning returns how many steps the actor's team is running now, for
@@ -199,6 +214,9 @@ type Usage struct {
 	OutputTokens int64
 	CostMicros   int64
 	ServedBy     string // "provider/model" when a fallback answered
+	// OwnKey says the call was made with the team's own key, whose spend no
+	// plan limit counts.
+	OwnKey bool
 }
 
 // Complete records a claim's successful attempt and readies the steps that
@@ -251,6 +269,10 @@ func (s *Service) complete(ctx context.Context, c Claim, output string, u Usage,
 		}
 		w := st.stepWrite(step, stepUpdate{status: StepSucceeded, output: output, finish: true, clearLease: true, usage: &u})
 		st.later(w.query, w.args...)
+		// The step's cost counts toward the team's plan exactly once: here.
+		if err := billing.AddSpend(ctx, t.tx, st.run.TeamID, t.now, u.CostMicros, u.OwnKey); err != nil {
+			return err
+		}
 		msg := fmt.Sprintf("Succeeded on attempt %d", step.Attempt)
 		if u.ServedBy != "" {
 			msg += " with fallback " + u.ServedBy
