@@ -64,6 +64,9 @@ func (s *Server) renderDeployments(c echo.Context, status int, st deploymentsSta
 			if list[i].Environment == env {
 				e.Deployment = &list[i]
 				e.WebhookURL = s.webhookURL(c, list[i].WebhookToken)
+				if e.Refusals, err = s.deploys.Refusals(ctx, a, t.Slug, env); err != nil {
+					return err
+				}
 			}
 		}
 		if env == st.env {

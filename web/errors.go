@@ -12,6 +12,7 @@ import (
 
 	"github.com/nofxhq/nofx/internal/access"
 	"github.com/nofxhq/nofx/internal/auth"
+	"github.com/nofxhq/nofx/internal/billing"
 	"github.com/nofxhq/nofx/internal/db"
 	"github.com/nofxhq/nofx/internal/runs"
 	"github.com/nofxhq/nofx/internal/validation"
@@ -61,9 +62,15 @@ func classify(err error) problem {
 		verrs   validation.Errors
 	)
 	var limited *tooManyRequests
+	var overPlan *billing.LimitError
 	switch {
 	case errors.As(err, &limited):
 		return problem{status: http.StatusTooManyRequests, code: "rate_limited", message: limited.message}
+	case errors.As(err, &overPlan):
+		return problem{status: http.StatusPaymentRequired, code: "plan_limit", message: overPlan.Error(), fields: map[string]string{
+			"limit": overPlan.Metric, "plan": overPlan.Plan.ID,
+			"used": strconv.FormatInt(overPlan.Used, 10), "quota": strconv.FormatInt(overPlan.Quota, 10),
+		}}
 	case errors.As(err, &verrs):
 		return problem{http.StatusUnprocessableEntity, "validation_failed", "Some fields need another look.", verrs}
 	case errors.Is(err, access.ErrForbidden):

@@ -15,6 +15,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/nofxhq/nofx/internal/access"
+	"github.com/nofxhq/nofx/internal/billing"
 	"github.com/nofxhq/nofx/internal/ai"
 	"github.com/nofxhq/nofx/internal/live"
 	"github.com/nofxhq/nofx/internal/runs"
@@ -124,6 +125,11 @@ func (s *Server) createRun(c echo.Context) error {
 			s.addFlash(c, "success", fmt.Sprintf("Run #%d started.", run.ID))
 			return redirect(c, fmt.Sprintf("/runs/%d", run.ID))
 		}
+	}
+	var overPlan *billing.LimitError
+	if errors.As(err, &overPlan) {
+		d.Limit = overPlan.Error()
+		return s.render(c, http.StatusPaymentRequired, page{Title: "New run", Nav: "runs", Content: runsview.New(d)})
 	}
 	var verrs validation.Errors
 	if !errors.As(err, &verrs) {

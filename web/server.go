@@ -12,6 +12,7 @@ import (
 
 	"github.com/nofxhq/nofx/internal/ai"
 	"github.com/nofxhq/nofx/internal/auth"
+	"github.com/nofxhq/nofx/internal/billing"
 	"github.com/nofxhq/nofx/internal/config"
 	"github.com/nofxhq/nofx/internal/db"
 	"github.com/nofxhq/nofx/internal/deployments"
@@ -42,6 +43,8 @@ type Deps struct {
 	Templates *templates.Service
 	// Deployments pins template versions and triggers their runs.
 	Deployments *deployments.Service
+	// Billing reads and changes plans and what teams use of them.
+	Billing *billing.Service
 }
 
 // Server answers NOFX's HTTP requests.
@@ -60,6 +63,7 @@ type Server struct {
 	invites   *invites.Service
 	templates *templates.Service
 	deploys   *deployments.Service
+	billing   *billing.Service
 	flash     *sessions.CookieStore
 	// limits are the rate limit tiers; csrfKey signs CSRF tokens.
 	limits  ratelimit.Set
@@ -90,6 +94,7 @@ func New(d Deps) *Server {
 		invites:   d.Invites,
 		templates: d.Templates,
 		deploys:   d.Deployments,
+		billing:   d.Billing,
 		flash:     sessions.NewCookieStore(d.Config.SessionSecret),
 		limits:    ratelimit.FromConfig(d.Config),
 		csrfKey:   csrfKey(d.Config.SessionSecret),

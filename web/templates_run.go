@@ -11,6 +11,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/nofxhq/nofx/internal/access"
+	"github.com/nofxhq/nofx/internal/billing"
 	"github.com/nofxhq/nofx/internal/runs"
 	"github.com/nofxhq/nofx/internal/templates"
 	"github.com/nofxhq/nofx/internal/validation"
@@ -104,6 +105,7 @@ func (s *Server) submitRunForm(c echo.Context, start func(values map[string]any,
 	status := http.StatusUnprocessableEntity
 	var verrs validation.Errors
 	var conflict *runs.ConflictError
+	var overPlan *billing.LimitError
 	switch {
 	case errors.Is(err, runs.ErrIdempotencyKeyReused):
 		// The form was sent before with other values (back, edit, send):
@@ -113,6 +115,8 @@ func (s *Server) submitRunForm(c echo.Context, start func(values map[string]any,
 		key = newIdempotencyKey()
 	case errors.As(err, &conflict):
 		status, verrs = http.StatusConflict, validation.Errors{"": conflict.Message} // such as a paused deployment
+	case errors.As(err, &overPlan):
+		status = http.StatusPaymentRequired
 	case !errors.As(err, &verrs):
 		return err
 	}
@@ -130,7 +134,9 @@ func (s *Server) submitRunForm(c echo.Context, start func(values map[string]any,
 		}
 	}
 	d.Other = strings.Join(other, " ")
-	if len(d.Errors) == 0 && d.Other == "" {
+	if overPlan != nil {
+		d.Limit = overPlan.Error()
+	} else if len(d.Errors) == 0 && d.Other == "" {
 		d.Other = "The run was not started."
 	}
 	return s.render(c, status, page{Title: "Run " + d.Template.Name, Nav: "templates", Content: templatesview.RunForm(d)})

@@ -1,5 +1,5 @@
 // Command nofx runs the NOFX control plane: nofx serve, migrate, users,
-// tokens and version.
+// tokens, plans, teams and version.
 package main
 
 import (
@@ -22,6 +22,14 @@ Commands:
                              create a user and their personal team
   tokens create --email E [--team SLUG] [--role R] [--name N]
                              print a new team API key
+  plans list                 list the plans and their limits
+  plans set ID [--runs N] [--spend DOLLARS] [--concurrency N] [--members N]
+               [--api-per-minute N] [--monthly DOLLARS] [--yearly DOLLARS]
+               [--stripe-price-monthly P] [--stripe-price-yearly P]
+               [--instance-keys true|false] [--name N]
+                             change a plan (-1 = unlimited)
+  teams set-plan --team SLUG --plan ID
+                             move a team to a plan by hand
   version                    print the version
 
 Configuration comes from the environment; see README.md.
@@ -50,6 +58,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		err = users(ctx, args, stdout, stderr, getenv)
 	case "tokens":
 		err = tokens(ctx, args, stdout, stderr, getenv)
+	case "plans":
+		err = plans(ctx, args, stdout, stderr, getenv)
+	case "teams":
+		err = teamsCommand(ctx, args, stdout, stderr, getenv)
 	case "version":
 		fmt.Fprintln(stdout, "nofx", version.String())
 	case "help", "-h", "--help":

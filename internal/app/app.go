@@ -12,6 +12,7 @@ import (
 
 	"github.com/nofxhq/nofx/internal/ai"
 	"github.com/nofxhq/nofx/internal/auth"
+	"github.com/nofxhq/nofx/internal/billing"
 	"github.com/nofxhq/nofx/internal/config"
 	"github.com/nofxhq/nofx/internal/db"
 	"github.com/nofxhq/nofx/internal/deployments"
@@ -59,6 +60,8 @@ type App struct {
 	Templates   *templates.Service
 	Deployments *deployments.Service
 	Scheduler   *deployments.Scheduler
+	Billing     *billing.Service
+	Warnings    *billing.WarningMailer
 	Engine      *engine.Engine
 	Web         *web.Server
 
@@ -136,6 +139,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, migrate bool
 	a.Templates = &templates.Service{DB: d, Runs: a.Runs}
 	a.Deployments = &deployments.Service{DB: d, Runs: a.Runs, Box: box, Log: log}
 	a.Scheduler = &deployments.Scheduler{Service: a.Deployments, Every: tune.ScheduleEvery}
+	a.Billing = &billing.Service{DB: d, Waker: a.Runs}
+	a.Warnings = &billing.WarningMailer{DB: d, Mailer: a.Mailer, BaseURL: cfg.BaseURL, Every: tune.ScheduleEvery, Log: log}
 	a.Web = web.New(web.Deps{
 		Config:      cfg,
 		DB:          d,
@@ -151,6 +156,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, migrate bool
 		Invites:     a.Invites,
 		Templates:   a.Templates,
 		Deployments: a.Deployments,
+		Billing:     a.Billing,
 	})
 	return a, nil
 }
@@ -227,6 +233,7 @@ func (a *App) Start(ctx context.Context) error {
 		return err
 	}
 	a.Scheduler.Start(ctx)
+	a.Warnings.Start(ctx)
 	a.followCircuitResets()
 	return nil
 }
@@ -274,6 +281,7 @@ func (a *App) Close(ctx context.Context) error {
 	if a.stopCircuitResets != nil {
 		a.stopCircuitResets()
 	}
+	a.Warnings.Stop()
 	err := a.Scheduler.Stop(ctx)
 	err = errors.Join(err, a.Engine.Stop(ctx))
 	return errors.Join(err, a.closeStores())

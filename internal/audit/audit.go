@@ -94,3 +94,28 @@ func Recent(ctx context.Context, q db.Queryer, action string, limit int) ([]Entr
 	}
 	return out, nil
 }
+
+// RecentOf returns the latest entries of team teamID about target with one
+// of actions, newest first.
+func RecentOf(ctx context.Context, q db.Queryer, teamID int64, target string, actions []string, limit int) ([]Entry, error) {
+	if len(actions) == 0 {
+		return nil, nil
+	}
+	args := []any{teamID, target}
+	marks := ""
+	for i, a := range actions {
+		if i > 0 {
+			marks += ", "
+		}
+		marks += "?"
+		args = append(args, a)
+	}
+	var out []Entry
+	err := db.Select(ctx, q, &out, `SELECT id, team_id, actor_user_id, actor_key_id, actor, action, target, summary, ip,
+		user_agent, request_id, created_at FROM audit_log WHERE team_id = ? AND target = ? AND action IN (`+marks+`)
+		ORDER BY id DESC LIMIT ?`, append(args, limit)...)
+	if err != nil {
+		return nil, fmt.Errorf("audit: recent entries of %s: %w", target, err)
+	}
+	return out, nil
+}

@@ -252,7 +252,7 @@ func TestPlanChangesAreValidatedAndAudited(t *testing.T) {
 		var errs validation.Errors
 		require.ErrorAs(t, err, &errs)
 		require.Equal(t, validation.Errors{
-			"runs_per_month":       "Use a number from 0 to 1000000000, or -1 for unlimited.",
+			"runs":                 "Use a number from 0 to 1000000000, or -1 for unlimited.",
 			"concurrency":          "Use a number from 1 to 100000, or -1 for unlimited.",
 			"stripe_price_monthly": "Use a Stripe price id such as price_1Nabc, or leave it empty.",
 			"name":                 "Give the plan a name.",

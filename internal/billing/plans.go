@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nofxhq/nofx/internal/db"
@@ -101,7 +102,8 @@ type PlanChange struct {
 	InstanceKeys       *bool
 }
 
-// apply returns p changed by c, or the problems with c by field.
+// apply returns p changed by c, or the problems with c keyed by the names
+// ParsePlanChange reads (the form's fields and the CLI's flags).
 func (c PlanChange) apply(p Plan) (Plan, error) {
 	errs := validation.Errors{}
 	if c.Name != nil {
@@ -113,31 +115,31 @@ func (c PlanChange) apply(p Plan) (Plan, error) {
 		}
 		p.Name = *c.Name
 	}
-	limit := func(field string, v *int64, max int64, dst *int64) {
+	set := func(field string, v *int64, max int64, dst *int64, msg string) {
 		if v == nil {
 			return
 		}
 		if *v < Unlimited || *v > max {
-			errs.Add(field, fmt.Sprintf("Use a number from 0 to %d, or -1 for unlimited.", max))
+			errs.Add(field, msg)
 		}
 		*dst = *v
 	}
-	limitInt := func(field string, v *int, min, max int, dst *int) {
+	setInt := func(field string, v *int, max int, dst *int) {
 		if v == nil {
 			return
 		}
-		if (*v < min && *v != Unlimited) || *v > max {
-			errs.Add(field, fmt.Sprintf("Use a number from %d to %d, or -1 for unlimited.", min, max))
+		if (*v < 1 && *v != Unlimited) || *v > max {
+			errs.Add(field, fmt.Sprintf("Use a number from 1 to %d, or -1 for unlimited.", max))
 		}
 		*dst = *v
 	}
-	limit("monthly_cents", c.MonthlyCents, 100_000_000, &p.MonthlyCents)
-	limit("yearly_cents", c.YearlyCents, 1_000_000_000, &p.YearlyCents)
-	limit("runs_per_month", c.Runs, 1_000_000_000, &p.Runs)
-	limit("spend_micros", c.SpendMicros, maxSpendMicros, &p.SpendMicros)
-	limitInt("concurrency", c.Concurrency, 1, 100_000, &p.Concurrency)
-	limitInt("members", c.Members, 1, 1_000_000, &p.Members)
-	limitInt("api_per_minute", c.APIPerMinute, 1, 10_000_000, &p.APIPerMinute)
+	set("monthly", c.MonthlyCents, 100_000_000, &p.MonthlyCents, "Use dollars up to $1,000,000, or -1 for a price by contract.")
+	set("yearly", c.YearlyCents, 1_000_000_000, &p.YearlyCents, "Use dollars up to $10,000,000, or -1 for a price by contract.")
+	set("runs", c.Runs, 1_000_000_000, &p.Runs, "Use a number from 0 to 1000000000, or -1 for unlimited.")
+	set("spend", c.SpendMicros, maxSpendMicros, &p.SpendMicros, "Use dollars up to $1,000,000,000, or -1 for unlimited.")
+	setInt("concurrency", c.Concurrency, 100_000, &p.Concurrency)
+	setInt("members", c.Members, 1_000_000, &p.Members)
+	setInt("api_per_minute", c.APIPerMinute, 10_000_000, &p.APIPerMinute)
 	price := func(field string, v *string, dst *string) {
 		if v == nil {
 			return
@@ -153,6 +155,83 @@ func (c PlanChange) apply(p Plan) (Plan, error) {
 		p.InstanceKeys = *c.InstanceKeys
 	}
 	return p, errs.Err()
+}
+
+// ParsePlanChange reads a plan change from text, as the admin form and the
+// CLI give it: get returns a field's value and whether it was given. Money
+// is in dollars ("29", "12.50"), limits are whole numbers, and -1 is
+// unlimited (or a price by contract). Problems are keyed by field.
+func ParsePlanChange(get func(field string) (string, bool)) (PlanChange, error) {
+	var c PlanChange
+	errs := validation.Errors{}
+	text := func(field string) *string {
+		v, ok := get(field)
+		if !ok {
+			return nil
+		}
+		v = strings.TrimSpace(v)
+		return &v
+	}
+	whole := func(field string) *int64 {
+		v := text(field)
+		if v == nil {
+			return nil
+		}
+		n, err := strconv.ParseInt(*v, 10, 64)
+		if err != nil {
+			errs.Add(field, "Use a whole number, or -1 for unlimited.")
+			return nil
+		}
+		return &n
+	}
+	small := func(field string) *int {
+		n := whole(field)
+		if n == nil {
+			return nil
+		}
+		if *n > 1<<31-1 || *n < -1<<31 {
+			errs.Add(field, "That number is too large.")
+			return nil
+		}
+		v := int(*n)
+		return &v
+	}
+	money := func(field string, unit int64) *int64 {
+		v := text(field)
+		if v == nil {
+			return nil
+		}
+		if *v == "-1" {
+			n := int64(Unlimited)
+			return &n
+		}
+		micros, err := pricing.ParseMoney(*v, maxSpendMicros)
+		if err != nil {
+			errs.Add(field, "Use dollars such as 29 or 12.50, or -1.")
+			return nil
+		}
+		n := micros / unit
+		return &n
+	}
+	c.Name = text("name")
+	c.MonthlyCents = money("monthly", 10_000)
+	c.YearlyCents = money("yearly", 10_000)
+	c.StripePriceMonthly = text("stripe_price_monthly")
+	c.StripePriceYearly = text("stripe_price_yearly")
+	c.Runs = whole("runs")
+	c.SpendMicros = money("spend", 1)
+	c.Concurrency = small("concurrency")
+	c.Members = small("members")
+	c.APIPerMinute = small("api_per_minute")
+	if v := text("instance_keys"); v != nil {
+		b, err := strconv.ParseBool(*v)
+		if err != nil {
+			errs.Add("instance_keys", "Use true or false.")
+		} else {
+			c.InstanceKeys = &b
+		}
+	}
+	return c, errs.Err()
 }
 
 // validStripeID reports whether s looks like a Stripe id with prefix.

@@ -1,9 +1,11 @@
 package billing
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -122,6 +124,7 @@ func DeliverWarnings(ctx context.Context, d *db.DB, m mail.Mailer, baseURL strin
 		return 0, fmt.Errorf("billing: warnings to send: %w", err)
 	}
 	sent := 0
+	var sendErr error
 	for _, w := range pending {
 		var to []string
 		err := db.Select(ctx, d, &to, `SELECT u.email FROM memberships m JOIN users u ON u.id = m.user_id
@@ -136,6 +139,7 @@ func DeliverWarnings(ctx context.Context, d *db.DB, m mail.Mailer, baseURL strin
 		for _, addr := range to {
 			if err := m.Send(ctx, mail.Message{To: addr, Subject: subject, Body: body}); err != nil {
 				failed = true
+				sendErr = cmp.Or(sendErr, fmt.Errorf("billing: email team %d's warning to %s: %w", w.TeamID, addr, err))
 				break
 			}
 		}
@@ -149,5 +153,65 @@ func DeliverWarnings(ctx context.Context, d *db.DB, m mail.Mailer, baseURL strin
 		}
 		sent++
 	}
-	return sent, nil
+	return sent, sendErr
+}
+
+// WarningMailer emails the warnings teams are given, every Every, until
+// stopped: a warning is recorded in the transaction that crossed its
+// threshold, and mailed here once that has committed.
+type WarningMailer struct {
+	DB      *db.DB
+	Mailer  mail.Mailer
+	BaseURL string
+	Every   time.Duration
+	Log     *slog.Logger
+
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// Start starts the loop.
+func (w *WarningMailer) Start(ctx context.Context) {
+	if w.done != nil {
+		return
+	}
+	every := w.Every
+	if every <= 0 {
+		every = 10 * time.Second
+	}
+	ctx, w.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	w.done = make(chan struct{})
+	go func() {
+		defer close(w.done)
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		failing := false
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			n, err := DeliverWarnings(ctx, w.DB, w.Mailer, w.BaseURL)
+			switch {
+			case err != nil && ctx.Err() == nil && !failing:
+				w.Log.Warn("email usage warnings", "error", err)
+				failing = true
+			case err == nil:
+				failing = false
+			}
+			if n > 0 {
+				w.Log.Info("emailed usage warnings", "count", n)
+			}
+		}
+	}()
+}
+
+// Stop ends the loop and waits for it.
+func (w *WarningMailer) Stop() {
+	if w.done == nil {
+		return
+	}
+	w.cancel()
+	<-w.done
 }

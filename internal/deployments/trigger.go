@@ -18,6 +18,8 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/nofxhq/nofx/internal/access"
+	"github.com/nofxhq/nofx/internal/audit"
+	"github.com/nofxhq/nofx/internal/billing"
 	"github.com/nofxhq/nofx/internal/db"
 	"github.com/nofxhq/nofx/internal/runs"
 	"github.com/nofxhq/nofx/internal/teams"
@@ -251,6 +253,10 @@ func (s *Service) Receive(ctx context.Context, token, timestamp, signature strin
 		return s.checkActive(ctx, tx, d)
 	}
 	run, _, err := s.Runs.Create(ctx, systemActor(d.TeamID), in)
+	var overPlan *billing.LimitError
+	if errors.As(err, &overPlan) {
+		return runs.Run{}, s.refused(ctx, d, "deployment.webhook_refused", "webhook delivery refused: "+overPlan.Error(), err)
+	}
 	if err != nil {
 		return runs.Run{}, err
 	}
@@ -258,6 +264,29 @@ func (s *Service) Receive(ctx context.Context, token, timestamp, signature strin
 		s.log().Warn("deployments: link webhook delivery to its run", "run_id", run.ID, "error", err)
 	}
 	return run, nil
+}
+
+// refused records, in the audit log where the deployment's page shows it,
+// that a run of d could not start, and returns cause.
+func (s *Service) refused(ctx context.Context, d Deployment, action, summary string, cause error) error {
+	e := audit.For(access.Actor{TeamID: d.TeamID}, action, target(d.Template, d.Environment), summary)
+	e.Actor = "webhook"
+	if err := audit.Record(ctx, s.DB, e); err != nil {
+		return errors.Join(cause, err)
+	}
+	return cause
+}
+
+// RefusalActions are the audited refusals that a deployment's page lists.
+var RefusalActions = []string{"deployment.schedule_failed", "deployment.webhook_refused"}
+
+// Refusals returns the latest runs of the deployment of slug to env that
+// could not start (a schedule's tick, a webhook delivery), newest first.
+func (s *Service) Refusals(ctx context.Context, actor access.Actor, slug, env string) ([]audit.Entry, error) {
+	if err := actor.Can(access.TemplatesRead); err != nil {
+		return nil, err
+	}
+	return audit.RecentOf(ctx, s.DB.Reader(), actor.TeamID, target(slug, env), RefusalActions, 5)
 }
 
 // decodeObject reads a webhook body: one JSON object and nothing after it

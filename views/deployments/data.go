@@ -4,6 +4,7 @@ package deployments
 
 import (
 	"fmt"
+	"github.com/nofxhq/nofx/internal/audit"
 	"strconv"
 	"time"
 
@@ -33,6 +34,9 @@ type Env struct {
 	Deployment *dep.Overview // nil when nothing is deployed there
 	WebhookURL string
 	Forms      EnvForms
+	// Refusals are the latest runs of the deployment that could not start
+	// (a schedule's tick, a webhook delivery), newest first.
+	Refusals []audit.Entry
 }
 
 // EnvForms is what was typed into an environment's forms, with problems.

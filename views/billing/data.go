@@ -1,0 +1,187 @@
+package billing
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/nofxhq/nofx/internal/billing"
+	"github.com/nofxhq/nofx/internal/pricing"
+	"github.com/nofxhq/nofx/internal/runs"
+)
+
+// Data is what the billing page shows.
+type Data struct {
+	TeamName  string
+	Overview  billing.Overview
+	Totals    runs.Totals
+	Now       time.Time
+	CanManage bool // the owner: may change the plan
+	Stripe    bool // Stripe bills the instance's plans
+}
+
+// Meter is one limit's usage bar.
+type Meter struct {
+	ID    string // for data-testid
+	Label string
+	Used  int64
+	Quota int64 // billing.Unlimited: no bar
+	Text  string
+	Money bool
+}
+
+// Percent is how much of the limit is used, capped at 100 for the bar.
+func (m Meter) Percent() int64 {
+	if m.Quota <= 0 {
+		if m.Used > 0 && m.Quota == 0 {
+			return 100
+		}
+		return 0
+	}
+	return min(m.Used*100/m.Quota, 100)
+}
+
+// Level is the bar's state: ok, warn from 80 %, over at 100 %.
+func (m Meter) Level() string {
+	switch {
+	case m.Quota == billing.Unlimited:
+		return "ok"
+	case m.Quota == 0 || m.Used*100 >= 100*m.Quota:
+		return "over"
+	case m.Used*100 >= 80*m.Quota:
+		return "warn"
+	}
+	return "ok"
+}
+
+// Status says the bar's state in words, so that colour is not the only cue.
+func (m Meter) Status() string {
+	switch m.Level() {
+	case "over":
+		return "limit reached"
+	case "warn":
+		return "nearly at the limit"
+	}
+	return ""
+}
+
+func (m Meter) format(n int64) string {
+	if m.Money {
+		return pricing.FormatDollars(n)
+	}
+	return strconv.FormatInt(n, 10)
+}
+
+// Meters are the bars of the limits a period's usage counts toward.
+func (d Data) Meters() []Meter {
+	o := d.Overview
+	resets := "resets on " + o.Period.End.Format("2 Jan 2006")
+	mk := func(id, label string, used, quota int64, money bool) Meter {
+		m := Meter{ID: id, Label: label, Used: used, Quota: quota, Money: money}
+		if quota == billing.Unlimited {
+			m.Text = fmt.Sprintf("%s used · no limit", m.format(used))
+		} else {
+			m.Text = fmt.Sprintf("%s of %s used · %s", m.format(used), m.format(quota), resets)
+		}
+		return m
+	}
+	members := mk("members", "Members and open invitations", o.Usage.Members, int64(o.Plan.Members), false)
+	if o.Plan.Members == billing.Unlimited {
+		members.Text = fmt.Sprintf("%d · no limit", o.Usage.Members)
+	} else {
+		members.Text = fmt.Sprintf("%d of %d", o.Usage.Members, o.Plan.Members)
+	}
+	return []Meter{
+		mk("runs", "Runs this period", o.Usage.Runs, o.Plan.Runs, false),
+		mk("spend", "Model spend on the instance's keys", o.Usage.SpendMicros, o.Plan.SpendMicros, true),
+		members,
+	}
+}
+
+// Chart is a bar chart of one series over the period's days, drawn as SVG.
+type Chart struct {
+	ID, Title string
+	Bars      []Bar
+	Max       string // the top of the scale, as text
+	Width     int
+	Height    int
+}
+
+// Bar is one day's bar of a chart.
+type Bar struct {
+	X, Y, W, H int
+	Label      string // the day and value, for the tooltip and screen readers
+	Day        string // the day of the month, under every few bars
+}
+
+// chartHeight is the drawing height of a chart's bars, in SVG units.
+const chartHeight = 120
+
+func (d Data) chart(id, title string, value func(billing.Day) int64, format func(int64) string) Chart {
+	days := d.Overview.Days
+	c := Chart{ID: id, Title: title, Width: max(len(days)*12, 120), Height: chartHeight + 20}
+	var top int64
+	for _, day := range days {
+		top = max(top, value(day))
+	}
+	c.Max = format(top)
+	for i, day := range days {
+		v := value(day)
+		h := 0
+		if top > 0 {
+			h = int(v * chartHeight / top)
+		}
+		if v > 0 && h < 2 {
+			h = 2 // a day with something is never invisible
+		}
+		b := Bar{X: i*12 + 1, Y: chartHeight - h, W: 10, H: h, Label: day.Date.Format("2 Jan") + ": " + format(v)}
+		if i%7 == 0 {
+			b.Day = day.Date.Format("2 Jan")
+		}
+		c.Bars = append(c.Bars, b)
+	}
+	return c
+}
+
+// RunsChart is runs started per day.
+func (d Data) RunsChart() Chart {
+	return d.chart("runs-chart", "Runs started per day", func(day billing.Day) int64 { return day.Runs },
+		func(n int64) string { return strconv.FormatInt(n, 10) + " runs" })
+}
+
+// CostChart is model cost per day.
+func (d Data) CostChart() Chart {
+	return d.chart("cost-chart", "Model cost per day", func(day billing.Day) int64 { return day.CostMicros }, pricing.FormatDollars)
+}
+
+// PlanPrice writes a plan's prices for its card.
+func PlanPrice(p billing.Plan) string {
+	if p.ByContract() {
+		return "By contract"
+	}
+	if p.MonthlyCents == 0 {
+		return "Free"
+	}
+	return fmt.Sprintf("%s a month, or %s a year", billing.FormatPrice(p.MonthlyCents), billing.FormatPrice(p.YearlyCents))
+}
+
+// PlanLimits lists a plan's limits for its card.
+func PlanLimits(p billing.Plan) []string {
+	limit := func(n int64, what string) string {
+		if n == billing.Unlimited {
+			return "Unlimited " + what
+		}
+		return strconv.FormatInt(n, 10) + " " + what
+	}
+	out := []string{
+		limit(p.Runs, "runs a month"),
+		"Model spend: " + billing.FormatSpend(p.SpendMicros) + " a month",
+		limit(int64(p.Concurrency), "steps at once"),
+		limit(int64(p.Members), "members"),
+		limit(int64(p.APIPerMinute), "API requests a minute"),
+	}
+	if !p.InstanceKeys {
+		out = append(out, "Your own provider keys only")
+	}
+	return out
+}
