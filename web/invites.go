@@ -18,6 +18,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/nofxhq/nofx/internal/access"
+	"github.com/nofxhq/nofx/internal/billing"
 	"github.com/nofxhq/nofx/internal/auth"
 	"github.com/nofxhq/nofx/internal/db"
 	"github.com/nofxhq/nofx/internal/invites"
@@ -77,6 +78,11 @@ func (s *Server) createInvite(c echo.Context) error {
 	if errors.As(err, &verrs) {
 		form.Errors = verrs
 		return s.renderInvites(c, http.StatusUnprocessableEntity, form)
+	}
+	var overPlan *billing.LimitError
+	if errors.As(err, &overPlan) {
+		form.Limit = overPlan.Error()
+		return s.renderInvites(c, http.StatusPaymentRequired, form)
 	}
 	if errors.Is(err, invites.ErrNotSent) {
 		s.log.Error("invitation email not sent", "error", err)

@@ -14,6 +14,7 @@ import (
 	"github.com/nofxhq/nofx/internal/access"
 	"github.com/nofxhq/nofx/internal/apikeys"
 	"github.com/nofxhq/nofx/internal/auth"
+	"github.com/nofxhq/nofx/internal/db"
 	"github.com/nofxhq/nofx/internal/db/dbtest"
 	"github.com/nofxhq/nofx/internal/runs"
 	"github.com/nofxhq/nofx/internal/teams"
@@ -100,6 +101,9 @@ func checkRoutePermissions(t *testing.T, a *app) {
 	require.NoError(t, err)
 	require.NoError(t, teams.AddMember(ctx, a.DB, team.ID, bystanderUser.ID, teams.RoleMember))
 	ownerActor := access.Actor{UserID: ownerUser.ID, TeamID: team.ID, Role: teams.RoleOwner}
+	// Room for the callers and the invitations below (Free allows 5).
+	_, err = db.Exec(ctx, a.DB, `UPDATE teams SET plan = 'pro' WHERE id = ?`, team.ID)
+	require.NoError(t, err)
 	plan, err := runs.ParsePlan([]byte(`{"goal":"matrix","steps":[{"name":"gate","kind":"approval","prompt":"ok?"}]}`))
 	require.NoError(t, err)
 	run, _, err := a.App.Runs.Create(ctx, ownerActor, runs.CreateInput{Plan: plan})

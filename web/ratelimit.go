@@ -3,6 +3,7 @@ package web
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net"
 	"strconv"
@@ -12,6 +13,8 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/nofxhq/nofx/internal/auth"
+	"github.com/nofxhq/nofx/internal/billing"
+	"github.com/nofxhq/nofx/internal/db"
 	"github.com/nofxhq/nofx/internal/ratelimit"
 )
 
@@ -111,16 +114,55 @@ func (s *Server) limitGeneral(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 // limitGeneralAPI puts an authenticated API request with a Bearer key
-// through the general tier by its key.
+// through the general tier by its key, then every API request through its
+// team's plan's requests per minute.
 func (s *Server) limitGeneralAPI(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if who(c).APIKey != nil {
+		p := who(c)
+		if p.APIKey != nil {
 			if err := s.allow(c, s.limits.General, principalKeys(c)); err != nil {
+				return err
+			}
+		}
+		if p.Team != nil {
+			if err := s.allowPlan(c, p.Team.ID); err != nil {
 				return err
 			}
 		}
 		return next(c)
 	}
+}
+
+// planRateFor is how long a team's plan's API rate is remembered: a plan
+// change reaches the limiter within it.
+const planRateFor = 10 * time.Second
+
+// allowPlan takes one API request of team teamID at its plan's rate.
+func (s *Server) allowPlan(c echo.Context, teamID int64) error {
+	perMinute, ok := s.planRates.Get(teamID)
+	if !ok {
+		plan, err := billing.TeamPlan(c.Request().Context(), s.db.Reader(), teamID)
+		if err != nil && !errors.Is(err, db.ErrNotFound) {
+			return err
+		}
+		perMinute = plan.APIPerMinute // a team without a plan is not limited here
+		s.planRates.Set(teamID, perMinute, planRateFor)
+	}
+	d := s.planLimits.Allow(teamID, perMinute)
+	if d.Allowed {
+		return nil
+	}
+	if d.FirstRefusal {
+		s.log.Warn("rate limited", "tier", ratelimit.Plan, "key", fmt.Sprintf("team:%d", teamID), "limit", fmt.Sprintf("%d/1m", perMinute),
+			"path", logPath(c), "request_id", c.Response().Header().Get(echo.HeaderXRequestID))
+	}
+	h := c.Response().Header()
+	h.Set("RateLimit-Limit", strconv.Itoa(d.Limit))
+	h.Set("RateLimit-Remaining", "0")
+	h.Set("RateLimit-Reset", strconv.Itoa(retryAfterSeconds(d.Reset)))
+	s.metrics.RateLimited.WithLabelValues(ratelimit.Plan).Inc()
+	return &tooManyRequests{retryAfter: d.RetryAfter, message: fmt.Sprintf(
+		"Your team's plan allows %d API requests a minute. Please wait %s and try again, or upgrade the plan.", perMinute, humanWait(d.RetryAfter))}
 }
 
 // allow takes one request from each of keys' buckets in tier l. It sets the

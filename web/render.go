@@ -7,6 +7,7 @@ import (
 	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
 
+	"github.com/nofxhq/nofx/internal/billing"
 	"github.com/nofxhq/nofx/internal/teams"
 	"github.com/nofxhq/nofx/views/components"
 	"github.com/nofxhq/nofx/views/layouts"
@@ -51,6 +52,15 @@ func (s *Server) layout(c echo.Context, p page) layouts.Page {
 		}
 		for _, m := range memberships {
 			l.Teams = append(l.Teams, layouts.Team{ID: m.ID, Name: m.Name, Current: pr.Team != nil && pr.Team.ID == m.ID})
+		}
+		if pr.Team != nil {
+			warnings, err := billing.CurrentWarnings(c.Request().Context(), s.db.Reader(), pr.Team.ID)
+			if err != nil {
+				s.log.Warn("layout: usage warnings", "error", err)
+			}
+			for _, w := range warnings {
+				l.Warnings = append(l.Warnings, w.Message())
+			}
 		}
 	}
 	l.Flashes = s.takeFlashes(c)

@@ -74,6 +74,7 @@ func (s *Server) routes() {
 	e.GET("/team/audit", s.auditPage, user)
 	e.GET("/team/audit.csv", s.auditCSV, user)
 	e.GET("/billing", s.billingPage, user)
+	e.POST("/billing/plan", s.changePlan, user)
 	e.GET("/account", s.accountPage, user)
 	e.POST("/account/password", s.changePassword, user, authLimit)
 
@@ -131,10 +132,15 @@ func (s *Server) routes() {
 	e.GET("/admin/prices", s.pricesPage, user, admin, adminLimit)
 	e.POST("/admin/prices", s.setPrice, user, admin, adminLimit)
 	e.GET("/admin/outbox", s.outboxPage, user, admin, adminLimit)
+	e.GET("/admin/plans", s.plansPage, user, admin, adminLimit)
+	e.POST("/admin/plans/:id", s.savePlan, user, admin, adminLimit)
+	e.GET("/admin/teams", s.teamsPage, user, admin, adminLimit)
+	e.POST("/admin/teams/:id/plan", s.setTeamPlan, user, admin, adminLimit)
 
 	// JSON API.
 	api := e.Group("/api/v1", s.requireAPIAuth, s.limitGeneralAPI)
 	api.GET("/me", s.apiMe)
+	api.GET("/billing", s.apiBilling)
 	api.POST("/teams", s.apiCreateTeam)
 	api.POST("/runs", s.apiCreateRun, expensive)
 	api.GET("/runs", s.apiListRuns)

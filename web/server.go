@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"sync"
 
+	cache "github.com/go-pkgz/expirable-cache/v3"
 	"github.com/gorilla/sessions"
 	"github.com/labstack/echo/v4"
 
@@ -68,6 +69,10 @@ type Server struct {
 	// limits are the rate limit tiers; csrfKey signs CSRF tokens.
 	limits  ratelimit.Set
 	csrfKey []byte
+	// planLimits limit each team's API requests to its plan's rate, read
+	// through planRates (team id → requests a minute).
+	planLimits ratelimit.Plans
+	planRates  cache.Cache[int64, int]
 	// streams counts the open event streams per user or key.
 	streams openStreams
 	// stopping closes when the server shuts down, so that event streams end
@@ -98,6 +103,7 @@ func New(d Deps) *Server {
 		flash:     sessions.NewCookieStore(d.Config.SessionSecret),
 		limits:    ratelimit.FromConfig(d.Config),
 		csrfKey:   csrfKey(d.Config.SessionSecret),
+		planRates: cache.NewCache[int64, int]().WithMaxKeys(100_000),
 		stopping:  make(chan struct{}),
 	}
 	s.flash.Options = &sessions.Options{Path: "/", MaxAge: 300, HttpOnly: true, SameSite: http.SameSiteLaxMode}

@@ -192,8 +192,15 @@ func TestSpendIsCountedOnceAndWarnsOncePerThreshold(t *testing.T) {
 		}
 		require.NoError(t, db.Select(ctx, d, &mails, `SELECT to_address, subject FROM outbox ORDER BY id`))
 		require.Len(t, mails, 6)
-		require.Equal(t, "acme-admin@example.com", mails[0].To)
-		require.Equal(t, "[NOFX] acme: 80% of the model spend limit used", mails[0].Subject)
+		got := map[string]int{}
+		for _, m := range mails {
+			got[m.To+" "+m.Subject]++
+		}
+		for _, to := range []string{"acme-admin@example.com", "acme-owner@example.com"} {
+			for _, th := range []string{"80", "90", "100"} {
+				require.Equal(t, 1, got[to+" [NOFX] acme: "+th+"% of the model spend limit used"], "%s, %s%%: %v", to, th, got)
+			}
+		}
 	})
 }
 

@@ -192,6 +192,11 @@ func AddSpend(ctx context.Context, q db.Queryer, teamID int64, now time.Time, mi
 // CheckMembers refuses, inside q, one more member or invitation of team
 // teamID past its plan's members limit.
 func CheckMembers(ctx context.Context, q db.Queryer, teamID int64, invitationAccepted bool) error {
+	// Lock the team's row (a write changing nothing, on both databases), so
+	// that concurrent invitations count one after another.
+	if _, err := db.Exec(ctx, q, `UPDATE teams SET plan = plan WHERE id = ?`, teamID); err != nil {
+		return fmt.Errorf("billing: lock team %d: %w", teamID, err)
+	}
 	p, err := TeamPlan(ctx, q, teamID)
 	if err != nil {
 		return err
@@ -237,8 +242,8 @@ func AllowanceOf(ctx context.Context, q db.Queryer, teamID int64) (Allowance, er
 }
 
 // warnOnCrossing records a warning for each threshold of quota that usage
-// crossed going from before to after: once per team, metric, threshold and
-// period, however many transactions cross it at once (the primary key
+// crossed going from before to after: once per team, metric, limit,
+// threshold and period, however many transactions cross it at once (the primary key
 // keeps the first), with an audit entry. Emails follow (DeliverWarnings).
 func warnOnCrossing(ctx context.Context, q db.Queryer, a Account, metric string, before, after, quota int64, now time.Time) error {
 	if quota == Unlimited || quota <= 0 || after <= before {

@@ -84,7 +84,8 @@ func metricName(metric string) string {
 }
 
 // CurrentWarnings returns the highest warning of each limit that team
-// teamID was given in its current period, for the banner on its pages.
+// teamID was given in its current period under the limits it has now, for
+// the banner on its pages.
 func CurrentWarnings(ctx context.Context, q db.Queryer, teamID int64) ([]Warning, error) {
 	a, err := AccountOf(ctx, q, teamID, db.Now())
 	if err != nil {
@@ -96,8 +97,12 @@ func CurrentWarnings(ctx context.Context, q db.Queryer, teamID int64) ([]Warning
 	if err != nil {
 		return nil, fmt.Errorf("billing: warnings of team %d: %w", teamID, err)
 	}
+	quotas := map[string]int64{MetricRuns: a.Plan.Runs, MetricSpend: a.Plan.SpendMicros, MetricMembers: int64(a.Plan.Members)}
 	var top []Warning
 	for _, w := range all {
+		if w.Quota != quotas[w.Metric] {
+			continue // given under a limit the team no longer has
+		}
 		if len(top) > 0 && top[len(top)-1].Metric == w.Metric {
 			continue
 		}
@@ -119,7 +124,7 @@ func DeliverWarnings(ctx context.Context, d *db.DB, m mail.Mailer, baseURL strin
 	err := db.Select(ctx, d, &pending, `SELECT w.team_id, w.period_start, w.metric, w.threshold, w.used, w.quota, w.created_at,
 		p.name AS plan_name, t.name AS team_name, t.slug AS team_slug
 		FROM usage_warnings w JOIN teams t ON t.id = w.team_id JOIN plans p ON p.id = t.plan
-		WHERE w.emailed_at IS NULL ORDER BY w.created_at LIMIT 100`)
+		WHERE w.emailed_at IS NULL ORDER BY w.created_at, w.team_id, w.metric, w.threshold LIMIT 100`)
 	if err != nil {
 		return 0, fmt.Errorf("billing: warnings to send: %w", err)
 	}
@@ -146,8 +151,9 @@ func DeliverWarnings(ctx context.Context, d *db.DB, m mail.Mailer, baseURL strin
 		if failed {
 			continue
 		}
-		_, err = db.Exec(ctx, d, `UPDATE usage_warnings SET emailed_at = ? WHERE team_id = ? AND period_start = ? AND metric = ? AND threshold = ?`,
-			db.Now(), w.TeamID, w.PeriodStart, w.Metric, w.Threshold)
+		_, err = db.Exec(ctx, d, `UPDATE usage_warnings SET emailed_at = ?
+			WHERE team_id = ? AND period_start = ? AND metric = ? AND quota = ? AND threshold = ?`,
+			db.Now(), w.TeamID, w.PeriodStart, w.Metric, w.Quota, w.Threshold)
 		if err != nil {
 			return sent, fmt.Errorf("billing: mark team %d's warning sent: %w", w.TeamID, err)
 		}

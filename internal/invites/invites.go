@@ -15,6 +15,7 @@ import (
 	"github.com/nofxhq/nofx/internal/access"
 	"github.com/nofxhq/nofx/internal/audit"
 	"github.com/nofxhq/nofx/internal/auth"
+	"github.com/nofxhq/nofx/internal/billing"
 	"github.com/nofxhq/nofx/internal/db"
 	"github.com/nofxhq/nofx/internal/mail"
 	"github.com/nofxhq/nofx/internal/teams"
@@ -150,6 +151,9 @@ func (s *Service) Invite(ctx context.Context, a access.Actor, email string, role
 		if _, err := db.Exec(ctx, tx, `UPDATE invites SET revoked_at = ?
 			WHERE team_id = ? AND email = ? AND accepted_at IS NULL AND revoked_at IS NULL`, now, a.TeamID, email); err != nil {
 			return fmt.Errorf("invites: replace pending: %w", err)
+		}
+		if err := billing.CheckMembers(ctx, tx, a.TeamID, false); err != nil {
+			return err // the plan's seats, invitations included, are taken
 		}
 		var invitedBy *int64
 		if a.UserID != 0 {
@@ -364,6 +368,9 @@ func (s *Service) Accept(ctx context.Context, token string, userID int64) (Invit
 			return ErrAlreadyMember
 		} else if !errors.Is(err, db.ErrNotFound) {
 			return err
+		}
+		if err := billing.CheckMembers(ctx, tx, inv.TeamID, true); err != nil {
+			return err // the plan lost seats since the invitation was sent
 		}
 		if err := db.ExecOne(ctx, tx, `UPDATE invites SET accepted_at = ?, accepted_by = ?
 			WHERE id = ? AND accepted_at IS NULL AND revoked_at IS NULL`, now, userID, inv.ID); err != nil {

@@ -5,6 +5,7 @@ package ratelimit
 
 import (
 	"math"
+	"strconv"
 	"sync"
 	"time"
 
@@ -142,4 +143,34 @@ func FromConfig(cfg *config.Config) Set {
 		Admin:     New(Admin, cfg.RateAdmin),
 		Webhooks:  New(Webhooks, cfg.RateWebhooks),
 	}
+}
+
+// Plan is the tier of the API requests a team's plan allows per minute.
+const Plan = "plan"
+
+// Plans limits each team's API requests to its plan's rate per minute: one
+// limiter per rate, keyed by team, made when a plan with that rate is first
+// seen. A team moved to another plan starts with a full bucket of it.
+type Plans struct {
+	mu     sync.Mutex
+	byRate map[int]*Limiter
+}
+
+// Allow takes one API request of team teamID, whose plan allows perMinute
+// a minute (zero or less: no limit).
+func (p *Plans) Allow(teamID int64, perMinute int) Decision {
+	if perMinute <= 0 {
+		return Decision{Allowed: true}
+	}
+	p.mu.Lock()
+	l, ok := p.byRate[perMinute]
+	if !ok {
+		if p.byRate == nil {
+			p.byRate = map[int]*Limiter{}
+		}
+		l = New(Plan, config.Rate{N: perMinute, Per: time.Minute})
+		p.byRate[perMinute] = l
+	}
+	p.mu.Unlock()
+	return l.Allow("team:" + strconv.FormatInt(teamID, 10))
 }

@@ -52,8 +52,8 @@ CREATE TABLE team_usage (
     PRIMARY KEY (team_id, period_start)
 );
 
--- Each warning a team was given: once per limit, threshold and period; its
--- email goes out after the usage that crossed it commits.
+-- Each warning a team was given: once per limit (as it stood), threshold
+-- and period; its email goes out after the usage that crossed it commits.
 CREATE TABLE usage_warnings (
     team_id      BIGINT NOT NULL REFERENCES teams (id) ON DELETE CASCADE,
     period_start DATETIME NOT NULL,
@@ -63,7 +63,7 @@ CREATE TABLE usage_warnings (
     quota        BIGINT NOT NULL,
     created_at   DATETIME NOT NULL,
     emailed_at   DATETIME,
-    PRIMARY KEY (team_id, period_start, metric, threshold)
+    PRIMARY KEY (team_id, period_start, metric, quota, threshold)
 );
 CREATE INDEX usage_warnings_unsent_idx ON usage_warnings (created_at) WHERE emailed_at IS NULL;
 

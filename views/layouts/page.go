@@ -9,6 +9,9 @@ type Page struct {
 	User    *User // nil when nobody is signed in
 	Teams   []Team
 	Flashes []Flash
+	// Warnings are the current team's usage warnings this period: one
+	// banner on every page.
+	Warnings []string
 }
 
 // User is the signed-in person, as the shell shows them.
