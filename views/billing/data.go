@@ -119,7 +119,10 @@ const chartHeight = 120
 
 func (d Data) chart(id, title string, value func(billing.Day) int64, format func(int64) string) Chart {
 	days := d.Overview.Days
-	c := Chart{ID: id, Title: title, Width: max(len(days)*12, 120), Height: chartHeight + 20}
+	// The whole period is drawn, days to come empty, so that bars keep
+	// their width through the month.
+	total := max(int(d.Overview.Period.End.Sub(d.Overview.Period.Start).Hours()/24+0.5), len(days), 1)
+	c := Chart{ID: id, Title: title, Width: total * 12, Height: chartHeight + 20}
 	var top int64
 	for _, day := range days {
 		top = max(top, value(day))
@@ -160,9 +163,17 @@ func PlanPrice(p billing.Plan) string {
 		return "By contract"
 	}
 	if p.MonthlyCents == 0 {
-		return "Free"
+		return "$0"
 	}
 	return fmt.Sprintf("%s a month, or %s a year", billing.FormatPrice(p.MonthlyCents), billing.FormatPrice(p.YearlyCents))
+}
+
+// spend writes a plan's spend limit for its card.
+func spend(micros int64) string {
+	if micros == billing.Unlimited {
+		return "Unlimited model spend"
+	}
+	return pricing.FormatDollars(micros) + " of model spend a month"
 }
 
 // PlanLimits lists a plan's limits for its card.
@@ -175,7 +186,7 @@ func PlanLimits(p billing.Plan) []string {
 	}
 	out := []string{
 		limit(p.Runs, "runs a month"),
-		"Model spend: " + billing.FormatSpend(p.SpendMicros) + " a month",
+		spend(p.SpendMicros),
 		limit(int64(p.Concurrency), "steps at once"),
 		limit(int64(p.Members), "members"),
 		limit(int64(p.APIPerMinute), "API requests a minute"),
