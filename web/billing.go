@@ -35,14 +35,25 @@ func (s *Server) billingPage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.render(c, http.StatusOK, page{Title: "Billing", Nav: "billing", Content: billingview.Page(billingview.Data{
+	d := billingview.Data{
 		TeamName: t.Name, Overview: o, Totals: totals, Now: time.Now(),
 		CanManage: access.Allowed(a.Role, access.BillingManage), Stripe: s.stripeEnabled(),
-	})})
+	}
+	if s.stripe != nil {
+		if d.Subscription, err = s.stripe.SubscriptionOf(ctx, a); err != nil {
+			return err
+		}
+		// The page stands without them: Stripe may be slow or down.
+		if d.Invoices, err = s.stripe.Invoices(ctx, a); err != nil {
+			s.log.Warn("billing page: invoices", "team_id", a.TeamID, "error", err)
+			d.Invoices, d.InvoicesError = nil, "Stripe did not answer, so the invoices cannot be shown now."
+		}
+	}
+	return s.render(c, http.StatusOK, page{Title: "Billing", Nav: "billing", Content: billingview.Page(d)})
 }
 
 // stripeEnabled reports whether Stripe bills this instance's plans.
-func (s *Server) stripeEnabled() bool { return s.cfg.StripeSecretKey != "" }
+func (s *Server) stripeEnabled() bool { return s.stripe != nil }
 
 // errStripeBilled refuses a change that Stripe checkout makes when Stripe
 // bills the instance.

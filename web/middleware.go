@@ -50,9 +50,10 @@ func isAPI(c echo.Context) bool {
 }
 
 // isWebhook reports whether the request is an inbound webhook delivery
-// (/hooks/{token}), authenticated by its signature alone.
+// (/hooks/{token}, or Stripe's), authenticated by its signature alone.
 func isWebhook(c echo.Context) bool {
-	return strings.HasPrefix(c.Request().URL.Path, "/hooks/")
+	p := c.Request().URL.Path
+	return strings.HasPrefix(p, "/hooks/") || p == StripeWebhookPath
 }
 
 // bearerToken returns the token of an "Authorization: Bearer" header.

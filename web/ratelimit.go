@@ -36,6 +36,9 @@ func ipKey(c echo.Context) string {
 	return "ip:" + ip.String()
 }
 
+// ipKeys is the bucket of the client's address alone.
+func ipKeys(c echo.Context) []string { return []string{ipKey(c)} }
+
 // principalKeys is the bucket of the signed-in user or API key, else of
 // the client's address.
 func principalKeys(c echo.Context) []string {

@@ -75,6 +75,12 @@ func (s *Server) routes() {
 	e.GET("/team/audit.csv", s.auditCSV, user)
 	e.GET("/billing", s.billingPage, user)
 	e.POST("/billing/plan", s.changePlan, user)
+	e.POST("/billing/checkout", s.startCheckout, user)
+	e.GET("/billing/checkout/success", s.checkoutDone, user)
+	e.GET("/billing/checkout/cancel", s.checkoutCancelled, user)
+	e.POST("/billing/portal", s.openPortal, user)
+	e.POST("/billing/cancel", s.cancelSubscription, user)
+	e.POST("/billing/resume", s.resumeSubscription, user)
 	e.GET("/account", s.accountPage, user)
 	e.POST("/account/password", s.changePassword, user, authLimit)
 
@@ -123,6 +129,7 @@ func (s *Server) routes() {
 	e.POST("/templates/:slug/deployments/:env/input-map", s.setDeploymentInputMap, user)
 	e.POST("/team/settings", s.saveTeamSettings, user)
 	e.POST("/hooks/:token", s.receiveWebhook, hookLimit)
+	e.POST(StripeWebhookPath, s.receiveStripeEvent, s.limit(s.limits.Webhooks, ipKeys))
 
 	// Site admin pages.
 	admin := s.requireSiteAdmin

@@ -46,26 +46,31 @@ type Deps struct {
 	Deployments *deployments.Service
 	// Billing reads and changes plans and what teams use of them.
 	Billing *billing.Service
+	// Stripe and StripeHook sell plans through Stripe; nil for local billing.
+	Stripe     *billing.Stripe
+	StripeHook *billing.Webhook
 }
 
 // Server answers NOFX's HTTP requests.
 type Server struct {
-	cfg       *config.Config
-	db        *db.DB
-	log       *slog.Logger
-	metrics   *metrics.Metrics
-	auth      *auth.Service
-	runs      *runs.Service
-	engine    *engine.Engine
-	broker    live.Broker
-	ai        *ai.Registry
-	circuits  *ai.Circuits
-	keys      *providerkeys.Service
-	invites   *invites.Service
-	templates *templates.Service
-	deploys   *deployments.Service
-	billing   *billing.Service
-	flash     *sessions.CookieStore
+	cfg        *config.Config
+	db         *db.DB
+	log        *slog.Logger
+	metrics    *metrics.Metrics
+	auth       *auth.Service
+	runs       *runs.Service
+	engine     *engine.Engine
+	broker     live.Broker
+	ai         *ai.Registry
+	circuits   *ai.Circuits
+	keys       *providerkeys.Service
+	invites    *invites.Service
+	templates  *templates.Service
+	deploys    *deployments.Service
+	billing    *billing.Service
+	stripe     *billing.Stripe  // nil: local billing
+	stripeHook *billing.Webhook // nil: local billing
+	flash      *sessions.CookieStore
 	// limits are the rate limit tiers; csrfKey signs CSRF tokens.
 	limits  ratelimit.Set
 	csrfKey []byte
@@ -85,26 +90,28 @@ type Server struct {
 // New builds the server and its routes.
 func New(d Deps) *Server {
 	s := &Server{
-		cfg:       d.Config,
-		db:        d.DB,
-		log:       d.Logger,
-		metrics:   d.Metrics,
-		auth:      d.Auth,
-		runs:      d.Runs,
-		engine:    d.Engine,
-		broker:    d.Broker,
-		ai:        d.Providers,
-		circuits:  d.Circuits,
-		keys:      d.Keys,
-		invites:   d.Invites,
-		templates: d.Templates,
-		deploys:   d.Deployments,
-		billing:   d.Billing,
-		flash:     sessions.NewCookieStore(d.Config.SessionSecret),
-		limits:    ratelimit.FromConfig(d.Config),
-		csrfKey:   csrfKey(d.Config.SessionSecret),
-		planRates: cache.NewCache[int64, int]().WithMaxKeys(100_000),
-		stopping:  make(chan struct{}),
+		cfg:        d.Config,
+		db:         d.DB,
+		log:        d.Logger,
+		metrics:    d.Metrics,
+		auth:       d.Auth,
+		runs:       d.Runs,
+		engine:     d.Engine,
+		broker:     d.Broker,
+		ai:         d.Providers,
+		circuits:   d.Circuits,
+		keys:       d.Keys,
+		invites:    d.Invites,
+		templates:  d.Templates,
+		deploys:    d.Deployments,
+		billing:    d.Billing,
+		stripe:     d.Stripe,
+		stripeHook: d.StripeHook,
+		flash:      sessions.NewCookieStore(d.Config.SessionSecret),
+		limits:     ratelimit.FromConfig(d.Config),
+		csrfKey:    csrfKey(d.Config.SessionSecret),
+		planRates:  cache.NewCache[int64, int]().WithMaxKeys(100_000),
+		stopping:   make(chan struct{}),
 	}
 	s.flash.Options = &sessions.Options{Path: "/", MaxAge: 300, HttpOnly: true, SameSite: http.SameSiteLaxMode}
 

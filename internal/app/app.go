@@ -62,8 +62,12 @@ type App struct {
 	Scheduler   *deployments.Scheduler
 	Billing     *billing.Service
 	Warnings    *billing.WarningMailer
-	Engine      *engine.Engine
-	Web         *web.Server
+	// Stripe and StripeWebhook sell plans when STRIPE_SECRET_KEY is set;
+	// nil otherwise (local billing).
+	Stripe        *billing.Stripe
+	StripeWebhook *billing.Webhook
+	Engine        *engine.Engine
+	Web           *web.Server
 
 	closeBroker func() error
 	// stopCircuitResets ends the goroutine that applies circuit resets made
@@ -141,6 +145,10 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, migrate bool
 	a.Scheduler = &deployments.Scheduler{Service: a.Deployments, Every: tune.ScheduleEvery}
 	a.Billing = &billing.Service{DB: d, Waker: a.Runs}
 	a.Warnings = &billing.WarningMailer{DB: d, Mailer: a.Mailer, BaseURL: cfg.BaseURL, Every: tune.ScheduleEvery, Log: log}
+	if cfg.StripeSecretKey != "" {
+		a.Stripe = billing.NewStripe(d, cfg.StripeSecretKey, cfg.StripeAPIBase)
+		a.StripeWebhook = &billing.Webhook{DB: d, Secret: cfg.StripeWebhookSecret, Waker: a.Runs, Mailer: a.Mailer, BaseURL: cfg.BaseURL, Log: log}
+	}
 	a.Web = web.New(web.Deps{
 		Config:      cfg,
 		DB:          d,
@@ -157,6 +165,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, migrate bool
 		Templates:   a.Templates,
 		Deployments: a.Deployments,
 		Billing:     a.Billing,
+		Stripe:      a.Stripe,
+		StripeHook:  a.StripeWebhook,
 	})
 	return a, nil
 }

@@ -82,6 +82,16 @@ func AccountOf(ctx context.Context, q db.Queryer, teamID int64, now time.Time) (
 		if sub.Current(now) {
 			a.Period = Period{Start: sub.PeriodStart.Time.UTC(), End: sub.PeriodEnd.Time.UTC()}
 		}
+		// A payment failed more than the grace period ago and nothing was
+		// paid since: the free plan's limits hold until an invoice is paid.
+		if sub.PastDueSince.Valid && now.Sub(sub.PastDueSince.Time) > PastDueGrace && a.Plan.ID != FreePlan {
+			free, err := GetPlan(ctx, q, FreePlan)
+			if err == nil {
+				a.Plan = free
+			} else if !errors.Is(err, db.ErrNotFound) {
+				return Account{}, err
+			}
+		}
 	}
 	return a, nil
 }

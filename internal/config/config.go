@@ -204,6 +204,12 @@ func Load(getenv func(string) string) (*Config, error) {
 			return nil, err
 		}
 	}
+	if c.StripeSecretKey != "" && c.StripeWebhookSecret == "" {
+		return nil, &Error{"STRIPE_WEBHOOK_SECRET", "is required with STRIPE_SECRET_KEY: without Stripe's webhooks no plan would ever change (the endpoint's signing secret, whsec_...)"}
+	}
+	if c.StripeWebhookSecret != "" && c.StripeSecretKey == "" {
+		return nil, &Error{"STRIPE_SECRET_KEY", "is required with STRIPE_WEBHOOK_SECRET"}
+	}
 	if c.SMTPURL != "" {
 		u, err := url.Parse(c.SMTPURL)
 		if err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Host == "" {

@@ -95,15 +95,31 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		{"NOFX_ALLOWED_HOSTS", "nofx.example.com/path"},
 		{"NOFX_SIGNUP", "sometimes"},
 		{"NOFX_DATABASE_LISTEN", "maybe"},
+		{"STRIPE_SECRET_KEY", ""}, // with a webhook secret but no key (below)
 	} {
 		t.Run(tc.name+"="+tc.value, func(t *testing.T) {
-			_, err := config.Load(env(map[string]string{"NOFX_DATA_DIR": t.TempDir(), tc.name: tc.value}))
+			vars := map[string]string{"NOFX_DATA_DIR": t.TempDir(), tc.name: tc.value}
+			if tc.name == "STRIPE_SECRET_KEY" {
+				vars["STRIPE_WEBHOOK_SECRET"] = "whsec_test"
+			}
+			_, err := config.Load(env(vars))
 			var cerr *config.Error
 			require.ErrorAs(t, err, &cerr)
 			require.Equal(t, tc.name, cerr.Var)
 			require.Contains(t, err.Error(), tc.name)
 		})
 	}
+}
+
+func TestStripeNeedsItsWebhookSecret(t *testing.T) {
+	t.Parallel()
+	_, err := config.Load(env(map[string]string{"NOFX_DATA_DIR": t.TempDir(), "STRIPE_SECRET_KEY": "sk_test_1"}))
+	var cerr *config.Error
+	require.ErrorAs(t, err, &cerr)
+	require.Equal(t, "STRIPE_WEBHOOK_SECRET", cerr.Var)
+	cfg, err := config.Load(env(map[string]string{"NOFX_DATA_DIR": t.TempDir(), "STRIPE_SECRET_KEY": "sk_test_1", "STRIPE_WEBHOOK_SECRET": "whsec_1"}))
+	require.NoError(t, err)
+	require.Equal(t, "whsec_1", cfg.StripeWebhookSecret)
 }
 
 func TestLimitsDefaultsAndValues(t *testing.T) {

@@ -3,6 +3,7 @@ package billing
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nofxhq/nofx/internal/billing"
@@ -18,6 +19,54 @@ type Data struct {
 	Now       time.Time
 	CanManage bool // the owner: may change the plan
 	Stripe    bool // Stripe bills the instance's plans
+	// Subscription is the team's Stripe subscription, if any; Invoices
+	// its latest invoices, or InvoicesError why they could not be read.
+	Subscription  *billing.Subscription
+	Invoices      []billing.Invoice
+	InvoicesError string
+}
+
+// SubscriptionCurrent reports whether the team has a subscription that
+// bills it now.
+func (d Data) SubscriptionCurrent() bool {
+	return d.Subscription != nil && d.Subscription.Current(d.Now)
+}
+
+// SubscriptionText says where the subscription stands.
+func (d Data) SubscriptionText() string {
+	sub := d.Subscription
+	switch {
+	case sub == nil || sub.StripeSubscriptionID == "":
+		return "No subscription yet."
+	case !sub.Current(d.Now):
+		return "The subscription has ended (" + sub.Status + ")."
+	case sub.CancelAtPeriodEnd:
+		return "Cancelled: the plan ends on " + sub.PeriodEnd.Time.UTC().Format("2 Jan 2006") + "."
+	}
+	every := "month"
+	if sub.Interval == billing.IntervalYear {
+		every = "year"
+	}
+	return "Renews every " + every + "; next on " + sub.PeriodEnd.Time.UTC().Format("2 Jan 2006") + "."
+}
+
+// PastDue says, when a payment failed, until when the plan is kept.
+func (d Data) PastDue() string {
+	sub := d.Subscription
+	if sub == nil || !sub.PastDueSince.Valid {
+		return ""
+	}
+	until := sub.PastDueSince.Time.Add(billing.PastDueGrace)
+	if d.Now.After(until) {
+		return "A payment failed on " + sub.PastDueSince.Time.UTC().Format("2 Jan") + ": the team has the Free plan's limits until an invoice is paid. Update the payment method in Manage billing."
+	}
+	return "A payment failed on " + sub.PastDueSince.Time.UTC().Format("2 Jan") + ". The plan is kept until " + until.UTC().Format("2 Jan 2006") +
+		"; update the payment method in Manage billing."
+}
+
+// InvoiceAmount writes an invoice's amount.
+func InvoiceAmount(inv billing.Invoice) string {
+	return fmt.Sprintf("%d.%02d %s", inv.AmountDue/100, inv.AmountDue%100, strings.ToUpper(inv.Currency))
 }
 
 // Meter is one limit's usage bar.
