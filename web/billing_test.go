@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -293,4 +294,27 @@ func TestAdminPlansAndTeams(t *testing.T) {
 	require.NoError(t, db.Select(context.Background(), a.DB, &actions, `SELECT action FROM audit_log WHERE actor = 'admin@example.com' AND action IN ('plan.update', 'billing.plan_changed') ORDER BY id`))
 	require.Equal(t, []string{"plan.update", "billing.plan_changed"}, actions)
 	require.Equal(t, http.StatusForbidden, owner.get("/admin/plans").StatusCode, "not a site admin")
+}
+
+// A webhook delivery past the team's runs limit is refused with 402,
+// audited, and listed on the deployment's page.
+func TestWebhookPastTheRunsLimitIsRefusedAndShown(t *testing.T) {
+	a := newApp(t)
+	a.setPlanLimits("free", billing.PlanChange{Runs: ptr(int64(1))})
+	owner := a.newAPIClient("hooks@example.com", teams.RoleOwner)
+	res := owner.do(http.MethodPost, "/api/v1/templates/summary/deploy", `{"environment":"production"}`)
+	require.Equal(t, http.StatusCreated, res.StatusCode, res.Body)
+	dep := decode[apiDeployed](t, res)
+	body := `{"text":"summarise this"}`
+	require.Equal(t, http.StatusAccepted, a.deliver(dep.Deployment.WebhookURL, dep.WebhookSecret, time.Now().Unix(), body).StatusCode)
+	res = a.deliver(dep.Deployment.WebhookURL, dep.WebhookSecret, time.Now().Unix()+1, body)
+	require.Equal(t, http.StatusPaymentRequired, res.StatusCode, res.Body)
+	require.Equal(t, "plan_limit", apiErrorCode(t, res))
+	require.Equal(t, 1, a.countRuns())
+
+	browser := a.client()
+	require.Equal(t, http.StatusSeeOther, browser.logIn("hooks@example.com", password).StatusCode)
+	doc := browser.get("/templates/summary/deployments").Doc(t)
+	refusals := strings.Join(strings.Fields(doc.Find(`[data-testid="refusals-production"]`).Text()), " ")
+	require.Contains(t, refusals, "webhook delivery refused: The Free plan includes 1 run a month")
 }

@@ -134,14 +134,22 @@ type LimitError struct {
 func (e *LimitError) Error() string {
 	switch e.Metric {
 	case MetricRuns:
-		return fmt.Sprintf("The %s plan includes %s runs a month and this team has started %d this period. Upgrade the plan to start more runs.",
-			e.Plan.Name, FormatLimit(e.Quota), e.Used)
+		return fmt.Sprintf("The %s plan includes %s a month and this team has started %d this period. Upgrade the plan to start more runs.",
+			e.Plan.Name, plural(e.Quota, "run", "runs"), e.Used)
 	case MetricSpend:
 		return fmt.Sprintf("This team has spent %s of the %s plan's %s of model spend this period. Upgrade the plan or raise the limit to start more runs.",
 			FormatSpend(e.Used), e.Plan.Name, FormatSpend(e.Quota))
 	}
-	return fmt.Sprintf("The %s plan allows %s members, invitations included, and this team has %d. Upgrade the plan to add more.",
-		e.Plan.Name, FormatLimit(e.Quota), e.Used)
+	return fmt.Sprintf("The %s plan allows %s, invitations included, and this team has %d. Upgrade the plan to add more.",
+		e.Plan.Name, plural(e.Quota, "member", "members"), e.Used)
+}
+
+// plural writes n and the noun, in the singular for one.
+func plural(n int64, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return FormatLimit(n) + " " + many
 }
 
 // CountRun counts a new run of team teamID toward its plan, inside the
