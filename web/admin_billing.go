@@ -90,6 +90,10 @@ func (s *Server) setTeamPlan(c echo.Context) error {
 	case err != nil:
 		return err
 	}
-	s.addFlash(c, "success", "The team's plan is "+planID+" now.")
+	name := planID
+	if p, err := billing.GetPlan(c.Request().Context(), s.db, planID); err == nil {
+		name = p.Name
+	}
+	s.addFlash(c, "success", "The team is on the "+name+" plan now.")
 	return redirect(c, "/admin/teams")
 }

@@ -51,4 +51,23 @@ func TestBrowserRunsLimitUpgradeAndStart(t *testing.T) {
 		waitFor(`document.querySelector('[data-testid=usage-banner]') === null`),
 	)
 	startRunInBrowser(ctx, t, a.URL, plan)
+
+	// The first user is a site admin: the plans and teams pages work in a
+	// browser too (no script or style the policy refuses).
+	browserStep(ctx, t, "Admin → Plans and Admin → Teams",
+		chromedp.Navigate(a.URL+"/admin/plans"),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=plan-form-free]`)),
+		chromedp.SetValue(chromedp.CSS(`#members-free`), "0"),
+		clickAndLoad(`[data-testid=save-plan-free]`),
+		waitFor(textContains(`#members-free-error`, "Use a number from 1 to 1000000")),
+	)
+	saveScreenshot(ctx, t, "admin-plans")
+	browserStep(ctx, t, "Admin → Teams moves the team back to Free",
+		chromedp.Navigate(a.URL+"/admin/teams"),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=teams]`)),
+		chromedp.SetValue(chromedp.CSS(`[data-testid=plan-select-owner]`), "free"),
+		clickAndLoad(`[data-testid=set-plan-owner]`),
+		waitFor(textContains(`[data-testid=flash]`, "The team is on the Free plan now.")),
+	)
+	saveScreenshot(ctx, t, "admin-teams")
 }
