@@ -58,6 +58,7 @@ type stepJSON struct {
 	Prompt          string     `json:"prompt"`
 	Output          string     `json:"output"`
 	Error           string     `json:"error,omitempty"`
+	WaitingOn       string     `json:"waiting_on,omitempty"` // "spend_limit" while the team's spend limit holds it
 	Attempt         int        `json:"attempt"`
 	MaxAttempts     int        `json:"max_attempts"`
 	InputTokens     int64      `json:"input_tokens"`
@@ -99,7 +100,7 @@ func toRunJSON(r runs.Run, steps []runs.Step) runJSON {
 		}
 		out.Steps = append(out.Steps, stepJSON{
 			Name: s.Name, Kind: s.Kind, Status: s.Status, Needs: s.Needs(), Provider: s.Provider, Model: s.Model,
-			Prompt: prompt, Output: s.Output, Error: s.Error, Attempt: s.Attempt, MaxAttempts: s.MaxAttempts,
+			Prompt: prompt, Output: s.Output, Error: s.Error, WaitingOn: s.WaitingOn, Attempt: s.Attempt, MaxAttempts: s.MaxAttempts,
 			InputTokens: s.InputTokens, OutputTokens: s.OutputTokens, CostMicros: s.CostMicros, DecisionComment: s.DecisionComment,
 			StartedAt: s.StartedAt, FinishedAt: s.FinishedAt,
 		})

@@ -16,6 +16,7 @@ import (
 	"github.com/nofxhq/nofx/internal/auth"
 	"github.com/nofxhq/nofx/internal/billing"
 	"github.com/nofxhq/nofx/internal/db"
+	"github.com/nofxhq/nofx/internal/pricing"
 	"github.com/nofxhq/nofx/internal/teams"
 )
 
@@ -317,4 +318,36 @@ func TestWebhookPastTheRunsLimitIsRefusedAndShown(t *testing.T) {
 	doc := browser.get("/templates/summary/deployments").Doc(t)
 	refusals := strings.Join(strings.Fields(doc.Find(`[data-testid="refusals-production"]`).Text()), " ")
 	require.Contains(t, refusals, "webhook delivery refused: The Free plan includes 1 run a month")
+}
+
+// A step held back by the spend limit says so on the run page and in the
+// API, and starts once a site admin raises the limit.
+func TestSpendLimitWaitOnTheRunPage(t *testing.T) {
+	onBothDatabases(t, func(t *testing.T, a *app) {
+		admin := a.client()
+		admin.signUp("admin@example.com", password) // the first user: a site admin
+		require.NoError(t, pricing.Set(context.Background(), a.DB, "simulated", "echo", 10_000_000_000, 10_000_000_000, 0))
+		a.setPlanLimits("free", billing.PlanChange{SpendMicros: ptr(int64(50_000))}) // 5 cents; a step costs 8
+		c := &apiClient{t: t, app: a, key: a.keyFor("admin@example.com")}
+		res := c.do(http.MethodPost, "/api/v1/runs", `{"plan":{"goal":"spend","steps":[
+			{"name":"a","kind":"llm","provider":"simulated","model":"echo","prompt":"one two three four"},
+			{"name":"b","kind":"llm","provider":"simulated","model":"echo","prompt":"one two three four","needs":["a"]}]}}`)
+		require.Equal(t, http.StatusCreated, res.StatusCode, res.Body)
+		id := decode[apiRun](t, res).ID
+		run := c.waitRun(id, "waiting")
+		require.Equal(t, "succeeded", run.Steps[0].Status)
+		require.Equal(t, "waiting", run.Steps[1].Status)
+		require.Contains(t, c.do(http.MethodGet, fmt.Sprintf("/api/v1/runs/%d", id), "").Body, `"waiting_on":"spend_limit"`)
+
+		doc := admin.get(fmt.Sprintf("/runs/%d", id)).Doc(t)
+		wait := strings.Join(strings.Fields(doc.Find(`[data-testid="step-spend-wait-b"]`).Text()), " ")
+		require.Contains(t, wait, "Waiting: Spend limit reached: the team has spent $0.08 of the Free plan's $0.05 this period.")
+		require.Contains(t, wait, "then it starts by itself")
+
+		form := url.Values{"name": {"Free"}, "monthly": {"0"}, "yearly": {"0"}, "runs": {"200"}, "spend": {"1"}, "concurrency": {"4"},
+			"members": {"5"}, "api_per_minute": {"120"}, "instance_keys": {"on"}}
+		require.Equal(t, http.StatusSeeOther, admin.submit("/admin/plans", "/admin/plans/free", form).StatusCode)
+		run = c.waitRun(id, "succeeded")
+		require.Equal(t, 1, run.Steps[1].Attempt, "the wait used no attempt")
+	})
 }
