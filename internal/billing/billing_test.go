@@ -246,6 +246,15 @@ func TestMembersLimitCountsOpenInvitations(t *testing.T) {
 		require.ErrorAs(t, billing.CheckMembers(ctx, d, team.ID, false), &limit, "the invitation takes the third seat")
 		require.Equal(t, "The Free plan allows 3 members, invitations included, and this team has 3. Upgrade the plan to add more.", limit.Error())
 		require.NoError(t, billing.CheckMembers(ctx, d, team.ID, true), "accepting the invitation fills its own seat")
+		var thresholds []int64
+		require.NoError(t, db.Select(ctx, d, &thresholds, `SELECT threshold FROM usage_warnings WHERE team_id = ? AND metric = 'members' ORDER BY threshold`, team.ID))
+		require.Equal(t, []int64{80, 90, 100}, thresholds, "the first check (2 → 3 of 3) crossed three thresholds at once")
+		var audited int
+		require.NoError(t, db.Get(ctx, d, &audited, `SELECT COUNT(*) FROM audit_log WHERE team_id = ? AND action = 'billing.warning'`, team.ID))
+		require.Equal(t, 1, audited, "only the highest is told")
+		sent, err := billing.DeliverWarnings(ctx, d, &mail.Outbox{DB: d}, "http://nofx.test")
+		require.NoError(t, err)
+		require.Equal(t, 1, sent, "one warning mailed (to the owner and the admin)")
 	})
 }
 

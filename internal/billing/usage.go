@@ -208,17 +208,20 @@ func AddSpend(ctx context.Context, q db.Queryer, teamID int64, now time.Time, mi
 }
 
 // CheckMembers refuses, inside q, one more member or invitation of team
-// teamID past its plan's members limit.
+// teamID past its plan's members limit; one more that crosses a warning
+// threshold of it records the warning.
 func CheckMembers(ctx context.Context, q db.Queryer, teamID int64, invitationAccepted bool) error {
 	// Lock the team's row (a write changing nothing, on both databases), so
 	// that concurrent invitations count one after another.
 	if _, err := db.Exec(ctx, q, `UPDATE teams SET plan = plan WHERE id = ?`, teamID); err != nil {
 		return fmt.Errorf("billing: lock team %d: %w", teamID, err)
 	}
-	p, err := TeamPlan(ctx, q, teamID)
+	now := db.Now()
+	a, err := AccountOf(ctx, q, teamID, now)
 	if err != nil {
 		return err
 	}
+	p := a.Plan
 	if p.Members == Unlimited {
 		return nil
 	}
@@ -227,12 +230,17 @@ func CheckMembers(ctx context.Context, q db.Queryer, teamID int64, invitationAcc
 		return err
 	}
 	if invitationAccepted {
-		n-- // the invitation becomes the member
+		// The invitation becomes the member: the seat was taken (and
+		// warned of) when it was sent.
+		if n-1 >= int64(p.Members) {
+			return &LimitError{Metric: MetricMembers, Plan: p, Used: n - 1, Quota: int64(p.Members)}
+		}
+		return nil
 	}
 	if n >= int64(p.Members) {
 		return &LimitError{Metric: MetricMembers, Plan: p, Used: n, Quota: int64(p.Members)}
 	}
-	return nil
+	return warnOnCrossing(ctx, q, a, MetricMembers, n, n+1, int64(p.Members), now)
 }
 
 // Allowance is what a team's plan lets its next LLM step do.
@@ -261,23 +269,33 @@ func AllowanceOf(ctx context.Context, q db.Queryer, teamID int64) (Allowance, er
 
 // warnOnCrossing records a warning for each threshold of quota that usage
 // crossed going from before to after: once per team, metric, limit,
-// threshold and period, however many transactions cross it at once (the primary key
-// keeps the first), with an audit entry. Emails follow (DeliverWarnings).
+// threshold and period, however many transactions cross it at once (the
+// primary key keeps the first). Of thresholds crossed together, only the
+// highest is audited and emailed (DeliverWarnings); the others are kept as
+// given, so that they are not given later.
 func warnOnCrossing(ctx context.Context, q db.Queryer, a Account, metric string, before, after, quota int64, now time.Time) error {
 	if quota == Unlimited || quota <= 0 || after <= before {
 		return nil
 	}
+	var crossed []int64
 	for _, th := range Thresholds {
-		if before*100 >= th*quota || after*100 < th*quota {
-			continue
+		if before*100 < th*quota && after*100 >= th*quota {
+			crossed = append(crossed, th)
 		}
-		res, err := db.Exec(ctx, q, `INSERT INTO usage_warnings (team_id, period_start, metric, threshold, used, quota, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`, a.TeamID, a.Period.Start, metric, th, after, quota, now)
+	}
+	for i, th := range crossed {
+		highest := i == len(crossed)-1
+		var emailed *time.Time
+		if !highest {
+			emailed = &now // passed over on the way up: not worth an email of its own
+		}
+		res, err := db.Exec(ctx, q, `INSERT INTO usage_warnings (team_id, period_start, metric, threshold, used, quota, created_at, emailed_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`, a.TeamID, a.Period.Start, metric, th, after, quota, now, emailed)
 		if err != nil {
 			return fmt.Errorf("billing: record the %d%% %s warning of team %d: %w", th, metric, a.TeamID, err)
 		}
-		if n, err := res.RowsAffected(); err != nil || n == 0 {
-			continue // another transaction warned first
+		if n, err := res.RowsAffected(); err != nil || n == 0 || !highest {
+			continue // another transaction warned first, or a higher one is said
 		}
 		teamID := a.TeamID
 		err = audit.Record(ctx, q, audit.Entry{TeamID: &teamID, Actor: "nofx", Action: "billing.warning",
