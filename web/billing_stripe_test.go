@@ -26,8 +26,14 @@ const stripeWebhookSecret = "whsec_web_test"
 // plan sold monthly and yearly.
 func newStripeApp(t *testing.T) *app {
 	t.Helper()
+	return newStripeAppAt(t, dbtest.SQLiteURL(t))
+}
+
+// newStripeAppAt is newStripeApp on the database at url.
+func newStripeAppAt(t *testing.T, url string) *app {
+	t.Helper()
 	mock := stripetest.Start(t)
-	a := newAppWith(t, dbtest.SQLiteURL(t), slog.New(slog.NewTextHandler(io.Discard, nil)), func(c *config.Config) {
+	a := newAppWith(t, url, slog.New(slog.NewTextHandler(io.Discard, nil)), func(c *config.Config) {
 		c.StripeSecretKey, c.StripeWebhookSecret, c.StripeAPIBase = "sk_test_123", stripeWebhookSecret, mock
 	})
 	a.setPlanLimits("starter", billing.PlanChange{StripePriceMonthly: ptr("price_starter_m"), StripePriceYearly: ptr("price_starter_y")})
@@ -38,7 +44,17 @@ func newStripeApp(t *testing.T) *app {
 // well-formed requests (stripe-mock refuses any other) and leave their
 // trace in NOFX's database; local plan changes are refused.
 func TestStripeCheckoutPortalCancelResume(t *testing.T) {
-	a := newStripeApp(t)
+	t.Run("sqlite", func(t *testing.T) {
+		t.Parallel()
+		stripeCheckoutPortalCancelResume(t, newStripeApp(t))
+	})
+	t.Run("postgres", func(t *testing.T) {
+		t.Parallel()
+		stripeCheckoutPortalCancelResume(t, newStripeAppAt(t, dbtest.PostgresURL(t)))
+	})
+}
+
+func stripeCheckoutPortalCancelResume(t *testing.T, a *app) {
 	owner := a.client()
 	owner.signUp("owner@example.com", password)
 	team := a.teamOf("owner@example.com").ID

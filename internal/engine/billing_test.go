@@ -132,17 +132,26 @@ type keyed struct{ ai.Provider }
 func (keyed) Name() string { return "keyed" }
 
 // The team's plan sets how many of its steps run at once, across the
-// engine's workers, when the instance sets no ceiling of its own.
+// engine's workers, when the instance sets no ceiling of its own; another
+// team, on a bigger plan, is not held back by the first one's backlog.
 func TestPlanConcurrencyLimitsTheTeam(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		e := setup(t, d, options{workers: 8})
 		setPlan(t, e, "free", billing.PlanChange{Concurrency: ptr(2)})
 		most := watchRunning(t, d, e.actor.TeamID)
 		var ids []int64
-		for range 6 {
+		for range 8 {
 			ids = append(ids, e.create(`{"goal":"slow","steps":[{"name":"s","kind":"llm","provider":"simulated","model":"echo",
 				"prompt":"x","options":{"latency_ms":300}}]}`, nil).ID)
 		}
+		other := e.as(t)
+		_, err := db.Exec(context.Background(), d, `UPDATE teams SET plan = 'pro' WHERE id = ?`, other.actor.TeamID)
+		require.NoError(t, err)
+		quick := other.create(`{"goal":"quick","steps":[{"name":"s","kind":"llm","provider":"simulated","model":"echo","prompt":"hi"}]}`, nil)
+		other.waitStatus(quick.ID, runs.RunSucceeded)
+		var waiting int
+		require.NoError(t, db.Get(context.Background(), d, &waiting, `SELECT COUNT(*) FROM runs WHERE team_id = ? AND status IN ('queued', 'running')`, e.actor.TeamID))
+		require.Positive(t, waiting, "the other team finished while the first still had runs waiting for a slot")
 		for _, id := range ids {
 			e.waitStatus(id, runs.RunSucceeded)
 		}
