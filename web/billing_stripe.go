@@ -69,6 +69,10 @@ func (s *Server) startCheckout(c echo.Context) error {
 		}
 		return redirect(c, "/billing")
 	}
+	if errors.Is(err, billing.ErrSubscribed) {
+		s.addFlash(c, "error", "The team has a subscription already: change its plan in Manage billing, on the same subscription, so that nothing is billed twice.")
+		return redirect(c, "/billing")
+	}
 	if err != nil {
 		return stripeFailed(err)
 	}

@@ -111,6 +111,11 @@ func stripeCheckoutPortalCancelResume(t *testing.T, a *app) {
 	doc = owner.get("/billing").Doc(t)
 	require.Equal(t, "Starter", doc.Find(`[data-testid="plan"]`).Text())
 	require.Contains(t, doc.Find(`[data-testid="subscription-text"]`).Text(), "Renews every year")
+	require.Zero(t, doc.Find(`[data-testid^="checkout-"]`).Length(), "a subscribed team changes plans in the portal")
+	res = owner.submit("/billing", "/billing/checkout", url.Values{"plan": {"starter"}, "interval": {"month"}})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	require.Equal(t, "/billing", res.Header.Get("Location"), "no second subscription")
+	require.Contains(t, owner.get("/billing").Body, "The team has a subscription already")
 
 	res = owner.submit("/billing", "/billing/cancel", url.Values{})
 	require.Equal(t, http.StatusSeeOther, res.StatusCode, res.Body)

@@ -171,6 +171,9 @@ func TestBillingPageBarsChartsAndPlanChange(t *testing.T) {
 	res = member.submit("/billing", "/billing/plan", url.Values{"plan": {"pro"}})
 	require.Equal(t, http.StatusForbidden, res.StatusCode)
 
+	res = owner.submit("/billing", "/billing/plan", url.Values{"plan": {"enterprise"}})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	require.Equal(t, "Free", owner.get("/billing").Doc(t).Find(`[data-testid="plan"]`).Text(), "a contract plan is not self-serve")
 	res = owner.submit("/billing", "/billing/plan", url.Values{"plan": {"gold"}})
 	require.Equal(t, http.StatusSeeOther, res.StatusCode)
 	require.Contains(t, owner.get("/billing").Body, "Choose one of the plans on this page.")

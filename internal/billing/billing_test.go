@@ -309,3 +309,52 @@ func TestPlanChangesAreValidatedAndAudited(t *testing.T) {
 		require.Equal(t, team.ID, entries[1].TeamID.Int64)
 	})
 }
+
+// Processes sharing the database send each warning once between them.
+func TestWarningsAreMailedOnceByConcurrentSenders(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		team := newTeam(t, d, "acme", "free")
+		setLimits(t, d, "free", billing.PlanChange{Runs: ptr(int64(10))})
+		for range 10 {
+			require.NoError(t, countRun(d, team.ID))
+		}
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Go(func() {
+				if _, err := billing.DeliverWarnings(ctx, d, &mail.Outbox{DB: d}, "http://nofx.test"); err != nil {
+					t.Errorf("deliver: %v", err)
+				}
+			})
+		}
+		wg.Wait()
+		var mails int
+		require.NoError(t, db.Get(ctx, d, &mails, `SELECT COUNT(*) FROM outbox`))
+		require.Equal(t, 6, mails, "three warnings, to the owner and the admin, once each")
+	})
+}
+
+// A plan without model spend (0) still starts runs; local billing never
+// hands out a plan by contract.
+func TestZeroSpendStartsRunsAndContractPlansAreNotSelfServe(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		team := newTeam(t, d, "acme", "free")
+		setLimits(t, d, "free", billing.PlanChange{SpendMicros: ptr(int64(0)), InstanceKeys: ptr(false)})
+		require.NoError(t, countRun(d, team.ID))
+		al, err := billing.AllowanceOf(ctx, d, team.ID)
+		require.NoError(t, err)
+		require.True(t, al.SpendReached, "steps on the instance's keys would wait")
+
+		var owner int64
+		require.NoError(t, db.Get(ctx, d, &owner, `SELECT user_id FROM memberships WHERE team_id = ? AND role = 'owner'`, team.ID))
+		actor := access.Actor{TeamID: team.ID, UserID: owner, Role: teams.RoleOwner}
+		var errs validation.Errors
+		require.ErrorAs(t, (&billing.Service{DB: d}).ChangePlan(ctx, actor, "enterprise"), &errs)
+		require.Equal(t, "The Enterprise plan is by contract: ask the operator of this instance.", errs["plan"])
+		p, err := billing.TeamPlan(ctx, d, team.ID)
+		require.NoError(t, err)
+		require.Equal(t, "free", p.ID)
+		require.NoError(t, (&billing.Service{DB: d}).ChangePlan(ctx, actor, "pro"))
+	})
+}

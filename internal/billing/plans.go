@@ -75,15 +75,11 @@ func GetPlan(ctx context.Context, q db.Queryer, id string) (Plan, error) {
 	return p, nil
 }
 
-// TeamPlan returns the plan team teamID is on. A team whose plan was
-// removed by hand is on no limits it cannot read: db.ErrNotFound.
+// TeamPlan returns the plan whose limits team teamID has now (see
+// AccountOf: a team past due beyond the grace period has the free plan's).
 func TeamPlan(ctx context.Context, q db.Queryer, teamID int64) (Plan, error) {
-	var p Plan
-	err := db.Get(ctx, q, &p, `SELECT `+prefixed("p.", planColumns)+` FROM teams t JOIN plans p ON p.id = t.plan WHERE t.id = ?`, teamID)
-	if err != nil {
-		return Plan{}, fmt.Errorf("billing: plan of team %d: %w", teamID, err)
-	}
-	return p, nil
+	a, err := AccountOf(ctx, q, teamID, db.Now())
+	return a.Plan, err
 }
 
 // PlanChange is a change to a plan's limits, prices or Stripe prices; nil

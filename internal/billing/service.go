@@ -74,7 +74,13 @@ func describePlan(p Plan) string {
 // site admin or the CLI).
 func (s *Service) SetTeamPlan(ctx context.Context, by audit.Entry, teamID int64, planID string) error {
 	err := db.WithTx(ctx, s.DB, func(tx *sqlx.Tx) error {
-		return setTeamPlan(ctx, tx, by, teamID, planID, "set by hand")
+		if err := setTeamPlan(ctx, tx, by, teamID, planID, "set by hand"); err != nil {
+			return err
+		}
+		// A plan set by hand is the plan: a failed payment of before no
+		// longer takes the team down to Free after the grace period.
+		_, err := db.Exec(ctx, tx, `UPDATE subscriptions SET past_due_since = NULL WHERE team_id = ?`, teamID)
+		return err
 	})
 	if err != nil {
 		return err
@@ -90,6 +96,10 @@ func (s *Service) ChangePlan(ctx context.Context, actor access.Actor, planID str
 		return err
 	}
 	err := db.WithTx(ctx, s.DB, func(tx *sqlx.Tx) error {
+		p, err := GetPlan(ctx, tx, planID)
+		if err == nil && p.ByContract() {
+			return validation.Errors{"plan": fmt.Sprintf("The %s plan is by contract: ask the operator of this instance.", p.Name)}
+		}
 		return setTeamPlan(ctx, tx, audit.For(actor, "", "", ""), actor.TeamID, planID, "chosen by the owner (local billing)")
 	})
 	if err != nil {

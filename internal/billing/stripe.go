@@ -42,6 +42,11 @@ func NewStripe(d *db.DB, key, apiBase string) *Stripe {
 // have (yet).
 var ErrNoSubscription = errors.New("billing: the team has no Stripe subscription")
 
+// ErrSubscribed is a checkout for a team that has a subscription already:
+// its plan changes in the billing portal, on the same subscription, so that
+// the team is never billed twice.
+var ErrSubscribed = errors.New("billing: the team has a subscription already")
+
 // Intervals a plan is sold by.
 const (
 	IntervalMonth = "month"
@@ -71,6 +76,11 @@ func (s *Stripe) Checkout(ctx context.Context, actor access.Actor, planID, inter
 	price := p.StripePrice(interval)
 	if price == "" {
 		return "", validation.Errors{"plan": fmt.Sprintf("The %s plan is not sold %sly here.", p.Name, interval)}
+	}
+	if sub, err := subscriptionOf(ctx, s.DB, actor.TeamID); err == nil && sub.StripeSubscriptionID != "" && sub.Current(db.Now()) {
+		return "", ErrSubscribed
+	} else if err != nil && !errors.Is(err, ErrNoSubscription) {
+		return "", err
 	}
 	customer, err := s.customer(ctx, actor)
 	if err != nil {
@@ -276,4 +286,4 @@ func upsertSubscription(ctx context.Context, q db.Queryer, teamID int64, set map
 
 // subscriptionFields are the columns upsertSubscription may set, in order.
 var subscriptionFields = []string{"stripe_customer_id", "stripe_subscription_id", "status", "billing_interval",
-	"period_start", "period_end", "cancel_at_period_end", "past_due_since", "last_event_at"}
+	"period_start", "period_end", "cancel_at_period_end", "past_due_since", "last_event_at", "last_invoice_event_at"}

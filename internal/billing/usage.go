@@ -169,7 +169,9 @@ func CountRun(ctx context.Context, q db.Queryer, teamID int64, now time.Time) er
 	if err != nil {
 		return fmt.Errorf("billing: count a run of team %d: %w", teamID, err)
 	}
-	if quota := a.Plan.SpendMicros; quota != Unlimited && u.SpendMicros >= quota {
+	// A plan without spend (0) still starts runs: their steps on the
+	// instance's keys wait, or fail without instance keys; own keys run.
+	if quota := a.Plan.SpendMicros; quota > 0 && u.SpendMicros >= quota {
 		return &LimitError{Metric: MetricSpend, Plan: a.Plan, Used: u.SpendMicros, Quota: quota}
 	}
 	if quota := a.Plan.Runs; quota != Unlimited && u.Runs > quota {

@@ -131,8 +131,19 @@ func DeliverWarnings(ctx context.Context, d *db.DB, m mail.Mailer, baseURL strin
 	sent := 0
 	var sendErr error
 	for _, w := range pending {
+		// Claimed before it is sent, so that processes sharing the
+		// database do not each send it; given back if sending fails.
+		res, err := db.Exec(ctx, d, `UPDATE usage_warnings SET emailed_at = ?
+			WHERE team_id = ? AND period_start = ? AND metric = ? AND quota = ? AND threshold = ? AND emailed_at IS NULL`,
+			db.Now(), w.TeamID, w.PeriodStart, w.Metric, w.Quota, w.Threshold)
+		if err != nil {
+			return sent, fmt.Errorf("billing: claim team %d's warning: %w", w.TeamID, err)
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			continue // another process has it
+		}
 		var to []string
-		err := db.Select(ctx, d, &to, `SELECT u.email FROM memberships m JOIN users u ON u.id = m.user_id
+		err = db.Select(ctx, d, &to, `SELECT u.email FROM memberships m JOIN users u ON u.id = m.user_id
 			WHERE m.team_id = ? AND m.role IN ('owner', 'admin') ORDER BY u.email`, w.TeamID)
 		if err != nil {
 			return sent, fmt.Errorf("billing: recipients of team %d's warning: %w", w.TeamID, err)
@@ -149,13 +160,13 @@ func DeliverWarnings(ctx context.Context, d *db.DB, m mail.Mailer, baseURL strin
 			}
 		}
 		if failed {
+			_, err = db.Exec(ctx, d, `UPDATE usage_warnings SET emailed_at = NULL
+				WHERE team_id = ? AND period_start = ? AND metric = ? AND quota = ? AND threshold = ?`,
+				w.TeamID, w.PeriodStart, w.Metric, w.Quota, w.Threshold)
+			if err != nil {
+				return sent, fmt.Errorf("billing: give back team %d's warning: %w", w.TeamID, err)
+			}
 			continue
-		}
-		_, err = db.Exec(ctx, d, `UPDATE usage_warnings SET emailed_at = ?
-			WHERE team_id = ? AND period_start = ? AND metric = ? AND quota = ? AND threshold = ?`,
-			db.Now(), w.TeamID, w.PeriodStart, w.Metric, w.Quota, w.Threshold)
-		if err != nil {
-			return sent, fmt.Errorf("billing: mark team %d's warning sent: %w", w.TeamID, err)
 		}
 		sent++
 	}

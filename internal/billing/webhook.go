@@ -51,6 +51,10 @@ type Webhook struct {
 func (w *Webhook) Handle(ctx context.Context, payload []byte, signature string) error {
 	event, err := webhook.ConstructEventWithOptions(payload, signature, w.Secret, webhook.ConstructEventOptions{Tolerance: WebhookTolerance})
 	if err != nil {
+		if strings.Contains(err.Error(), "API version") {
+			// Not an attacker but a setting: every event will fail alike.
+			w.Log.Error("stripe webhook endpoint sends another API version: set it to "+stripe.APIVersion+" in Stripe's dashboard", "error", err)
+		}
 		return fmt.Errorf("%w: %v", ErrBadSignature, err)
 	}
 	var after []func()
@@ -165,11 +169,15 @@ func (a applier) checkoutCompleted(ctx context.Context, s stripe.CheckoutSession
 	if err != nil || teamID == 0 {
 		return errors.Join(err, a.unknownTeam())
 	}
+	last, err := a.lockRow(ctx, teamID)
+	if err != nil {
+		return err
+	}
 	set := map[string]any{}
 	if s.Customer != nil && s.Customer.ID != "" {
 		set["stripe_customer_id"] = s.Customer.ID
 	}
-	if s.Subscription != nil && s.Subscription.ID != "" {
+	if s.Subscription != nil && s.Subscription.ID != "" && (!last.billing() || last.SubscriptionID == s.Subscription.ID) {
 		set["stripe_subscription_id"] = s.Subscription.ID
 	}
 	if err := upsertSubscription(ctx, a.tx, teamID, set); err != nil {
@@ -180,26 +188,73 @@ func (a applier) checkoutCompleted(ctx context.Context, s stripe.CheckoutSession
 	return audit.Record(ctx, a.tx, e)
 }
 
+// rowState is a team's subscriptions row as an event finds it, locked.
+type rowState struct {
+	SubscriptionID     string       `db:"stripe_subscription_id"`
+	Status             string       `db:"status"`
+	LastEventAt        sql.NullTime `db:"last_event_at"`
+	LastInvoiceEventAt sql.NullTime `db:"last_invoice_event_at"`
+	PastDueSince       sql.NullTime `db:"past_due_since"`
+}
+
+// billing reports whether the row's subscription still bills the team.
+func (r rowState) billing() bool {
+	switch r.Status {
+	case "active", "trialing", "past_due":
+		return r.SubscriptionID != ""
+	}
+	return false
+}
+
+// lockRow makes sure team teamID has a subscriptions row and reads it
+// locked until the event's transaction ends (on PostgreSQL: concurrent
+// deliveries about one team apply one after another; SQLite has one writer
+// anyway), so that ordering checks see what the other applied.
+func (a applier) lockRow(ctx context.Context, teamID int64) (rowState, error) {
+	if _, err := db.Exec(ctx, a.tx, `INSERT INTO subscriptions (team_id, updated_at) VALUES (?, ?) ON CONFLICT (team_id) DO NOTHING`,
+		teamID, db.Now()); err != nil {
+		return rowState{}, fmt.Errorf("billing: add the subscription of team %d: %w", teamID, err)
+	}
+	query := `SELECT stripe_subscription_id, status, last_event_at, last_invoice_event_at, past_due_since FROM subscriptions WHERE team_id = ?`
+	if a.w.DB.Dialect == db.Postgres {
+		query += ` FOR UPDATE`
+	}
+	var r rowState
+	if err := db.Get(ctx, a.tx, &r, query, teamID); err != nil {
+		return rowState{}, fmt.Errorf("billing: subscription of team %d: %w", teamID, err)
+	}
+	return r, nil
+}
+
 // subscriptionChanged brings the team's subscription and plan to the
-// event's state, unless a newer event was applied already.
+// event's state, unless the event is older than what was applied, or is
+// about another subscription than the one that bills the team.
 func (a applier) subscriptionChanged(ctx context.Context, s stripe.Subscription) error {
 	teamID, err := a.team(ctx, s.Metadata, s.Customer)
 	if err != nil || teamID == 0 {
 		return errors.Join(err, a.unknownTeam())
 	}
+	last, err := a.lockRow(ctx, teamID)
+	if err != nil {
+		return err
+	}
 	created := time.Unix(a.event.Created, 0).UTC()
-	var last struct {
-		SubscriptionID string       `db:"stripe_subscription_id"`
-		LastEventAt    sql.NullTime `db:"last_event_at"`
-		PastDueSince   sql.NullTime `db:"past_due_since"`
-	}
-	err = db.Get(ctx, a.tx, &last, `SELECT stripe_subscription_id, last_event_at, past_due_since FROM subscriptions WHERE team_id = ?`, teamID)
-	if err != nil && !errors.Is(err, db.ErrNotFound) {
-		return fmt.Errorf("billing: subscription of team %d: %w", teamID, err)
-	}
-	if last.SubscriptionID == s.ID && last.LastEventAt.Valid && created.Before(last.LastEventAt.Time) {
+	switch {
+	case last.SubscriptionID != "" && last.SubscriptionID != s.ID && last.billing():
+		// Another subscription (of the same customer, say) must not move
+		// the plan of the one that bills the team, nor end it.
+		a.w.Log.Warn("stripe event about another subscription than the team's: not applied", "event", a.event.ID,
+			"subscription", s.ID, "team_subscription", last.SubscriptionID, "team_id", teamID)
+		return nil
+	case last.SubscriptionID == s.ID && last.LastEventAt.Valid && created.Before(last.LastEventAt.Time):
 		a.w.Log.Info("stripe event older than the subscription's state: not applied", "event", a.event.ID, "subscription", s.ID)
 		return nil
+	case last.SubscriptionID == s.ID && last.LastEventAt.Valid && created.Equal(last.LastEventAt.Time) && a.event.Type == "customer.subscription.created":
+		// Stripe's times are in seconds: in the same second, an update
+		// is the newer of the two.
+		return nil
+	case last.SubscriptionID == s.ID && last.Status == string(stripe.SubscriptionStatusCanceled) && s.Status != stripe.SubscriptionStatusCanceled:
+		return nil // a cancelled subscription never comes back
 	}
 	set := map[string]any{"stripe_subscription_id": s.ID, "status": string(s.Status), "cancel_at_period_end": s.CancelAtPeriodEnd,
 		"last_event_at": created}
@@ -223,8 +278,9 @@ func (a applier) subscriptionChanged(ctx context.Context, s stripe.Subscription)
 		if !last.PastDueSince.Valid {
 			set["past_due_since"] = db.Now()
 		}
-	case stripe.SubscriptionStatusActive, stripe.SubscriptionStatusTrialing:
-		set["past_due_since"] = nil
+	case stripe.SubscriptionStatusActive, stripe.SubscriptionStatusTrialing, stripe.SubscriptionStatusCanceled,
+		stripe.SubscriptionStatusUnpaid, stripe.SubscriptionStatusIncompleteExpired, stripe.SubscriptionStatusPaused:
+		set["past_due_since"] = nil // paid, or over: no grace period runs
 	}
 	if err := upsertSubscription(ctx, a.tx, teamID, set); err != nil {
 		return err
@@ -246,10 +302,11 @@ func (a applier) subscriptionChanged(ctx context.Context, s stripe.Subscription)
 			return err
 		}
 		return a.movePlan(ctx, teamID, p.ID, "Stripe subscription "+s.ID+" is "+string(s.Status))
-	case stripe.SubscriptionStatusCanceled, stripe.SubscriptionStatusUnpaid, stripe.SubscriptionStatusIncompleteExpired:
+	case stripe.SubscriptionStatusCanceled, stripe.SubscriptionStatusUnpaid, stripe.SubscriptionStatusIncompleteExpired,
+		stripe.SubscriptionStatusPaused:
 		return a.movePlan(ctx, teamID, FreePlan, "Stripe subscription "+s.ID+" is "+string(s.Status))
 	}
-	return nil // incomplete, paused: nothing to change yet
+	return nil // incomplete: nothing to change until it is paid
 }
 
 // FreePlan is the plan a team falls back to when its subscription ends.
@@ -274,9 +331,20 @@ func (a applier) invoice(ctx context.Context, inv stripe.Invoice, paid bool) err
 	if err != nil || teamID == 0 {
 		return errors.Join(err, a.unknownTeam())
 	}
-	if _, err := db.Exec(ctx, a.tx, `INSERT INTO subscriptions (team_id, updated_at) VALUES (?, ?) ON CONFLICT (team_id) DO NOTHING`,
-		teamID, db.Now()); err != nil {
-		return fmt.Errorf("billing: add the subscription of team %d: %w", teamID, err)
+	last, err := a.lockRow(ctx, teamID)
+	if err != nil {
+		return err
+	}
+	// Invoice events apply in the order Stripe made them; in the same
+	// second a payment beats a failure (a late retry of an old failure
+	// must not make a paying team past due).
+	created := time.Unix(a.event.Created, 0).UTC()
+	if last.LastInvoiceEventAt.Valid && (created.Before(last.LastInvoiceEventAt.Time) || (!paid && created.Equal(last.LastInvoiceEventAt.Time))) {
+		a.w.Log.Info("stripe invoice event older than the last applied: not applied", "event", a.event.ID, "invoice", inv.ID)
+		return nil
+	}
+	if _, err := db.Exec(ctx, a.tx, `UPDATE subscriptions SET last_invoice_event_at = ? WHERE team_id = ?`, created, teamID); err != nil {
+		return fmt.Errorf("billing: record the invoice event of team %d: %w", teamID, err)
 	}
 	e := a.by(teamID)
 	e.Target = "invoice " + inv.ID

@@ -193,3 +193,45 @@ func TestStripeWebhookRefusals(t *testing.T) {
 		require.Equal(t, 3, events)
 	})
 }
+
+// Events about another subscription than the one that bills the team do
+// not move its plan or end it; a created event in the same second as an
+// update, and an invoice failure older than a payment, change nothing.
+func TestStripeEventsThatMustNotUndoTheTeamsState(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		h := newHook(t, d)
+		t0 := time.Now().Add(-time.Hour).Truncate(time.Second)
+		require.NoError(t, h.send("evt_1", "customer.subscription.created", t0, h.subscription("active", "price_pro_m", false)))
+		require.Equal(t, "pro", h.plan())
+
+		other := h.subscription("active", "price_starter_m", false)
+		other["id"] = "sub_2"
+		require.NoError(t, h.send("evt_2", "customer.subscription.created", t0.Add(time.Minute), other))
+		require.Equal(t, "pro", h.plan(), "a second subscription does not move the plan")
+		require.NoError(t, h.send("evt_3", "customer.subscription.deleted", t0.Add(2*time.Minute), other))
+		require.Equal(t, "pro", h.plan(), "nor does its end")
+
+		// Same second: the update is the newer state.
+		require.NoError(t, h.send("evt_4", "customer.subscription.updated", t0.Add(3*time.Minute), h.subscription("active", "price_pro_y", false)))
+		require.NoError(t, h.send("evt_5", "customer.subscription.created", t0.Add(3*time.Minute), h.subscription("incomplete", "price_pro_m", false)))
+		var status, interval string
+		require.NoError(t, db.Get(ctx, d, &status, `SELECT status FROM subscriptions WHERE team_id = ?`, h.team))
+		require.NoError(t, db.Get(ctx, d, &interval, `SELECT billing_interval FROM subscriptions WHERE team_id = ?`, h.team))
+		require.Equal(t, "active", status)
+		require.Equal(t, "year", interval)
+
+		invoice := map[string]any{"id": "in_1", "object": "invoice", "customer": "cus_1", "amount_due": 9900, "amount_paid": 9900, "currency": "usd"}
+		require.NoError(t, h.send("evt_6", "invoice.paid", t0.Add(5*time.Minute), invoice))
+		require.NoError(t, h.send("evt_7", "invoice.payment_failed", t0.Add(4*time.Minute), invoice), "a late retry of an older failure")
+		require.NoError(t, h.send("evt_8", "invoice.payment_failed", t0.Add(5*time.Minute), invoice), "a failure in the payment's second")
+		var pastDue int
+		require.NoError(t, db.Get(ctx, d, &pastDue, `SELECT COUNT(*) FROM subscriptions WHERE team_id = ? AND past_due_since IS NOT NULL`, h.team))
+		require.Zero(t, pastDue, "the paying team is not past due")
+
+		// Once cancelled, a subscription stays so.
+		require.NoError(t, h.send("evt_9", "customer.subscription.deleted", t0.Add(6*time.Minute), h.subscription("active", "price_pro_m", false)))
+		require.NoError(t, h.send("evt_10", "customer.subscription.updated", t0.Add(7*time.Minute), h.subscription("active", "price_pro_m", false)))
+		require.Equal(t, "free", h.plan())
+	})
+}

@@ -159,3 +159,34 @@ func TestPlanConcurrencyLimitsTheTeam(t *testing.T) {
 		require.Equal(t, 2, most(), "the team used its plan's limit")
 	})
 }
+
+// A team held at its spend limit all month does not keep another team's
+// held steps from starting once that team's limit lifts.
+func TestWakingIsByTeam(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		expensive(t, d)
+		a := setup(t, d, options{})
+		b := a.as(t)
+		// No spend at all on either plan: every LLM step waits at once.
+		setPlan(t, a, "free", billing.PlanChange{SpendMicros: ptr(int64(0))})
+		setPlan(t, a, "starter", billing.PlanChange{SpendMicros: ptr(int64(0))})
+		_, err := db.Exec(context.Background(), d, `UPDATE teams SET plan = 'starter' WHERE id = ?`, b.actor.TeamID)
+		require.NoError(t, err)
+		var held []int64
+		for range 3 {
+			run := a.create(chainOfThree, nil)
+			a.waitStatus(run.ID, runs.RunWaiting)
+			held = append(held, run.ID)
+		}
+		runB := b.create(chainOfThree, nil)
+		b.waitStatus(runB.ID, runs.RunWaiting)
+
+		setPlan(t, a, "starter", billing.PlanChange{SpendMicros: ptr(int64(10_000_000))})
+		b.waitStatus(runB.ID, runs.RunSucceeded)
+		for _, id := range held {
+			run, steps := a.waitStatus(id, runs.RunWaiting)
+			require.Equal(t, runs.RunWaiting, run.Status, "team A is still at its limit")
+			require.Equal(t, runs.StepWaiting, stepNamed(t, steps, "a").Status)
+		}
+	})
+}

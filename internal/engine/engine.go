@@ -599,10 +599,11 @@ func (e *Engine) execute(ctx context.Context, claim runs.Claim) (result, error) 
 	}
 	candidates := append([]runs.Fallback{{Provider: step.Provider, Model: step.Model}}, step.Fallbacks()...)
 	var (
-		lastErr  error
-		reopenAt time.Time // the soonest an open circuit half-opens
-		allOpen  = true
-		primary  *ai.CircuitOpenError // the step's own provider's refusal
+		lastErr   error
+		spendHeld bool      // a candidate on the instance's key is past the spend limit
+		reopenAt  time.Time // the soonest an open circuit half-opens
+		allOpen   = true
+		primary   *ai.CircuitOpenError // the step's own provider's refusal
 	)
 	for i, cand := range candidates {
 		options := step.Options()
@@ -613,6 +614,11 @@ func (e *Engine) execute(ctx context.Context, claim runs.Claim) (result, error) 
 		if err == nil {
 			r.fallback = i > 0
 			return r, nil
+		}
+		if errors.Is(err, errSpendLimit) {
+			// No call was made: a fallback on the team's own key may run.
+			spendHeld, allOpen = true, false
+			continue
 		}
 		lastErr = err
 		if until, open := ai.IsCircuitOpen(err); open {
@@ -628,6 +634,9 @@ func (e *Engine) execute(ctx context.Context, claim runs.Claim) (result, error) 
 		if streamed || ctx.Err() != nil || !ai.Retryable(err) {
 			return result{}, err // text already reached the page, or trying elsewhere cannot help
 		}
+	}
+	if spendHeld {
+		return result{}, errSpendLimit // wait for the limit rather than fail
 	}
 	if allOpen && len(candidates) > 1 {
 		open := &ai.CircuitOpenError{Provider: step.Provider, Until: reopenAt}

@@ -59,55 +59,69 @@ func (s *Service) WaitForSpend(ctx context.Context, c Claim) error {
 // engine's sweep calls it too, for a new period and for changes made by
 // other processes.
 func (s *Service) WakeSpendLimited(ctx context.Context) (int, error) {
-	var held []struct {
-		StepID int64 `db:"step_id"`
-		RunID  int64 `db:"run_id"`
-		TeamID int64 `db:"team_id"`
-	}
-	err := db.Select(ctx, s.DB, &held, `SELECT s.id AS step_id, s.run_id, r.team_id FROM steps s JOIN runs r ON r.id = s.run_id
-		WHERE s.waiting_on = ? AND s.status = ? ORDER BY s.id LIMIT 1000`, WaitingOnSpend, StepWaiting)
+	// By team first, so that one team held all month cannot hide the
+	// others' steps behind its own.
+	var teamIDs []int64
+	err := db.Select(ctx, s.DB, &teamIDs, `SELECT DISTINCT r.team_id FROM steps s JOIN runs r ON r.id = s.run_id
+		WHERE s.waiting_on = ? AND s.status = ?`, WaitingOnSpend, StepWaiting)
 	if err != nil {
-		return 0, fmt.Errorf("runs: find steps held by a spend limit: %w", err)
+		return 0, fmt.Errorf("runs: find teams held by a spend limit: %w", err)
 	}
-	free := map[int64]bool{}
 	woken := 0
-	for _, h := range held {
-		ok, seen := free[h.TeamID]
-		if !seen {
-			al, err := billing.AllowanceOf(ctx, s.DB, h.TeamID)
-			if err != nil {
-				return woken, err
-			}
-			ok = !al.SpendReached
-			free[h.TeamID] = ok
-		}
-		if !ok {
-			continue
-		}
-		err := s.transact(ctx, func(t *txn) error {
-			st, err := loadState(ctx, s.DB, t.tx, h.RunID, t.now, true)
-			if err != nil {
-				return err
-			}
-			step := st.stepByID(h.StepID)
-			if step == nil || step.WaitingOn != WaitingOnSpend || step.Status != StepWaiting {
-				return nil // moved on meanwhile (cancelled, say)
-			}
-			_, err = db.Exec(ctx, t.tx, `UPDATE steps SET status = ?, error = '', waiting_on = '', updated_at = ? WHERE id = ?`,
-				StepQueued, t.now, step.ID)
-			if err != nil {
-				return fmt.Errorf("runs: release step %s from the spend limit: %w", step.Name, err)
-			}
-			step.Status, step.Error, step.WaitingOn, step.Enqueued = StepQueued, "", "", true
-			t.runID, t.state = h.RunID, st
-			t.jobs = append(t.jobs, StepJob{RunID: h.RunID, StepID: step.ID})
-			st.event(step.Name, "step.spend_released", "The spend limit no longer holds this step back; it is queued again", nil)
-			woken++
-			return nil
-		})
+	for _, teamID := range teamIDs {
+		al, err := billing.AllowanceOf(ctx, s.DB, teamID)
 		if err != nil {
 			return woken, err
 		}
+		if al.SpendReached {
+			continue
+		}
+		var held []struct {
+			StepID int64 `db:"step_id"`
+			RunID  int64 `db:"run_id"`
+		}
+		err = db.Select(ctx, s.DB, &held, `SELECT s.id AS step_id, s.run_id FROM steps s JOIN runs r ON r.id = s.run_id
+			WHERE r.team_id = ? AND s.waiting_on = ? AND s.status = ? ORDER BY s.id`, teamID, WaitingOnSpend, StepWaiting)
+		if err != nil {
+			return woken, fmt.Errorf("runs: steps of team %d held by its spend limit: %w", teamID, err)
+		}
+		for _, h := range held {
+			ok, err := s.releaseFromSpend(ctx, h.RunID, h.StepID)
+			if err != nil {
+				return woken, err
+			}
+			if ok {
+				woken++
+			}
+		}
 	}
 	return woken, nil
+}
+
+// releaseFromSpend queues again a step held by its team's spend limit,
+// unless it moved on meanwhile (cancelled, say).
+func (s *Service) releaseFromSpend(ctx context.Context, runID, stepID int64) (bool, error) {
+	released := false
+	err := s.transact(ctx, func(t *txn) error {
+		st, err := loadState(ctx, s.DB, t.tx, runID, t.now, true)
+		if err != nil {
+			return err
+		}
+		step := st.stepByID(stepID)
+		if step == nil || step.WaitingOn != WaitingOnSpend || step.Status != StepWaiting {
+			return nil
+		}
+		_, err = db.Exec(ctx, t.tx, `UPDATE steps SET status = ?, error = '', waiting_on = '', updated_at = ? WHERE id = ?`,
+			StepQueued, t.now, step.ID)
+		if err != nil {
+			return fmt.Errorf("runs: release step %s from the spend limit: %w", step.Name, err)
+		}
+		step.Status, step.Error, step.WaitingOn, step.Enqueued = StepQueued, "", "", true
+		t.runID, t.state = runID, st
+		t.jobs = append(t.jobs, StepJob{RunID: runID, StepID: step.ID})
+		st.event(step.Name, "step.spend_released", "The spend limit no longer holds this step back; it is queued again", nil)
+		released = true
+		return nil
+	})
+	return released, err
 }

@@ -328,6 +328,12 @@ func (s *Service) settle(ctx context.Context, q db.Queryer, st *state) ([]StepJo
 			}
 		case RunWaiting:
 			msg = "Waiting for approval"
+			for _, step := range st.steps {
+				if step.Status == StepWaiting && step.WaitingOn == WaitingOnSpend {
+					msg = "Waiting: the team's spend limit is reached"
+					break
+				}
+			}
 		case RunSucceeded:
 			msg = "Run succeeded"
 		case RunFailed:

@@ -36,6 +36,7 @@ CREATE TABLE subscriptions (
     cancel_at_period_end   BOOLEAN NOT NULL DEFAULT FALSE,
     past_due_since         TIMESTAMPTZ,
     last_event_at          TIMESTAMPTZ,
+    last_invoice_event_at  TIMESTAMPTZ,
     updated_at             TIMESTAMPTZ NOT NULL
 );
 CREATE UNIQUE INDEX subscriptions_customer_key ON subscriptions (stripe_customer_id) WHERE stripe_customer_id <> '';

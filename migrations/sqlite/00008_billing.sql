@@ -36,6 +36,7 @@ CREATE TABLE subscriptions (
     cancel_at_period_end   BOOLEAN NOT NULL DEFAULT FALSE,
     past_due_since         DATETIME,
     last_event_at          DATETIME,
+    last_invoice_event_at  DATETIME,
     updated_at             DATETIME NOT NULL
 );
 CREATE UNIQUE INDEX subscriptions_customer_key ON subscriptions (stripe_customer_id) WHERE stripe_customer_id <> '';
