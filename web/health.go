@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/nofxhq/nofx/internal/health"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
@@ -24,7 +26,8 @@ type readiness struct {
 }
 
 // readyz answers 200 when the database answers, its schema is current and
-// the workers (if this node has any) are running.
+// the workers (if this node has any) are running; with ?verbose=1 it adds
+// every health check (status, message, fix) by name.
 func (s *Server) readyz(c echo.Context) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
 	defer cancel()
@@ -59,7 +62,17 @@ func (s *Server) readyz(c echo.Context) error {
 	if r.Status != "ready" {
 		status = http.StatusServiceUnavailable
 	}
-	return c.JSON(status, r)
+	if c.QueryParam("verbose") == "" || s.health == nil {
+		return c.JSON(status, r)
+	}
+	// Every check of Admin → Health, for scripts and monitors; the status
+	// code stays the plain readiness above.
+	report := s.health.Report(ctx)
+	checks := map[string]health.Check{}
+	for _, ch := range report.Checks {
+		checks[ch.Name] = ch
+	}
+	return c.JSON(status, map[string]any{"status": r.Status, "health": report.Worst(), "checks": checks})
 }
 
 // serveMetrics answers GET /metrics in the Prometheus text format; with

@@ -131,6 +131,7 @@ var routePermissions = map[string]RouteAccess{
 	"POST /billing/cancel":                                    teamPerm(access.BillingManage),
 	"POST /billing/resume":                                    teamPerm(access.BillingManage),
 	"POST /webhooks/stripe":                                   public,
+	"GET /admin/health":                                       siteAdmin,
 	"GET /admin/plans":                                        siteAdmin,
 	"POST /admin/plans/:id":                                   siteAdmin,
 	"GET /admin/teams":                                        siteAdmin,

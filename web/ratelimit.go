@@ -163,7 +163,7 @@ func (s *Server) allowPlan(c echo.Context, teamID int64) error {
 	h.Set("RateLimit-Limit", strconv.Itoa(d.Limit))
 	h.Set("RateLimit-Remaining", "0")
 	h.Set("RateLimit-Reset", strconv.Itoa(retryAfterSeconds(d.Reset)))
-	s.metrics.RateLimited.WithLabelValues(ratelimit.Plan).Inc()
+	s.metrics.Refused(ratelimit.Plan)
 	return &tooManyRequests{retryAfter: d.RetryAfter, message: fmt.Sprintf(
 		"Your team's plan allows %d API requests a minute. Please wait %s and try again, or upgrade the plan.", perMinute, humanWait(d.RetryAfter))}
 }
@@ -198,7 +198,7 @@ func (s *Server) allow(c echo.Context, l *ratelimit.Limiter, keys []string) erro
 	if refusedKey == "" {
 		return nil
 	}
-	s.metrics.RateLimited.WithLabelValues(l.Tier()).Inc()
+	s.metrics.Refused(l.Tier())
 	return &tooManyRequests{retryAfter: tightest.RetryAfter, message: limitMessage(l.Tier(), tightest.RetryAfter)}
 }
 

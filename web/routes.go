@@ -139,6 +139,7 @@ func (s *Server) routes() {
 	e.GET("/admin/prices", s.pricesPage, user, admin, adminLimit)
 	e.POST("/admin/prices", s.setPrice, user, admin, adminLimit)
 	e.GET("/admin/outbox", s.outboxPage, user, admin, adminLimit)
+	e.GET("/admin/health", s.healthPage, user, admin, adminLimit)
 	e.GET("/admin/plans", s.plansPage, user, admin, adminLimit)
 	e.POST("/admin/plans/:id", s.savePlan, user, admin, adminLimit)
 	e.GET("/admin/teams", s.teamsPage, user, admin, adminLimit)

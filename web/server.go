@@ -18,6 +18,7 @@ import (
 	"github.com/nofxhq/nofx/internal/db"
 	"github.com/nofxhq/nofx/internal/deployments"
 	"github.com/nofxhq/nofx/internal/engine"
+	"github.com/nofxhq/nofx/internal/health"
 	"github.com/nofxhq/nofx/internal/invites"
 	"github.com/nofxhq/nofx/internal/live"
 	"github.com/nofxhq/nofx/internal/metrics"
@@ -49,6 +50,8 @@ type Deps struct {
 	// Stripe and StripeHook sell plans through Stripe; nil for local billing.
 	Stripe     *billing.Stripe
 	StripeHook *billing.Webhook
+	// Health gathers Admin → Health and /readyz?verbose=1.
+	Health *health.Checker
 }
 
 // Server answers NOFX's HTTP requests.
@@ -70,6 +73,7 @@ type Server struct {
 	billing    *billing.Service
 	stripe     *billing.Stripe  // nil: local billing
 	stripeHook *billing.Webhook // nil: local billing
+	health     *health.Checker
 	flash      *sessions.CookieStore
 	// limits are the rate limit tiers; csrfKey signs CSRF tokens.
 	limits  ratelimit.Set
@@ -107,6 +111,7 @@ func New(d Deps) *Server {
 		billing:    d.Billing,
 		stripe:     d.Stripe,
 		stripeHook: d.StripeHook,
+		health:     d.Health,
 		flash:      sessions.NewCookieStore(d.Config.SessionSecret),
 		limits:     ratelimit.FromConfig(d.Config),
 		csrfKey:    csrfKey(d.Config.SessionSecret),

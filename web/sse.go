@@ -153,7 +153,7 @@ func (s *Server) holdStream(c echo.Context, a access.Actor) (release func(), err
 	}
 	release, ok := s.streams.acquire(streamPrincipal(a), limit)
 	if !ok {
-		s.metrics.RateLimited.WithLabelValues("streams").Inc()
+		s.metrics.Refused("streams")
 		// The RateLimit headers speak of the stream cap, not the general tier.
 		h := c.Response().Header()
 		h.Set("RateLimit-Limit", strconv.Itoa(limit))

@@ -69,3 +69,43 @@ func RetryAfter(err error) time.Duration {
 	}
 	return 0
 }
+
+// Classes of failed provider calls, as ErrorClass names them.
+const (
+	ClassRateLimited = "rate_limited" // 429
+	ClassOverloaded  = "overloaded"   // 529, 503
+	ClassServer      = "server_error" // other 5xx
+	ClassTimeout     = "timeout"      // 408, a deadline, a network timeout
+	ClassClient      = "client_error" // other 4xx
+	ClassConnection  = "connection"   // refused, reset, cut short
+	ClassOther       = "other"
+)
+
+// ErrorClass sorts a failed call's error into one of the Class constants,
+// for the health page and metrics.
+func ErrorClass(err error) string {
+	if se, ok := errors.AsType[*StatusError](err); ok {
+		switch {
+		case se.Status == 429:
+			return ClassRateLimited
+		case se.Status == 529 || se.Status == 503:
+			return ClassOverloaded
+		case se.Status == 408:
+			return ClassTimeout
+		case se.Status >= 500:
+			return ClassServer
+		case se.Status >= 400:
+			return ClassClient
+		}
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return ClassTimeout
+	}
+	if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
+		return ClassTimeout
+	}
+	if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return ClassConnection
+	}
+	return ClassOther
+}

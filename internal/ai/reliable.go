@@ -27,6 +27,9 @@ type Observer struct {
 	OnCall func(provider, outcome string, duration time.Duration)
 	// OnTokens is called after every successful attempt with its token usage.
 	OnTokens func(provider string, in, out int)
+	// OnError is called after every failed attempt (not cancelled by the
+	// caller) with its class (one of the Class constants).
+	OnError func(provider, class string)
 }
 
 // RetryPolicy says how often and how patiently Reliable retries a call; zero
@@ -235,11 +238,20 @@ func (r *Reliable) attempt(ctx context.Context, req Request, onDelta func(string
 	case Retryable(err):
 		done(err)
 		r.observe(name, OutcomeRetryableError, time.Since(start))
+		r.observeError(name, err)
 	default:
 		done(err)
 		r.observe(name, OutcomeError, time.Since(start))
+		r.observeError(name, err)
 	}
 	return Response{}, err
+}
+
+// observeError reports a failed attempt's class to the observer.
+func (r *Reliable) observeError(provider string, err error) {
+	if f := r.circuits.Observer.OnError; f != nil {
+		f(provider, ErrorClass(err))
+	}
 }
 
 // observe reports an attempt to the observer, if there is one.

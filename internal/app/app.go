@@ -17,14 +17,17 @@ import (
 	"github.com/nofxhq/nofx/internal/db"
 	"github.com/nofxhq/nofx/internal/deployments"
 	"github.com/nofxhq/nofx/internal/engine"
+	"github.com/nofxhq/nofx/internal/health"
 	"github.com/nofxhq/nofx/internal/invites"
 	"github.com/nofxhq/nofx/internal/live"
 	"github.com/nofxhq/nofx/internal/mail"
 	"github.com/nofxhq/nofx/internal/metrics"
+	"github.com/nofxhq/nofx/internal/nodes"
 	"github.com/nofxhq/nofx/internal/providerkeys"
 	"github.com/nofxhq/nofx/internal/runs"
 	"github.com/nofxhq/nofx/internal/secrets"
 	"github.com/nofxhq/nofx/internal/templates"
+	"github.com/nofxhq/nofx/internal/version"
 	"github.com/nofxhq/nofx/web"
 )
 
@@ -41,21 +44,27 @@ type Tuning struct {
 	ProviderRetry ai.RetryPolicy
 	// ScheduleEvery is how often the scheduler looks for due deployments.
 	ScheduleEvery time.Duration
+	// HeartbeatEvery is how often this node tells the others it is alive.
+	HeartbeatEvery time.Duration
 }
 
 // App is a built NOFX: its database, services, engine and web server.
 type App struct {
-	Config      *config.Config
-	Log         *slog.Logger
-	DB          *db.DB
-	Broker      live.Broker
-	Providers   *ai.Registry
-	Circuits    *ai.Circuits
-	Keys        *providerkeys.Service
-	Metrics     *metrics.Metrics
-	Auth        *auth.Service
-	Runs        *runs.Service
-	Mailer      mail.Mailer
+	Config    *config.Config
+	Log       *slog.Logger
+	DB        *db.DB
+	Broker    live.Broker
+	Providers *ai.Registry
+	Circuits  *ai.Circuits
+	Keys      *providerkeys.Service
+	Metrics   *metrics.Metrics
+	Auth      *auth.Service
+	Runs      *runs.Service
+	Mailer    mail.Mailer
+	// Mail is Mailer, remembering its last failure for the health page.
+	Mail *mail.Tracked
+	// Health gathers Admin → Health, /readyz?verbose=1 and the health gauges.
+	Health      *health.Checker
 	Invites     *invites.Service
 	Templates   *templates.Service
 	Deployments *deployments.Service
@@ -66,8 +75,10 @@ type App struct {
 	// nil otherwise (local billing).
 	Stripe        *billing.Stripe
 	StripeWebhook *billing.Webhook
-	Engine        *engine.Engine
-	Web           *web.Server
+	// Heart beats for this process in the nodes table.
+	Heart  *nodes.Heart
+	Engine *engine.Engine
+	Web    *web.Server
 
 	closeBroker func() error
 	// stopCircuitResets ends the goroutine that applies circuit resets made
@@ -114,10 +125,13 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, migrate bool
 		Hasher:   auth.NewHasher(cfg.PasswordHashes, cfg.PasswordHashWait),
 		Lockout:  auth.Lockout{Failures: cfg.LoginLockout.N, Window: cfg.LoginLockout.Per},
 	}
-	if a.Mailer, err = mail.New(cfg.SMTPURL, d); err != nil {
+	mailer, err := mail.New(cfg.SMTPURL, d)
+	if err != nil {
 		a.closeStores()
 		return nil, fmt.Errorf("NOFX_SMTP_URL: %w", err)
 	}
+	a.Mail = &mail.Tracked{Mailer: mailer}
+	a.Mailer = a.Mail
 	a.Invites = &invites.Service{DB: d, Mailer: a.Mailer, BaseURL: cfg.BaseURL}
 	a.Runs = &runs.Service{DB: d, Broker: a.Broker, Providers: a.Providers, RetryBase: tune.RetryBase, RetryMax: tune.RetryMax}
 	a.Engine, err = engine.New(engine.Config{
@@ -145,6 +159,10 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, migrate bool
 	a.Scheduler = &deployments.Scheduler{Service: a.Deployments, Every: tune.ScheduleEvery}
 	a.Billing = &billing.Service{DB: d, Waker: a.Runs}
 	a.Warnings = &billing.WarningMailer{DB: d, Mailer: a.Mailer, BaseURL: cfg.BaseURL, Every: tune.ScheduleEvery, Log: log}
+	a.Health = &health.Checker{DB: d, DataDir: cfg.DataDir, SMTP: cfg.SMTPURL != "", Mail: a.Mail, Recent: a.Metrics.Recent,
+		Workers: cfg.Workers, Running: a.Engine.Running}
+	a.Metrics.Registry.MustRegister(&health.Collector{Checker: a.Health})
+	a.Heart = &nodes.Heart{DB: d, Version: version.String(), Workers: cfg.Workers, Running: a.Engine.Active, Log: log, Every: tune.HeartbeatEvery}
 	if cfg.StripeSecretKey != "" {
 		a.Stripe = billing.NewStripe(d, cfg.StripeSecretKey, cfg.StripeAPIBase)
 		a.StripeWebhook = &billing.Webhook{DB: d, Secret: cfg.StripeWebhookSecret, Waker: a.Runs, Mailer: a.Mailer, BaseURL: cfg.BaseURL, Log: log}
@@ -167,6 +185,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, migrate bool
 		Billing:     a.Billing,
 		Stripe:      a.Stripe,
 		StripeHook:  a.StripeWebhook,
+		Health:      a.Health,
 	})
 	return a, nil
 }
@@ -188,6 +207,13 @@ func providers(cfg *config.Config, log *slog.Logger, m *metrics.Metrics, policy 
 		OnCall: func(provider, outcome string, d time.Duration) {
 			m.ProviderCalls.WithLabelValues(provider, outcome).Inc()
 			m.ProviderLatency.WithLabelValues(provider).Observe(d.Seconds())
+			if outcome != ai.OutcomeCircuitOpen && outcome != ai.OutcomeCanceled {
+				m.Recent.Call(provider, d)
+			}
+		},
+		OnError: func(provider, class string) {
+			m.ProviderErrors.WithLabelValues(provider, class).Inc()
+			m.Recent.Error(provider, class)
 		},
 		OnTokens: func(provider string, in, out int) {
 			m.ProviderTokens.WithLabelValues(provider, "input").Add(float64(in))
@@ -244,6 +270,9 @@ func (a *App) Start(ctx context.Context) error {
 	}
 	a.Scheduler.Start(ctx)
 	a.Warnings.Start(ctx)
+	if err := a.Heart.Start(ctx); err != nil {
+		return err
+	}
 	a.followCircuitResets()
 	return nil
 }
@@ -292,7 +321,8 @@ func (a *App) Close(ctx context.Context) error {
 		a.stopCircuitResets()
 	}
 	a.Warnings.Stop()
-	err := a.Scheduler.Stop(ctx)
+	err := a.Heart.Stop(ctx)
+	err = errors.Join(err, a.Scheduler.Stop(ctx))
 	err = errors.Join(err, a.Engine.Stop(ctx))
 	return errors.Join(err, a.closeStores())
 }

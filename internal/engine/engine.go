@@ -76,8 +76,9 @@ type Engine struct {
 	client      *river.Client[*sql.Tx]
 	listenPool  *pgxpool.Pool // PostgreSQL's LISTEN connection; nil when polling only
 	started     atomic.Bool
-	stopping    atomic.Bool // workers finish their step but take no next one
-	gate        teamGate    // one claim of a team at a time from this process
+	stopping    atomic.Bool  // workers finish their step but take no next one
+	active      atomic.Int64 // step jobs being worked in this process now
+	gate        teamGate     // one claim of a team at a time from this process
 	stopRescue  context.CancelFunc
 	rescueEnded chan struct{}
 }
@@ -259,6 +260,9 @@ func (e *Engine) Running() bool { return e.started.Load() }
 // Workers is how many steps this process runs at once.
 func (e *Engine) Workers() int { return e.cfg.Workers }
 
+// Active is how many step jobs this process is working on now.
+func (e *Engine) Active() int { return int(e.active.Load()) }
+
 // Schedule inserts the step jobs in tx, so they exist exactly when the
 // change that made the steps ready commits.
 func (e *Engine) Schedule(ctx context.Context, tx *sqlx.Tx, jobs []runs.StepJob) ([]int64, error) {
@@ -290,6 +294,8 @@ type stepWorker struct {
 func (w *stepWorker) Timeout(*river.Job[stepArgs]) time.Duration { return -1 }
 
 func (w *stepWorker) Work(ctx context.Context, job *river.Job[stepArgs]) error {
+	w.e.active.Add(1)
+	defer w.e.active.Add(-1)
 	err := w.e.work(ctx, job.Args.RunID, job.Args.StepID, job.ID)
 	if errors.Is(err, runs.ErrTeamBusy) {
 		return river.JobSnooze(teamWait(job.Metadata))

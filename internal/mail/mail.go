@@ -12,6 +12,7 @@ import (
 	"net/smtp"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nofxhq/nofx/internal/db"
@@ -198,4 +199,35 @@ func List(ctx context.Context, q db.Queryer, limit int) ([]Stored, error) {
 		return nil, fmt.Errorf("mail: list outbox: %w", err)
 	}
 	return out, nil
+}
+
+// Tracked is a Mailer that remembers its last failure and success, for the
+// health page.
+type Tracked struct {
+	Mailer
+	mu      sync.Mutex
+	lastErr string
+	errAt   time.Time
+	okAt    time.Time
+}
+
+// Send sends m and remembers how it went.
+func (t *Tracked) Send(ctx context.Context, m Message) error {
+	err := t.Mailer.Send(ctx, m)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if err != nil {
+		t.lastErr, t.errAt = err.Error(), time.Now()
+	} else {
+		t.okAt = time.Now()
+	}
+	return err
+}
+
+// LastError returns the last failure and when it was, and when mail last
+// went out; zero times when there was none.
+func (t *Tracked) LastError() (msg string, at, lastOK time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.lastErr, t.errAt, t.okAt
 }

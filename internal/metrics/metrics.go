@@ -17,15 +17,27 @@ type Metrics struct {
 	ProviderCalls   *prometheus.CounterVec
 	ProviderLatency *prometheus.HistogramVec
 	ProviderTokens  *prometheus.CounterVec
+	ProviderErrors  *prometheus.CounterVec
 
 	// RateLimited counts requests refused by a rate limit, by tier.
 	RateLimited *prometheus.CounterVec
+
+	// Recent keeps the last hour of provider calls and refusals for the
+	// health page.
+	Recent *Recent
+}
+
+// Refused counts a request refused by the rate limit of tier.
+func (m *Metrics) Refused(tier string) {
+	m.RateLimited.WithLabelValues(tier).Inc()
+	m.Recent.Refused(tier)
 }
 
 // New builds a registry with the Go and process collectors and NOFX's own.
 func New() *Metrics {
 	m := &Metrics{
 		Registry: prometheus.NewRegistry(),
+		Recent:   &Recent{},
 		HTTPRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "nofx_http_requests_total",
 			Help: "HTTP requests answered, by method, route and status code.",
@@ -53,6 +65,10 @@ func New() *Metrics {
 		Name: "nofx_provider_tokens_total",
 		Help: "Tokens used by LLM provider calls, by provider and direction (input, output).",
 	}, []string{"provider", "direction"})
+	m.ProviderErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "nofx_provider_errors_total",
+		Help: "Failed LLM provider calls, by provider and class (rate_limited, overloaded, server_error, timeout, client_error, connection, other).",
+	}, []string{"provider", "class"})
 	m.RateLimited = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "nofx_rate_limited_total",
 		Help: "Requests refused by a rate limit, by tier (general, auth, expensive, admin, webhooks, streams).",
@@ -62,7 +78,7 @@ func New() *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.HTTPRequests, m.HTTPDuration, m.HTTPInFlight,
-		m.ProviderCalls, m.ProviderLatency, m.ProviderTokens,
+		m.ProviderCalls, m.ProviderLatency, m.ProviderTokens, m.ProviderErrors,
 	)
 	return m
 }

@@ -1,0 +1,28 @@
+-- +goose Up
+-- Every nofx serve process sharing the database, as its heartbeats tell.
+CREATE TABLE nodes (
+    id                TEXT PRIMARY KEY,
+    host              TEXT NOT NULL,
+    pid               INTEGER NOT NULL,
+    version           TEXT NOT NULL,
+    workers           INTEGER NOT NULL,
+    running           INTEGER NOT NULL DEFAULT 0,
+    started_at        DATETIME NOT NULL,
+    last_heartbeat_at DATETIME NOT NULL
+);
+
+-- Backups made with nofx backup, newest last.
+CREATE TABLE backups (
+    id         INTEGER PRIMARY KEY,
+    path       TEXT NOT NULL,
+    size_bytes BIGINT NOT NULL,
+    created_at DATETIME NOT NULL
+);
+
+-- The health page's flow of finished steps over the last hour.
+CREATE INDEX steps_finished_at_idx ON steps (finished_at);
+
+-- +goose Down
+DROP INDEX steps_finished_at_idx;
+DROP TABLE backups;
+DROP TABLE nodes;

@@ -1,0 +1,17 @@
+package web
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/nofxhq/nofx/views/admin"
+)
+
+// healthPage is Admin → Health: the database, the nodes, the queue, the
+// providers, mail and rate limits, each saying what is wrong, with the fix.
+func (s *Server) healthPage(c echo.Context) error {
+	report := s.health.Report(c.Request().Context())
+	return s.render(c, http.StatusOK, page{Title: "Health", Nav: "admin",
+		Content: admin.Health(admin.HealthData{Report: report, Circuits: s.circuits.States()})})
+}
