@@ -96,6 +96,25 @@ type serverLog struct {
 	done      chan struct{}    // closed when stderr ends
 }
 
+// field returns the value of key in the first line with message msg.
+func (l *serverLog) field(msg, key string) any {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, line := range l.lines {
+		if line["msg"] == msg {
+			return line[key]
+		}
+	}
+	return nil
+}
+
+// records returns the JSON lines read so far.
+func (l *serverLog) records() []map[string]any {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]map[string]any(nil), l.lines...)
+}
+
 func readServerLog(t *testing.T, r io.Reader) *serverLog {
 	l := &serverLog{listening: make(chan string, 1), done: make(chan struct{})}
 	go func() {
@@ -232,6 +251,12 @@ func TestServeBinary(t *testing.T) {
 	}
 	require.Equal(t, 0, cmd.ProcessState.ExitCode())
 	require.Subset(t, logs.messages(), []string{"listening", "shutting down", "stopped"})
+	require.Equal(t, "http://"+addr, logs.field("listening", "url"), "the start-up line says what to open")
+	for _, line := range logs.records() {
+		if line["component"] == "river" {
+			require.NotEqual(t, "INFO", line["level"], "River's periodic lines are debug: %v", line)
+		}
+	}
 	require.Empty(t, logs.notJSON(), "with NOFX_LOG_FORMAT=json every stderr line is a JSON record")
 
 	info, err := os.Stat(filepath.Join(dataDir, "session.secret"))

@@ -81,7 +81,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer, getenv func(str
 	httpServer.RegisterOnShutdown(a.Web.StopStreams)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpServer.Serve(ln) }()
-	log.Info("listening", "addr", ln.Addr().String(), "version", version.String(), "database", string(a.DB.Dialect), "workers", cfg.Workers)
+	log.Info("listening", "addr", ln.Addr().String(), "url", openURL(cfg, ln.Addr()), "version", version.String(),
+		"database", string(a.DB.Dialect), "workers", cfg.Workers)
 
 	housekeeping, stopHousekeeping := context.WithCancel(context.Background())
 	housekeepingDone := make(chan struct{})
@@ -133,4 +134,20 @@ func sweepSessions(ctx context.Context, a *auth.Service, log *slog.Logger) {
 			}
 		}
 	}
+}
+
+// openURL is the address to open in a browser: NOFX_BASE_URL when set, else
+// the listener's, with an unspecified host (":8080") as 127.0.0.1.
+func openURL(cfg *config.Config, addr net.Addr) string {
+	if cfg.BaseURL != "" {
+		return cfg.BaseURL
+	}
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return "http://" + addr.String()
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }

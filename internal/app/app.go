@@ -223,9 +223,14 @@ func providers(cfg *config.Config, log *slog.Logger, m *metrics.Metrics, policy 
 	m.CircuitStates(func() map[metrics.CircuitLabels]float64 {
 		out := map[metrics.CircuitLabels]float64{}
 		for _, s := range circuits.States() {
-			// One series per provider and credential scope: circuits of
-			// one scope differ only by base URL, and the worst one counts.
-			labels := metrics.CircuitLabels{Provider: s.Key.Provider, Scope: s.Key.Scope}
+			// One series per provider and kind of credential: the worst
+			// circuit counts.
+			// No label names a team: a team's own key is "team".
+			scope := s.Key.Scope
+			if scope != ai.ScopeInstance {
+				scope = "team"
+			}
+			labels := metrics.CircuitLabels{Provider: s.Key.Provider, Scope: scope}
 			out[labels] = max(out[labels], map[string]float64{ai.CircuitClosed: 0, ai.CircuitHalfOpen: 1, ai.CircuitOpen: 2}[s.State])
 		}
 		return out

@@ -65,6 +65,27 @@ type Config struct {
 	TeamConcurrency int
 }
 
+// quieter is River's log handler: its INFO lines (periodic job counts and
+// the like) are debug lines here; warnings and errors stay as they are.
+type quieter struct{ slog.Handler }
+
+func (q quieter) Enabled(ctx context.Context, level slog.Level) bool {
+	if level == slog.LevelInfo {
+		level = slog.LevelDebug
+	}
+	return q.Handler.Enabled(ctx, level)
+}
+
+func (q quieter) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level == slog.LevelInfo {
+		r.Level = slog.LevelDebug
+	}
+	return q.Handler.Handle(ctx, r)
+}
+
+func (q quieter) WithAttrs(attrs []slog.Attr) slog.Handler { return quieter{q.Handler.WithAttrs(attrs)} }
+func (q quieter) WithGroup(name string) slog.Handler       { return quieter{q.Handler.WithGroup(name)} }
+
 // KeyResolver finds a team's own API key for a provider.
 type KeyResolver interface {
 	Resolve(ctx context.Context, teamID int64, provider string) (string, error)
@@ -108,7 +129,7 @@ func New(cfg Config) (*Engine, error) {
 	e := &Engine{cfg: cfg}
 
 	rc := &river.Config{
-		Logger:               cfg.Log.With("component", "river"),
+		Logger:               slog.New(quieter{cfg.Log.Handler()}).With("component", "river"),
 		FetchPollInterval:    cfg.PollInterval,
 		FetchCooldown:        min(cfg.PollInterval, 20*time.Millisecond),
 		MaxAttempts:          25,

@@ -71,8 +71,12 @@ func New() *Metrics {
 	}, []string{"provider", "class"})
 	m.RateLimited = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "nofx_rate_limited_total",
-		Help: "Requests refused by a rate limit, by tier (general, auth, expensive, admin, webhooks, streams).",
+		Help: "Requests refused by a rate limit, by tier (general, auth, expensive, admin, webhooks, plan, streams).",
 	}, []string{"tier"})
+	// Every tier from the start, so that a dashboard sees zero, not nothing.
+	for _, tier := range []string{"general", "auth", "expensive", "admin", "webhooks", "plan", "streams"} {
+		m.RateLimited.WithLabelValues(tier)
+	}
 	m.Registry.MustRegister(
 		m.RateLimited,
 		collectors.NewGoCollector(),
@@ -84,7 +88,8 @@ func New() *Metrics {
 }
 
 // CircuitLabels are the labels of one nofx_provider_circuit_state series:
-// the provider and the credential scope ("instance" or "team:<id>").
+// the provider and the kind of credential ("instance" or "team", never a
+// team's id: labels name no team, user or run).
 type CircuitLabels struct {
 	Provider string
 	Scope    string
