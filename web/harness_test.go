@@ -71,6 +71,7 @@ func newAppWith(t *testing.T, url string, log *slog.Logger, configure func(*conf
 		Lease: 5 * time.Second, RescueEvery: time.Second, ShutdownGrace: time.Second,
 		PollInterval: 20 * time.Millisecond, RetryBase: 5 * time.Millisecond, RetryMax: 50 * time.Millisecond,
 		ProviderRetry: ai.RetryPolicy{Attempts: 2, Base: time.Millisecond, Max: 5 * time.Millisecond, MaxRetryAfter: 10 * time.Millisecond},
+		JobAttempts:   2, // a failing step job is a dead letter after one retry (River waits about a second)
 	})
 	require.NoError(t, err)
 	require.NoError(t, a.Start(context.Background()))

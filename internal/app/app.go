@@ -46,6 +46,9 @@ type Tuning struct {
 	ScheduleEvery time.Duration
 	// HeartbeatEvery is how often this node tells the others it is alive.
 	HeartbeatEvery time.Duration
+	// JobAttempts is how often a failing step job is tried before it is a
+	// dead letter.
+	JobAttempts int
 }
 
 // App is a built NOFX: its database, services, engine and web server.
@@ -148,6 +151,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, migrate bool
 		PollInterval:    tune.PollInterval,
 		PollOnly:        !cfg.DatabaseListen,
 		TeamConcurrency: cfg.TeamConcurrency,
+		JobAttempts:     tune.JobAttempts,
 	})
 	if err != nil {
 		a.closeStores()

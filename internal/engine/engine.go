@@ -59,6 +59,10 @@ type Config struct {
 	// (for PgBouncer in transaction mode): idle workers then find new steps
 	// only by polling, every PollInterval.
 	PollOnly bool
+	// JobAttempts is how often a step job whose worker fails (not its
+	// provider: a database error, corrupt data) is tried, with River's
+	// backoff, before it becomes a dead letter; DefaultJobAttempts when 0.
+	JobAttempts int
 	// TeamConcurrency is how many steps of one team may run at once, counted
 	// across every process; 0 is no limit. A team at its limit waits while
 	// other teams' steps run.
@@ -87,6 +91,29 @@ func (q quieter) WithAttrs(attrs []slog.Attr) slog.Handler {
 	return quieter{q.Handler.WithAttrs(attrs)}
 }
 func (q quieter) WithGroup(name string) slog.Handler { return quieter{q.Handler.WithGroup(name)} }
+
+// DefaultJobAttempts is how often a failing step job is tried before it is
+// a dead letter: with River's backoff (attempt⁴ seconds), about 16 minutes.
+const DefaultJobAttempts = 5
+
+// JobErrors returns the last error of each of the step jobs ids that has
+// one, for the dead letters page.
+func (e *Engine) JobErrors(ctx context.Context, ids []int64) (map[int64]string, error) {
+	out := map[int64]string{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	res, err := e.client.JobList(ctx, river.NewJobListParams().IDs(ids...).First(len(ids)))
+	if err != nil {
+		return nil, fmt.Errorf("engine: errors of jobs: %w", err)
+	}
+	for _, job := range res.Jobs {
+		if n := len(job.Errors); n > 0 {
+			out[job.ID] = job.Errors[n-1].Error
+		}
+	}
+	return out, nil
+}
 
 // KeyResolver finds a team's own API key for a provider.
 type KeyResolver interface {
@@ -128,13 +155,16 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = 100 * time.Millisecond
 	}
+	if cfg.JobAttempts <= 0 {
+		cfg.JobAttempts = DefaultJobAttempts
+	}
 	e := &Engine{cfg: cfg}
 
 	rc := &river.Config{
 		Logger:               slog.New(quieter{cfg.Log.Handler()}).With("component", "river"),
 		FetchPollInterval:    cfg.PollInterval,
 		FetchCooldown:        min(cfg.PollInterval, 20*time.Millisecond),
-		MaxAttempts:          25,
+		MaxAttempts:          cfg.JobAttempts,
 		JobTimeout:           -1, // steps keep their own time
 		RescueStuckJobsAfter: 24 * time.Hour,
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/nofxhq/nofx/internal/mail"
 	"github.com/nofxhq/nofx/internal/metrics"
 	"github.com/nofxhq/nofx/internal/nodes"
+	"github.com/nofxhq/nofx/internal/runs"
 )
 
 // Statuses of a check.
@@ -355,20 +356,10 @@ func (c *Checker) queue(ctx context.Context, now time.Time) (Queue, error) {
 	for i := range out.PerMinute {
 		out.PerMinute[i] = byMinute[from.Add(time.Duration(i)*time.Minute).UTC().Format("2006-01-02 15:04")]
 	}
-	if out.DeadLetters, err = CountDeadLetters(ctx, q); err != nil {
+	if out.DeadLetters, err = runs.CountDeadLetters(ctx, q); err != nil {
 		return Queue{}, err
 	}
 	return out, nil
-}
-
-// CountDeadLetters counts the step jobs River gave up on (discarded after
-// their attempts, or by a worker that could not run them).
-func CountDeadLetters(ctx context.Context, q db.Queryer) (int, error) {
-	var n int
-	if err := db.Get(ctx, q, &n, `SELECT COUNT(*) FROM river_job WHERE kind = 'nofx_step' AND state = 'discarded'`); err != nil {
-		return 0, fmt.Errorf("health: count dead letters: %w", err)
-	}
-	return n, nil
 }
 
 // Bytes writes a size for people: "12.3 MiB".
