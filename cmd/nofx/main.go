@@ -30,6 +30,8 @@ Commands:
                              change a plan (-1 = unlimited)
   teams set-plan --team SLUG --plan ID
                              move a team to a plan by hand
+  backup --out FILE          write a consistent copy of the live SQLite database
+  restore --from FILE        put a backup in place (no server may be running)
   version                    print the version
 
 Configuration comes from the environment; see README.md.
@@ -62,6 +64,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		err = plans(ctx, args, stdout, stderr, getenv)
 	case "teams":
 		err = teamsCommand(ctx, args, stdout, stderr, getenv)
+	case "backup":
+		err = backup(ctx, args, stdout, stderr, getenv)
+	case "restore":
+		err = restore(ctx, args, stdout, stderr, getenv)
 	case "version":
 		fmt.Fprintln(stdout, "nofx", version.String())
 	case "help", "-h", "--help":
