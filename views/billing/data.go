@@ -9,6 +9,7 @@ import (
 	"github.com/nofxhq/nofx/internal/billing"
 	"github.com/nofxhq/nofx/internal/pricing"
 	"github.com/nofxhq/nofx/internal/runs"
+	"github.com/nofxhq/nofx/views/components"
 )
 
 // Data is what the billing page shows.
@@ -147,62 +148,29 @@ func (d Data) Meters() []Meter {
 	}
 }
 
-// Chart is a bar chart of one series over the period's days, drawn as SVG.
-type Chart struct {
-	ID, Title string
-	Bars      []Bar
-	Max       string // the top of the scale, as text
-	Width     int
-	Height    int
-}
-
-// Bar is one day's bar of a chart.
-type Bar struct {
-	X, Y, W, H int
-	Label      string // the day and value, for the tooltip and screen readers
-	Day        string // the day of the month, under every few bars
-}
-
-// chartHeight is the drawing height of a chart's bars, in SVG units.
-const chartHeight = 120
-
-func (d Data) chart(id, title string, value func(billing.Day) int64, format func(int64) string) Chart {
+// chart draws one value of each day of the period; the days to come are
+// left empty, so that bars keep their width through the period.
+func (d Data) chart(id, title string, value func(billing.Day) int64, format func(int64) string) components.Chart {
 	days := d.Overview.Days
-	// The whole period is drawn, days to come empty, so that bars keep
-	// their width through the month.
-	total := max(int(d.Overview.Period.End.Sub(d.Overview.Period.Start).Hours()/24+0.5), len(days), 1)
-	c := Chart{ID: id, Title: title, Width: total * 12, Height: chartHeight + 20}
-	var top int64
-	for _, day := range days {
-		top = max(top, value(day))
-	}
-	c.Max = format(top)
+	slots := int(d.Overview.Period.End.Sub(d.Overview.Period.Start).Hours()/24 + 0.5)
+	points := make([]components.Point, len(days))
 	for i, day := range days {
-		v := value(day)
-		h := 0
-		if top > 0 {
-			h = int(v * chartHeight / top)
-		}
-		if v > 0 && h < 2 {
-			h = 2 // a day with something is never invisible
-		}
-		b := Bar{X: i*12 + 1, Y: chartHeight - h, W: 10, H: h, Label: day.Date.Format("2 Jan") + ": " + format(v)}
+		points[i] = components.Point{Value: value(day), Label: day.Date.Format("2 Jan") + ": " + format(value(day))}
 		if i%7 == 0 {
-			b.Day = day.Date.Format("2 Jan")
+			points[i].Tick = day.Date.Format("2 Jan")
 		}
-		c.Bars = append(c.Bars, b)
 	}
-	return c
+	return components.NewChart(id, title, points, slots, 12, format)
 }
 
 // RunsChart is runs started per day.
-func (d Data) RunsChart() Chart {
+func (d Data) RunsChart() components.Chart {
 	return d.chart("runs-chart", "Runs started per day", func(day billing.Day) int64 { return day.Runs },
 		func(n int64) string { return strconv.FormatInt(n, 10) + " runs" })
 }
 
 // CostChart is model cost per day.
-func (d Data) CostChart() Chart {
+func (d Data) CostChart() components.Chart {
 	return d.chart("cost-chart", "Model cost per day", func(day billing.Day) int64 { return day.CostMicros }, pricing.FormatDollars)
 }
 
