@@ -58,10 +58,19 @@ func (s *Server) savePlan(c echo.Context) error {
 	return redirect(c, "/admin/plans#plan-"+id)
 }
 
-// teamsPage lists every team with its plan, owner and this period's usage.
+// teamsPage lists the teams with their plan, owner, usage this period and
+// last activity; q searches names and owners' emails; pages by name.
 func (s *Server) teamsPage(c echo.Context) error {
 	ctx := c.Request().Context()
-	rows, err := s.billing.Teams(ctx)
+	q := billing.TeamQuery{Search: c.QueryParam("q"), AfterName: c.QueryParam("after_name")}
+	if after := c.QueryParam("after"); after != "" {
+		id, err := strconv.ParseInt(after, 10, 64)
+		if err != nil || id < 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, "after must be a team id.")
+		}
+		q.AfterID = id
+	}
+	p, err := s.billing.Teams(ctx, q)
 	if err != nil {
 		return err
 	}
@@ -69,7 +78,7 @@ func (s *Server) teamsPage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.render(c, http.StatusOK, page{Title: "Teams", Nav: "admin", Content: admin.Teams(rows, plans)})
+	return s.render(c, http.StatusOK, page{Title: "Teams", Nav: "admin", Content: admin.Teams(admin.TeamsData{Page: p, Plans: plans, Search: q.Search})})
 }
 
 // setTeamPlan moves a team to a plan by hand.

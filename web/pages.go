@@ -8,6 +8,7 @@ import (
 
 	"github.com/nofxhq/nofx/internal/auth"
 	"github.com/nofxhq/nofx/internal/db"
+	"github.com/nofxhq/nofx/internal/instance"
 	"github.com/nofxhq/nofx/internal/teams"
 	"github.com/nofxhq/nofx/internal/version"
 	"github.com/nofxhq/nofx/views/admin"
@@ -36,6 +37,9 @@ func (s *Server) adminPage(c echo.Context) error {
 		return err
 	}
 	if err := db.Get(ctx, s.db, &o.ActiveSessions, `SELECT COUNT(*) FROM sessions WHERE expires_at > ?`, db.Now()); err != nil {
+		return err
+	}
+	if o.Activity, err = instance.Read(ctx, s.db, db.Now()); err != nil {
 		return err
 	}
 	return s.render(c, http.StatusOK, page{Title: "Admin", Nav: "admin", Content: admin.Page(o)})

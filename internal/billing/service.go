@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -232,31 +233,73 @@ func (s *Service) days(ctx context.Context, a Account) ([]Day, error) {
 
 // TeamRow is a team as Admin → Teams lists it.
 type TeamRow struct {
-	ID       int64  `db:"id"`
-	Name     string `db:"name"`
-	Slug     string `db:"slug"`
-	PlanID   string `db:"plan_id"`
-	PlanName string `db:"plan_name"`
-	Owner    string `db:"owner"`
+	ID           int64      `db:"id"`
+	Name         string     `db:"name"`
+	Slug         string     `db:"slug"`
+	PlanID       string     `db:"plan_id"`
+	PlanName     string     `db:"plan_name"`
+	Owner        string     `db:"owner"`
+	LastActivity db.NullTime `db:"last_activity"` // its latest run
 	Usage
 }
 
-// Teams returns every team with its plan, owner and its current period's
-// usage, for site admins, in one query.
-func (s *Service) Teams(ctx context.Context) ([]TeamRow, error) {
+// TeamQuery picks a page of Admin → Teams: teams whose name, slug or
+// owner's email contains Search, after the team (AfterName, AfterID) in
+// name order.
+type TeamQuery struct {
+	Search    string
+	AfterName string
+	AfterID   int64
+	Limit     int
+}
+
+// TeamPage is a page of teams and, when there are more, where the next
+// page starts.
+type TeamPage struct {
+	Teams    []TeamRow
+	NextName string
+	NextID   int64
+	HasMore  bool
+}
+
+// Teams returns a page of teams with their plan, owner, current period's
+// usage and last activity, for site admins, in one query.
+func (s *Service) Teams(ctx context.Context, tq TeamQuery) (TeamPage, error) {
 	now := db.Now()
+	limit := tq.Limit
+	if limit <= 0 || limit > 200 {
+		limit = 50
+	}
+	where, args := []string{"1 = 1"}, []any{now, now, MonthOf(now).Start}
+	if q := strings.ToLower(strings.TrimSpace(tq.Search)); q != "" {
+		like := "%" + strings.NewReplacer("!", "!!", "%", "!%", "_", "!_").Replace(q) + "%"
+		where = append(where, `(lower(t.name) LIKE ? ESCAPE '!' OR lower(t.slug) LIKE ? ESCAPE '!' OR EXISTS (SELECT 1 FROM memberships m
+			JOIN users u ON u.id = m.user_id WHERE m.team_id = t.id AND m.role = 'owner' AND lower(u.email) LIKE ? ESCAPE '!'))`)
+		args = append(args, like, like, like)
+	}
+	if tq.AfterID > 0 {
+		where = append(where, `(t.name > ? OR (t.name = ? AND t.id > ?))`)
+		args = append(args, tq.AfterName, tq.AfterName, tq.AfterID)
+	}
 	var rows []TeamRow
 	err := db.Select(ctx, s.DB.Reader(), &rows, `SELECT t.id, t.name, t.slug, t.plan AS plan_id, COALESCE(p.name, t.plan) AS plan_name,
 		COALESCE((SELECT u.email FROM memberships m JOIN users u ON u.id = m.user_id
 			WHERE m.team_id = t.id AND m.role = 'owner' ORDER BY m.created_at LIMIT 1), '') AS owner,
 		COALESCE(u.runs, 0) AS runs, COALESCE(u.spend_micros, 0) AS spend_micros, COALESCE(u.own_key_spend_micros, 0) AS own_key_spend_micros,
-		(SELECT COUNT(*) FROM memberships m WHERE m.team_id = t.id) AS members
+		(SELECT COUNT(*) FROM memberships m WHERE m.team_id = t.id) AS members,
+		(SELECT MAX(r.created_at) FROM runs r WHERE r.team_id = t.id) AS last_activity
 		FROM teams t LEFT JOIN plans p ON p.id = t.plan
 		LEFT JOIN subscriptions s ON s.team_id = t.id AND s.status IN ('active', 'trialing', 'past_due') AND s.period_start <= ? AND s.period_end > ?
 		LEFT JOIN team_usage u ON u.team_id = t.id AND u.period_start = COALESCE(s.period_start, ?)
-		ORDER BY t.name, t.id`, now, now, MonthOf(now).Start)
+		WHERE `+strings.Join(where, " AND ")+` ORDER BY t.name, t.id LIMIT ?`, append(args, limit+1)...)
 	if err != nil {
-		return nil, fmt.Errorf("billing: list teams: %w", err)
+		return TeamPage{}, fmt.Errorf("billing: list teams: %w", err)
 	}
-	return rows, nil
+	p := TeamPage{Teams: rows}
+	if len(rows) > limit {
+		p.Teams, p.HasMore = rows[:limit], true
+		last := p.Teams[limit-1]
+		p.NextName, p.NextID = last.Name, last.ID
+	}
+	return p, nil
 }

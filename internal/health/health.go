@@ -326,14 +326,14 @@ func (c *Checker) queue(ctx context.Context, now time.Time) (Queue, error) {
 			out.Queued = r.N
 		}
 	}
-	var oldest *time.Time
+	var oldest db.NullTime // MIN() of a time is text on SQLite
 	err = db.Get(ctx, q, &oldest, `SELECT MIN(j.scheduled_at) FROM steps s JOIN river_job j ON j.id = s.job_id
 		WHERE s.status = 'queued' AND j.state = 'available'`)
 	if err != nil {
 		return Queue{}, fmt.Errorf("health: oldest queued step: %w", err)
 	}
-	if oldest != nil && now.After(*oldest) {
-		out.OldestQueued = now.Sub(*oldest)
+	if oldest.Valid && now.After(oldest.Time) {
+		out.OldestQueued = now.Sub(oldest.Time)
 	}
 	minute := `substr(finished_at, 1, 16)`
 	if c.DB.Dialect == db.Postgres {
