@@ -233,12 +233,12 @@ func (s *Service) days(ctx context.Context, a Account) ([]Day, error) {
 
 // TeamRow is a team as Admin → Teams lists it.
 type TeamRow struct {
-	ID           int64      `db:"id"`
-	Name         string     `db:"name"`
-	Slug         string     `db:"slug"`
-	PlanID       string     `db:"plan_id"`
-	PlanName     string     `db:"plan_name"`
-	Owner        string     `db:"owner"`
+	ID           int64       `db:"id"`
+	Name         string      `db:"name"`
+	Slug         string      `db:"slug"`
+	PlanID       string      `db:"plan_id"`
+	PlanName     string      `db:"plan_name"`
+	Owner        string      `db:"owner"`
 	LastActivity db.NullTime `db:"last_activity"` // its latest run
 	Usage
 }
