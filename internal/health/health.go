@@ -216,7 +216,7 @@ func nodesCheck(list []nodes.Node, now time.Time) Check {
 	if len(lost) > 0 {
 		ch.Status = Warn
 		ch.Message += "; lost: " + strings.Join(lost, ", ")
-		ch.Fix = "A lost node stopped sending heartbeats: if its process died, start it again. Its steps are retried elsewhere once their lease (NOFX_STEP_LEASE) ends; it disappears from this list after an hour."
+		ch.Fix = "A lost node missed three heartbeats: if its process died, start it again. Its steps are retried elsewhere once their lease (NOFX_STEP_LEASE) ends; it disappears from this list after an hour."
 	}
 	if live == 0 {
 		ch.Status = Fail

@@ -14,11 +14,10 @@ import (
 	"github.com/nofxhq/nofx/internal/db"
 )
 
-// Timing of heartbeats: a node beats every Every, is lost when it has not
-// for LostAfter, and is forgotten after ForgetAfter.
+// Timing of heartbeats: a node beats every Every (by default), is lost when
+// it missed three beats, and is forgotten after ForgetAfter.
 const (
 	Every       = 10 * time.Second
-	LostAfter   = 3 * Every
 	ForgetAfter = time.Hour
 )
 
@@ -30,17 +29,24 @@ type Node struct {
 	Version         string    `db:"version"`
 	Workers         int       `db:"workers"`
 	Running         int       `db:"running"`
+	BeatEveryMS     int64     `db:"beat_every_ms"`
 	StartedAt       time.Time `db:"started_at"`
 	LastHeartbeatAt time.Time `db:"last_heartbeat_at"`
 }
 
-// Lost reports whether the node stopped beating before now.
-func (n Node) Lost(now time.Time) bool { return now.Sub(n.LastHeartbeatAt) > LostAfter }
+// Lost reports whether the node missed three heartbeats by now.
+func (n Node) Lost(now time.Time) bool {
+	every := time.Duration(n.BeatEveryMS) * time.Millisecond
+	if every <= 0 {
+		every = Every
+	}
+	return now.Sub(n.LastHeartbeatAt) > 3*every
+}
 
 // List returns the nodes that beat within ForgetAfter, newest first.
 func List(ctx context.Context, q db.Queryer, now time.Time) ([]Node, error) {
 	var out []Node
-	err := db.Select(ctx, q, &out, `SELECT id, host, pid, version, workers, running, started_at, last_heartbeat_at FROM nodes
+	err := db.Select(ctx, q, &out, `SELECT id, host, pid, version, workers, running, beat_every_ms, started_at, last_heartbeat_at FROM nodes
 		WHERE last_heartbeat_at > ? ORDER BY started_at DESC, id`, now.Add(-ForgetAfter))
 	if err != nil {
 		return nil, fmt.Errorf("nodes: list: %w", err)
@@ -77,13 +83,13 @@ func (h *Heart) Start(ctx context.Context) error {
 	}
 	host, _ := os.Hostname()
 	h.id, h.started = host+"-"+hex.EncodeToString(b), db.Now()
-	if _, err := db.Exec(ctx, h.DB, `INSERT INTO nodes (id, host, pid, version, workers, running, started_at, last_heartbeat_at)
-		VALUES (?, ?, ?, ?, ?, 0, ?, ?)`, h.id, host, os.Getpid(), h.Version, h.Workers, h.started, h.started); err != nil {
-		return fmt.Errorf("nodes: register: %w", err)
-	}
 	every := h.Every
 	if every <= 0 {
 		every = Every
+	}
+	h.Every = every
+	if err := h.register(ctx, 0, h.started); err != nil {
+		return err
 	}
 	ctx, h.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	h.done = make(chan struct{})
@@ -126,9 +132,8 @@ func (h *Heart) beat(ctx context.Context) error {
 		return fmt.Errorf("nodes: heartbeat: %w", err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 { // forgotten while the database was away: register again
-		if _, err := db.Exec(ctx, h.DB, `INSERT INTO nodes (id, host, pid, version, workers, running, started_at, last_heartbeat_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, h.id, hostname(), os.Getpid(), h.Version, h.Workers, running, h.started, now); err != nil {
-			return fmt.Errorf("nodes: register again: %w", err)
+		if err := h.register(ctx, running, now); err != nil {
+			return err
 		}
 	}
 	if _, err := db.Exec(ctx, h.DB, `DELETE FROM nodes WHERE last_heartbeat_at < ?`, now.Add(-ForgetAfter)); err != nil {
@@ -137,9 +142,15 @@ func (h *Heart) beat(ctx context.Context) error {
 	return nil
 }
 
-func hostname() string {
-	h, _ := os.Hostname()
-	return h
+// register writes the node's row, beating at now.
+func (h *Heart) register(ctx context.Context, running int, now time.Time) error {
+	host, _ := os.Hostname()
+	_, err := db.Exec(ctx, h.DB, `INSERT INTO nodes (id, host, pid, version, workers, running, beat_every_ms, started_at, last_heartbeat_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, h.id, host, os.Getpid(), h.Version, h.Workers, running, h.Every.Milliseconds(), h.started, now)
+	if err != nil {
+		return fmt.Errorf("nodes: register: %w", err)
+	}
+	return nil
 }
 
 // Stop stops beating and removes the process from the nodes: a node that

@@ -7,6 +7,7 @@ CREATE TABLE nodes (
     version           TEXT NOT NULL,
     workers           INTEGER NOT NULL,
     running           INTEGER NOT NULL DEFAULT 0,
+    beat_every_ms     INTEGER NOT NULL DEFAULT 10000,
     started_at        TIMESTAMPTZ NOT NULL,
     last_heartbeat_at TIMESTAMPTZ NOT NULL
 );
