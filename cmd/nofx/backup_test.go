@@ -32,6 +32,7 @@ func TestBackupDuringWritesAndRestore(t *testing.T) {
 	env := map[string]string{"NOFX_DATA_DIR": dir}
 	c := &cli{t: t, env: env}
 	c.mustRun("users", "create", "--email", testEmail, "--password", testPassword)
+	c.mustRun("plans", "set", "free", "--runs", "-1") // the write load runs past Free's 200 a month
 
 	cfg, err := config.Load(c.getenv)
 	require.NoError(t, err)
