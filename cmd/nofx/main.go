@@ -32,6 +32,8 @@ Commands:
                              move a team to a plan by hand
   backup --out FILE          write a consistent copy of the live SQLite database
   restore --from FILE        put a backup in place (no server may be running)
+  export [--out FILE]        write every table as JSON lines (to stdout by default)
+  import [--from FILE]       read an export into a new database (from stdin by default)
   version                    print the version
 
 Configuration comes from the environment; see README.md.
@@ -68,6 +70,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		err = backup(ctx, args, stdout, stderr, getenv)
 	case "restore":
 		err = restore(ctx, args, stdout, stderr, getenv)
+	case "export":
+		err = exportCmd(ctx, args, stdout, stderr, getenv)
+	case "import":
+		err = importCmd(ctx, args, stdout, stderr, getenv)
 	case "version":
 		fmt.Fprintln(stdout, "nofx", version.String())
 	case "help", "-h", "--help":
