@@ -133,7 +133,7 @@ func (s *Server) apiListDeployments(c echo.Context) error {
 		}
 		out = append(out, d)
 	}
-	return c.JSON(http.StatusOK, map[string]any{"deployments": out})
+	return c.JSON(http.StatusOK, deploymentsResponse{Deployments: out})
 }
 
 func (s *Server) apiTriggerDeployment(c echo.Context) error {
@@ -187,5 +187,5 @@ func (s *Server) apiSetPaused(c echo.Context, paused bool) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, map[string]any{"deployment": s.toDeploymentJSON(c, d)})
+	return c.JSON(http.StatusOK, deploymentResponse{Deployment: s.toDeploymentJSON(c, d)})
 }

@@ -95,7 +95,7 @@ func (s *Server) apiListMembers(c echo.Context) error {
 	for _, m := range list {
 		out = append(out, toMemberJSON(m))
 	}
-	return c.JSON(http.StatusOK, map[string]any{"members": out})
+	return c.JSON(http.StatusOK, membersResponse{Members: out})
 }
 
 func (s *Server) apiChangeMemberRole(c echo.Context) error {
@@ -122,7 +122,7 @@ func (s *Server) apiChangeMemberRole(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, map[string]any{"member": toMemberJSON(m)})
+	return c.JSON(http.StatusOK, memberResponse{Member: toMemberJSON(m)})
 }
 
 func (s *Server) apiRemoveMember(c echo.Context) error {
@@ -154,7 +154,7 @@ func (s *Server) apiListInvites(c echo.Context) error {
 	for _, i := range list {
 		out = append(out, toInviteJSON(i, now))
 	}
-	return c.JSON(http.StatusOK, map[string]any{"invites": out})
+	return c.JSON(http.StatusOK, invitesResponse{Invites: out})
 }
 
 // inviteSent answers with inv and status once the invitation is saved: an

@@ -141,7 +141,7 @@ func (s *Server) apiListTemplates(c echo.Context) error {
 	for _, t := range list {
 		out = append(out, toTemplateJSON(t))
 	}
-	return c.JSON(http.StatusOK, map[string]any{"templates": out})
+	return c.JSON(http.StatusOK, templatesResponse{Templates: out})
 }
 
 func (s *Server) apiCreateTemplate(c echo.Context) error {
@@ -236,7 +236,7 @@ func (s *Server) apiTemplateVersions(c echo.Context) error {
 	for _, v := range versions {
 		out = append(out, toTemplateVersionJSON(t, v))
 	}
-	return c.JSON(http.StatusOK, map[string]any{"template": toTemplateJSON(t), "versions": out})
+	return c.JSON(http.StatusOK, versionsResponse{Template: toTemplateJSON(t), Versions: out})
 }
 
 // diffLineJSON is one line of a diff between two versions in the API.
@@ -272,7 +272,7 @@ func (s *Server) apiTemplateDiff(c echo.Context) error {
 	for _, l := range lines {
 		out = append(out, diffLineJSON{Op: string(l.Op), Text: l.Text, OldNo: l.OldNo, NewNo: l.NewNo})
 	}
-	return c.JSON(http.StatusOK, map[string]any{"from": from, "to": to, "lines": out})
+	return c.JSON(http.StatusOK, diffResponse{From: from, To: to, Lines: out})
 }
 
 // apiRollbackTemplate makes an older version current again.
@@ -292,7 +292,7 @@ func (s *Server) apiRollbackTemplate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, map[string]any{"template": toTemplateJSON(t)})
+	return c.JSON(http.StatusOK, templateOnlyResponse{Template: toTemplateJSON(t)})
 }
 
 // apiDeleteTemplate deletes a template with its versions and deployments;

@@ -155,7 +155,7 @@ func (s *Server) apiListKeys(c echo.Context) error {
 	for _, k := range keys {
 		out = append(out, toAPIKeyJSON(k, now))
 	}
-	return c.JSON(http.StatusOK, map[string]any{"keys": out})
+	return c.JSON(http.StatusOK, keysResponse{Keys: out})
 }
 
 func (s *Server) apiCreateKey(c echo.Context) error {

@@ -124,6 +124,7 @@ func (c *client) do(req *http.Request) response {
 	defer res.Body.Close()
 	b, err := io.ReadAll(res.Body)
 	require.NoError(c.t, err)
+	checkAgainstOpenAPI(c.t, req, res, string(b)) // every API answer of every test matches the document
 	return response{Response: res, Body: string(b)}
 }
 

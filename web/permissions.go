@@ -145,6 +145,7 @@ var routePermissions = map[string]RouteAccess{
 	"GET /admin/prices":                                       siteAdmin,
 	"POST /admin/prices":                                      siteAdmin,
 	"GET /admin/outbox":                                       siteAdmin,
+	"GET /api/v1/openapi.json":                                public,
 	"GET /api/v1/me":                                          signedIn,
 	"GET /api/v1/billing":                                     teamPerm(access.BillingRead),
 	"POST /api/v1/teams":                                      usersOnly,

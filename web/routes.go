@@ -148,7 +148,8 @@ func (s *Server) routes() {
 	e.GET("/admin/teams", s.teamsPage, user, admin, adminLimit)
 	e.POST("/admin/teams/:id/plan", s.setTeamPlan, user, admin, adminLimit)
 
-	// JSON API.
+	// JSON API, and its OpenAPI document (no key needed).
+	e.GET("/api/v1/openapi.json", s.apiOpenAPI)
 	api := e.Group("/api/v1", s.requireAPIAuth, s.limitGeneralAPI)
 	api.GET("/me", s.apiMe)
 	api.GET("/billing", s.apiBilling)

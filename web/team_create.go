@@ -6,7 +6,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/nofxhq/nofx/internal/teams"
 	"github.com/nofxhq/nofx/internal/validation"
 	"github.com/nofxhq/nofx/views/team"
 )
@@ -61,5 +60,5 @@ func (s *Server) apiCreateTeam(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusCreated, map[string]teams.Team{"team": t})
+	return c.JSON(http.StatusCreated, teamResponse{Team: t})
 }
