@@ -14,6 +14,7 @@ import (
 	"github.com/nofxhq/nofx/internal/ai"
 	"github.com/nofxhq/nofx/internal/auth"
 	"github.com/nofxhq/nofx/internal/billing"
+	"github.com/nofxhq/nofx/internal/comparisons"
 	"github.com/nofxhq/nofx/internal/config"
 	"github.com/nofxhq/nofx/internal/db"
 	"github.com/nofxhq/nofx/internal/deployments"
@@ -52,6 +53,8 @@ type Deps struct {
 	StripeHook *billing.Webhook
 	// Health gathers Admin → Health and /readyz?verbose=1.
 	Health *health.Checker
+	// Comparisons replays finished steps on other models.
+	Comparisons *comparisons.Service
 }
 
 // Server answers NOFX's HTTP requests.
@@ -74,6 +77,7 @@ type Server struct {
 	stripe     *billing.Stripe  // nil: local billing
 	stripeHook *billing.Webhook // nil: local billing
 	health     *health.Checker
+	compare    *comparisons.Service
 	flash      *sessions.CookieStore
 	// limits are the rate limit tiers; csrfKey signs CSRF tokens.
 	limits  ratelimit.Set
@@ -112,6 +116,7 @@ func New(d Deps) *Server {
 		stripe:     d.Stripe,
 		stripeHook: d.StripeHook,
 		health:     d.Health,
+		compare:    d.Comparisons,
 		flash:      sessions.NewCookieStore(d.Config.SessionSecret),
 		limits:     ratelimit.FromConfig(d.Config),
 		csrfKey:    csrfKey(d.Config.SessionSecret),

@@ -13,6 +13,7 @@ import (
 	"github.com/nofxhq/nofx/internal/ai"
 	"github.com/nofxhq/nofx/internal/auth"
 	"github.com/nofxhq/nofx/internal/billing"
+	"github.com/nofxhq/nofx/internal/comparisons"
 	"github.com/nofxhq/nofx/internal/config"
 	"github.com/nofxhq/nofx/internal/db"
 	"github.com/nofxhq/nofx/internal/deployments"
@@ -73,6 +74,7 @@ type App struct {
 	Deployments *deployments.Service
 	Scheduler   *deployments.Scheduler
 	Billing     *billing.Service
+	Comparisons *comparisons.Service
 	Warnings    *billing.WarningMailer
 	// Stripe and StripeWebhook sell plans when STRIPE_SECRET_KEY is set;
 	// nil otherwise (local billing).
@@ -162,6 +164,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, migrate bool
 	a.Deployments = &deployments.Service{DB: d, Runs: a.Runs, Box: box, Log: log}
 	a.Scheduler = &deployments.Scheduler{Service: a.Deployments, Every: tune.ScheduleEvery}
 	a.Billing = &billing.Service{DB: d, Waker: a.Runs}
+	a.Comparisons = &comparisons.Service{DB: d, Runs: a.Runs}
 	a.Warnings = &billing.WarningMailer{DB: d, Mailer: a.Mailer, BaseURL: cfg.BaseURL, Every: tune.ScheduleEvery, Log: log}
 	a.Health = &health.Checker{DB: d, DataDir: cfg.DataDir, SMTP: cfg.SMTPURL != "", Mail: a.Mail, Recent: a.Metrics.Recent,
 		Workers: cfg.Workers, Running: a.Engine.Running}
@@ -190,6 +193,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, migrate bool
 		Stripe:      a.Stripe,
 		StripeHook:  a.StripeWebhook,
 		Health:      a.Health,
+		Comparisons: a.Comparisons,
 	})
 	return a, nil
 }

@@ -71,6 +71,14 @@ type CreateInput struct {
 	// its error aborts the run, leaving nothing written. Deployments use it
 	// to claim a schedule tick or a webhook delivery exactly once.
 	Within func(ctx context.Context, tx *sqlx.Tx) error
+	// After, when set, runs last in the transaction that creates the run,
+	// with the run as written; its error aborts the run, leaving nothing
+	// written. Comparisons use it to record themselves with their replay.
+	After func(ctx context.Context, tx *sqlx.Tx, run Run) error
+	// Replay makes the run a comparison's replay: its steps' prompts are
+	// used as written, it is no run of the lists, and it counts toward no
+	// runs limit (its steps' spend counts as any step's).
+	Replay bool
 	// RequestHash is the RequestHash of the request the run is started
 	// from, stored with IdempotencyKey: the same key with another request
 	// is ErrIdempotencyKeyReused. Empty means a hash of the plan and inputs.
@@ -86,6 +94,9 @@ func (s *Service) validate(in *CreateInput) error {
 		in.Inputs = map[string]any{}
 	}
 	for _, name := range in.Plan.InputsUsed() {
+		if in.Replay {
+			break // its prompts are used as written: they read no input
+		}
 		if _, ok := in.Inputs[name]; !ok {
 			errs.Add("inputs."+name, "The plan uses this input; give it a value.")
 		}
@@ -181,8 +192,13 @@ func (s *Service) create(ctx context.Context, actor access.Actor, in CreateInput
 		// takes its first step the moment it commits.
 		t.after = func() error {
 			var err error
-			run, err = getRun(ctx, q, actor.TeamID, runID)
-			return err
+			if run, err = getRun(ctx, q, actor.TeamID, runID); err != nil {
+				return err
+			}
+			if in.After != nil && !replayed {
+				return in.After(ctx, t.tx, run)
+			}
+			return nil
 		}
 		if in.Within != nil {
 			if err := in.Within(ctx, t.tx); err != nil {
@@ -201,8 +217,10 @@ func (s *Service) create(ctx context.Context, actor access.Actor, in CreateInput
 		}
 		// Counted toward the team's plan first: a run past its limits
 		// writes nothing.
-		if err := billing.CountRun(ctx, q, actor.TeamID, now); err != nil {
-			return err
+		if !in.Replay {
+			if err := billing.CountRun(ctx, q, actor.TeamID, now); err != nil {
+				return err
+			}
 		}
 		var key, keyHash, rerunOf any
 		if in.IdempotencyKey != "" {
@@ -224,11 +242,11 @@ func (s *Service) create(ctx context.Context, actor access.Actor, in CreateInput
 		}
 		err := db.Get(ctx, q, &runID, `INSERT INTO runs (team_id, status, goal, template, plan, inputs, created_by_user_id,
 			created_by_key_id, rerun_of, idempotency_key, idempotency_hash, steps_total, created_at, updated_at,
-			template_version, deployment_id, triggered_by, scheduled_for)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			template_version, deployment_id, triggered_by, scheduled_for, replay)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 			actor.TeamID, RunQueued, in.Plan.Goal, in.Template, string(planJSON), string(inputsJSON), userID,
 			keyID, rerunOf, key, keyHash, len(in.Plan.Steps), now, now,
-			in.TemplateVersion, deploymentID, in.TriggeredBy, in.ScheduledFor)
+			in.TemplateVersion, deploymentID, in.TriggeredBy, in.ScheduledFor, in.Replay)
 		if err != nil {
 			return fmt.Errorf("runs: create: %w", err)
 		}
@@ -236,7 +254,7 @@ func (s *Service) create(ctx context.Context, actor access.Actor, in CreateInput
 		// would cost two more round trips.
 		st := &state{run: Run{ID: runID, TeamID: actor.TeamID, Status: RunQueued, Goal: in.Plan.Goal, Template: in.Template,
 			PlanJSON: string(planJSON), InputsJSON: string(inputsJSON), StepsTotal: len(in.Plan.Steps),
-			CreatedAt: now, UpdatedAt: now, TemplateVersion: in.TemplateVersion, TriggeredBy: in.TriggeredBy, ScheduledFor: in.ScheduledFor,
+			CreatedAt: now, UpdatedAt: now, TemplateVersion: in.TemplateVersion, TriggeredBy: in.TriggeredBy, ScheduledFor: in.ScheduledFor, Replay: in.Replay,
 			CreatedByUserID: sql.NullInt64{Int64: actor.UserID, Valid: actor.UserID != 0},
 			CreatedByKeyID:  sql.NullInt64{Int64: actor.APIKeyID, Valid: actor.APIKeyID != 0},
 			RerunOf:         sql.NullInt64{Int64: in.RerunOf, Valid: in.RerunOf != 0},

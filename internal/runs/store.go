@@ -14,7 +14,7 @@ import (
 const runColumns = `r.id, r.team_id, r.status, r.goal, r.template, r.plan, r.inputs,
 	r.created_by_user_id, r.created_by_key_id, r.rerun_of, r.idempotency_key, r.steps_total, r.steps_done,
 	r.input_tokens, r.output_tokens, r.cost_micros, r.error, r.created_at, r.started_at, r.finished_at, r.updated_at,
-	r.template_version, r.deployment_id, r.triggered_by, r.scheduled_for`
+	r.template_version, r.deployment_id, r.triggered_by, r.scheduled_for, r.replay`
 
 // runSelect reads runs with the names of who started them and their
 // deployment's environment, for pages and the API.
@@ -31,7 +31,7 @@ const runSelect = `SELECT ` + runColumns + `,
 // and API show.
 const runListSelect = `SELECT r.id, r.status, r.goal, r.template, r.template_version, r.rerun_of,
 	r.steps_total, r.steps_done, r.input_tokens, r.output_tokens, r.cost_micros, r.error,
-	r.created_at, r.started_at, r.finished_at, r.updated_at, r.triggered_by,
+	r.created_at, r.started_at, r.finished_at, r.updated_at, r.triggered_by, r.replay,
 	COALESCE(u.email, k.name, r.triggered_by, '') AS created_by, COALESCE(d.environment, '') AS deployment_environment
 	FROM runs r
 	LEFT JOIN users u ON u.id = r.created_by_user_id
@@ -101,7 +101,7 @@ type Page struct {
 // listRuns reads one page of teamID's runs in one query, as the list shows
 // them (see runListSelect).
 func listRuns(ctx context.Context, q db.Queryer, teamID int64, f ListFilter) (Page, error) {
-	where := []string{"r.team_id = ?"}
+	where := []string{"r.team_id = ?", "NOT r.replay"} // a comparison's replay is no run of the list
 	args := []any{teamID}
 	if f.Status != "" {
 		where = append(where, "r.status = ?")
@@ -156,7 +156,7 @@ func listRuns(ctx context.Context, q db.Queryer, teamID int64, f ListFilter) (Pa
 // templatesUsed lists the templates the team's runs came from, for filters.
 func templatesUsed(ctx context.Context, q db.Queryer, teamID int64) ([]string, error) {
 	var names []string
-	err := db.Select(ctx, q, &names, `SELECT DISTINCT template FROM runs WHERE team_id = ? AND template <> '' ORDER BY template`, teamID)
+	err := db.Select(ctx, q, &names, `SELECT DISTINCT template FROM runs WHERE team_id = ? AND template <> '' AND NOT replay ORDER BY template`, teamID)
 	if err != nil {
 		return nil, fmt.Errorf("runs: templates used: %w", err)
 	}

@@ -89,6 +89,7 @@ type Run struct {
 	DeploymentEnv   string         `db:"deployment_environment"` // the deployment's environment, "" for none
 	TriggeredBy     string         `db:"triggered_by"`           // for a deployment's run: TriggerAPI, TriggerWebhook or TriggerSchedule
 	ScheduledFor    *time.Time     `db:"scheduled_for"`          // the schedule tick that started the run
+	Replay          bool           `db:"replay"`                 // holds a comparison's candidate steps, whose prompts are used as written
 }
 
 // What started a deployment's run.

@@ -136,7 +136,7 @@ func (s *Service) ClaimWithin(ctx context.Context, runID, stepID, jobID int64, l
 		if err != nil {
 			return fmt.Errorf("runs: inputs of run %d: %w", runID, err)
 		}
-		prompt, err := Render(step.Prompt, inputs, st.outputs())
+		prompt, err := st.prompt(step, inputs)
 		if err != nil {
 			// Validation makes this rare (an input removed by hand, say);
 			// retrying cannot help.
@@ -161,6 +161,15 @@ func (s *Service) ClaimWithin(ctx context.Context, runID, stepID, jobID int64, l
 		return Claim{}, ErrNotClaimable
 	}
 	return c, nil
+}
+
+// prompt is the prompt step runs with: rendered from the run's inputs and
+// earlier outputs, or as written in a replay (rendered for its original).
+func (st *state) prompt(step *Step, inputs map[string]any) (string, error) {
+	if st.run.Replay {
+		return step.Prompt, nil
+	}
+	return Render(step.Prompt, inputs, st.outputs())
 }
 
 // start gives step, about to run with prompt, to a new holder of a lease,
@@ -256,7 +265,7 @@ func (s *Service) complete(ctx context.Context, c Claim, output string, u Usage,
 				if taken == nil || err != nil {
 					return jobs, nil // the job's worker will say why
 				}
-				prompt, err := Render(taken.Prompt, inputs, st.outputs())
+				prompt, err := st.prompt(taken, inputs)
 				if err != nil {
 					return jobs, nil // the job's claim fails the step with the reason
 				}

@@ -1,0 +1,161 @@
+package web
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/nofxhq/nofx/internal/comparisons"
+)
+
+// compareRequest is the body of POST /api/v1/runs/{id}/steps/{name}/compare.
+type compareRequest struct {
+	Candidates []comparisons.CandidateSpec `json:"candidates"`
+}
+
+// preferRequest is the body of POST /api/v1/comparisons/{id}/prefer.
+type preferRequest struct {
+	Preferred string `json:"preferred"` // "original" or a candidate's name (c1…c4)
+}
+
+// comparisonJSON is a comparison in the API.
+type comparisonJSON struct {
+	ID         int64           `json:"id"`
+	RunID      int64           `json:"run_id"`
+	Step       string          `json:"step"`
+	Status     string          `json:"status"` // the replay's: queued, running, succeeded, failed…
+	Template   string          `json:"template,omitempty"`
+	Preferred  string          `json:"preferred,omitempty"`
+	CreatedBy  string          `json:"created_by"`
+	CreatedAt  time.Time       `json:"created_at"`
+	Original   candidateJSON   `json:"original"`
+	Candidates []candidateJSON `json:"candidates"`
+}
+
+// candidateJSON is one output of a comparison, and its cost against the
+// original's.
+type candidateJSON struct {
+	Name         string   `json:"name"`
+	Provider     string   `json:"provider"`
+	Model        string   `json:"model"`
+	Status       string   `json:"status"`
+	Output       string   `json:"output"`
+	Error        string   `json:"error,omitempty"`
+	InputTokens  int64    `json:"input_tokens"`
+	OutputTokens int64    `json:"output_tokens"`
+	CostMicros   int64    `json:"cost_micros"`
+	DurationMS   int64    `json:"duration_ms"`
+	CostDiff     int64    `json:"cost_diff_micros"`     // this cost minus the original's
+	CostRatio    *float64 `json:"cost_ratio,omitempty"` // this cost over the original's, when that is not zero
+}
+
+func toCandidateJSON(c, orig comparisons.Candidate) candidateJSON {
+	out := candidateJSON{Name: c.Name, Provider: c.Provider, Model: c.Model, Status: c.Status, Output: c.Output, Error: c.Error,
+		InputTokens: c.InputTokens, OutputTokens: c.OutputTokens, CostMicros: c.CostMicros, DurationMS: c.Duration.Milliseconds(),
+		CostDiff: c.CostMicros - orig.CostMicros}
+	if orig.CostMicros > 0 {
+		r := float64(c.CostMicros) / float64(orig.CostMicros)
+		out.CostRatio = &r
+	}
+	return out
+}
+
+func toComparisonJSON(v comparisons.View) comparisonJSON {
+	out := comparisonJSON{ID: v.ID, RunID: v.RunID, Step: v.StepName, Status: v.Status, Template: v.Template, Preferred: v.Preferred,
+		CreatedBy: v.CreatedBy, CreatedAt: v.CreatedAt, Original: toCandidateJSON(v.Original, v.Original), Candidates: []candidateJSON{}}
+	for _, c := range v.Candidates {
+		out.Candidates = append(out.Candidates, toCandidateJSON(c, v.Original))
+	}
+	return out
+}
+
+// comparisonID reads the :id path parameter; a malformed one is not found.
+func comparisonID(c echo.Context) (int64, error) {
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil || id < 1 {
+		return 0, echo.NewHTTPError(http.StatusNotFound, "There is no such comparison.")
+	}
+	return id, nil
+}
+
+// apiCompareStep replays a finished run's step on other models.
+func (s *Server) apiCompareStep(c echo.Context) error {
+	a, runID, err := actorAndRun(c)
+	if err != nil {
+		return err
+	}
+	var req compareRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	cmp, err := s.compare.Create(c.Request().Context(), a, runID, c.Param("step"), req.Candidates)
+	if err != nil {
+		return err
+	}
+	v, err := s.compare.Get(c.Request().Context(), a, cmp.ID)
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set(echo.HeaderLocation, fmt.Sprintf("/api/v1/comparisons/%d", cmp.ID))
+	return c.JSON(http.StatusCreated, toComparisonJSON(v))
+}
+
+// apiGetComparison returns a comparison with its outputs.
+func (s *Server) apiGetComparison(c echo.Context) error {
+	a, err := actor(c)
+	if err != nil {
+		return err
+	}
+	id, err := comparisonID(c)
+	if err != nil {
+		return err
+	}
+	v, err := s.compare.Get(c.Request().Context(), a, id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, toComparisonJSON(v))
+}
+
+// apiPreferCandidate marks the preferred output of a comparison.
+func (s *Server) apiPreferCandidate(c echo.Context) error {
+	a, err := actor(c)
+	if err != nil {
+		return err
+	}
+	id, err := comparisonID(c)
+	if err != nil {
+		return err
+	}
+	var req preferRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	if err := s.compare.Prefer(c.Request().Context(), a, id, req.Preferred); err != nil {
+		return err
+	}
+	v, err := s.compare.Get(c.Request().Context(), a, id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, toComparisonJSON(v))
+}
+
+// apiDeleteComparison deletes a comparison and its replay.
+func (s *Server) apiDeleteComparison(c echo.Context) error {
+	a, err := actor(c)
+	if err != nil {
+		return err
+	}
+	id, err := comparisonID(c)
+	if err != nil {
+		return err
+	}
+	if err := s.compare.Delete(c.Request().Context(), a, id); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
