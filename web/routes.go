@@ -95,6 +95,11 @@ func (s *Server) routes() {
 	e.POST("/runs/:id/rerun", s.rerunRun, user, expensive)
 	e.POST("/runs/:id/steps/:step/approve", s.approveStep, user)
 	e.POST("/runs/:id/steps/:step/reject", s.rejectStep, user)
+	e.POST("/runs/:id/steps/:step/compare", s.compareStep, user, expensive)
+	e.GET("/comparisons/:id", s.comparisonPage, user)
+	e.GET("/comparisons/:id/events", s.comparisonEvents, user)
+	e.POST("/comparisons/:id/prefer", s.preferCandidate, user)
+	e.POST("/comparisons/:id/delete", s.deleteComparison, user)
 
 	// Templates pages (HTML).
 	e.GET("/templates", s.templatesPage, user)

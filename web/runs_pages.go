@@ -228,8 +228,11 @@ func (s *Server) runPage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	d := runsview.RunData{Run: run, Steps: steps, Events: events, Now: time.Now(), Can: permissions(a)}
+	d := runsview.RunData{Run: run, Steps: steps, Events: events, Now: time.Now(), Can: permissions(a), Providers: s.ai.Names()}
 	if err := s.teamSlots(ctx, a, &d); err != nil {
+		return err
+	}
+	if d.Comparisons, err = s.compare.ForRun(ctx, a, run.ID); err != nil {
 		return err
 	}
 	return s.render(c, http.StatusOK, page{Title: fmt.Sprintf("Run #%d", id), Nav: "runs", Content: runsview.Show(d)})

@@ -63,6 +63,9 @@ func (s *Server) showVersion(c echo.Context, status int, n int, deleteError stri
 		return err
 	}
 	d := templatesview.ShowData{Template: t, Version: v, Spec: spec, Can: templateCan(a), DeleteError: deleteError}
+	if d.Comparisons, err = s.compare.ForTemplate(c.Request().Context(), a, t.Slug); err != nil {
+		return err
+	}
 	return s.render(c, status, page{Title: t.Name, Nav: "templates", Content: templatesview.Show(d)})
 }
 

@@ -85,9 +85,51 @@ func (s *Server) editTemplatePage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if id := c.QueryParam("comparison"); id != "" {
+		if err := s.useComparedModel(c, a, t.Slug, id, c.QueryParam("candidate"), &spec); err != nil {
+			return err
+		}
+	}
 	b := builderFromSpec(spec)
 	b.Editing = t.Slug
+	if c.QueryParam("comparison") != "" {
+		b.Note = fmt.Sprintf("Use a model compared in comparison #%s", c.QueryParam("comparison"))
+	}
 	return s.renderBuilder(c, http.StatusOK, b)
+}
+
+// useComparedModel puts a comparison's candidate model into its step of
+// spec, for the builder to open as an unsaved draft (the options of
+// another provider are dropped: they were the original provider's).
+func (s *Server) useComparedModel(c echo.Context, a access.Actor, slug, rawID, candidate string, spec *templates.Spec) error {
+	id, err := strconv.ParseInt(rawID, 10, 64)
+	if err != nil || id < 1 {
+		return echo.NewHTTPError(http.StatusNotFound, "There is no such comparison.")
+	}
+	v, err := s.compare.Get(c.Request().Context(), a, id)
+	if err != nil {
+		return err
+	}
+	if v.Template != slug {
+		return echo.NewHTTPError(http.StatusNotFound, "That comparison is of another template's run.")
+	}
+	for _, cand := range v.Candidates {
+		if cand.Name != candidate {
+			continue
+		}
+		for i := range spec.Plan.Steps {
+			st := &spec.Plan.Steps[i]
+			if st.Name == v.StepName && st.Kind == runs.KindLLM {
+				if st.Provider != cand.Provider {
+					st.Options = nil
+				}
+				st.Provider, st.Model = cand.Provider, cand.Model
+				return nil
+			}
+		}
+		return echo.NewHTTPError(http.StatusConflict, "The template's current version has no LLM step "+v.StepName+" any more.")
+	}
+	return echo.NewHTTPError(http.StatusNotFound, "The comparison has no such candidate.")
 }
 
 // builderUpdate applies a structure-changing button (add, remove or move a

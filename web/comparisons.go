@@ -1,0 +1,149 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/nofxhq/nofx/internal/access"
+	"github.com/nofxhq/nofx/internal/comparisons"
+	"github.com/nofxhq/nofx/internal/runs"
+	"github.com/nofxhq/nofx/internal/validation"
+	view "github.com/nofxhq/nofx/views/comparisons"
+)
+
+// compareStep replays a run's step on the models the run page's form
+// names (provider_N and model_N, up to four), and opens the comparison.
+func (s *Server) compareStep(c echo.Context) error {
+	a, runID, err := actorAndRun(c)
+	if err != nil {
+		return err
+	}
+	if err := a.Can(access.RunsCreate); err != nil {
+		return err
+	}
+	var cands []comparisons.CandidateSpec
+	for i := range comparisons.MaxCandidates {
+		p, m := strings.TrimSpace(c.FormValue(fmt.Sprintf("provider_%d", i))), strings.TrimSpace(c.FormValue(fmt.Sprintf("model_%d", i)))
+		if p != "" || m != "" {
+			cands = append(cands, comparisons.CandidateSpec{Provider: p, Model: m})
+		}
+	}
+	cmp, err := s.compare.Create(c.Request().Context(), a, runID, c.Param("step"), cands)
+	var verrs validation.Errors
+	var conflict *runs.ConflictError
+	switch {
+	case errors.As(err, &verrs):
+		for _, msg := range verrs {
+			s.addFlash(c, "error", "The comparison was not started: "+msg)
+			break
+		}
+		return redirect(c, fmt.Sprintf("/runs/%d", runID))
+	case errors.As(err, &conflict):
+		s.addFlash(c, "error", conflict.Message)
+		return redirect(c, fmt.Sprintf("/runs/%d", runID))
+	case err != nil:
+		return err
+	}
+	return redirect(c, view.Path(cmp.ID))
+}
+
+// comparisonPage shows a comparison's outputs side by side.
+func (s *Server) comparisonPage(c echo.Context) error {
+	a, err := actor(c)
+	if err != nil {
+		return err
+	}
+	id, err := comparisonID(c)
+	if err != nil {
+		return err
+	}
+	v, err := s.compare.Get(c.Request().Context(), a, id)
+	if err != nil {
+		return err
+	}
+	return s.render(c, http.StatusOK, page{Title: fmt.Sprintf("Comparison #%d", id), Nav: "runs",
+		Content: view.Page(view.Data{View: v, CanCompare: access.Allowed(a.Role, access.RunsCreate)})})
+}
+
+// comparisonEvents streams the comparison's grid each time its replay
+// changes, until every candidate finished.
+func (s *Server) comparisonEvents(c echo.Context) error {
+	a, err := actor(c)
+	if err != nil {
+		return err
+	}
+	id, err := comparisonID(c)
+	if err != nil {
+		return err
+	}
+	v, err := s.compare.Get(c.Request().Context(), a, id)
+	if err != nil {
+		return err
+	}
+	can := access.Allowed(a.Role, access.RunsCreate)
+	send := func(ctx context.Context, stream *sse) error {
+		v, err := s.compare.Get(ctx, a, id)
+		if err != nil {
+			return err
+		}
+		return sendHTML(ctx, stream, "candidates", 0, view.Grid(view.Data{View: v, CanCompare: can}))
+	}
+	return s.followRun(c, a, v.ReplayRunID, 0, runFollower{
+		untilFinished: true,
+		changed: func(stream *sse, _ []runs.Event, _ runs.Run) error {
+			return send(c.Request().Context(), stream)
+		},
+	})
+}
+
+// preferCandidate marks the output a person prefers.
+func (s *Server) preferCandidate(c echo.Context) error {
+	a, err := actor(c)
+	if err != nil {
+		return err
+	}
+	id, err := comparisonID(c)
+	if err != nil {
+		return err
+	}
+	err = s.compare.Prefer(c.Request().Context(), a, id, c.FormValue("preferred"))
+	var verrs validation.Errors
+	if errors.As(err, &verrs) {
+		s.addFlash(c, "error", verrs["preferred"])
+		return redirect(c, view.Path(id))
+	}
+	if err != nil {
+		return err
+	}
+	s.addFlash(c, "success", "Your choice is kept with the comparison.")
+	return redirect(c, view.Path(id))
+}
+
+// deleteComparison deletes a comparison and its replay.
+func (s *Server) deleteComparison(c echo.Context) error {
+	a, err := actor(c)
+	if err != nil {
+		return err
+	}
+	if err := a.Can(access.RunsCreate); err != nil {
+		return err // before reading: a viewer learns nothing of the comparison
+	}
+	id, err := comparisonID(c)
+	if err != nil {
+		return err
+	}
+	v, err := s.compare.Get(c.Request().Context(), a, id)
+	if err != nil {
+		return err
+	}
+	if err := s.compare.Delete(c.Request().Context(), a, id); err != nil {
+		return err
+	}
+	s.addFlash(c, "success", fmt.Sprintf("Comparison #%d deleted.", id))
+	return redirect(c, fmt.Sprintf("/runs/%d", v.RunID))
+}
