@@ -47,8 +47,8 @@ func (s *Server) retryDeadLetters(c echo.Context) error {
 // discardDeadLetters fails the selected dead letters (or all).
 func (s *Server) discardDeadLetters(c echo.Context) error {
 	reason := strings.TrimSpace(c.FormValue("reason"))
-	if len(reason) > 500 {
-		reason = reason[:500]
+	if r := []rune(reason); len(r) > 500 {
+		reason = string(r[:500]) // on a character, never inside one
 	}
 	return s.actOnDeadLetters(c, "discarded", func(jobID int64) error {
 		return s.runs.DiscardDeadLetter(c.Request().Context(), jobID, reason, auditEntry(c, "", "", ""))

@@ -65,14 +65,35 @@ func (s *Server) readyz(c echo.Context) error {
 	if c.QueryParam("verbose") == "" || s.health == nil {
 		return c.JSON(status, r)
 	}
-	// Every check of Admin → Health, for scripts and monitors; the status
-	// code stays the plain readiness above.
+	// Every check of Admin → Health, for scripts and monitors, within the
+	// general rate limit (it reads more than the plain probe); the status
+	// code stays the plain readiness above. Anyone sees each check's status;
+	// what it says (hosts, addresses, errors) only a site admin or a
+	// scraper with NOFX_METRICS_TOKEN.
+	if err := s.allow(c, s.limits.General, principalKeys(c)); err != nil {
+		return err
+	}
 	report := s.health.Report(ctx)
+	detail := s.mayReadHealth(c)
 	checks := map[string]health.Check{}
 	for _, ch := range report.Checks {
+		if !detail {
+			ch = health.Check{Name: ch.Name, Status: ch.Status}
+		}
 		checks[ch.Name] = ch
 	}
 	return c.JSON(status, map[string]any{"status": r.Status, "health": report.Worst(), "checks": checks})
+}
+
+// mayReadHealth reports whether the request may read what health checks
+// say: a signed-in site admin, or the metrics token when one is set.
+func (s *Server) mayReadHealth(c echo.Context) bool {
+	if u := who(c).User; u != nil && u.IsSiteAdmin {
+		return true
+	}
+	want := s.cfg.MetricsToken
+	got, ok := strings.CutPrefix(c.Request().Header.Get(echo.HeaderAuthorization), "Bearer ")
+	return want != "" && ok && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
 }
 
 // serveMetrics answers GET /metrics in the Prometheus text format; with

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"flag"
 	"fmt"
@@ -59,20 +60,34 @@ func backup(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 	if _, err := os.Stat(target); err == nil {
 		return fmt.Errorf("--out: %s exists already; choose a new file", target)
 	}
-	d, err := openForCommand(ctx, getenv)
+	// The database as it is: a backup is taken before an upgrade, so it
+	// must not migrate anything.
+	d, err := db.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return err
 	}
 	defer d.Close()
-	// VACUUM INTO reads one snapshot of the database (WAL lets serve go on
-	// writing meanwhile) and writes it compacted to a new file.
-	if _, err := d.ExecContext(ctx, `VACUUM INTO ?`, target); err != nil {
-		return fmt.Errorf("write the backup: %w", err)
-	}
-	if err := os.Chmod(target, 0o600); err != nil {
+	live, _, err := d.MigrationVersions(ctx)
+	if err != nil {
 		return err
 	}
-	version, err := checkBackup(ctx, target, d)
+	// The file exists, empty and private, before it holds anything.
+	f, err := os.OpenFile(target, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("--out: %w", err)
+	}
+	f.Close()
+	// VACUUM INTO reads one snapshot of the database (WAL lets serve go on
+	// writing meanwhile) and writes it compacted to the file.
+	if _, err := d.ExecContext(ctx, `VACUUM INTO ?`, target); err != nil {
+		os.Remove(target)
+		return fmt.Errorf("write the backup: %w", err)
+	}
+	if err := forgetNodes(ctx, target); err != nil {
+		os.Remove(target)
+		return err
+	}
+	version, err := checkBackup(ctx, target, live)
 	if err != nil {
 		os.Remove(target)
 		return err
@@ -88,33 +103,51 @@ func backup(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 	return nil
 }
 
-// checkBackup opens a backup and checks that its schema is a NOFX schema
-// no newer than this binary's; with live (the database it came from) it
-// must be current too.
-func checkBackup(ctx context.Context, path string, live *db.DB) (int64, error) {
+// checkBackup reads a backup's schema version, read-only, and checks that
+// it is a NOFX schema no newer than this binary's; with want (the version
+// of the database it was taken from) it must be that version.
+func checkBackup(ctx context.Context, path string, want int64) (int64, error) {
 	if _, err := os.Stat(path); err != nil {
 		return 0, err // opening would create it
 	}
-	b, err := db.Open(ctx, "sqlite://"+path)
+	b, err := sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=busy_timeout(5000)")
 	if err != nil {
 		return 0, fmt.Errorf("the backup does not open: %w", err)
 	}
 	defer b.Close()
-	current, latest, err := b.MigrationVersions(ctx)
+	var version sql.NullInt64
+	if err := b.QueryRowContext(ctx, `SELECT MAX(version_id) FROM goose_db_version WHERE is_applied`).Scan(&version); err != nil || !version.Valid {
+		return 0, fmt.Errorf("the backup holds no NOFX schema: %v", err)
+	}
+	latest, err := db.LatestMigration(db.SQLite)
 	if err != nil {
-		return 0, fmt.Errorf("the backup holds no NOFX schema: %w", err)
+		return 0, err
 	}
-	if current > latest {
-		return 0, fmt.Errorf("the backup's schema (version %d) is newer than this binary's (%d): use a newer nofx", current, latest)
+	if version.Int64 > latest {
+		return 0, fmt.Errorf("the backup's schema (version %d) is newer than this binary's (%d): use a newer nofx", version.Int64, latest)
 	}
-	if live != nil && current != latest {
-		return 0, fmt.Errorf("the backup's schema is at version %d, not %d", current, latest)
+	if want > 0 && version.Int64 != want {
+		return 0, fmt.Errorf("the backup's schema is at version %d, not %d", version.Int64, want)
 	}
 	var n int
-	if err := db.Get(ctx, b, &n, `SELECT COUNT(*) FROM teams`); err != nil {
+	if err := b.QueryRowContext(ctx, `SELECT COUNT(*) FROM teams`).Scan(&n); err != nil {
 		return 0, fmt.Errorf("the backup cannot be read: %w", err)
 	}
-	return current, nil
+	return version.Int64, nil
+}
+
+// forgetNodes removes the copied heartbeats from a backup: they are the
+// processes of the database it came from.
+func forgetNodes(ctx context.Context, path string) error {
+	b, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	if _, err := b.ExecContext(ctx, `DELETE FROM nodes`); err != nil {
+		return fmt.Errorf("clean the backup: %w", err)
+	}
+	return nil
 }
 
 // restore puts a backup in place of the SQLite database, keeping the old
@@ -137,7 +170,7 @@ func restore(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 	if !ok {
 		return errPostgresBackup
 	}
-	if _, err := checkBackup(ctx, *from, nil); err != nil {
+	if _, err := checkBackup(ctx, *from, 0); err != nil {
 		return fmt.Errorf("--from: %w", err)
 	}
 	if _, err := os.Stat(path); err == nil {
@@ -145,16 +178,25 @@ func restore(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 			return err
 		}
 	}
+	// Copied next to the database first, so that a failed copy (a full
+	// disk) leaves the old database where it was.
+	tmp := path + ".restoring"
+	os.Remove(tmp)
+	if err := copyFile(*from, tmp); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("restore: %w", err)
+	}
 	aside := ""
 	if _, err := os.Stat(path); err == nil {
 		aside = path + ".before-restore-" + time.Now().UTC().Format("20060102T150405Z")
 		for _, suffix := range []string{"", "-wal", "-shm"} {
 			if err := os.Rename(path+suffix, aside+suffix); err != nil && !errors.Is(err, os.ErrNotExist) {
+				os.Remove(tmp)
 				return fmt.Errorf("keep the old database aside: %w", err)
 			}
 		}
 	}
-	if err := copyFile(*from, path); err != nil {
+	if err := os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
 	if aside != "" {

@@ -23,7 +23,11 @@ func exportCmd(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	d, err := openForCommand(ctx, getenv)
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return err
+	}
+	d, err := db.Open(ctx, cfg.DatabaseURL) // as it is: an export migrates nothing
 	if err != nil {
 		return err
 	}

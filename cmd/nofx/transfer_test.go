@@ -4,7 +4,9 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -50,6 +52,10 @@ func fill(t *testing.T, c *cli) (waitingRun int64) {
 		require.NoError(t, err)
 		ids = append(ids, run.ID)
 	}
+	for _, id := range []string{"evt_1a", "evt_1B", "evt_1C", "evt_1b"} { // byte order is not every collation's order
+		_, err := db.Exec(ctx, a.DB, `INSERT INTO stripe_events (id, type, created_at, received_at) VALUES (?, 'x', ?, ?)`, id, db.Now(), db.Now())
+		require.NoError(t, err)
+	}
 	gate, err := runs.ParsePlan([]byte(`{"goal":"gate","steps":[{"name":"gate","kind":"approval","prompt":"ok?"},
 		{"name":"after","kind":"text","prompt":"yes","needs":["gate"]}]}`))
 	require.NoError(t, err)
@@ -68,6 +74,7 @@ func fill(t *testing.T, c *cli) (waitingRun int64) {
 // copy works: new ids follow the copied ones, and a waiting run still waits.
 func TestExportImportRoundTrip(t *testing.T) {
 	t.Parallel()
+	ctx := context.Background()
 	src := &cli{t: t, env: map[string]string{"NOFX_DATA_DIR": t.TempDir()}}
 	waiting := fill(t, src)
 	first := filepath.Join(t.TempDir(), "sqlite.jsonl")
@@ -75,14 +82,30 @@ func TestExportImportRoundTrip(t *testing.T) {
 
 	pg := &cli{t: t, env: map[string]string{"NOFX_DATA_DIR": t.TempDir(), "NOFX_DATABASE_URL": dbtest.PostgresURL(t)}}
 	out := pg.mustRun("import", "--from", first)
-	require.Contains(t, out, "rows in 24 tables")
+	require.Contains(t, out, "rows in 25 tables")
 	second := filepath.Join(t.TempDir(), "postgres.jsonl")
 	pg.mustRun("export", "--out", second)
 
+	// A stream spoilt in its last table fails the import and writes nothing
+	// at all: the same database takes the good stream after.
 	back := &cli{t: t, env: map[string]string{"NOFX_DATA_DIR": t.TempDir()}}
+	raw, err := os.ReadFile(second)
+	require.NoError(t, err)
+	spoilt := filepath.Join(t.TempDir(), "spoilt.jsonl")
+	lines := strings.Split(strings.TrimSpace(string(raw)), "\n")
+	lines[len(lines)-1] = `{"end":"backups","rows":7,"sha256":"00"}`
+	require.NoError(t, os.WriteFile(spoilt, []byte(strings.Join(lines, "\n")+"\n"), 0o600))
+	code, _, stderr := back.run("import", "--from", spoilt)
+	require.Equal(t, 1, code)
+	require.Contains(t, stderr, "backups arrived as 0 rows")
+	dback, err := openForCommand(ctx, back.getenv)
+	require.NoError(t, err)
+	var users int
+	require.NoError(t, db.Get(ctx, dback, &users, `SELECT COUNT(*) FROM users`))
+	require.NoError(t, dback.Close())
+	require.Zero(t, users, "nothing of the failed import stays")
 	back.mustRun("import", "--from", second)
 
-	ctx := context.Background()
 	sums := func(c *cli) transfer.Summary {
 		d, err := openForCommand(ctx, c.getenv)
 		require.NoError(t, err)
@@ -105,7 +128,7 @@ func TestExportImportRoundTrip(t *testing.T) {
 	require.Equal(t, int64(4), rows["plans"])
 
 	// Into a database that has accounts already: refused, nothing written.
-	code, _, stderr := back.run("import", "--from", second)
+	code, _, stderr = back.run("import", "--from", second)
 	require.Equal(t, 1, code)
 	require.Contains(t, stderr, "not empty")
 

@@ -334,9 +334,10 @@ func (a *App) Close(ctx context.Context) error {
 		a.stopCircuitResets()
 	}
 	a.Warnings.Stop()
-	err := a.Heart.Stop(ctx)
-	err = errors.Join(err, a.Scheduler.Stop(ctx))
+	err := a.Scheduler.Stop(ctx)
 	err = errors.Join(err, a.Engine.Stop(ctx))
+	// Last of the writers: until the workers stopped, the node is one.
+	err = errors.Join(err, a.Heart.Stop(ctx))
 	return errors.Join(err, a.closeStores())
 }
 

@@ -311,3 +311,27 @@ func IsUniqueViolation(err error) bool {
 func Now() time.Time {
 	return time.Now().UTC().Truncate(time.Microsecond)
 }
+
+// BeginSnapshot begins a read-only transaction that sees one moment of the
+// database throughout (REPEATABLE READ on PostgreSQL; a read transaction
+// on SQLite's readers, which WAL keeps at one snapshot). Roll it back when
+// done.
+func (d *DB) BeginSnapshot(ctx context.Context) (*sqlx.Tx, error) {
+	if d.Dialect == Postgres {
+		return d.BeginTxx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
+	}
+	r := d
+	if d.reader != nil {
+		r = d.reader
+	}
+	tx, err := r.BeginTxx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	// SQLite's snapshot starts with the first read, not with BEGIN.
+	if _, err := tx.ExecContext(ctx, `SELECT COUNT(*) FROM sqlite_master`); err != nil {
+		tx.Rollback() //nolint:errcheck // the read failed already
+		return nil, err
+	}
+	return tx, nil
+}

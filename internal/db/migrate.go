@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"fmt"
 	"io/fs"
+	"strconv"
+	"strings"
 
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
@@ -117,4 +119,25 @@ func (d *DB) MigrationVersions(ctx context.Context) (current, latest int64, err 
 		return 0, 0, fmt.Errorf("db: migration versions: %w", err)
 	}
 	return current, latest, nil
+}
+
+// LatestMigration is the version the embedded migrations of dialect bring
+// a database to.
+func LatestMigration(dialect Dialect) (int64, error) {
+	entries, err := fs.ReadDir(migrations.FS, string(dialect))
+	if err != nil {
+		return 0, fmt.Errorf("db: migrations for %s: %w", dialect, err)
+	}
+	var latest int64
+	for _, e := range entries {
+		name := e.Name()
+		i := strings.IndexByte(name, '_')
+		if i <= 0 || !strings.HasSuffix(name, ".sql") {
+			continue
+		}
+		if n, err := strconv.ParseInt(name[:i], 10, 64); err == nil && n > latest {
+			latest = n
+		}
+	}
+	return latest, nil
 }

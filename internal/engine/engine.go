@@ -93,7 +93,7 @@ func (q quieter) WithAttrs(attrs []slog.Attr) slog.Handler {
 func (q quieter) WithGroup(name string) slog.Handler { return quieter{q.Handler.WithGroup(name)} }
 
 // DefaultJobAttempts is how often a failing step job is tried before it is
-// a dead letter: with River's backoff (attempt⁴ seconds), about 16 minutes.
+// a dead letter: with River's backoff (attempt⁴ seconds), about 6 minutes.
 const DefaultJobAttempts = 5
 
 // JobErrors returns the last error of each of the step jobs ids that has

@@ -49,7 +49,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	now := db.Now()
-	if q, err := c.Checker.queue(ctx, now); err == nil {
+	if q, err := c.Checker.readQueue(ctx, now, false); err == nil {
 		for state, n := range map[string]int{"queued": q.Queued, "running": q.Running, "waiting_approval": q.WaitingApproval,
 			"waiting_circuit": q.WaitingCircuit, "waiting_limit": q.WaitingLimit, "scheduled": q.Scheduled} {
 			ch <- prometheus.MustNewConstMetric(stepsDesc, prometheus.GaugeValue, float64(n), state)

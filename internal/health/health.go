@@ -292,6 +292,11 @@ func (c *Checker) mailCheck(r Report, now time.Time) Check {
 // queue reads the steps not finished, by what they wait on, the oldest
 // ready one, the flow of the last hour, and the dead letters.
 func (c *Checker) queue(ctx context.Context, now time.Time) (Queue, error) {
+	return c.readQueue(ctx, now, true)
+}
+
+// readQueue is queue, with the flow of the last hour when flow is true.
+func (c *Checker) readQueue(ctx context.Context, now time.Time, flow bool) (Queue, error) {
 	q := c.DB.Reader()
 	var rows []struct {
 		Class string `db:"class"`
@@ -302,6 +307,7 @@ func (c *Checker) queue(ctx context.Context, now time.Time) (Queue, error) {
 			WHEN s.status = 'waiting' AND s.waiting_on <> '' THEN 'limit'
 			WHEN s.status = 'waiting' THEN 'approval'
 			WHEN s.waiting_until IS NOT NULL AND s.waiting_until > ? THEN 'circuit'
+			WHEN s.job_id IS NOT NULL AND (j.id IS NULL OR j.state = 'discarded') THEN 'dead'
 			WHEN j.state IN ('scheduled', 'retryable') THEN 'scheduled'
 			ELSE 'queued' END AS class, COUNT(*) AS n
 		FROM steps s LEFT JOIN river_job j ON j.id = s.job_id
@@ -322,6 +328,8 @@ func (c *Checker) queue(ctx context.Context, now time.Time) (Queue, error) {
 			out.WaitingCircuit = r.N
 		case "scheduled":
 			out.Scheduled = r.N
+		case "dead":
+			// counted as dead letters below
 		default:
 			out.Queued = r.N
 		}
@@ -335,29 +343,32 @@ func (c *Checker) queue(ctx context.Context, now time.Time) (Queue, error) {
 	if oldest.Valid && now.After(oldest.Time) {
 		out.OldestQueued = now.Sub(oldest.Time)
 	}
+	if out.DeadLetters, err = runs.CountDeadLetters(ctx, q); err != nil {
+		return Queue{}, err
+	}
+	if !flow {
+		return out, nil
+	}
 	minute := `substr(finished_at, 1, 16)`
 	if c.DB.Dialect == db.Postgres {
 		minute = `to_char(finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI')`
 	}
-	var flow []struct {
+	var perMinute []struct {
 		Minute string `db:"minute"`
 		N      int    `db:"n"`
 	}
 	from := now.Add(-time.Hour).Truncate(time.Minute).Add(time.Minute)
-	err = db.Select(ctx, q, &flow, `SELECT `+minute+` AS minute, COUNT(*) AS n FROM steps WHERE finished_at >= ? GROUP BY 1`, from)
+	err = db.Select(ctx, q, &perMinute, `SELECT `+minute+` AS minute, COUNT(*) AS n FROM steps WHERE finished_at >= ? GROUP BY 1`, from)
 	if err != nil {
 		return Queue{}, fmt.Errorf("health: steps finished per minute: %w", err)
 	}
 	byMinute := map[string]int{}
-	for _, f := range flow {
+	for _, f := range perMinute {
 		byMinute[strings.Replace(f.Minute, "T", " ", 1)] = f.N
 	}
 	out.PerMinute = make([]int, 60)
 	for i := range out.PerMinute {
 		out.PerMinute[i] = byMinute[from.Add(time.Duration(i)*time.Minute).UTC().Format("2006-01-02 15:04")]
-	}
-	if out.DeadLetters, err = runs.CountDeadLetters(ctx, q); err != nil {
-		return Queue{}, err
 	}
 	return out, nil
 }

@@ -57,6 +57,7 @@ var tables = []table{
 	{name: "runs", key: "id", identity: true},
 	{name: "steps", key: "id", identity: true},
 	{name: "run_events", key: "id", identity: true},
+	{name: "comparisons", key: "id", identity: true},
 	{name: "webhook_deliveries", key: "id", identity: true},
 	{name: "login_throttles", key: "email"},
 	{name: "plans", key: "id", seeded: true},
@@ -77,15 +78,15 @@ const (
 
 // columnKinds returns each column of t in the database's order, with its
 // kind.
-func columnKinds(ctx context.Context, d *db.DB, t string) ([]string, map[string]string, error) {
+func columnKinds(ctx context.Context, q db.Queryer, dialect db.Dialect, t string) ([]string, map[string]string, error) {
 	var cols []string
 	kinds := map[string]string{}
-	if d.Dialect == db.Postgres {
+	if dialect == db.Postgres {
 		var rows []struct {
 			Name string `db:"column_name"`
 			Type string `db:"data_type"`
 		}
-		err := db.Select(ctx, d, &rows, `SELECT column_name, data_type FROM information_schema.columns
+		err := db.Select(ctx, q, &rows, `SELECT column_name, data_type FROM information_schema.columns
 			WHERE table_schema = current_schema() AND table_name = ? ORDER BY ordinal_position`, t)
 		if err != nil {
 			return nil, nil, fmt.Errorf("transfer: columns of %s: %w", t, err)
@@ -108,7 +109,7 @@ func columnKinds(ctx context.Context, d *db.DB, t string) ([]string, map[string]
 			Name string `db:"name"`
 			Type string `db:"type"`
 		}
-		err := db.Select(ctx, d, &rows, `SELECT name, type FROM pragma_table_info(?) ORDER BY cid`, t)
+		err := db.Select(ctx, q, &rows, `SELECT name, type FROM pragma_table_info(?) ORDER BY cid`, t)
 		if err != nil {
 			return nil, nil, fmt.Errorf("transfer: columns of %s: %w", t, err)
 		}
@@ -239,6 +240,16 @@ func Export(ctx context.Context, d *db.DB, w io.Writer, progress Progress) (Summ
 	if current != latest {
 		return Summary{}, fmt.Errorf("transfer: the schema is at version %d, not %d: run nofx migrate first", current, latest)
 	}
+	// One snapshot for every table, so that a live database exports whole
+	// (no step without its run).
+	snap, err := d.BeginSnapshot(ctx)
+	if err != nil {
+		return Summary{}, fmt.Errorf("transfer: begin the export's snapshot: %w", err)
+	}
+	defer snap.Rollback() //nolint:errcheck // read only
+	if err := checkTables(ctx, snap, d.Dialect); err != nil {
+		return Summary{}, err
+	}
 	bw := bufio.NewWriterSize(w, 1<<20)
 	enc := json.NewEncoder(bw)
 	if err := enc.Encode(header{Format: Format, Schema: current, From: string(d.Dialect)}); err != nil {
@@ -246,7 +257,7 @@ func Export(ctx context.Context, d *db.DB, w io.Writer, progress Progress) (Summ
 	}
 	var sum Summary
 	for _, t := range tables {
-		ts, err := exportTable(ctx, d, t, enc, progress)
+		ts, err := exportTable(ctx, snap, d.Dialect, t, enc, progress)
 		if err != nil {
 			return Summary{}, err
 		}
@@ -255,13 +266,42 @@ func Export(ctx context.Context, d *db.DB, w io.Writer, progress Progress) (Summ
 	return sum, bw.Flush()
 }
 
-func exportTable(ctx context.Context, d *db.DB, t table, enc *json.Encoder, progress Progress) (TableSum, error) {
-	cols, kinds, err := columnKinds(ctx, d, t.name)
+// notCopied are the tables no export holds: River's (jobs are made again),
+// goose's (the schema is migrated), and the node list.
+func notCopied(name string) bool {
+	return strings.HasPrefix(name, "river_") || strings.HasPrefix(name, "sqlite_") || strings.HasPrefix(name, "goose_") || name == "nodes"
+}
+
+// checkTables refuses a database with a table the export would leave out:
+// a new table must be added to tables.
+func checkTables(ctx context.Context, q db.Queryer, dialect db.Dialect) error {
+	query := `SELECT name FROM sqlite_master WHERE type = 'table'`
+	if dialect == db.Postgres {
+		query = `SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'`
+	}
+	var names []string
+	if err := db.Select(ctx, q, &names, query); err != nil {
+		return fmt.Errorf("transfer: list tables: %w", err)
+	}
+	known := map[string]bool{}
+	for _, t := range tables {
+		known[t.name] = true
+	}
+	for _, n := range names {
+		if !known[n] && !notCopied(n) {
+			return fmt.Errorf("transfer: table %s is not one this version of nofx knows how to copy", n)
+		}
+	}
+	return nil
+}
+
+func exportTable(ctx context.Context, q db.Queryer, dialect db.Dialect, t table, enc *json.Encoder, progress Progress) (TableSum, error) {
+	cols, kinds, err := columnKinds(ctx, q, dialect, t.name)
 	if err != nil {
 		return TableSum{}, err
 	}
 	var total int64
-	if err := db.Get(ctx, d, &total, `SELECT COUNT(*) FROM `+t.name); err != nil {
+	if err := db.Get(ctx, q, &total, `SELECT COUNT(*) FROM `+t.name); err != nil {
 		return TableSum{}, fmt.Errorf("transfer: count %s: %w", t.name, err)
 	}
 	if err := enc.Encode(tableStart{Table: t.name, Columns: cols}); err != nil {
@@ -269,7 +309,7 @@ func exportTable(ctx context.Context, d *db.DB, t table, enc *json.Encoder, prog
 	}
 	ck := newChecksum()
 	var n int64
-	err = eachRow(ctx, d, t, cols, kinds, func(row []any) error {
+	err = eachRow(ctx, q, dialect, t, cols, kinds, func(row []any) error {
 		ck.add(row)
 		n++
 		if progress != nil && n%1000 == 0 {
@@ -287,9 +327,17 @@ func exportTable(ctx context.Context, d *db.DB, t table, enc *json.Encoder, prog
 	return ts, enc.Encode(tableEnd{End: t.name, Rows: n, SHA256: ts.SHA256})
 }
 
-// eachRow calls fn with every row of t, normalized, in key order.
-func eachRow(ctx context.Context, d *db.DB, t table, cols []string, kinds map[string]string, fn func([]any) error) error {
-	rows, err := d.QueryContext(ctx, `SELECT `+strings.Join(cols, ", ")+` FROM `+t.name+` ORDER BY `+t.key)
+// eachRow calls fn with every row of t, normalized, in key order: text
+// keys in byte order on both databases (PostgreSQL's collation would sort
+// them otherwise, and the checksums would differ).
+func eachRow(ctx context.Context, q db.Queryer, dialect db.Dialect, t table, cols []string, kinds map[string]string, fn func([]any) error) error {
+	order := strings.Split(t.key, ", ")
+	for i, k := range order {
+		if dialect == db.Postgres && kinds[k] == kindText {
+			order[i] = k + ` COLLATE "C"`
+		}
+	}
+	rows, err := q.QueryContext(ctx, `SELECT `+strings.Join(cols, ", ")+` FROM `+t.name+` ORDER BY `+strings.Join(order, ", "))
 	if err != nil {
 		return fmt.Errorf("transfer: read %s: %w", t.name, err)
 	}
@@ -322,7 +370,7 @@ func eachRow(ctx context.Context, d *db.DB, t table, cols []string, kinds map[st
 func Sums(ctx context.Context, d *db.DB) (Summary, error) {
 	var sum Summary
 	for _, t := range tables {
-		ts, err := tableSum(ctx, d, t)
+		ts, err := tableSum(ctx, d, d.Dialect, t)
 		if err != nil {
 			return Summary{}, err
 		}
@@ -362,23 +410,32 @@ func Import(ctx context.Context, d *db.DB, r io.Reader, progress Progress) (Summ
 	if users > 0 {
 		return Summary{}, ErrNotEmpty
 	}
+	// One transaction for everything: an import that fails (a checksum,
+	// a full disk, Ctrl-C) leaves the database empty, ready to try again.
 	var sum Summary
-	for _, t := range tables {
-		ts, err := importTable(ctx, d, t, dec, progress)
-		if err != nil {
-			return Summary{}, err
+	err = db.WithTx(ctx, d, func(tx *sqlx.Tx) error {
+		sum = Summary{}
+		for _, t := range tables {
+			ts, err := importTable(ctx, tx, d.Dialect, t, dec, progress)
+			if err != nil {
+				return err
+			}
+			sum.Tables = append(sum.Tables, ts)
 		}
-		sum.Tables = append(sum.Tables, ts)
+		return nil
+	})
+	if err != nil {
+		return Summary{}, err
 	}
 	return sum, nil
 }
 
-func importTable(ctx context.Context, d *db.DB, t table, dec *json.Decoder, progress Progress) (TableSum, error) {
+func importTable(ctx context.Context, tx *sqlx.Tx, dialect db.Dialect, t table, dec *json.Decoder, progress Progress) (TableSum, error) {
 	var start tableStart
 	if err := dec.Decode(&start); err != nil || start.Table != t.name {
 		return TableSum{}, fmt.Errorf("transfer: expected table %s in the stream: %v", t.name, err)
 	}
-	cols, kinds, err := columnKinds(ctx, d, t.name)
+	cols, kinds, err := columnKinds(ctx, tx, dialect, t.name)
 	if err != nil {
 		return TableSum{}, err
 	}
@@ -386,7 +443,7 @@ func importTable(ctx context.Context, d *db.DB, t table, dec *json.Decoder, prog
 		return TableSum{}, fmt.Errorf("transfer: %s has columns %v here and %v in the export", t.name, cols, start.Columns)
 	}
 	var end tableEnd
-	err = db.WithTx(ctx, d, func(tx *sqlx.Tx) error {
+	err = func() error {
 		if t.seeded {
 			if _, err := tx.ExecContext(ctx, `DELETE FROM `+t.name); err != nil {
 				return fmt.Errorf("transfer: empty %s: %w", t.name, err)
@@ -398,7 +455,7 @@ func importTable(ctx context.Context, d *db.DB, t table, dec *json.Decoder, prog
 			if len(batch) == 0 {
 				return nil
 			}
-			if err := insertRows(ctx, tx, d.Dialect, t, cols, batch); err != nil {
+			if err := insertRows(ctx, tx, dialect, t, cols, batch); err != nil {
 				return err
 			}
 			n += int64(len(batch))
@@ -439,18 +496,18 @@ func importTable(ctx context.Context, d *db.DB, t table, dec *json.Decoder, prog
 		if err := flush(); err != nil {
 			return err
 		}
-		if t.identity && d.Dialect == db.Postgres {
+		if t.identity && dialect == db.Postgres {
 			if _, err := tx.ExecContext(ctx, `SELECT setval(pg_get_serial_sequence('`+t.name+`', 'id'),
 				COALESCE((SELECT MAX(id) FROM `+t.name+`), 0) + 1, false)`); err != nil {
 				return fmt.Errorf("transfer: move the ids of %s on: %w", t.name, err)
 			}
 		}
 		return nil
-	})
+	}()
 	if err != nil {
 		return TableSum{}, err
 	}
-	got, err := tableSum(ctx, d, t)
+	got, err := tableSum(ctx, tx, dialect, t)
 	if err != nil {
 		return TableSum{}, err
 	}
@@ -460,15 +517,15 @@ func importTable(ctx context.Context, d *db.DB, t table, dec *json.Decoder, prog
 	return got, nil
 }
 
-// tableSum is one table's rows and checksum in d.
-func tableSum(ctx context.Context, d *db.DB, t table) (TableSum, error) {
-	cols, kinds, err := columnKinds(ctx, d, t.name)
+// tableSum is one table's rows and checksum as q reads them.
+func tableSum(ctx context.Context, q db.Queryer, dialect db.Dialect, t table) (TableSum, error) {
+	cols, kinds, err := columnKinds(ctx, q, dialect, t.name)
 	if err != nil {
 		return TableSum{}, err
 	}
 	ck := newChecksum()
 	var n int64
-	if err := eachRow(ctx, d, t, cols, kinds, func(row []any) error { ck.add(row); n++; return nil }); err != nil {
+	if err := eachRow(ctx, q, dialect, t, cols, kinds, func(row []any) error { ck.add(row); n++; return nil }); err != nil {
 		return TableSum{}, err
 	}
 	return TableSum{Table: t.name, Rows: n, SHA256: ck.sum()}, nil

@@ -22,11 +22,14 @@ CREATE TABLE backups (
 
 -- The health page's flow of finished steps over the last hour.
 CREATE INDEX steps_finished_at_idx ON steps (finished_at);
+-- The steps not finished, by state, for the health page and /metrics.
+CREATE INDEX steps_open_status_idx ON steps (status) WHERE status IN ('queued', 'running', 'waiting');
 -- The instance's activity by day, across teams.
 CREATE INDEX runs_created_at_idx ON runs (created_at);
 
 -- +goose Down
 DROP INDEX runs_created_at_idx;
+DROP INDEX steps_open_status_idx;
 DROP INDEX steps_finished_at_idx;
 DROP TABLE backups;
 DROP TABLE nodes;
