@@ -14,6 +14,7 @@ import (
 	"github.com/nofxhq/nofx/internal/runs"
 	"github.com/nofxhq/nofx/internal/validation"
 	view "github.com/nofxhq/nofx/views/comparisons"
+	"github.com/nofxhq/nofx/views/components"
 )
 
 // compareStep replays a run's step on the models the run page's form
@@ -86,6 +87,8 @@ func (s *Server) comparisonEvents(c echo.Context) error {
 		return err
 	}
 	can := access.Allowed(a.Role, access.RunsCreate)
+	// The grid's forms carry the page's CSRF token.
+	ctx := components.WithCSRF(c.Request().Context(), csrfToken(c))
 	send := func(ctx context.Context, stream *sse) error {
 		v, err := s.compare.Get(ctx, a, id)
 		if err != nil {
@@ -96,7 +99,7 @@ func (s *Server) comparisonEvents(c echo.Context) error {
 	return s.followRun(c, a, v.ReplayRunID, 0, runFollower{
 		untilFinished: true,
 		changed: func(stream *sse, _ []runs.Event, _ runs.Run) error {
-			return send(c.Request().Context(), stream)
+			return send(ctx, stream)
 		},
 	})
 }
