@@ -146,6 +146,11 @@ func openAPIPath(path string) string {
 	return strings.Join(parts, "/")
 }
 
+// errorCodes are every code of the error shape.
+var errorCodes = []string{"bad_request", "unauthorized", "payment_required", "plan_limit", "forbidden", "not_found",
+	"method_not_allowed", "conflict", "idempotency_key_reused", "request_too_large", "unsupported_media_type",
+	"validation_failed", "rate_limited", "unavailable", "internal", "error"}
+
 // errorStatuses are the error answers every operation may give, and what
 // they mean.
 var errorStatuses = map[int]string{
@@ -174,6 +179,11 @@ var (
 func buildOpenAPI() map[string]any {
 	s := &schemas{components: map[string]any{}}
 	errRef := s.of(apiError{})
+	// The error codes, named: a client can switch on them.
+	if body, ok := s.components["ApiErrorBody"].(map[string]any); ok {
+		body["properties"].(map[string]any)["code"] = map[string]any{"type": "string", "enum": errorCodes,
+			"description": "What went wrong, for programs; message says it for people, and fields names the fields at fault."}
+	}
 	paths := map[string]any{}
 	for _, op := range apiOperations {
 		path := openAPIPath(op.path)

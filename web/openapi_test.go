@@ -158,5 +158,6 @@ func TestOpenAPIValidatorRefusesWhatTheDocumentDoesNotAllow(t *testing.T) {
 	require.False(t, check("GET", "/api/v1/runs/7", 200, `{"id":7}`), "a run without its fields")
 	require.True(t, check("GET", "/api/v1/runs/7", 404, `{"error":{"code":"not_found","message":"We could not find that."}}`))
 	require.False(t, check("GET", "/api/v1/runs/7", 404, `{"message":"nope"}`), "not the error shape")
+	require.False(t, check("GET", "/api/v1/runs/7", 404, `{"error":{"code":"oops","message":"x"}}`), "a code the document does not name")
 	require.False(t, check("DELETE", "/api/v1/templates/x", 200, `{}`), "an undocumented status")
 }
