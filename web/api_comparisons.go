@@ -8,6 +8,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/nofxhq/nofx/internal/access"
 	"github.com/nofxhq/nofx/internal/comparisons"
 )
 
@@ -86,6 +87,9 @@ func (s *Server) apiCompareStep(c echo.Context) error {
 	a, runID, err := actorAndRun(c)
 	if err != nil {
 		return err
+	}
+	if err := a.Can(access.RunsCreate); err != nil {
+		return err // before the body is read
 	}
 	var req compareRequest
 	if err := decodeJSON(c, &req); err != nil {

@@ -123,10 +123,45 @@ func TestAPICompareStep(t *testing.T) {
 		require.Equal(t, http.StatusNotFound, other.do(http.MethodGet, fmt.Sprintf("/api/v1/comparisons/%d", id), "").StatusCode, "another team's")
 		require.Equal(t, http.StatusNotFound, other.do(http.MethodPost, path, `{"candidates":[{"provider":"simulated","model":"echo"}]}`).StatusCode)
 
+		// A prompt whose rendered text has braces (a template language in an
+		// input) is replayed as written, not read as a template again.
+		res = c.do(http.MethodPost, "/api/v1/runs", `{"plan":{"goal":"g","steps":[
+			{"name":"t","kind":"llm","provider":"simulated","model":"echo","prompt":"translate {{inputs.code}}"}]},"inputs":{"code":"<p>{{ message }}</p>"}}`)
+		require.Equal(t, http.StatusCreated, res.StatusCode, res.Body)
+		braces := decode[apiRun](t, res).ID
+		c.waitRun(braces, "succeeded")
+		res = c.do(http.MethodPost, fmt.Sprintf("/api/v1/runs/%d/steps/t/compare", braces), `{"candidates":[{"provider":"simulated","model":"echo","x":1}]}`)
+		require.Equal(t, http.StatusBadRequest, res.StatusCode, "unknown fields are refused")
+		res = c.do(http.MethodPost, fmt.Sprintf("/api/v1/runs/%d/steps/t/compare", braces), `{"candidates":[{"provider":"simulated","model":"echo"}]}`)
+		require.Equal(t, http.StatusCreated, res.StatusCode, res.Body)
+		withBraces := c.waitComparison(decode[apiComparison](t, res).ID)
+		require.Equal(t, "translate <p>{{ message }}</p>", withBraces.Candidates[0].Output)
+
+		var replayID int64
+		require.NoError(t, db.Get(ctx, a.DB, &replayID, `SELECT replay_run_id FROM comparisons WHERE id = ?`, withBraces.ID))
+		res = c.do(http.MethodPost, fmt.Sprintf("/api/v1/runs/%d/rerun", replayID), "")
+		require.Equal(t, http.StatusConflict, res.StatusCode, "a replay is not rerun as a run: %s", res.Body)
+		res = c.do(http.MethodPost, fmt.Sprintf("/api/v1/runs/%d/steps/c1/compare", replayID), `{"candidates":[{"provider":"simulated","model":"echo"}]}`)
+		require.Equal(t, http.StatusConflict, res.StatusCode, "nor compared: %s", res.Body)
+
+		// Deleting a comparison whose candidate still runs cancels it first.
+		res = c.do(http.MethodPost, "/api/v1/runs", `{"plan":{"goal":"g","steps":[{"name":"s","kind":"llm","provider":"simulated","model":"echo",
+			"prompt":"slow","options":{"latency_ms":3000}}]}}`)
+		require.Equal(t, http.StatusCreated, res.StatusCode, res.Body)
+		slow := decode[apiRun](t, res).ID
+		c.waitRun(slow, "succeeded")
+		res = c.do(http.MethodPost, fmt.Sprintf("/api/v1/runs/%d/steps/s/compare", slow), `{"candidates":[{"provider":"simulated","model":"echo"}]}`)
+		require.Equal(t, http.StatusCreated, res.StatusCode, res.Body)
+		running := decode[apiComparison](t, res).ID
+		require.Equal(t, http.StatusNoContent, c.do(http.MethodDelete, fmt.Sprintf("/api/v1/comparisons/%d", running), "").StatusCode)
+		var replays int
+		require.NoError(t, db.Get(ctx, a.DB, &replays, `SELECT COUNT(*) FROM runs r JOIN comparisons c ON c.replay_run_id = r.id WHERE c.id = ?`, running))
+		require.Zero(t, replays)
+
 		require.Equal(t, http.StatusNoContent, c.do(http.MethodDelete, fmt.Sprintf("/api/v1/comparisons/%d", id), "").StatusCode)
 		require.Equal(t, http.StatusNotFound, c.do(http.MethodGet, fmt.Sprintf("/api/v1/comparisons/%d", id), "").StatusCode)
 		var actions []string
 		require.NoError(t, db.Select(ctx, a.DB, &actions, `SELECT action FROM audit_log WHERE action LIKE 'comparison.%' ORDER BY id`))
-		require.Equal(t, []string{"comparison.create", "comparison.prefer", "comparison.delete"}, actions)
+		require.Equal(t, []string{"comparison.create", "comparison.prefer", "comparison.create", "comparison.create", "comparison.delete", "comparison.delete"}, actions)
 	})
 }

@@ -193,7 +193,7 @@ func (s *Service) Overview(ctx context.Context, actor access.Actor) (Overview, e
 		return Overview{}, err
 	}
 	err = db.Select(ctx, q, &o.Top, `SELECT template, COUNT(*) AS runs, COALESCE(SUM(cost_micros), 0) AS cost_micros
-		FROM runs WHERE team_id = ? AND template <> '' AND created_at >= ? AND created_at < ?
+		FROM runs WHERE team_id = ? AND template <> '' AND created_at >= ? AND created_at < ? AND NOT replay
 		GROUP BY template ORDER BY cost_micros DESC, runs DESC, template LIMIT 10`, a.TeamID, a.Period.Start, a.Period.End)
 	if err != nil {
 		return Overview{}, fmt.Errorf("billing: top templates of team %d: %w", a.TeamID, err)
@@ -210,7 +210,7 @@ func (s *Service) days(ctx context.Context, a Account) ([]Day, error) {
 	}
 	var rows []Day
 	err := db.Select(ctx, s.DB.Reader(), &rows, `SELECT `+day+` AS day, COUNT(*) AS runs, COALESCE(SUM(cost_micros), 0) AS cost_micros
-		FROM runs WHERE team_id = ? AND created_at >= ? AND created_at < ? GROUP BY 1 ORDER BY 1`, a.TeamID, a.Period.Start, a.Period.End)
+		FROM runs WHERE team_id = ? AND created_at >= ? AND created_at < ? AND NOT replay GROUP BY 1 ORDER BY 1`, a.TeamID, a.Period.Start, a.Period.End)
 	if err != nil {
 		return nil, fmt.Errorf("billing: runs by day of team %d: %w", a.TeamID, err)
 	}
@@ -287,7 +287,7 @@ func (s *Service) Teams(ctx context.Context, tq TeamQuery) (TeamPage, error) {
 			WHERE m.team_id = t.id AND m.role = 'owner' ORDER BY m.created_at LIMIT 1), '') AS owner,
 		COALESCE(u.runs, 0) AS runs, COALESCE(u.spend_micros, 0) AS spend_micros, COALESCE(u.own_key_spend_micros, 0) AS own_key_spend_micros,
 		(SELECT COUNT(*) FROM memberships m WHERE m.team_id = t.id) AS members,
-		(SELECT MAX(r.created_at) FROM runs r WHERE r.team_id = t.id) AS last_activity
+		(SELECT MAX(r.created_at) FROM runs r WHERE r.team_id = t.id AND NOT r.replay) AS last_activity
 		FROM teams t LEFT JOIN plans p ON p.id = t.plan
 		LEFT JOIN subscriptions s ON s.team_id = t.id AND s.status IN ('active', 'trialing', 'past_due') AND s.period_start <= ? AND s.period_end > ?
 		LEFT JOIN team_usage u ON u.team_id = t.id AND u.period_start = COALESCE(s.period_start, ?)

@@ -48,6 +48,16 @@ type Comparison struct {
 	CreatedAt       time.Time     `db:"created_at"`
 	CreatedBy       string        `db:"created_by"`
 	Status          string        `db:"status"` // the replay's
+	// The original step as it was when compared.
+	OriginalProvider     string `db:"original_provider"`
+	OriginalModel        string `db:"original_model"`
+	OriginalStatus       string `db:"original_status"`
+	OriginalOutput       string `db:"original_output"`
+	OriginalError        string `db:"original_error"`
+	OriginalInputTokens  int64  `db:"original_input_tokens"`
+	OriginalOutputTokens int64  `db:"original_output_tokens"`
+	OriginalCostMicros   int64  `db:"original_cost_micros"`
+	OriginalDurationMS   int64  `db:"original_duration_ms"`
 }
 
 // Candidate is one output of a comparison: the original step's or a
@@ -95,6 +105,8 @@ var ErrNotComparable = errors.New("comparisons: that step cannot be compared")
 
 const comparisonSelect = `SELECT c.id, c.team_id, c.run_id, c.step_name, c.replay_run_id, c.template, c.template_version,
 	c.preferred, c.preferred_at, c.created_by_user_id, c.created_at,
+	c.original_provider, c.original_model, c.original_status, c.original_output, c.original_error,
+	c.original_input_tokens, c.original_output_tokens, c.original_cost_micros, c.original_duration_ms,
 	COALESCE(u.email, k.name, '') AS created_by, r.status
 	FROM comparisons c JOIN runs r ON r.id = c.replay_run_id
 	LEFT JOIN users u ON u.id = c.created_by_user_id LEFT JOIN api_keys k ON k.id = c.created_by_key_id`
@@ -118,8 +130,10 @@ func (s *Service) Create(ctx context.Context, actor access.Actor, runID int64, s
 		}
 	}
 	switch {
-	case orig == nil || run.Replay:
+	case orig == nil:
 		return Comparison{}, fmt.Errorf("comparisons: step %q of run %d: %w", stepName, runID, db.ErrNotFound)
+	case run.Replay:
+		return Comparison{}, &runs.ConflictError{Message: "This run is a comparison's replay: compare the original step instead."}
 	case orig.Kind != runs.KindLLM:
 		return Comparison{}, &runs.ConflictError{Message: "Only LLM steps can be compared on other models."}
 	case !run.Finished() || !orig.Finished() || orig.RenderedPrompt == "":
@@ -162,9 +176,13 @@ func (s *Service) Create(ctx context.Context, actor access.Actor, runID int64, s
 				keyID = actor.APIKeyID
 			}
 			var id int64
+			o := candidate(*orig, Original)
 			err := db.Get(ctx, tx, &id, `INSERT INTO comparisons (team_id, run_id, step_name, replay_run_id, template, template_version,
-				created_by_user_id, created_by_key_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-				actor.TeamID, runID, stepName, replay.ID, run.Template, run.TemplateVersion, userID, keyID, db.Now())
+				created_by_user_id, created_by_key_id, created_at, original_provider, original_model, original_status, original_output,
+				original_error, original_input_tokens, original_output_tokens, original_cost_micros, original_duration_ms)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+				actor.TeamID, runID, stepName, replay.ID, run.Template, run.TemplateVersion, userID, keyID, db.Now(),
+				o.Provider, o.Model, o.Status, o.Output, o.Error, o.InputTokens, o.OutputTokens, o.CostMicros, o.Duration.Milliseconds())
 			if err != nil {
 				return fmt.Errorf("comparisons: create: %w", err)
 			}
@@ -208,16 +226,12 @@ func (s *Service) Get(ctx context.Context, actor access.Actor, id int64) (View, 
 	if err := db.Get(ctx, s.DB.Reader(), &c, comparisonSelect+` WHERE c.id = ? AND c.team_id = ?`, id, actor.TeamID); err != nil {
 		return View{}, fmt.Errorf("comparisons: get %d: %w", id, err)
 	}
-	v := View{Comparison: c}
-	_, steps, err := s.Runs.Get(ctx, actor, c.RunID)
-	if err != nil {
-		return View{}, err
-	}
-	for _, st := range steps {
-		if st.Name == c.StepName {
-			v.Original = candidate(st, Original)
-		}
-	}
+	// The original as it was when compared: a retry of its run would
+	// change the step, and the candidates answered this one.
+	v := View{Comparison: c, Original: Candidate{Name: Original, Provider: c.OriginalProvider, Model: c.OriginalModel,
+		Status: c.OriginalStatus, Output: c.OriginalOutput, Error: c.OriginalError, InputTokens: c.OriginalInputTokens,
+		OutputTokens: c.OriginalOutputTokens, CostMicros: c.OriginalCostMicros,
+		Duration: time.Duration(c.OriginalDurationMS) * time.Millisecond, Finished: true}}
 	_, replay, err := s.Runs.Get(ctx, actor, c.ReplayRunID)
 	if err != nil {
 		return View{}, err
@@ -293,11 +307,21 @@ func (s *Service) Prefer(ctx context.Context, actor access.Actor, id int64, name
 	})
 }
 
-// Delete removes comparison id and its replay (a candidate still running
-// stops).
+// Delete removes comparison id and its replay; candidates still running
+// are cancelled first, so that their workers stop at once (a call already
+// answered is recorded as any cancelled step's).
 func (s *Service) Delete(ctx context.Context, actor access.Actor, id int64) error {
 	if err := actor.Can(access.RunsCreate); err != nil {
 		return err
+	}
+	v, err := s.Get(ctx, actor, id)
+	if err != nil {
+		return err
+	}
+	if !v.Done() {
+		if err := s.Runs.Cancel(ctx, actor, v.ReplayRunID); err != nil && !errors.Is(err, runs.ErrConflict) {
+			return err
+		}
 	}
 	return db.WithTx(ctx, s.DB, func(tx *sqlx.Tx) error {
 		var c Comparison

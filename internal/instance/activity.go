@@ -66,7 +66,7 @@ func Read(ctx context.Context, d *db.DB, now time.Time) (Activity, error) {
 	var rows []Day
 	err := db.Select(ctx, q, &rows, `SELECT `+day+` AS day, COUNT(*) AS runs,
 		COALESCE(SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END), 0) AS failed, COALESCE(SUM(cost_micros), 0) AS cost_micros
-		FROM runs WHERE created_at >= ? GROUP BY 1`, from)
+		FROM runs WHERE created_at >= ? AND NOT replay GROUP BY 1`, from)
 	if err != nil {
 		return Activity{}, fmt.Errorf("instance: runs by day: %w", err)
 	}
@@ -83,7 +83,7 @@ func Read(ctx context.Context, d *db.DB, now time.Time) (Activity, error) {
 		a.Runs, a.Failed, a.CostTotal = a.Runs+r.Runs, a.Failed+r.Failed, a.CostTotal+r.CostMicros
 	}
 	err = db.Select(ctx, q, &a.Busiest, `SELECT r.team_id, t.name, t.slug, COUNT(*) AS runs, COALESCE(SUM(r.cost_micros), 0) AS cost_micros
-		FROM runs r JOIN teams t ON t.id = r.team_id WHERE r.created_at >= ?
+		FROM runs r JOIN teams t ON t.id = r.team_id WHERE r.created_at >= ? AND NOT r.replay
 		GROUP BY r.team_id, t.name, t.slug ORDER BY runs DESC, cost_micros DESC, r.team_id LIMIT 5`, from)
 	if err != nil {
 		return Activity{}, fmt.Errorf("instance: busiest teams: %w", err)
@@ -106,7 +106,7 @@ func slowest(ctx context.Context, q db.Queryer, from time.Time) ([]TemplateDurat
 	}
 	err := db.Select(ctx, q, &runs, `SELECT r.team_id, t.name, r.template, r.started_at, r.finished_at
 		FROM runs r JOIN teams t ON t.id = r.team_id
-		WHERE r.created_at >= ? AND r.template <> '' AND r.started_at IS NOT NULL AND r.finished_at IS NOT NULL
+		WHERE r.created_at >= ? AND NOT r.replay AND r.template <> '' AND r.started_at IS NOT NULL AND r.finished_at IS NOT NULL
 		ORDER BY r.id DESC LIMIT ?`, from, maxDurations)
 	if err != nil {
 		return nil, fmt.Errorf("instance: run durations: %w", err)

@@ -89,7 +89,16 @@ type CreateInput struct {
 // written. Problems are keyed by field: goal, steps[i].field, inputs.name.
 func (s *Service) validate(in *CreateInput) error {
 	in.Plan.Normalize()
-	errs := s.CheckPlan(in.Plan)
+	checked := in.Plan
+	if in.Replay {
+		// A replay's prompts are the original's as rendered: text, not a
+		// template, and as long as the original made them.
+		checked.Steps = append([]StepSpec(nil), in.Plan.Steps...)
+		for i := range checked.Steps {
+			checked.Steps[i].Prompt = "replayed as written"
+		}
+	}
+	errs := s.CheckPlan(checked)
 	if in.Inputs == nil {
 		in.Inputs = map[string]any{}
 	}
@@ -433,6 +442,9 @@ func (s *Service) Rerun(ctx context.Context, actor access.Actor, runID int64) (R
 	orig, err := getRun(ctx, s.DB, actor.TeamID, runID)
 	if err != nil {
 		return Run{}, err
+	}
+	if orig.Replay {
+		return Run{}, &ConflictError{Message: "This run is a comparison's replay: compare the original step again instead."}
 	}
 	plan, err := orig.Plan()
 	if err != nil {

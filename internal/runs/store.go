@@ -184,7 +184,7 @@ func (s *Service) Totals(ctx context.Context, actor access.Actor, from, to time.
 		COALESCE(SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END), 0) AS failed,
 		COALESCE(SUM(input_tokens), 0) AS input_tokens, COALESCE(SUM(output_tokens), 0) AS output_tokens,
 		COALESCE(SUM(cost_micros), 0) AS cost_micros
-		FROM runs WHERE team_id = ? AND created_at >= ? AND created_at < ?`, actor.TeamID, from.UTC(), to.UTC())
+		FROM runs WHERE team_id = ? AND created_at >= ? AND created_at < ? AND NOT replay`, actor.TeamID, from.UTC(), to.UTC())
 	if err != nil {
 		return Totals{}, fmt.Errorf("runs: totals: %w", err)
 	}

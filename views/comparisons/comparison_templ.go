@@ -130,7 +130,7 @@ func Page(d Data) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 5, "\" data-testid=\"comparison-live\"><div sse-swap=\"candidates\" hx-swap=\"innerHTML\">")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 5, "\" sse-close=\"end\" data-testid=\"comparison-live\"><div sse-swap=\"candidates\" hx-swap=\"innerHTML\">")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -573,7 +573,7 @@ func card(d Data, c comparisons.Candidate, original bool) templ.Component {
 				return templ_7745c5c3_Err
 			}
 		}
-		if d.CanCompare && !original && c.Finished && d.View.Template != "" {
+		if d.CanCompare && !original && c.Status == "succeeded" && d.View.Template != "" {
 			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 45, "<p><a class=\"button button-small\" href=\"")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
