@@ -34,8 +34,12 @@ func (s *Service) Claim(ctx context.Context, runID, stepID, jobID int64, lease t
 
 // teamRunningSteps counts a team's steps that a live worker holds, in every
 // process (a step whose lease expired belongs to a lost worker).
-const teamRunningSteps = `SELECT COUNT(*) FROM steps s JOIN runs r ON r.id = s.run_id
-	WHERE s.status = 'running' AND s.lease_expires_at >= ? AND r.team_id = `
+//
+// CROSS JOIN makes SQLite start from the running steps (their partial
+// index holds at most the workers' steps) rather than from every run of the
+// team, which grows without end; PostgreSQL plans it as any inner join.
+const teamRunningSteps = `SELECT COUNT(*) FROM steps s CROSS JOIN runs r
+	WHERE r.id = s.run_id AND s.status = 'running' AND s.lease_expires_at >= ? AND r.team_id = `
 
 // TeamAtLimit reports whether run runID's team already runs as many steps
 // as it may (see TeamLimit), which team that is, and its limit (0: none);
