@@ -155,7 +155,7 @@ func Load(getenv func(string) string) (*Config, error) {
 		return nil, &Error{"NOFX_ADDR", err.Error()}
 	}
 
-	workers, err := intVar(getenv, "NOFX_WORKERS", 200, 0, 10000)
+	workers, err := intVar(getenv, "NOFX_WORKERS", 1000, 0, 10000)
 	if err != nil {
 		return nil, err
 	}
