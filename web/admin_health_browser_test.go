@@ -25,7 +25,7 @@ func TestBrowserHealthAndDeadLetter(t *testing.T) {
 		chromedp.Navigate(a.URL+"/admin/health"),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="node-`+a.App.Heart.ID()+`"]`)),
 		waitFor(textContains(`[data-testid=queue-dead]`, "1")),
-		waitFor(textContains(`[data-testid=problem-dead_letters]`, "1 steps could not be run")),
+		waitFor(textContains(`[data-testid=problem-dead_letters]`, "1 step could not be run")),
 	)
 	saveScreenshot(ctx, t, "admin-health")
 	_, err := db.Exec(context.Background(), a.DB, `UPDATE runs SET inputs = '{}' WHERE id = ?`, run)

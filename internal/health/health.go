@@ -250,7 +250,11 @@ func deadLettersCheck(n int) Check {
 	if n == 0 {
 		return Check{Name: "dead_letters", Status: OK, Message: "none"}
 	}
-	return Check{Name: "dead_letters", Status: Warn, Message: fmt.Sprintf("%d steps could not be run", n),
+	what := fmt.Sprintf("%d steps could not be run", n)
+	if n == 1 {
+		what = "1 step could not be run"
+	}
+	return Check{Name: "dead_letters", Status: Warn, Message: what,
 		Fix: "See Admin → Dead letters: retry or discard them."}
 }
 
