@@ -101,6 +101,12 @@ func classify(err error) problem {
 		}
 		return p
 	}
+	// Last: an error a handler answered explicitly (502 from Stripe, say)
+	// keeps its answer even when a network error lies under it.
+	if db.Unavailable(err) {
+		return problem{status: http.StatusServiceUnavailable, code: "unavailable",
+			message: "The database is unavailable for the moment; NOFX keeps retrying. Please try again in a few seconds."}
+	}
 	return problem{status: http.StatusInternalServerError, code: "internal", message: "Something went wrong on our side. It has been logged; please try again."}
 }
 

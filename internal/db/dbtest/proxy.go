@@ -1,0 +1,96 @@
+package dbtest
+
+import (
+	"io"
+	"net"
+	"net/url"
+	"sync"
+	"testing"
+)
+
+// Proxy is a TCP proxy between the app and PostgreSQL that a test can cut
+// (every connection closed, new ones refused) and restore, to play a
+// database restart or a network blip without touching the server.
+type Proxy struct {
+	t      testing.TB
+	target string
+	ln     net.Listener
+	addr   string
+
+	mu    sync.Mutex
+	cut   bool
+	conns map[net.Conn]bool
+}
+
+// NewProxy proxies to the PostgreSQL of rawURL and returns the proxy and a
+// URL like rawURL whose connections go through it.
+func NewProxy(t testing.TB, rawURL string) (*Proxy, string) {
+	t.Helper()
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		t.Fatalf("dbtest: proxy: %v", err)
+	}
+	p := &Proxy{t: t, target: u.Host, conns: map[net.Conn]bool{}}
+	if p.ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+		t.Fatalf("dbtest: proxy: %v", err)
+	}
+	p.addr = p.ln.Addr().String()
+	t.Cleanup(func() { p.ln.Close(); p.Cut() })
+	go p.accept()
+	u.Host = p.addr
+	return p, u.String()
+}
+
+func (p *Proxy) accept() {
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		p.mu.Lock()
+		if p.cut {
+			p.mu.Unlock()
+			c.Close() // refused while cut
+			continue
+		}
+		up, err := net.Dial("tcp", p.target)
+		if err != nil {
+			p.mu.Unlock()
+			c.Close()
+			continue
+		}
+		p.conns[c], p.conns[up] = true, true
+		p.mu.Unlock()
+		go p.pipe(c, up)
+		go p.pipe(up, c)
+	}
+}
+
+func (p *Proxy) pipe(dst, src net.Conn) {
+	_, _ = io.Copy(dst, src)
+	dst.Close()
+	src.Close()
+	p.mu.Lock()
+	delete(p.conns, dst)
+	delete(p.conns, src)
+	p.mu.Unlock()
+}
+
+// Cut closes every connection through the proxy and refuses new ones until
+// Restore.
+func (p *Proxy) Cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cut = true
+	for c := range p.conns {
+		c.Close()
+	}
+	p.conns = map[net.Conn]bool{}
+}
+
+// Restore lets connections through again.
+func (p *Proxy) Restore() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cut = false
+}
