@@ -230,7 +230,7 @@ func buildOpenAPI() map[string]any {
 			case body != nil:
 				r["content"] = map[string]any{"application/json": map[string]any{"schema": s.of(body)}}
 			}
-			responses[itoaStatus(status)] = r
+			responses[strconv.Itoa(status)] = r
 		}
 		success(op.status, op.response)
 		for status, body := range op.also {
@@ -238,7 +238,7 @@ func buildOpenAPI() map[string]any {
 		}
 		if !op.public {
 			for status, desc := range errorStatuses {
-				responses[itoaStatus(status)] = errorResponse(desc, errRef)
+				responses[strconv.Itoa(status)] = errorResponse(desc, errRef)
 			}
 			if op.limit {
 				responses["402"] = errorResponse("Past a plan limit (code plan_limit): fields names the limit, the plan, the usage and the quota", errRef)
@@ -303,8 +303,6 @@ func operationID(op apiOperation) string {
 	}
 	return b.String()
 }
-
-func itoaStatus(n int) string { return strconv.Itoa(n) }
 
 // apiOpenAPI serves the document; it needs no key.
 func (s *Server) apiOpenAPI(c echo.Context) error {

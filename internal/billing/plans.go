@@ -308,18 +308,6 @@ func FormatPrice(cents int64) string {
 	return fmt.Sprintf("$%d.%02d", cents/100, cents%100)
 }
 
-// ParseSpend reads a spend limit in dollars ("50", "12.5") or -1.
-func ParseSpend(s string) (int64, error) {
-	if s == "-1" {
-		return Unlimited, nil
-	}
-	micros, err := pricing.ParseMoney(s, maxSpendMicros)
-	if err != nil {
-		return 0, fmt.Errorf("%v: use dollars such as 50 or 12.50, or -1 for unlimited", err)
-	}
-	return micros, nil
-}
-
 // prefixed qualifies each column of a column list with prefix.
 func prefixed(prefix, columns string) string {
 	out := make([]byte, 0, len(columns)*2)

@@ -99,10 +99,6 @@ type Service struct {
 	Runs *runs.Service
 }
 
-// ErrNotComparable is a step that cannot be replayed: not an LLM step, or
-// not finished.
-var ErrNotComparable = errors.New("comparisons: that step cannot be compared")
-
 const comparisonSelect = `SELECT c.id, c.team_id, c.run_id, c.step_name, c.replay_run_id, c.template, c.template_version,
 	c.preferred, c.preferred_at, c.created_by_user_id, c.created_at,
 	c.original_provider, c.original_model, c.original_status, c.original_output, c.original_error,

@@ -50,11 +50,3 @@ func (t *NullTime) parse(s string) error {
 	}
 	return fmt.Errorf("db: cannot read %q as a time", s)
 }
-
-// Ptr is the time, or nil when NULL.
-func (t NullTime) Ptr() *time.Time {
-	if !t.Valid {
-		return nil
-	}
-	return &t.Time
-}

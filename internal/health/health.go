@@ -391,15 +391,12 @@ func Bytes(n int64) string {
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
-// sortedTiers lists a refusal map's tiers in order, for the page.
-func sortedTiers(m map[string]int64) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
+// Tiers lists the tiers that refused requests in the last hour, in order.
+func (r Report) Tiers() []string {
+	out := make([]string, 0, len(r.Refused))
+	for k := range r.Refused {
 		out = append(out, k)
 	}
 	sort.Strings(out)
 	return out
 }
-
-// Tiers lists the tiers that refused requests in the last hour, in order.
-func (r Report) Tiers() []string { return sortedTiers(r.Refused) }
