@@ -99,10 +99,6 @@ func (s *Server) setTeamPlan(c echo.Context) error {
 	case err != nil:
 		return err
 	}
-	name := planID
-	if p, err := billing.GetPlan(c.Request().Context(), s.db, planID); err == nil {
-		name = p.Name
-	}
-	s.addFlash(c, "success", "The team is on the "+name+" plan now.")
+	s.addFlash(c, "success", "The team is on the "+s.planName(c, planID)+" plan now.")
 	return redirect(c, "/admin/teams")
 }

@@ -82,12 +82,16 @@ func (s *Server) changePlan(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	name := planID
-	if p, err := billing.GetPlan(c.Request().Context(), s.db, planID); err == nil {
-		name = p.Name
-	}
-	s.addFlash(c, "success", "The team is on the "+name+" plan now.")
+	s.addFlash(c, "success", "The team is on the "+s.planName(c, planID)+" plan now.")
 	return redirect(c, "/billing")
+}
+
+// planName is a plan's name for a message, or its id when it cannot be read.
+func (s *Server) planName(c echo.Context, id string) string {
+	if p, err := billing.GetPlan(c.Request().Context(), s.db.Reader(), id); err == nil {
+		return p.Name
+	}
+	return id
 }
 
 // billingJSON is GET /api/v1/billing.
