@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -14,8 +16,12 @@ import (
 	"github.com/nofxhq/nofx/internal/runs"
 	"github.com/nofxhq/nofx/internal/validation"
 	view "github.com/nofxhq/nofx/views/comparisons"
+	runsview "github.com/nofxhq/nofx/views/runs"
 	"github.com/nofxhq/nofx/views/components"
 )
+
+// candidateField is a problem's key about one candidate's field.
+var candidateField = regexp.MustCompile(`^candidates\[(\d+)\]\.(\w+)$`)
 
 // compareStep replays a run's step on the models the run page's form
 // names (provider_N and model_N, up to four), and opens the comparison.
@@ -27,23 +33,34 @@ func (s *Server) compareStep(c echo.Context) error {
 	if err := a.Can(access.RunsCreate); err != nil {
 		return err
 	}
+	// Rows left empty are skipped; a candidate's index is its row's, so
+	// that a problem shows next to the row it is about.
+	form := runsview.CompareForm{Step: c.Param("step")}
 	var cands []comparisons.CandidateSpec
+	var rows []int
 	for i := range comparisons.MaxCandidates {
 		p, m := strings.TrimSpace(c.FormValue(fmt.Sprintf("provider_%d", i))), strings.TrimSpace(c.FormValue(fmt.Sprintf("model_%d", i)))
+		form.Providers[i], form.Models[i] = p, m
 		if p != "" || m != "" {
 			cands = append(cands, comparisons.CandidateSpec{Provider: p, Model: m})
+			rows = append(rows, i)
 		}
 	}
-	cmp, err := s.compare.Create(c.Request().Context(), a, runID, c.Param("step"), cands)
+	cmp, err := s.compare.Create(c.Request().Context(), a, runID, form.Step, cands)
 	var verrs validation.Errors
 	var conflict *runs.ConflictError
 	switch {
 	case errors.As(err, &verrs):
-		for _, msg := range verrs {
-			s.addFlash(c, "error", "The comparison was not started: "+msg)
-			break
+		form.Errors = map[string]string{}
+		for k, msg := range verrs {
+			if m := candidateField.FindStringSubmatch(k); m != nil {
+				if i, _ := strconv.Atoi(m[1]); i < len(rows) {
+					k = fmt.Sprintf("candidates[%d].%s", rows[i], m[2])
+				}
+			}
+			form.Errors[k] = msg
 		}
-		return redirect(c, fmt.Sprintf("/runs/%d", runID))
+		return s.renderRunPage(c, a, runID, http.StatusUnprocessableEntity, form)
 	case errors.As(err, &conflict):
 		s.addFlash(c, "error", conflict.Message)
 		return redirect(c, fmt.Sprintf("/runs/%d", runID))

@@ -216,6 +216,12 @@ func (s *Server) runPage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	return s.renderRunPage(c, a, id, http.StatusOK, runsview.CompareForm{})
+}
+
+// renderRunPage shows run id with status; compare is a compare form sent
+// back with its problems (or empty).
+func (s *Server) renderRunPage(c echo.Context, a access.Actor, id int64, status int, compare runsview.CompareForm) error {
 	ctx := c.Request().Context()
 	// The timeline is read first: the page then follows from its newest
 	// event, and the run and steps read after it are at least as new, so no
@@ -228,14 +234,15 @@ func (s *Server) runPage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	d := runsview.RunData{Run: run, Steps: steps, Events: events, Now: time.Now(), Can: permissions(a), Providers: s.ai.Names()}
+	d := runsview.RunData{Run: run, Steps: steps, Events: events, Now: time.Now(), Can: permissions(a), Providers: s.ai.Names(),
+		Compare: compare}
 	if err := s.teamSlots(ctx, a, &d); err != nil {
 		return err
 	}
 	if d.Comparisons, err = s.compare.ForRun(ctx, a, run.ID); err != nil {
 		return err
 	}
-	return s.render(c, http.StatusOK, page{Title: fmt.Sprintf("Run #%d", id), Nav: "runs", Content: runsview.Show(d)})
+	return s.render(c, status, page{Title: fmt.Sprintf("Run #%d", id), Nav: "runs", Content: runsview.Show(d)})
 }
 
 // teamSlots fills in the team's step limit and how many steps it runs,
