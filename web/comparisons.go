@@ -16,8 +16,8 @@ import (
 	"github.com/nofxhq/nofx/internal/runs"
 	"github.com/nofxhq/nofx/internal/validation"
 	view "github.com/nofxhq/nofx/views/comparisons"
-	runsview "github.com/nofxhq/nofx/views/runs"
 	"github.com/nofxhq/nofx/views/components"
+	runsview "github.com/nofxhq/nofx/views/runs"
 )
 
 // candidateField is a problem's key about one candidate's field.
