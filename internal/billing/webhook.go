@@ -352,14 +352,14 @@ func (a applier) invoice(ctx context.Context, inv stripe.Invoice, paid bool) err
 		if _, err := db.Exec(ctx, a.tx, `UPDATE subscriptions SET past_due_since = NULL, updated_at = ? WHERE team_id = ?`, db.Now(), teamID); err != nil {
 			return fmt.Errorf("billing: mark team %d paid: %w", teamID, err)
 		}
-		e.Action, e.Summary = "billing.invoice_paid", fmt.Sprintf("paid %s", money(inv.AmountPaid, string(inv.Currency)))
+		e.Action, e.Summary = "billing.invoice_paid", fmt.Sprintf("paid %s", FormatAmount(inv.AmountPaid, string(inv.Currency)))
 		return audit.Record(ctx, a.tx, e)
 	}
 	if _, err := db.Exec(ctx, a.tx, `UPDATE subscriptions SET past_due_since = COALESCE(past_due_since, ?), updated_at = ? WHERE team_id = ?`,
 		db.Now(), db.Now(), teamID); err != nil {
 		return fmt.Errorf("billing: mark team %d past due: %w", teamID, err)
 	}
-	e.Action, e.Summary = "billing.payment_failed", fmt.Sprintf("payment of %s failed; the plan is kept for %d days", money(inv.AmountDue, string(inv.Currency)), int(PastDueGrace.Hours()/24))
+	e.Action, e.Summary = "billing.payment_failed", fmt.Sprintf("payment of %s failed; the plan is kept for %d days", FormatAmount(inv.AmountDue, string(inv.Currency)), int(PastDueGrace.Hours()/24))
 	if err := audit.Record(ctx, a.tx, e); err != nil {
 		return err
 	}
@@ -374,7 +374,7 @@ func (a applier) invoice(ctx context.Context, inv stripe.Invoice, paid bool) err
 	}
 	msg := mail.Message{To: owner.Email, Subject: "[NOFX] " + owner.Team + ": a payment failed",
 		Body: fmt.Sprintf("Stripe could not take the payment of %s for %s.\n\nThe team keeps its plan for %d days; update the payment method in the billing portal: %s/billing\n",
-			money(inv.AmountDue, string(inv.Currency)), owner.Team, int(PastDueGrace.Hours()/24), strings.TrimRight(a.w.BaseURL, "/"))}
+			FormatAmount(inv.AmountDue, string(inv.Currency)), owner.Team, int(PastDueGrace.Hours()/24), strings.TrimRight(a.w.BaseURL, "/"))}
 	*a.after = append(*a.after, func() {
 		if err := a.w.Mailer.Send(context.WithoutCancel(ctx), msg); err != nil {
 			a.w.Log.Warn("email a failed payment", "team_id", teamID, "error", err)
@@ -383,8 +383,8 @@ func (a applier) invoice(ctx context.Context, inv stripe.Invoice, paid bool) err
 	return nil
 }
 
-// money writes an amount in a currency's smallest unit, such as 2900 usd
-// as "29.00 USD".
-func money(amount int64, currency string) string {
+// FormatAmount writes an amount in a currency's smallest unit, such as
+// 2900 usd as "29.00 USD".
+func FormatAmount(amount int64, currency string) string {
 	return fmt.Sprintf("%d.%02d %s", amount/100, amount%100, strings.ToUpper(currency))
 }

@@ -3,7 +3,6 @@ package billing
 import (
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/nofxhq/nofx/internal/billing"
@@ -66,9 +65,7 @@ func (d Data) PastDue() string {
 }
 
 // InvoiceAmount writes an invoice's amount.
-func InvoiceAmount(inv billing.Invoice) string {
-	return fmt.Sprintf("%d.%02d %s", inv.AmountDue/100, inv.AmountDue%100, strings.ToUpper(inv.Currency))
-}
+func InvoiceAmount(inv billing.Invoice) string { return billing.FormatAmount(inv.AmountDue, inv.Currency) }
 
 // Meter is one limit's usage bar.
 type Meter struct {

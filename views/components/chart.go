@@ -28,16 +28,16 @@ type Bar struct {
 const chartBarsHeight = 120
 
 // NewChart lays out points as bars of width per slot, slots in all (at
-// least len(points): room for the rest of a period, empty); max writes the
-// highest value.
-func NewChart(id, title string, points []Point, slots, width int, max func(int64) string) Chart {
-	slots = maxInt(slots, len(points), 1)
+// least len(points): room for the rest of a period, empty); format writes
+// the highest value.
+func NewChart(id, title string, points []Point, slots, width int, format func(int64) string) Chart {
+	slots = max(slots, len(points), 1)
 	c := Chart{ID: id, Title: title, Width: slots * width, Height: chartBarsHeight}
 	var top int64
 	for _, p := range points {
-		top = maxInt64(top, p.Value)
+		top = max(top, p.Value)
 	}
-	c.Max = max(top)
+	c.Max = format(top)
 	for i, p := range points {
 		h := 0
 		if top > 0 {
@@ -49,21 +49,4 @@ func NewChart(id, title string, points []Point, slots, width int, max func(int64
 		c.Bars = append(c.Bars, Bar{X: i*width + 1, Y: chartBarsHeight - h, W: width - 2, H: h, Label: p.Label, Tick: p.Tick})
 	}
 	return c
-}
-
-func maxInt(xs ...int) int {
-	m := xs[0]
-	for _, x := range xs[1:] {
-		if x > m {
-			m = x
-		}
-	}
-	return m
-}
-
-func maxInt64(a, b int64) int64 {
-	if a > b {
-		return a
-	}
-	return b
 }
