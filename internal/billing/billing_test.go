@@ -225,6 +225,18 @@ func TestPeriodIsTheSubscriptionsWhileItIsCurrent(t *testing.T) {
 		a, err = billing.AccountOf(ctx, d, team.ID, end.Add(time.Hour))
 		require.NoError(t, err)
 		require.Equal(t, time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC), a.Period.Start)
+		// The spend an LLM step is checked against is the current period's.
+		live := newTeam(t, d, "live", "pro")
+		_, err = db.Exec(ctx, d, `INSERT INTO subscriptions (team_id, status, period_start, period_end, updated_at) VALUES (?, 'active', ?, ?, ?)`,
+			live.ID, db.Now().Add(-time.Hour), db.Now().Add(time.Hour), db.Now())
+		require.NoError(t, err)
+		require.NoError(t, db.WithTx(ctx, d, func(tx *sqlx.Tx) error {
+			return billing.AddSpend(ctx, tx, live.ID, db.Now(), 1234, false)
+		}))
+		al, err := billing.AllowanceOf(ctx, d, live.ID)
+		require.NoError(t, err)
+		require.Equal(t, int64(1234), al.Spent)
+
 		_, err = db.Exec(ctx, d, `UPDATE subscriptions SET status = 'canceled'`)
 		require.NoError(t, err)
 		a, err = billing.AccountOf(ctx, d, team.ID, now)

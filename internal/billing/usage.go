@@ -52,6 +52,10 @@ type Account struct {
 	Period Period
 	// Subscription is the team's Stripe subscription, when it has one.
 	Subscription *Subscription
+	// Spent is the period's model spend on the instance's keys, as read
+	// with the account (a snapshot: limits that must hold under
+	// concurrency count in team_usage's row instead).
+	Spent int64
 }
 
 // subscriptionColumns reads a subscriptions row as Subscription.
@@ -65,16 +69,24 @@ func AccountOf(ctx context.Context, q db.Queryer, teamID int64, now time.Time) (
 		Plan
 		SubTeamID sql.NullInt64 `db:"sub_team_id"`
 		Subscription
+		Spent int64 `db:"period_spent"`
 	}
+	// The period's spend comes in the same read: its row is the current
+	// subscription's period's (as Subscription.Current decides), else the
+	// month's.
 	err := db.Get(ctx, q, &row, `SELECT `+prefixed("p.", planColumns)+`, s.team_id AS sub_team_id,
 		COALESCE(s.stripe_customer_id, '') AS stripe_customer_id, COALESCE(s.stripe_subscription_id, '') AS stripe_subscription_id,
 		COALESCE(s.status, '') AS status, COALESCE(s.billing_interval, '') AS billing_interval,
-		s.period_start, s.period_end, COALESCE(s.cancel_at_period_end, FALSE) AS cancel_at_period_end, s.past_due_since, s.last_event_at
-		FROM teams t JOIN plans p ON p.id = t.plan LEFT JOIN subscriptions s ON s.team_id = t.id WHERE t.id = ?`, teamID)
+		s.period_start, s.period_end, COALESCE(s.cancel_at_period_end, FALSE) AS cancel_at_period_end, s.past_due_since, s.last_event_at,
+		COALESCE(u.spend_micros, 0) AS period_spent
+		FROM teams t JOIN plans p ON p.id = t.plan LEFT JOIN subscriptions s ON s.team_id = t.id
+		LEFT JOIN team_usage u ON u.team_id = t.id AND u.period_start = CASE
+			WHEN s.status IN ('active', 'trialing', 'past_due') AND s.period_start <= ? AND s.period_end > ? THEN s.period_start ELSE ? END
+		WHERE t.id = ?`, now, now, MonthOf(now).Start, teamID)
 	if err != nil {
 		return Account{}, fmt.Errorf("billing: account of team %d: %w", teamID, err)
 	}
-	a := Account{TeamID: teamID, Plan: row.Plan, Period: MonthOf(now)}
+	a := Account{TeamID: teamID, Plan: row.Plan, Period: MonthOf(now), Spent: row.Spent}
 	if row.SubTeamID.Valid {
 		sub := row.Subscription
 		sub.TeamID = teamID
@@ -253,20 +265,16 @@ type Allowance struct {
 	Spent        int64 // model spend on the instance's keys this period
 }
 
-// AllowanceOf returns what team teamID's plan lets an LLM step do now.
+// AllowanceOf returns what team teamID's plan lets an LLM step do now, in
+// one read (it comes before every LLM call on the instance's key).
 func AllowanceOf(ctx context.Context, q db.Queryer, teamID int64) (Allowance, error) {
 	now := db.Now()
 	a, err := AccountOf(ctx, q, teamID, now)
 	if err != nil {
 		return Allowance{}, err
 	}
-	var spent int64
-	err = db.Get(ctx, q, &spent, `SELECT spend_micros FROM team_usage WHERE team_id = ? AND period_start = ?`, teamID, a.Period.Start)
-	if err != nil && !errors.Is(err, db.ErrNotFound) {
-		return Allowance{}, fmt.Errorf("billing: spend of team %d: %w", teamID, err)
-	}
-	return Allowance{Plan: a.Plan, InstanceKeys: a.Plan.InstanceKeys, Spent: spent,
-		SpendReached: a.Plan.SpendMicros != Unlimited && spent >= a.Plan.SpendMicros}, nil
+	return Allowance{Plan: a.Plan, InstanceKeys: a.Plan.InstanceKeys, Spent: a.Spent,
+		SpendReached: a.Plan.SpendMicros != Unlimited && a.Spent >= a.Plan.SpendMicros}, nil
 }
 
 // warnOnCrossing records a warning for each threshold of quota that usage
