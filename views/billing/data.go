@@ -65,7 +65,9 @@ func (d Data) PastDue() string {
 }
 
 // InvoiceAmount writes an invoice's amount.
-func InvoiceAmount(inv billing.Invoice) string { return billing.FormatAmount(inv.AmountDue, inv.Currency) }
+func InvoiceAmount(inv billing.Invoice) string {
+	return billing.FormatAmount(inv.AmountDue, inv.Currency)
+}
 
 // Meter is one limit's usage bar.
 type Meter struct {
