@@ -24,10 +24,16 @@ func TestBrowserCompareModels(t *testing.T) {
 	run := decode[apiRun](t, res).ID
 	c.waitRun(run, "succeeded")
 
-	browserStep(ctx, t, "compare the step on another model from the run page",
+	browserStep(ctx, t, "a provider without a model is refused next to the field, keeping the provider",
 		chromedp.Navigate(fmt.Sprintf("%s/runs/%d", a.URL, run)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid=compare-form-summarize]`)),
 		chromedp.SetValue(chromedp.CSS(`#summarize-provider_0`), "simulated"),
+		clickAndLoad(`[data-testid=start-compare-summarize]`),
+		waitFor(textContains(`[data-testid=compare-error-summarize-model_0]`, "Choose a model.")),
+		waitFor(`document.querySelector('#summarize-provider_0').value === 'simulated'`),
+	)
+	saveScreenshot(ctx, t, "compare-form-problems")
+	browserStep(ctx, t, "compare the step on another model from the run page",
 		chromedp.SendKeys(chromedp.CSS(`#summarize-model_0`), "lorem"),
 		clickAndLoad(`[data-testid=start-compare-summarize]`),
 		waitFor(textContains(`[data-testid=candidate-c1]`, "simulated/lorem")),
