@@ -4,6 +4,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"syscall"
 	"testing"
@@ -27,6 +28,7 @@ func TestUnavailable(t *testing.T) {
 		{"bad connection", fmt.Errorf("runs: list: %w", driver.ErrBadConn), true},
 		{"refused", &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}, true},
 		{"reset", fmt.Errorf("read: %w", syscall.ECONNRESET), true},
+		{"closed by the server", fmt.Errorf("auth: session: %w", io.EOF), true},
 		{"connection failure", &pq.Error{Code: "08006"}, true},
 		{"shutting down", fmt.Errorf("x: %w", &pq.Error{Code: "57P01"}), true},
 		{"starting up", &pq.Error{Code: "57P03"}, true},
