@@ -79,7 +79,10 @@ func testAPIOutOfRangeNumbers(t *testing.T, a *app) {
 
 func TestAPIAcceptedNumbersRunAndReadBack(t *testing.T) {
 	t.Parallel()
-	a := newApp(t)
+	onBothDatabases(t, testAPIAcceptedNumbers)
+}
+
+func testAPIAcceptedNumbers(t *testing.T, a *app) {
 	c := a.newAPIClient("exact@example.com", teams.RoleMember)
 	res := c.do(http.MethodPost, "/api/v1/runs", `{"prompt":"{{inputs.n}} {{inputs.tiny}} {{inputs.max}}",
 		"inputs":{"n":9007199254740993,"tiny":1e-400,"max":1.7976931348623157e308}}`)

@@ -84,6 +84,20 @@ func TestRequestIDFromClientIsKeptOnlyWhenShortAndPlain(t *testing.T) {
 		require.NotEmpty(t, got, "a fresh id is made instead")
 		require.LessOrEqual(t, len(got), 64)
 	}
+
+	// What the audit log stores is the id the server answered with.
+	c := a.client()
+	token := c.csrf("/login")
+	req, err := http.NewRequest(http.MethodPost, a.URL+"/login", strings.NewReader(url.Values{"_csrf": {token}, "email": {"x@example.com"}, "password": {"wrong password!"}}.Encode()))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("X-Request-Id", strings.Repeat("z", 3000))
+	res := c.do(req)
+	require.Equal(t, http.StatusUnauthorized, res.StatusCode)
+	var stored string
+	require.NoError(t, a.DB.GetContext(t.Context(), &stored, `SELECT request_id FROM audit_log WHERE action = 'user.login_failed'`))
+	require.Equal(t, res.Header.Get("X-Request-Id"), stored)
+	require.LessOrEqual(t, len(stored), 64)
 }
 
 // Without NOFX_BASE_URL, links are built only for the instance's hosts.

@@ -166,7 +166,10 @@ func (s *Server) handleError(err error, c echo.Context) {
 		c.Response().Header().Set("Retry-After", "2")
 	}
 	level := slog.LevelWarn
-	if p.status >= 500 {
+	switch {
+	case limited != nil:
+		level = slog.LevelDebug // the limiter logs one line per key and window
+	case p.status >= 500:
 		level = slog.LevelError
 	}
 	s.log.Log(c.Request().Context(), level, "request failed",

@@ -72,9 +72,16 @@ func authKeys(c echo.Context) []string {
 		email = u.Email
 	}
 	if email != "" {
-		keys = append(keys, "email:"+email)
+		keys = append(keys, emailKey(email))
 	}
 	return keys
+}
+
+// emailKey is the bucket of an account's email, hashed so that a key's size
+// does not depend on what a client sends.
+func emailKey(email string) string {
+	sum := sha256.Sum256([]byte(email))
+	return "email:" + hex.EncodeToString(sum[:16])
 }
 
 // webhookKeys is the bucket of a webhook's token (hashed: buckets are logged).
@@ -180,15 +187,16 @@ func (s *Server) allow(c echo.Context, l *ratelimit.Limiter, keys []string) erro
 	refusedKey := ""
 	for i, key := range keys {
 		d := l.Allow(key)
-		if !d.Allowed && refusedKey == "" {
-			refusedKey = key
-			tightest = d
-		} else if refusedKey == "" && (i == 0 || d.Remaining < tightest.Remaining) {
-			tightest = d
+		if !d.Allowed {
+			refusedKey, tightest = key, d
+			if d.FirstRefusal {
+				s.log.Warn("rate limited", "tier", l.Tier(), "key", key, "limit", l.Rate().String(),
+					"path", logPath(c), "request_id", c.Response().Header().Get(echo.HeaderXRequestID))
+			}
+			break // the buckets after a refusal are not taken from, nor made
 		}
-		if !d.Allowed && d.FirstRefusal {
-			s.log.Warn("rate limited", "tier", l.Tier(), "key", logKey(key), "limit", l.Rate().String(),
-				"path", logPath(c), "request_id", c.Response().Header().Get(echo.HeaderXRequestID))
+		if i == 0 || d.Remaining < tightest.Remaining {
+			tightest = d
 		}
 	}
 	h := c.Response().Header()
@@ -200,16 +208,6 @@ func (s *Server) allow(c echo.Context, l *ratelimit.Limiter, keys []string) erro
 	}
 	s.metrics.Refused(l.Tier())
 	return &tooManyRequests{retryAfter: tightest.RetryAfter, message: limitMessage(l.Tier(), tightest.RetryAfter)}
-}
-
-// logKey is a bucket key as logged: emails are hashed, the rest are ids
-// and addresses.
-func logKey(key string) string {
-	if email, ok := strings.CutPrefix(key, "email:"); ok {
-		sum := sha256.Sum256([]byte(email))
-		return "email:" + hex.EncodeToString(sum[:6])
-	}
-	return key
 }
 
 // limitMessage tells a refused client what happened and when to come back.
