@@ -314,7 +314,7 @@ func (s *Server) apiListRuns(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := listRunsResponse{Runs: []runJSON{}, NextBefore: page.NextBefore}
+	out := listRunsResponse{Runs: make([]runJSON, 0, len(page.Runs)), NextBefore: page.NextBefore}
 	if f.SortByCost && page.NextBefore != 0 {
 		out.NextBeforeCost = &page.NextBeforeCost
 	}

@@ -28,7 +28,7 @@ const runSelect = `SELECT ` + runColumns + `,
 // runListSelect reads runs as the runs list shows them: their status,
 // progress, totals and times, who started them and from where, without the
 // plan, the inputs and the ids behind the names, which only a run's own page
-// and API show.
+// and API show. scanRunList reads its columns in this order.
 const runListSelect = `SELECT r.id, r.status, r.goal, r.template, r.template_version, r.rerun_of,
 	r.steps_total, r.steps_done, r.input_tokens, r.output_tokens, r.cost_micros, r.error,
 	r.created_at, r.started_at, r.finished_at, r.updated_at, r.triggered_by, r.replay,
@@ -136,8 +136,7 @@ func listRuns(ctx context.Context, q db.Queryer, teamID int64, f ListFilter) (Pa
 		limit = 50
 	}
 	args = append(args, limit+1)
-	var runs []Run
-	err := db.Select(ctx, q, &runs, runListSelect+` WHERE `+strings.Join(where, " AND ")+` ORDER BY `+order+` LIMIT ?`, args...)
+	runs, err := scanRunList(ctx, q, runListSelect+` WHERE `+strings.Join(where, " AND ")+` ORDER BY `+order+` LIMIT ?`, limit+1, args...)
 	if err != nil {
 		return Page{}, fmt.Errorf("runs: list: %w", err)
 	}
@@ -151,6 +150,29 @@ func listRuns(ctx context.Context, q db.Queryer, teamID int64, f ListFilter) (Pa
 		p.NextBeforeCost = p.Runs[limit-1].CostMicros
 	}
 	return p, nil
+}
+
+// scanRunList reads the rows of a runListSelect query into a slice made
+// once for n rows, column by column: the list is read more than anything
+// else, and scanning by reflection allocated a run per row.
+func scanRunList(ctx context.Context, q db.Queryer, query string, n int, args ...any) ([]Run, error) {
+	rows, err := q.QueryContext(ctx, q.Rebind(query), args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	runs := make([]Run, 0, n)
+	for rows.Next() {
+		runs = append(runs, Run{})
+		r := &runs[len(runs)-1]
+		if err := rows.Scan(&r.ID, &r.Status, &r.Goal, &r.Template, &r.TemplateVersion, &r.RerunOf,
+			&r.StepsTotal, &r.StepsDone, &r.InputTokens, &r.OutputTokens, &r.CostMicros, &r.Error,
+			&r.CreatedAt, &r.StartedAt, &r.FinishedAt, &r.UpdatedAt, &r.TriggeredBy, &r.Replay,
+			&r.CreatedBy, &r.DeploymentEnv); err != nil {
+			return nil, err
+		}
+	}
+	return runs, rows.Err()
 }
 
 // templatesUsed lists the templates the team's runs came from, for filters.

@@ -1,0 +1,116 @@
+package web_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nofxhq/nofx/internal/apikeys"
+	nofx "github.com/nofxhq/nofx/internal/app"
+	"github.com/nofxhq/nofx/internal/auth"
+	"github.com/nofxhq/nofx/internal/config"
+	"github.com/nofxhq/nofx/internal/db/dbtest"
+	"github.com/nofxhq/nofx/internal/teams"
+)
+
+// BenchmarkAPIRunsList measures GET /api/v1/runs (50 finished runs) against
+// GET /api/v1/me through the real router and middleware, in process: the
+// ratio of their times is the figure to watch, as the machine is shared.
+func BenchmarkAPIRunsList(b *testing.B) {
+	urls := map[string]string{"sqlite": ""}
+	if u := os.Getenv("NOFX_TEST_DATABASE_URL"); u != "" {
+		urls["postgres"] = u
+	}
+	for _, name := range []string{"sqlite", "postgres"} {
+		if _, ok := urls[name]; !ok {
+			continue
+		}
+		b.Run(name, func(b *testing.B) {
+			h, key := benchApp(b, name)
+			for _, path := range []string{"/api/v1/me", "/api/v1/runs"} {
+				b.Run(strings.TrimPrefix(path, "/api/v1/"), func(b *testing.B) {
+					b.ReportAllocs()
+					b.RunParallel(func(pb *testing.PB) {
+						for pb.Next() {
+							req := httptest.NewRequest(http.MethodGet, path, nil)
+							req.RemoteAddr = "127.0.0.1:5000"
+							req.Header.Set("Authorization", "Bearer "+key)
+							rec := httptest.NewRecorder()
+							h.ServeHTTP(rec, req)
+							if rec.Code != http.StatusOK {
+								b.Fatalf("%s: %d %s", path, rec.Code, rec.Body)
+							}
+						}
+					})
+				})
+			}
+		})
+	}
+}
+
+// benchApp starts NOFX on a fresh database with one team holding 50
+// finished runs, and returns its handler and an owner's API key.
+func benchApp(b *testing.B, name string) (http.Handler, string) {
+	b.Helper()
+	url := dbtest.SQLiteURL(b)
+	if name == "postgres" {
+		url = dbtest.PostgresURL(b)
+	}
+	cfg := &config.Config{DatabaseURL: url, DataDir: b.TempDir(), Workers: 8,
+		SessionSecret: []byte("bench-session-secret-0123456789abcdef"), SecretKey: []byte("bench-secret-key-0123456789abcde"),
+		LogFormat: "text", LogLevel: "error"}
+	ctx := context.Background()
+	a, err := nofx.New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), true, nofx.Tuning{PollInterval: 20 * time.Millisecond})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := a.Start(ctx); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { a.Close(context.Background()) })
+	// The bench measures the server, not the free plan's API limit.
+	if _, err := a.DB.ExecContext(ctx, `UPDATE plans SET api_per_minute = -1, runs_per_month = -1`); err != nil {
+		b.Fatal(err)
+	}
+	user, team, err := a.Auth.SignUp(ctx, auth.SignUp{Email: "bench@example.com", Password: "correct horse battery"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	_, key, err := apikeys.Create(ctx, a.DB, team.ID, "bench", teams.RoleOwner, user.ID, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := a.Web.Handler()
+	for i := range 50 {
+		req := httptest.NewRequest(http.MethodPost, "/api/v1/runs", strings.NewReader(fmt.Sprintf(`{"prompt":"bench run %d"}`, i)))
+		req.RemoteAddr = "127.0.0.1:5000"
+		req.Header.Set("Authorization", "Bearer "+key)
+		req.Header.Set("Content-Type", "application/json")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusCreated {
+			b.Fatalf("create: %d %s", rec.Code, rec.Body)
+		}
+	}
+	for deadline := time.Now().Add(time.Minute); ; {
+		var open int
+		if err := a.DB.GetContext(ctx, &open, a.DB.Rebind(`SELECT COUNT(*) FROM runs WHERE finished_at IS NULL`)); err != nil {
+			b.Fatal(err)
+		}
+		if open == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("%d runs still open", open)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return h, key
+}
