@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -70,8 +71,30 @@ type Config struct {
 }
 
 // quieter is River's log handler: its INFO lines (periodic job counts and
-// the like) are debug lines here; warnings and errors stay as they are.
-type quieter struct{ slog.Handler }
+// the like) are debug lines here. Its warnings and errors stay as they are,
+// but each message is logged at most once per repeatEvery: River repeats
+// them on every poll while the database is away (ten lines a second), and
+// the line after a quiet spell says how many were held back.
+type quieter struct {
+	slog.Handler
+	seen *repeats
+}
+
+// repeatEvery is how often one River warning or error is logged at most.
+const repeatEvery = time.Minute
+
+// repeats remembers when each River message was last logged.
+type repeats struct {
+	mu   sync.Mutex
+	last map[string]repeat
+}
+
+type repeat struct {
+	at   time.Time
+	held int // lines of the message not logged since
+}
+
+func newRepeats() *repeats { return &repeats{last: map[string]repeat{}} }
 
 func (q quieter) Enabled(ctx context.Context, level slog.Level) bool {
 	if level == slog.LevelInfo {
@@ -84,13 +107,31 @@ func (q quieter) Handle(ctx context.Context, r slog.Record) error {
 	if r.Level == slog.LevelInfo {
 		r.Level = slog.LevelDebug
 	}
+	if r.Level >= slog.LevelWarn {
+		key := r.Level.String() + " " + r.Message
+		q.seen.mu.Lock()
+		last, ok := q.seen.last[key]
+		if ok && r.Time.Sub(last.at) < repeatEvery {
+			last.held++
+			q.seen.last[key] = last
+			q.seen.mu.Unlock()
+			return nil
+		}
+		q.seen.last[key] = repeat{at: r.Time}
+		q.seen.mu.Unlock()
+		if last.held > 0 {
+			r.AddAttrs(slog.Int("repeated", last.held))
+		}
+	}
 	return q.Handler.Handle(ctx, r)
 }
 
 func (q quieter) WithAttrs(attrs []slog.Attr) slog.Handler {
-	return quieter{q.Handler.WithAttrs(attrs)}
+	return quieter{q.Handler.WithAttrs(attrs), q.seen}
 }
-func (q quieter) WithGroup(name string) slog.Handler { return quieter{q.Handler.WithGroup(name)} }
+func (q quieter) WithGroup(name string) slog.Handler {
+	return quieter{q.Handler.WithGroup(name), q.seen}
+}
 
 // DefaultJobAttempts is how often a failing step job is tried before it is
 // a dead letter: with River's backoff (attempt⁴ seconds), about 6 minutes.
@@ -131,6 +172,10 @@ type Engine struct {
 	gate        teamGate     // one claim of a team at a time from this process
 	stopRescue  context.CancelFunc
 	rescueEnded chan struct{}
+
+	// What the workers and the rescue loop see of database outages,
+	// logged once each way.
+	stepsOutage, rescueOutage *db.Outage
 }
 
 // stepArgs is the job that asks for one attempt at a step.
@@ -158,10 +203,13 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.JobAttempts <= 0 {
 		cfg.JobAttempts = DefaultJobAttempts
 	}
-	e := &Engine{cfg: cfg}
+	e := &Engine{cfg: cfg,
+		stepsOutage:  &db.Outage{Log: cfg.Log, What: "step workers"},
+		rescueOutage: &db.Outage{Log: cfg.Log, What: "rescue of lost steps"},
+	}
 
 	rc := &river.Config{
-		Logger:               slog.New(quieter{cfg.Log.Handler()}).With("component", "river"),
+		Logger:               slog.New(quieter{cfg.Log.Handler(), newRepeats()}).With("component", "river"),
 		FetchPollInterval:    cfg.PollInterval,
 		FetchCooldown:        min(cfg.PollInterval, 20*time.Millisecond),
 		MaxAttempts:          cfg.JobAttempts,
@@ -244,29 +292,44 @@ func (e *Engine) rescueLoop(ctx context.Context) {
 	tick := time.NewTicker(e.cfg.RescueEvery)
 	defer tick.Stop()
 	for {
-		n, err := e.cfg.Runs.RescueExpired(ctx)
-		switch {
-		case err != nil && ctx.Err() == nil:
-			e.cfg.Log.Warn("rescue steps of lost workers", "error", err)
-		case n > 0:
-			e.cfg.Log.Warn("retried steps whose worker stopped responding", "count", n)
-		}
-		if n, err := e.requeueStranded(ctx); err != nil && ctx.Err() == nil {
-			e.cfg.Log.Warn("requeue stranded steps", "error", err)
-		} else if n > 0 {
-			e.cfg.Log.Warn("queued again steps whose job was taken by a worker that stopped", "count", n)
-		}
-		// A new period, or a plan changed in another process, frees steps
-		// held back by a spend limit.
-		if n, err := e.cfg.Runs.WakeSpendLimited(ctx); err != nil && ctx.Err() == nil {
-			e.cfg.Log.Warn("start steps no longer held back by a spend limit", "error", err)
-		} else if n > 0 {
-			e.cfg.Log.Info("started steps no longer held back by a spend limit", "count", n)
-		}
+		e.rescue(ctx)
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+		}
+	}
+}
+
+// rescue is one pass of the rescue loop. While the database is away, the
+// pass stops at its first try and the outage is logged once.
+func (e *Engine) rescue(ctx context.Context) {
+	failed := func(what string, err error) bool {
+		if err == nil || ctx.Err() != nil {
+			return false
+		}
+		if !e.rescueOutage.Observe(err) {
+			e.cfg.Log.Warn(what, "error", err)
+		}
+		return true
+	}
+	n, err := e.cfg.Runs.RescueExpired(ctx)
+	if failed("rescue steps of lost workers", err) && e.rescueOutage.Down() {
+		return
+	}
+	if n > 0 {
+		e.cfg.Log.Warn("retried steps whose worker stopped responding", "count", n)
+	}
+	if n, err := e.requeueStranded(ctx); !failed("requeue stranded steps", err) && n > 0 {
+		e.cfg.Log.Warn("queued again steps whose job was taken by a worker that stopped", "count", n)
+	}
+	// A new period, or a plan changed in another process, frees steps
+	// held back by a spend limit.
+	n, err = e.cfg.Runs.WakeSpendLimited(ctx)
+	if !failed("start steps no longer held back by a spend limit", err) {
+		e.rescueOutage.Observe(nil)
+		if n > 0 {
+			e.cfg.Log.Info("started steps no longer held back by a spend limit", "count", n)
 		}
 	}
 }
@@ -435,9 +498,11 @@ func (e *Engine) work(ctx context.Context, runID, stepID, jobID int64) error {
 	if err != nil {
 		return err
 	}
+	var held lease
+	held.renew(e.cfg.Lease)
 	for {
-		result, execErr, cause := e.attempt(ctx, claim)
-		o, err := e.record(ctx, claim, result, execErr, cause)
+		result, execErr, cause := e.attempt(ctx, claim, &held)
+		o, err := e.recordThrough(ctx, claim, &held, result, execErr, cause)
 		switch {
 		case errors.Is(err, runs.ErrLeaseLost):
 			return nil // cancelled or taken over: the other side recorded it
@@ -445,11 +510,12 @@ func (e *Engine) work(ctx context.Context, runID, stepID, jobID int64) error {
 			return err
 		case o.took:
 			claim = o.next // a step this one readied, taken without a job
+			held.renew(e.cfg.Lease)
 			continue
 		case !o.kept:
 			return nil
 		}
-		if err := e.hold(ctx, claim, o.delay); err != nil {
+		if err := e.hold(ctx, claim, o.delay, &held); err != nil {
 			if errors.Is(err, errLeaseLost) {
 				return nil
 			}
@@ -462,6 +528,56 @@ func (e *Engine) work(ctx context.Context, runID, stepID, jobID int64) error {
 				return nil
 			}
 			return err
+		}
+		held.renew(e.cfg.Lease)
+	}
+}
+
+// lease is what a worker knows of its claim's lease: when it runs out, as
+// last renewed. After that, the rescue of another process may have taken
+// the step.
+type lease struct{ until atomic.Int64 }
+
+// renew notes that the lease was just renewed for d.
+func (l *lease) renew(d time.Duration) { l.until.Store(time.Now().Add(d).UnixNano()) }
+
+// left is how long the lease lasts from now.
+func (l *lease) left() time.Duration { return time.Until(time.Unix(0, l.until.Load())) }
+
+// Backoff of a worker that keeps an attempt's outcome while the database is
+// unavailable.
+const (
+	recordRetryFirst = 50 * time.Millisecond
+	recordRetryMax   = 2 * time.Second
+)
+
+// recordThrough records an attempt's outcome like record. While the
+// database is unavailable it keeps the outcome in memory and tries again
+// (backoff with jitter), renewing the lease between tries, for as long as
+// the lease lasts: a step whose provider call finished during a database
+// restart or a network blip is recorded once when the database answers,
+// not executed again after its lease runs out. The recording transaction
+// checks the lease, so a step that another process took over meanwhile
+// discards this late outcome (ErrLeaseLost), and a commit that went through
+// although its answer was lost is found already recorded the same way.
+func (e *Engine) recordThrough(ctx context.Context, claim runs.Claim, held *lease, res result, execErr, cause error) (outcome, error) {
+	wait := recordRetryFirst
+	for {
+		o, err := e.record(ctx, claim, res, execErr, cause)
+		if !e.stepsOutage.Observe(err) || held.left() <= wait {
+			return o, err
+		}
+		timer := time.NewTimer(wait/2 + rand.N(wait/2+1))
+		<-timer.C // not cut short by a stopping worker: the outcome would be lost
+		wait = min(2*wait, recordRetryMax)
+		beat, stop := context.WithTimeout(context.WithoutCancel(ctx), recordRetryMax)
+		err = e.cfg.Runs.Heartbeat(beat, claim, e.cfg.Lease)
+		stop()
+		switch {
+		case errors.Is(err, runs.ErrLeaseLost):
+			return o, runs.ErrLeaseLost
+		case err == nil:
+			held.renew(e.cfg.Lease)
 		}
 	}
 }
@@ -570,7 +686,7 @@ func circuitWait(err error, until time.Time) runs.Wait {
 
 // attempt runs one attempt of a claimed step under its timeout, renewing
 // the lease while it runs. cause says why the attempt's context ended.
-func (e *Engine) attempt(ctx context.Context, claim runs.Claim) (result, error, error) {
+func (e *Engine) attempt(ctx context.Context, claim runs.Claim, held *lease) (result, error, error) {
 	attemptCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	attemptCtx, cancelTimeout := context.WithTimeoutCause(attemptCtx, claim.Step.Timeout(), errStepTimeout)
@@ -579,7 +695,7 @@ func (e *Engine) attempt(ctx context.Context, claim runs.Claim) (result, error, 
 	go func() {
 		defer close(watchDone)
 		if claim.Step.Kind == runs.KindLLM { // text steps finish at once
-			e.watch(attemptCtx, claim, cancel)
+			e.watch(attemptCtx, claim, cancel, held)
 		}
 	}()
 	res, err := e.execute(attemptCtx, claim)
@@ -592,7 +708,7 @@ func (e *Engine) attempt(ctx context.Context, claim runs.Claim) (result, error, 
 // hold waits out a short backoff while keeping the step's lease. It
 // returns errLeaseLost when the step is cancelled meanwhile, and ctx's
 // error when the worker is stopping.
-func (e *Engine) hold(ctx context.Context, claim runs.Claim, delay time.Duration) error {
+func (e *Engine) hold(ctx context.Context, claim runs.Claim, delay time.Duration, held *lease) error {
 	holdCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	timer := time.NewTimer(delay)
@@ -600,7 +716,7 @@ func (e *Engine) hold(ctx context.Context, claim runs.Claim, delay time.Duration
 	watchDone := make(chan struct{})
 	go func() {
 		defer close(watchDone)
-		e.watch(holdCtx, claim, cancel)
+		e.watch(holdCtx, claim, cancel, held)
 	}()
 	defer func() { cancel(nil); <-watchDone }()
 	select {
@@ -616,8 +732,10 @@ func (e *Engine) hold(ctx context.Context, claim runs.Claim, delay time.Duration
 
 // watch renews the claim's lease while the attempt runs and stops the
 // attempt as soon as the step is cancelled: on each heartbeat, and at once
-// when the run announces a change.
-func (e *Engine) watch(ctx context.Context, claim runs.Claim, stop context.CancelCauseFunc) {
+// when the run announces a change. While the database is unavailable the
+// attempt goes on; the lease is renewed at the next heartbeat that reaches
+// it.
+func (e *Engine) watch(ctx context.Context, claim runs.Claim, stop context.CancelCauseFunc, held *lease) {
 	var changes <-chan live.Message
 	if e.cfg.Broker != nil {
 		ch, unsubscribe := e.cfg.Broker.Subscribe(claim.Run.ID)
@@ -641,7 +759,9 @@ func (e *Engine) watch(ctx context.Context, claim runs.Claim, stop context.Cance
 		case errors.Is(err, runs.ErrLeaseLost):
 			stop(errLeaseLost)
 			return
-		case err != nil && ctx.Err() == nil:
+		case err == nil:
+			held.renew(e.cfg.Lease)
+		case ctx.Err() == nil && !e.stepsOutage.Observe(err):
 			e.cfg.Log.Warn("step heartbeat", "step_id", claim.Step.ID, "error", err)
 		}
 	}

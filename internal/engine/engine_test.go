@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -38,6 +39,7 @@ type options struct {
 	workers   int
 	lease     time.Duration
 	teamLimit int // steps of one team at once; 0 is no limit
+	log       *slog.Logger
 }
 
 func newService(d *db.DB, broker *live.Local) *runs.Service {
@@ -60,7 +62,7 @@ func startEngine(t *testing.T, d *db.DB, svc *runs.Service, broker *live.Local, 
 		Runs:          svc,
 		Providers:     svc.Providers,
 		Broker:        broker,
-		Log:           slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Log:           cmp.Or(o.log, slog.New(slog.NewTextHandler(io.Discard, nil))),
 		Workers:       o.workers,
 		Lease:         o.lease,
 		RescueEvery:   100 * time.Millisecond,

@@ -17,9 +17,10 @@ type Proxy struct {
 	ln     net.Listener
 	addr   string
 
-	mu    sync.Mutex
-	cut   bool
-	conns map[net.Conn]bool
+	mu      sync.Mutex
+	cut     bool
+	conns   map[net.Conn]bool
+	refused int
 }
 
 // NewProxy proxies to the PostgreSQL of rawURL and returns the proxy and a
@@ -49,6 +50,7 @@ func (p *Proxy) accept() {
 		}
 		p.mu.Lock()
 		if p.cut {
+			p.refused++
 			p.mu.Unlock()
 			c.Close() // refused while cut
 			continue
@@ -93,4 +95,12 @@ func (p *Proxy) Restore() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.cut = false
+}
+
+// Refused is how many connections the proxy refused while cut: how often
+// the app tried to reach the database meanwhile.
+func (p *Proxy) Refused() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.refused
 }
