@@ -55,6 +55,13 @@ func newAppLogging(t *testing.T, url string, log *slog.Logger) *app {
 // them.
 func newAppWith(t *testing.T, url string, log *slog.Logger, configure func(*config.Config)) *app {
 	t.Helper()
+	return newAppTuned(t, url, log, configure, nil)
+}
+
+// newAppTuned is newAppWith whose test timings are also changed by tune
+// (when not nil).
+func newAppTuned(t *testing.T, url string, log *slog.Logger, configure func(*config.Config), tune func(*nofx.Tuning)) *app {
+	t.Helper()
 	cfg := &config.Config{
 		DatabaseURL:   url,
 		DataDir:       t.TempDir(),
@@ -67,12 +74,16 @@ func newAppWith(t *testing.T, url string, log *slog.Logger, configure func(*conf
 	if configure != nil {
 		configure(cfg)
 	}
-	a, err := nofx.New(context.Background(), cfg, log, true, nofx.Tuning{
+	tuning := nofx.Tuning{
 		Lease: 5 * time.Second, RescueEvery: time.Second, ShutdownGrace: time.Second,
 		PollInterval: 20 * time.Millisecond, RetryBase: 5 * time.Millisecond, RetryMax: 50 * time.Millisecond,
 		ProviderRetry: ai.RetryPolicy{Attempts: 2, Base: time.Millisecond, Max: 5 * time.Millisecond, MaxRetryAfter: 10 * time.Millisecond},
 		JobAttempts:   2, // a failing step job is a dead letter after one retry (River waits about a second)
-	})
+	}
+	if tune != nil {
+		tune(&tuning)
+	}
+	a, err := nofx.New(context.Background(), cfg, log, true, tuning)
 	require.NoError(t, err)
 	require.NoError(t, a.Start(context.Background()))
 	ts := httptest.NewServer(a.Web.Handler())

@@ -1,6 +1,10 @@
 package web_test
 
 import (
+	"bufio"
+	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -8,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	nofx "github.com/nofxhq/nofx/internal/app"
 	"github.com/nofxhq/nofx/internal/db/dbtest"
 	"github.com/nofxhq/nofx/internal/teams"
 )
@@ -42,4 +47,60 @@ func TestDatabaseOutageAnswers503(t *testing.T) {
 	require.Eventually(t, func() bool {
 		return c.do(http.MethodGet, "/api/v1/runs", "").StatusCode == http.StatusOK
 	}, 30*time.Second, 50*time.Millisecond, "the API answers again once the database is back")
+}
+
+// A watcher who stays connected through a database outage keeps the run's
+// stream: it is told the database is unavailable, still receives the text
+// the step streams meanwhile, and catches up with the timeline (the step's
+// success, the end) once the database is back.
+func TestRunStreamRidesThroughADatabaseOutage(t *testing.T) {
+	t.Parallel()
+	proxy, url := dbtest.NewProxy(t, dbtest.PostgresURL(t))
+	a := newAppTuned(t, url, slog.New(slog.NewTextHandler(io.Discard, nil)), nil,
+		func(tu *nofx.Tuning) { tu.StreamKeepalive = 100 * time.Millisecond; tu.Lease = 20 * time.Second })
+	c := a.newAPIClient("watcher@example.com", teams.RoleOwner)
+	res := c.do(http.MethodPost, "/api/v1/runs", `{"plan":{"goal":"watched","steps":[{"name":"s","kind":"llm","provider":"simulated","model":"echo",
+		"prompt":"one two three four five six seven eight","options":{"latency_ms":2000}}]}}`)
+	require.Equal(t, http.StatusCreated, res.StatusCode, res.Body)
+	id := decode[apiRun](t, res).ID
+
+	req, err := http.NewRequest(http.MethodGet, fmt.Sprintf("%s/api/v1/runs/%d/events", a.URL, id), nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+c.key)
+	stream, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer stream.Body.Close()
+	require.Equal(t, http.StatusOK, stream.StatusCode)
+	lines := make(chan string, 1000)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(stream.Body)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	next := func(what string, match func(string) bool) {
+		t.Helper()
+		timeout := time.After(30 * time.Second)
+		for {
+			select {
+			case line, ok := <-lines:
+				require.True(t, ok, "the stream ended before %s", what)
+				if match(line) {
+					return
+				}
+			case <-timeout:
+				t.Fatalf("no %s on the stream", what)
+			}
+		}
+	}
+	is := func(s string) func(string) bool { return func(line string) bool { return line == s } }
+
+	next("step.started", is("event: step.started"))
+	proxy.Cut()
+	next("the outage notice", func(line string) bool { return strings.Contains(line, "database is unavailable") })
+	next("streamed text during the outage", is("event: delta"))
+	proxy.Restore()
+	next("step.succeeded", is("event: step.succeeded"))
+	next("end", is("event: end"))
 }

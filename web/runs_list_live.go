@@ -14,6 +14,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/nofxhq/nofx/internal/access"
+	"github.com/nofxhq/nofx/internal/db"
 	"github.com/nofxhq/nofx/internal/live"
 	"github.com/nofxhq/nofx/internal/runs"
 	"github.com/nofxhq/nofx/internal/validation"
@@ -102,7 +103,7 @@ func (s *Server) runsLive(c echo.Context) error {
 		return nil
 	}
 
-	keepalive := time.NewTicker(sseKeepalive)
+	keepalive := time.NewTicker(s.keepalive)
 	defer keepalive.Stop()
 	for {
 		changed := map[int64]bool{}
@@ -117,6 +118,9 @@ func (s *Server) runsLive(c echo.Context) error {
 			}
 			// In case a notification was lost, read the page again.
 			page, err := s.runs.List(ctx, a, f)
+			if db.Unavailable(err) {
+				continue // the database is away: try again at the next keepalive
+			}
 			if err != nil || l.sync(ctx, page.Runs, time.Time{}) != nil {
 				return nil
 			}
@@ -139,8 +143,10 @@ func (s *Server) runsLive(c echo.Context) error {
 				gathering = false
 			}
 		}
-		if l.changed(ctx, changed) != nil {
-			return nil // the client or the database is gone: the stream just ends
+		if err := l.changed(ctx, changed); db.Unavailable(err) {
+			continue // the database is away: the next keepalive reads the page again
+		} else if err != nil {
+			return nil // the client is gone: the stream just ends
 		}
 	}
 }

@@ -3,9 +3,11 @@
 package web
 
 import (
+	"cmp"
 	"log/slog"
 	"net/http"
 	"sync"
+	"time"
 
 	cache "github.com/go-pkgz/expirable-cache/v3"
 	"github.com/gorilla/sessions"
@@ -55,6 +57,9 @@ type Deps struct {
 	Health *health.Checker
 	// Comparisons replays finished steps on other models.
 	Comparisons *comparisons.Service
+	// StreamKeepalive is how often an idle event stream sends a comment and
+	// reads its run again; sseKeepalive when 0 (tests make it short).
+	StreamKeepalive time.Duration
 }
 
 // Server answers NOFX's HTTP requests.
@@ -91,8 +96,10 @@ type Server struct {
 	// stopping closes when the server shuts down, so that event streams end
 	// instead of holding the shutdown up.
 	stopping chan struct{}
-	stopOnce sync.Once
-	echo     *echo.Echo
+	// keepalive is how often an idle event stream sends a comment.
+	keepalive time.Duration
+	stopOnce  sync.Once
+	echo      *echo.Echo
 }
 
 // New builds the server and its routes.
@@ -122,6 +129,7 @@ func New(d Deps) *Server {
 		csrfKey:    csrfKey(d.Config.SessionSecret),
 		planRates:  cache.NewCache[int64, int]().WithMaxKeys(100_000),
 		stopping:   make(chan struct{}),
+		keepalive:  cmp.Or(d.StreamKeepalive, sseKeepalive),
 	}
 	s.flash.Options = &sessions.Options{Path: "/", MaxAge: 300, HttpOnly: true, SameSite: http.SameSiteLaxMode}
 

@@ -11,6 +11,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/nofxhq/nofx/internal/access"
+	"github.com/nofxhq/nofx/internal/db"
 	"github.com/nofxhq/nofx/internal/live"
 	"github.com/nofxhq/nofx/internal/runs"
 	"github.com/nofxhq/nofx/internal/validation"
@@ -19,6 +20,10 @@ import (
 // sseKeepalive is how often an idle stream sends a comment, so proxies keep
 // it open; it also re-reads the run in case a notification was lost.
 const sseKeepalive = 15 * time.Second
+
+// streamRetry is how soon a stream whose catch-up found the database
+// unavailable tries again.
+const streamRetry = time.Second
 
 // sse writes Server-Sent Events to one client.
 type sse struct {
@@ -210,11 +215,12 @@ func (s *Server) followRun(c echo.Context, actor access.Actor, runID, after int6
 		return run.Finished(), nil
 	}
 
-	keepalive := time.NewTicker(sseKeepalive)
+	keepalive := time.NewTicker(s.keepalive)
 	defer keepalive.Stop()
 	var (
 		teamDue  <-chan time.Time // when a held-back team change is looked at
 		teamLast time.Time
+		retry    <-chan time.Time // when a catch-up the database refused is tried again
 	)
 	team := func() error {
 		teamDue, teamLast = nil, time.Now()
@@ -222,8 +228,19 @@ func (s *Server) followRun(c echo.Context, actor access.Actor, runID, after int6
 	}
 	for {
 		finished, err := catchUp()
-		if err != nil {
-			return nil // the client or the database is gone: the stream just ends
+		switch {
+		case err != nil && db.Unavailable(err) && ctx.Err() == nil:
+			// The database is away: the stream stays open (deltas still
+			// pass) and catches up from the last event sent once it is back.
+			if stream.comment("the database is unavailable, retrying") != nil {
+				return nil
+			}
+			retry = time.After(streamRetry)
+			finished = false
+		case err != nil:
+			return nil // the client is gone, or the run: the stream just ends
+		default:
+			retry = nil
 		}
 		if finished && f.untilFinished {
 			return stream.send("end", 0, `{"reason":"finished"}`)
@@ -256,6 +273,8 @@ func (s *Server) followRun(c echo.Context, actor access.Actor, runID, after int6
 				} else if team() != nil {
 					return nil
 				}
+			case <-retry:
+				waiting = false
 			case <-teamDue:
 				if team() != nil {
 					return nil

@@ -50,6 +50,9 @@ type Tuning struct {
 	// JobAttempts is how often a failing step job is tried before it is a
 	// dead letter.
 	JobAttempts int
+	// StreamKeepalive is how often an idle event stream sends a comment and
+	// looks at its run again.
+	StreamKeepalive time.Duration
 }
 
 // App is a built NOFX: its database, services, engine and web server.
@@ -194,6 +197,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, migrate bool
 		StripeHook:  a.StripeWebhook,
 		Health:      a.Health,
 		Comparisons: a.Comparisons,
+
+		StreamKeepalive: tune.StreamKeepalive,
 	})
 	return a, nil
 }

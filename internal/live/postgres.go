@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/lib/pq"
+
+	"github.com/nofxhq/nofx/internal/db"
 )
 
 // channel is the PostgreSQL notification channel NOFX uses.
@@ -38,6 +40,7 @@ type Postgres struct {
 	sent     chan struct{} // closed when the sender has ended
 	closing  sync.Once
 	closeErr error
+	outage   *db.Outage // of the sender
 }
 
 // queueSize is how many messages may wait for the sender before Publish
@@ -49,9 +52,13 @@ const maxBatch = 500
 
 // NewPostgres listens on the database at url (the same one db opened) and
 // returns a broker that publishes through db.
-func NewPostgres(url string, db *sql.DB, log *slog.Logger) (*Postgres, error) {
+func NewPostgres(url string, sqlDB *sql.DB, log *slog.Logger) (*Postgres, error) {
+	listening := &db.Outage{Log: log, What: "live updates: listener"}
 	l := pq.NewListener(url, 100*time.Millisecond, 10*time.Second, func(ev pq.ListenerEventType, err error) {
-		if err != nil {
+		switch {
+		case err == nil && ev == pq.ListenerEventReconnected:
+			listening.Observe(nil)
+		case err != nil && !listening.Observe(err):
 			log.Warn("live: listener", "event", ev, "error", err)
 		}
 	})
@@ -59,7 +66,8 @@ func NewPostgres(url string, db *sql.DB, log *slog.Logger) (*Postgres, error) {
 		l.Close()
 		return nil, err
 	}
-	p := &Postgres{local: NewLocal(), db: db, listener: l, log: log, done: make(chan struct{}),
+	p := &Postgres{local: NewLocal(), db: sqlDB, listener: l, log: log, done: make(chan struct{}),
+		outage: &db.Outage{Log: log, What: "live updates"},
 		queue: make(chan []byte, queueSize), stop: make(chan struct{}), sent: make(chan struct{})}
 	go p.receive()
 	go p.send()
@@ -163,8 +171,22 @@ func (p *Postgres) notify(payloads []string) {
 			}
 		}
 	}
-	if err != nil {
+	if err == nil {
+		p.outage.Observe(nil)
+		return
+	}
+	if !p.outage.Observe(err) {
 		p.log.Warn("live: notify", "messages", len(payloads), "error", err)
+		return
+	}
+	// While the database is away, this process's own watchers still get
+	// its news (streamed text above all); other processes' watchers catch
+	// up from the database once it is back.
+	for _, b := range payloads {
+		var m Message
+		if json.Unmarshal([]byte(b), &m) == nil {
+			p.local.deliver(m)
+		}
 	}
 }
 
