@@ -68,7 +68,7 @@ func NewPostgres(url string, sqlDB *sql.DB, log *slog.Logger) (*Postgres, error)
 	}
 	p := &Postgres{local: NewLocal(), db: sqlDB, listener: l, log: log, done: make(chan struct{}),
 		outage: &db.Outage{Log: log, What: "live updates"},
-		queue: make(chan []byte, queueSize), stop: make(chan struct{}), sent: make(chan struct{})}
+		queue:  make(chan []byte, queueSize), stop: make(chan struct{}), sent: make(chan struct{})}
 	go p.receive()
 	go p.send()
 	return p, nil
