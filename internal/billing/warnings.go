@@ -202,7 +202,8 @@ func (w *WarningMailer) Start(ctx context.Context) {
 		defer close(w.done)
 		tick := time.NewTicker(every)
 		defer tick.Stop()
-		failing := false
+		failing := false // with another error than an outage: logged once until a pass succeeds
+		outage := &db.Outage{Log: w.Log, What: "usage warnings"}
 		for {
 			select {
 			case <-ctx.Done():
@@ -210,8 +211,12 @@ func (w *WarningMailer) Start(ctx context.Context) {
 			case <-tick.C:
 			}
 			n, err := DeliverWarnings(ctx, w.DB, w.Mailer, w.BaseURL)
+			if ctx.Err() != nil {
+				return
+			}
 			switch {
-			case err != nil && ctx.Err() == nil && !failing:
+			case outage.Observe(err):
+			case err != nil && !failing:
 				w.Log.Warn("email usage warnings", "error", err)
 				failing = true
 			case err == nil:

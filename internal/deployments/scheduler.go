@@ -186,16 +186,24 @@ func (sc *Scheduler) loop(ctx context.Context, done chan struct{}) {
 	}
 	ticker := time.NewTicker(every)
 	defer ticker.Stop()
+	outage := &db.Outage{Log: sc.Service.log(), What: "scheduler"}
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-ticker.C:
 		}
-		if _, err := sc.Service.RunDue(ctx); err != nil && ctx.Err() == nil {
+		_, err := sc.Service.RunDue(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if !outage.Observe(err) && err != nil {
 			sc.Service.log().Error("scheduler: run due deployments", "error", err)
 		}
-		if _, err := sc.Service.PruneDeliveries(ctx); err != nil && ctx.Err() == nil {
+		if outage.Down() {
+			continue
+		}
+		if _, err := sc.Service.PruneDeliveries(ctx); err != nil && ctx.Err() == nil && !outage.Observe(err) {
 			sc.Service.log().Warn("scheduler: prune webhook deliveries", "error", err)
 		}
 	}

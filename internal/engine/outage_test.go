@@ -65,18 +65,13 @@ func (b *syncBuffer) String() string {
 }
 
 // proxiedPostgres is a migrated PostgreSQL schema reached through a proxy
-// the test can cut (d), and directly (direct).
+// the test can cut (d), and directly (direct), whose plans let many steps
+// of a team run at once.
 func proxiedPostgres(t *testing.T) (proxy *dbtest.Proxy, d, direct *db.DB) {
 	t.Helper()
 	ctx := context.Background()
-	url := dbtest.PostgresURL(t)
-	proxy, via := dbtest.NewProxy(t, url)
-	d, err := db.Open(ctx, via)
-	require.NoError(t, err)
-	t.Cleanup(func() { d.Close() })
-	_, err = d.Migrate(ctx)
-	require.NoError(t, err)
-	_, err = d.ExecContext(ctx, `UPDATE plans SET concurrency = -1`) // many steps of one team at once
+	proxy, d, url := dbtest.PostgresBehindProxy(t)
+	_, err := d.ExecContext(ctx, `UPDATE plans SET concurrency = -1`)
 	require.NoError(t, err)
 	direct, err = db.Open(ctx, url)
 	require.NoError(t, err)
@@ -134,6 +129,8 @@ func TestFinishedStepsAreRecordedOnceThroughADatabaseOutage(t *testing.T) {
 	require.Equal(t, 1, strings.Count(out, `msg="database unavailable; retrying" what="step workers"`), out)
 	require.Equal(t, 1, strings.Count(out, `msg="database reachable again" what="step workers"`), out)
 	require.NotContains(t, out, "retried steps whose worker stopped responding")
+	require.Equal(t, 1, strings.Count(out, `msg="database unavailable; retrying" what="rescue of lost steps"`), out)
+	require.Equal(t, 1, strings.Count(out, `msg="database reachable again" what="rescue of lost steps"`), out)
 	require.NotContains(t, out, `msg="step heartbeat"`)
 }
 

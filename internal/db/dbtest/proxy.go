@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"sync"
 	"testing"
+
+	"github.com/nofxhq/nofx/internal/db"
 )
 
 // Proxy is a TCP proxy between the app and PostgreSQL that a test can cut
@@ -103,4 +105,14 @@ func (p *Proxy) Refused() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.refused
+}
+
+// PostgresBehindProxy is a migrated PostgreSQL schema of this test reached
+// through a Proxy the test can cut, and the URL that reaches the same
+// schema directly.
+func PostgresBehindProxy(t testing.TB) (*Proxy, *db.DB, string) {
+	t.Helper()
+	direct := PostgresURL(t)
+	p, via := NewProxy(t, direct)
+	return p, open(t, via), direct
 }

@@ -1,0 +1,55 @@
+package billing_test
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/nofxhq/nofx/internal/billing"
+	"github.com/nofxhq/nofx/internal/db/dbtest"
+	"github.com/nofxhq/nofx/internal/mail"
+)
+
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// While the database is away the usage-warning mailer logs one WARN, and
+// one INFO when it is back.
+func TestWarningMailerLogsAnOutageOnceEachWay(t *testing.T) {
+	proxy, d, _ := dbtest.PostgresBehindProxy(t)
+	var logs lockedBuffer
+	w := &billing.WarningMailer{DB: d, Mailer: &mail.Outbox{DB: d}, BaseURL: "http://nofx.test", Every: 10 * time.Millisecond,
+		Log: slog.New(slog.NewTextHandler(&logs, nil))}
+	w.Start(context.Background())
+	t.Cleanup(w.Stop)
+
+	proxy.Cut()
+	require.Eventually(t, func() bool { return proxy.Refused() >= 20 }, 10*time.Second, 5*time.Millisecond, "passes during the outage")
+	proxy.Restore()
+	require.Eventually(t, func() bool { return strings.Contains(logs.String(), "database reachable again") }, 10*time.Second, 5*time.Millisecond)
+
+	out := logs.String()
+	require.Equal(t, 1, strings.Count(out, `msg="database unavailable; retrying" what="usage warnings"`), out)
+	require.Equal(t, 1, strings.Count(out, `msg="database reachable again" what="usage warnings"`), out)
+	require.NotContains(t, out, `msg="email usage warnings"`)
+}
