@@ -2,10 +2,13 @@ package web_test
 
 import (
 	"bufio"
+	"context"
+	"database/sql"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -103,4 +106,55 @@ func TestRunStreamRidesThroughADatabaseOutage(t *testing.T) {
 	proxy.Restore()
 	next("step.succeeded", is("event: step.succeeded"))
 	next("end", is("event: end"))
+}
+
+// On SQLite a write waits for another connection's lock on the file (a
+// backup, another tool) up to the busy timeout, then answers 503
+// unavailable like a PostgreSQL outage, writing nothing; reads go on; once
+// the lock is gone, writes succeed again.
+func TestSQLiteLockedFileAnswers503(t *testing.T) {
+	t.Parallel()
+	dbURL := dbtest.SQLiteURL(t)
+	a := newAppAt(t, dbURL+"?busy_timeout=300ms")
+	c := a.newAPIClient("locked@example.com", teams.RoleOwner)
+	browser := a.client()
+	require.Equal(t, http.StatusSeeOther, browser.logIn("locked@example.com", password).StatusCode)
+
+	other, err := sql.Open("sqlite", "file:"+strings.TrimPrefix(dbURL, "sqlite://"))
+	require.NoError(t, err)
+	defer other.Close()
+	lock := func() *sql.Conn {
+		conn, err := other.Conn(context.Background())
+		require.NoError(t, err)
+		_, err = conn.ExecContext(context.Background(), `BEGIN IMMEDIATE`) // the file's write lock
+		require.NoError(t, err)
+		return conn
+	}
+	unlock := func(conn *sql.Conn) {
+		_, err := conn.ExecContext(context.Background(), `ROLLBACK`)
+		require.NoError(t, err)
+		require.NoError(t, conn.Close())
+	}
+
+	// A lock held for less than the busy timeout is waited out.
+	conn := lock()
+	time.AfterFunc(50*time.Millisecond, func() { unlock(conn) })
+	res := c.do(http.MethodPost, "/api/v1/runs", `{"prompt":"after a short lock"}`)
+	require.Equal(t, http.StatusCreated, res.StatusCode, res.Body)
+	before := countRuns(t, a)
+
+	conn = lock()
+	res = c.do(http.MethodPost, "/api/v1/runs", `{"prompt":"during a long lock"}`)
+	require.Equal(t, http.StatusServiceUnavailable, res.StatusCode, res.Body)
+	require.Equal(t, "unavailable", apiErrorCode(t, res))
+	require.NotEmpty(t, res.Header.Get("Retry-After"))
+	page := browser.submit("/runs/new", "/runs", url.Values{"prompt": {"from the form"}})
+	require.Equal(t, http.StatusServiceUnavailable, page.StatusCode)
+	require.Contains(t, page.Body, "The database is unavailable")
+	require.Equal(t, http.StatusOK, c.do(http.MethodGet, "/api/v1/runs", "").StatusCode, "reads go on")
+	unlock(conn)
+
+	require.Equal(t, before, countRuns(t, a), "nothing was written")
+	res = c.do(http.MethodPost, "/api/v1/runs", `{"prompt":"after the lock"}`)
+	require.Equal(t, http.StatusCreated, res.StatusCode, res.Body)
 }

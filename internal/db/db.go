@@ -107,18 +107,33 @@ func Open(ctx context.Context, rawURL string) (*DB, error) {
 	return d, nil
 }
 
+// defaultBusyTimeout is how long a statement waits for another
+// connection's lock on the SQLite file (another process, a backup) before
+// it fails as unavailable; ?busy_timeout= in the URL changes it.
+const defaultBusyTimeout = 10 * time.Second
+
 func openSQLite(path string) (*DB, error) {
 	if path == "" {
 		return nil, errors.New("db: sqlite:// needs a file path, such as sqlite://data/nofx.db")
 	}
+	busy := defaultBusyTimeout
 	if i := strings.IndexByte(path, '?'); i >= 0 {
+		opts, err := url.ParseQuery(path[i+1:])
+		if err != nil {
+			return nil, fmt.Errorf("db: sqlite options %q: %w", path[i+1:], err)
+		}
+		if v := opts.Get("busy_timeout"); v != "" {
+			if busy, err = time.ParseDuration(v); err != nil || busy < 0 || busy > time.Hour {
+				return nil, fmt.Errorf("db: sqlite busy_timeout %q: use a duration such as 10s, at most 1h", v)
+			}
+		}
 		path = path[:i]
 	}
 	if err := privateFiles(path); err != nil {
 		return nil, err
 	}
 	q := url.Values{}
-	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busy.Milliseconds()))
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "synchronous(NORMAL)")
@@ -137,7 +152,7 @@ func openSQLite(path string) (*DB, error) {
 	if isMemory(path) {
 		return d, nil // another connection would open another database
 	}
-	reader, err := openSQLiteReader(path)
+	reader, err := openSQLiteReader(path, busy)
 	if err != nil {
 		sqlDB.Close()
 		return nil, err
@@ -150,10 +165,10 @@ func openSQLite(path string) (*DB, error) {
 // the journal mode to the writer (WAL is a property of the file) and use
 // the writer's time format, so that times bound as arguments compare as
 // the stored ones do.
-func openSQLiteReader(path string) (*sqlx.DB, error) {
+func openSQLiteReader(path string, busy time.Duration) (*sqlx.DB, error) {
 	q := url.Values{}
 	q.Set("mode", "ro")
-	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busy.Milliseconds()))
 	q.Add("_pragma", "query_only(1)")
 	q.Set("_time_format", "sqlite")
 	sqlDB, err := openCaching("sqlite", "file:"+path+"?"+q.Encode(), nil)

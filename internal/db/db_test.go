@@ -66,6 +66,22 @@ func TestOpenRejectsUnknownURL(t *testing.T) {
 	require.ErrorContains(t, err, "sqlite:// or postgres://")
 }
 
+func TestSQLiteBusyTimeoutOption(t *testing.T) {
+	path := t.TempDir() + "/busy.db"
+	for _, bad := range []string{"?busy_timeout=soon", "?busy_timeout=-1s", "?busy_timeout=2h", "?%zz"} {
+		_, err := db.Open(context.Background(), "sqlite://"+path+bad)
+		require.Error(t, err, bad)
+	}
+	d, err := db.Open(context.Background(), "sqlite://"+path+"?busy_timeout=250ms")
+	require.NoError(t, err)
+	defer d.Close()
+	var ms int
+	require.NoError(t, d.GetContext(context.Background(), &ms, `PRAGMA busy_timeout`))
+	require.Equal(t, 250, ms)
+	require.NoError(t, d.Reader().QueryRowxContext(context.Background(), `PRAGMA busy_timeout`).Scan(&ms))
+	require.Equal(t, 250, ms, "the read connections wait as long")
+}
+
 func TestConnectionsKeepStatementsPrepared(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		ctx := context.Background()
