@@ -63,7 +63,7 @@ func TestRunStreamRidesThroughADatabaseOutage(t *testing.T) {
 		func(tu *nofx.Tuning) { tu.StreamKeepalive = 100 * time.Millisecond; tu.Lease = 20 * time.Second })
 	c := a.newAPIClient("watcher@example.com", teams.RoleOwner)
 	res := c.do(http.MethodPost, "/api/v1/runs", `{"plan":{"goal":"watched","steps":[{"name":"s","kind":"llm","provider":"simulated","model":"echo",
-		"prompt":"one two three four five six seven eight","options":{"latency_ms":2000}}]}}`)
+		"prompt":"one two three four five six seven eight nine ten eleven twelve","options":{"latency_ms":3000}}]}}`)
 	require.Equal(t, http.StatusCreated, res.StatusCode, res.Body)
 	id := decode[apiRun](t, res).ID
 

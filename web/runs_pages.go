@@ -311,6 +311,13 @@ func (s *Server) runLive(c echo.Context) error {
 			return page.teamChanged(ctx, stream)
 		},
 		teamID: a.TeamID,
+		outage: func(stream *sse, down bool) error {
+			note := `<span hidden></span>` // an event needs data to be delivered
+			if down {
+				note = "The database is unavailable; this page catches up when it is back."
+			}
+			return stream.send("live-note", 0, note)
+		},
 	})
 }
 

@@ -97,6 +97,9 @@ type runFollower struct {
 	delta func(stream *sse, m live.Message) error
 	// untilFinished ends the stream once the run has finished.
 	untilFinished bool
+	// outage, when set, is told when the database becomes unavailable to
+	// the stream (down) and when it catches up again.
+	outage func(stream *sse, down bool) error
 	// team, when set, is called when another run of team teamID changes, at
 	// most once per teamEvery, for what the run's page shows of the team's
 	// other runs (a queued step waiting for one of the team's slots).
@@ -221,7 +224,16 @@ func (s *Server) followRun(c echo.Context, actor access.Actor, runID, after int6
 		teamDue  <-chan time.Time // when a held-back team change is looked at
 		teamLast time.Time
 		retry    <-chan time.Time // when a catch-up the database refused is tried again
+		down     bool             // the last catch-up found the database unavailable
 	)
+	tell := func(now bool) error {
+		if down == now || f.outage == nil {
+			down = now
+			return nil
+		}
+		down = now
+		return f.outage(stream, now)
+	}
 	team := func() error {
 		teamDue, teamLast = nil, time.Now()
 		return f.team(stream)
@@ -232,7 +244,7 @@ func (s *Server) followRun(c echo.Context, actor access.Actor, runID, after int6
 		case err != nil && db.Unavailable(err) && ctx.Err() == nil:
 			// The database is away: the stream stays open (deltas still
 			// pass) and catches up from the last event sent once it is back.
-			if stream.comment("the database is unavailable, retrying") != nil {
+			if stream.comment("the database is unavailable, retrying") != nil || tell(true) != nil {
 				return nil
 			}
 			retry = time.After(streamRetry)
@@ -241,6 +253,9 @@ func (s *Server) followRun(c echo.Context, actor access.Actor, runID, after int6
 			return nil // the client is gone, or the run: the stream just ends
 		default:
 			retry = nil
+			if tell(false) != nil {
+				return nil
+			}
 		}
 		if finished && f.untilFinished {
 			return stream.send("end", 0, `{"reason":"finished"}`)

@@ -559,7 +559,9 @@ const (
 // not executed again after its lease runs out. The recording transaction
 // checks the lease, so a step that another process took over meanwhile
 // discards this late outcome (ErrLeaseLost), and a commit that went through
-// although its answer was lost is found already recorded the same way.
+// although its answer was lost is found already recorded the same way. A
+// worker that is stopping keeps trying through its grace period; only the
+// hard stop after it gives up.
 func (e *Engine) recordThrough(ctx context.Context, claim runs.Claim, held *lease, res result, execErr, cause error) (outcome, error) {
 	wait := recordRetryFirst
 	for {
@@ -568,7 +570,14 @@ func (e *Engine) recordThrough(ctx context.Context, claim runs.Claim, held *leas
 			return o, err
 		}
 		timer := time.NewTimer(wait/2 + rand.N(wait/2+1))
-		<-timer.C // not cut short by a stopping worker: the outcome would be lost
+		select {
+		case <-timer.C:
+		case <-ctx.Done():
+			// Stopped for good after the grace period: the outcome is lost,
+			// and the step is retried once its lease runs out.
+			timer.Stop()
+			return o, err
+		}
 		wait = min(2*wait, recordRetryMax)
 		beat, stop := context.WithTimeout(context.WithoutCancel(ctx), recordRetryMax)
 		err = e.cfg.Runs.Heartbeat(beat, claim, e.cfg.Lease)
