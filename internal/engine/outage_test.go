@@ -111,7 +111,8 @@ func TestFinishedStepsAreRecordedOnceThroughADatabaseOutage(t *testing.T) {
 	// The database stays away while the workers try again and again (and
 	// River polls): until the proxy has turned away many connections.
 	require.Eventually(t, func() bool {
-		return proxy.Refused() >= 150 && strings.Contains(logs.String(), `what="step workers"`)
+		out := logs.String()
+		return proxy.Refused() >= 150 && strings.Contains(out, `what="step workers"`) && strings.Contains(out, `what="rescue of lost steps"`)
 	}, 15*time.Second, 10*time.Millisecond, "the workers tried to record during the outage")
 	proxy.Restore()
 
