@@ -502,6 +502,19 @@ func (e *Engine) work(ctx context.Context, runID, stepID, jobID int64) error {
 	held.renew(e.cfg.Lease)
 	for {
 		result, execErr, cause := e.attempt(ctx, claim, &held)
+		if _, before := errors.AsType[*errBeforeCall](execErr); before && ctx.Err() == nil {
+			// Wait for the database (renewing the lease), then try again.
+			err := e.throughOutage(ctx, claim, &held, func() error {
+				return e.cfg.Runs.Heartbeat(context.WithoutCancel(ctx), claim, e.cfg.Lease)
+			})
+			if err == nil {
+				held.renew(e.cfg.Lease)
+				continue
+			}
+			if errors.Is(err, runs.ErrLeaseLost) {
+				return nil
+			}
+		}
 		o, err := e.recordThrough(ctx, claim, &held, result, execErr, cause)
 		switch {
 		case errors.Is(err, runs.ErrLeaseLost):
@@ -553,30 +566,41 @@ const (
 
 // recordThrough records an attempt's outcome like record. While the
 // database is unavailable it keeps the outcome in memory and tries again
-// (backoff with jitter), renewing the lease between tries, for as long as
-// the lease lasts: a step whose provider call finished during a database
-// restart or a network blip is recorded once when the database answers,
-// not executed again after its lease runs out. The recording transaction
-// checks the lease, so a step that another process took over meanwhile
-// discards this late outcome (ErrLeaseLost), and a commit that went through
-// although its answer was lost is found already recorded the same way. A
-// worker that is stopping keeps trying through its grace period; only the
-// hard stop after it gives up.
+// (see throughOutage): a step whose provider call finished during a
+// database restart or a network blip is recorded once when the database
+// answers, not executed again after its lease runs out. The recording
+// transaction checks the lease, so a step that another process took over
+// meanwhile discards this late outcome (ErrLeaseLost), and a commit that
+// went through although its answer was lost is found already recorded the
+// same way.
 func (e *Engine) recordThrough(ctx context.Context, claim runs.Claim, held *lease, res result, execErr, cause error) (outcome, error) {
+	var o outcome
+	err := e.throughOutage(ctx, claim, held, func() (err error) {
+		o, err = e.record(ctx, claim, res, execErr, cause)
+		return err
+	})
+	return o, err
+}
+
+// throughOutage calls try until it does not fail for the database being
+// unavailable, waiting between tries (backoff with jitter) and renewing the
+// claim's lease, for as long as the lease lasts. It returns try's last
+// error, or ErrLeaseLost when the step was taken over meanwhile. A worker
+// that is stopping keeps trying through its grace period; only the hard
+// stop after it gives up.
+func (e *Engine) throughOutage(ctx context.Context, claim runs.Claim, held *lease, try func() error) error {
 	wait := recordRetryFirst
 	for {
-		o, err := e.record(ctx, claim, res, execErr, cause)
+		err := try()
 		if !e.stepsOutage.Observe(err) || held.left() <= wait {
-			return o, err
+			return err
 		}
 		timer := time.NewTimer(wait/2 + rand.N(wait/2+1))
 		select {
 		case <-timer.C:
 		case <-ctx.Done():
-			// Stopped for good after the grace period: the outcome is lost,
-			// and the step is retried once its lease runs out.
-			timer.Stop()
-			return o, err
+			timer.Stop() // stopped for good: the step is retried once its lease runs out
+			return err
 		}
 		wait = min(2*wait, recordRetryMax)
 		beat, stop := context.WithTimeout(context.WithoutCancel(ctx), recordRetryMax)
@@ -584,12 +608,22 @@ func (e *Engine) recordThrough(ctx context.Context, claim runs.Claim, held *leas
 		stop()
 		switch {
 		case errors.Is(err, runs.ErrLeaseLost):
-			return o, runs.ErrLeaseLost
+			return runs.ErrLeaseLost
 		case err == nil:
 			held.renew(e.cfg.Lease)
 		}
 	}
 }
+
+// errBeforeCall is the database being unavailable to the checks before a
+// provider call (the team's key, its plan and spend): no call was made, so
+// the attempt is tried again once the database answers, without counting.
+type errBeforeCall struct{ err error }
+
+func (e *errBeforeCall) Error() string {
+	return "the database was unavailable before the provider call: " + e.err.Error()
+}
+func (e *errBeforeCall) Unwrap() error { return e.err }
 
 // claim claims a step of team's run, one claim of the team at a time in
 // this process when the team has a limit (see teamGate).
@@ -808,6 +842,9 @@ func (e *Engine) execute(ctx context.Context, claim runs.Claim) (result, error) 
 			spendHeld, allOpen = true, false
 			continue
 		}
+		if _, before := errors.AsType[*errBeforeCall](err); before {
+			return result{}, err // the database is away: no fallback can run either
+		}
 		lastErr = err
 		if until, open := ai.IsCircuitOpen(err); open {
 			if reopenAt.IsZero() || until.Before(reopenAt) {
@@ -845,12 +882,16 @@ func (e *Engine) call(ctx context.Context, claim runs.Claim, cand runs.Fallback,
 	}
 	var key string
 	if e.cfg.Keys != nil {
-		if key, err = e.cfg.Keys.Resolve(ctx, claim.Run.TeamID, cand.Provider); err != nil {
+		if key, err = e.cfg.Keys.Resolve(ctx, claim.Run.TeamID, cand.Provider); db.Unavailable(err) {
+			return result{}, false, &errBeforeCall{err}
+		} else if err != nil {
 			return result{}, false, err
 		}
 	}
 	if key == "" {
-		if err := e.mayUseInstanceKey(ctx, claim.Run.TeamID, cand.Provider); err != nil {
+		if err := e.mayUseInstanceKey(ctx, claim.Run.TeamID, cand.Provider); db.Unavailable(err) {
+			return result{}, false, &errBeforeCall{err}
+		} else if err != nil {
 			return result{}, false, err
 		}
 	}

@@ -40,6 +40,7 @@ type options struct {
 	lease     time.Duration
 	teamLimit int // steps of one team at once; 0 is no limit
 	log       *slog.Logger
+	keys      engine.KeyResolver
 }
 
 func newService(d *db.DB, broker *live.Local) *runs.Service {
@@ -70,6 +71,7 @@ func startEngine(t *testing.T, d *db.DB, svc *runs.Service, broker *live.Local, 
 		PollInterval:  20 * time.Millisecond,
 
 		TeamConcurrency: o.teamLimit,
+		Keys:            o.keys,
 	})
 	require.NoError(t, err)
 	require.NoError(t, eng.Start(context.Background()))

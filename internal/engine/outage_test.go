@@ -172,3 +172,49 @@ func TestLateResultOfATakenOverStepIsDiscarded(t *testing.T) {
 	require.Equal(t, 1, count(e.eventKinds(run.ID), "call:step.succeeded"))
 	require.Equal(t, int64(2), g.started.Load())
 }
+
+// slowKeys looks a team's key up in the database once the test lets it:
+// the database can be cut between a step's claim and its provider call.
+type slowKeys struct {
+	d       *db.DB
+	entered chan struct{}
+	release chan struct{}
+	once    sync.Once
+}
+
+func (k *slowKeys) Resolve(ctx context.Context, teamID int64, provider string) (string, error) {
+	k.once.Do(func() { close(k.entered) })
+	<-k.release
+	var key string
+	err := k.d.GetContext(ctx, &key, `SELECT '' AS key`)
+	return key, err
+}
+
+// A step that finds the database away just before its provider call (the
+// team's key, plan and spend are read first) waits for it and tries the
+// same attempt again: no attempt is used up, and the call is made once.
+func TestDatabaseAwayBeforeTheCallUsesNoAttempt(t *testing.T) {
+	proxy, d, _ := proxiedPostgres(t)
+	g := &gated{release: make(chan struct{})}
+	close(g.release)
+	keys := &slowKeys{d: d, entered: make(chan struct{}), release: make(chan struct{})}
+	broker := live.NewLocal()
+	svc := newService(d, broker)
+	svc.Providers = ai.NewRegistry(g)
+	eng := startEngine(t, d, svc, broker, options{workers: 2, lease: 20 * time.Second, keys: keys})
+	svc.Scheduler = eng
+	e := &env{t: t, db: d, svc: svc, eng: eng, broker: broker, actor: newActor(t, d, teams.RoleOwner)}
+	run := e.create(`{"goal":"before the call","steps":[{"name":"call","kind":"llm","provider":"gated","model":"m","prompt":"p"}]}`, nil)
+
+	<-keys.entered
+	proxy.Cut()
+	close(keys.release)
+	require.Eventually(t, func() bool { return proxy.Refused() >= 5 }, 10*time.Second, 5*time.Millisecond, "the worker waits for the database")
+	proxy.Restore()
+
+	run, steps := e.waitStatus(run.ID, runs.RunSucceeded, runs.RunFailed)
+	require.Equal(t, runs.RunSucceeded, run.Status)
+	require.Equal(t, 1, steps[0].Attempt, "no attempt was used up")
+	require.Equal(t, int64(1), g.started.Load(), "one call")
+	require.NotContains(t, e.eventKinds(run.ID), "call:step.retrying")
+}
