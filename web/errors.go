@@ -169,6 +169,8 @@ func (s *Server) handleError(err error, c echo.Context) {
 	switch {
 	case limited != nil:
 		level = slog.LevelDebug // the limiter logs one line per key and window
+	case s.dbOutage.Observe(err):
+		level = slog.LevelDebug // logged once per outage
 	case p.status >= 500:
 		level = slog.LevelError
 	}

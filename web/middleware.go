@@ -113,7 +113,7 @@ func (s *Server) loadSession(next echo.HandlerFunc) echo.HandlerFunc {
 func (s *Server) currentTeam(c echo.Context, sess auth.Session, userID int64) (*teams.Membership, error) {
 	ctx := c.Request().Context()
 	if sess.TeamID.Valid {
-		m, err := teams.MembershipOf(ctx, s.db, sess.TeamID.Int64, userID)
+		m, err := teams.MembershipOf(ctx, s.db.Reader(), sess.TeamID.Int64, userID)
 		if err == nil {
 			return &m, nil
 		}
@@ -121,7 +121,7 @@ func (s *Server) currentTeam(c echo.Context, sess auth.Session, userID int64) (*
 			return nil, err
 		}
 	}
-	ms, err := teams.ForUser(ctx, s.db, userID)
+	ms, err := teams.ForUser(ctx, s.db.Reader(), userID)
 	if err != nil || len(ms) == 0 {
 		return nil, err
 	}
@@ -184,7 +184,7 @@ func (s *Server) requireAPIAuth(next echo.HandlerFunc) echo.HandlerFunc {
 			if err != nil {
 				return err
 			}
-			team, err := teams.ByID(c.Request().Context(), s.db, key.TeamID)
+			team, err := teams.ByID(c.Request().Context(), s.db.Reader(), key.TeamID)
 			if err != nil {
 				return err
 			}
@@ -266,6 +266,9 @@ func (s *Server) recordMetrics(next echo.HandlerFunc) echo.HandlerFunc {
 			route = "unmatched"
 		}
 		method := c.Request().Method
+		if p := who(c); c.Response().Status < 500 && (p.User != nil || p.APIKey != nil) {
+			s.dbOutage.Observe(nil) // its session or key was read: the database answers
+		}
 		s.metrics.HTTPRequests.WithLabelValues(method, route, strconv.Itoa(c.Response().Status)).Inc()
 		s.metrics.HTTPDuration.WithLabelValues(method, route).Observe(time.Since(start).Seconds())
 		return nil

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	nofx "github.com/nofxhq/nofx/internal/app"
+	"github.com/nofxhq/nofx/internal/db"
 	"github.com/nofxhq/nofx/internal/db/dbtest"
 	"github.com/nofxhq/nofx/internal/teams"
 )
@@ -26,7 +28,8 @@ import (
 func TestDatabaseOutageAnswers503(t *testing.T) {
 	t.Parallel()
 	proxy, url := dbtest.NewProxy(t, dbtest.PostgresURL(t))
-	a := newAppAt(t, url)
+	var logs syncBuffer
+	a := newAppLogging(t, url, slog.New(slog.NewTextHandler(&logs, nil)))
 	c := a.newAPIClient("owner@example.com", teams.RoleOwner)
 	browser := a.client()
 	require.Equal(t, http.StatusSeeOther, browser.logIn("owner@example.com", password).StatusCode)
@@ -46,10 +49,20 @@ func TestDatabaseOutageAnswers503(t *testing.T) {
 	require.Equal(t, http.StatusServiceUnavailable, ready.StatusCode)
 	require.True(t, strings.Contains(ready.Body, `"database":"unreachable`), ready.Body)
 
+	for range 5 {
+		require.Equal(t, http.StatusServiceUnavailable, c.do(http.MethodGet, "/api/v1/runs", "").StatusCode)
+	}
+
 	proxy.Restore()
 	require.Eventually(t, func() bool {
 		return c.do(http.MethodGet, "/api/v1/runs", "").StatusCode == http.StatusOK
 	}, 30*time.Second, 50*time.Millisecond, "the API answers again once the database is back")
+
+	// The refused requests are one WARN and one INFO, not a line each.
+	out := logs.String()
+	require.Equal(t, 1, strings.Count(out, `msg="database unavailable; retrying" what=requests`), out)
+	require.Equal(t, 1, strings.Count(out, `msg="database reachable again" what=requests`), out)
+	require.NotContains(t, out, `level=ERROR msg="request failed"`)
 }
 
 // A watcher who stays connected through a database outage keeps the run's
@@ -115,7 +128,7 @@ func TestRunStreamRidesThroughADatabaseOutage(t *testing.T) {
 func TestSQLiteLockedFileAnswers503(t *testing.T) {
 	t.Parallel()
 	dbURL := dbtest.SQLiteURL(t)
-	a := newAppAt(t, dbURL+"?busy_timeout=300ms")
+	a := newAppAt(t, dbURL+"?busy_timeout=500ms") // the short lock below ends well within it
 	c := a.newAPIClient("locked@example.com", teams.RoleOwner)
 	browser := a.client()
 	require.Equal(t, http.StatusSeeOther, browser.logIn("locked@example.com", password).StatusCode)
@@ -138,23 +151,34 @@ func TestSQLiteLockedFileAnswers503(t *testing.T) {
 
 	// A lock held for less than the busy timeout is waited out.
 	conn := lock()
-	time.AfterFunc(50*time.Millisecond, func() { unlock(conn) })
+	unlocked := make(chan error, 1)
+	time.AfterFunc(50*time.Millisecond, func() {
+		_, err := conn.ExecContext(context.Background(), `ROLLBACK`)
+		unlocked <- errors.Join(err, conn.Close())
+	})
 	res := c.do(http.MethodPost, "/api/v1/runs", `{"prompt":"after a short lock"}`)
 	require.Equal(t, http.StatusCreated, res.StatusCode, res.Body)
+	require.NoError(t, <-unlocked)
 	before := countRuns(t, a)
 
+	token := browser.csrf("/runs/new")
 	conn = lock()
 	res = c.do(http.MethodPost, "/api/v1/runs", `{"prompt":"during a long lock"}`)
 	require.Equal(t, http.StatusServiceUnavailable, res.StatusCode, res.Body)
 	require.Equal(t, "unavailable", apiErrorCode(t, res))
 	require.NotEmpty(t, res.Header.Get("Retry-After"))
-	page := browser.submit("/runs/new", "/runs", url.Values{"prompt": {"from the form"}})
+	page := browser.postForm("/runs", url.Values{"_csrf": {token}, "prompt": {"from the form"}})
 	require.Equal(t, http.StatusServiceUnavailable, page.StatusCode)
 	require.Contains(t, page.Body, "The database is unavailable")
 	require.Equal(t, http.StatusOK, c.do(http.MethodGet, "/api/v1/runs", "").StatusCode, "reads go on")
 	unlock(conn)
 
-	require.Equal(t, before, countRuns(t, a), "nothing was written")
-	res = c.do(http.MethodPost, "/api/v1/runs", `{"prompt":"after the lock"}`)
-	require.Equal(t, http.StatusCreated, res.StatusCode, res.Body)
+	var after int
+	require.NoError(t, db.Get(context.Background(), a.DB.Reader(), &after, `SELECT COUNT(*) FROM runs`))
+	require.Equal(t, before, after, "nothing was written")
+	// Writes fail at once for a moment after a busy one (so that queued
+	// writes do not each wait the busy timeout), then go through again.
+	require.Eventually(t, func() bool {
+		return c.do(http.MethodPost, "/api/v1/runs", `{"prompt":"after the lock"}`).StatusCode == http.StatusCreated
+	}, 10*time.Second, 50*time.Millisecond)
 }

@@ -98,8 +98,10 @@ type Server struct {
 	stopping chan struct{}
 	// keepalive is how often an idle event stream sends a comment.
 	keepalive time.Duration
-	stopOnce  sync.Once
-	echo      *echo.Echo
+	// dbOutage logs requests refused while the database is away once.
+	dbOutage *db.Outage
+	stopOnce sync.Once
+	echo     *echo.Echo
 }
 
 // New builds the server and its routes.
@@ -130,6 +132,7 @@ func New(d Deps) *Server {
 		planRates:  cache.NewCache[int64, int]().WithMaxKeys(100_000),
 		stopping:   make(chan struct{}),
 		keepalive:  cmp.Or(d.StreamKeepalive, sseKeepalive),
+		dbOutage:   &db.Outage{Log: d.Logger, What: "requests"},
 	}
 	s.flash.Options = &sessions.Options{Path: "/", MaxAge: 300, HttpOnly: true, SameSite: http.SameSiteLaxMode}
 

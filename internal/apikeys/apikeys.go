@@ -90,8 +90,10 @@ func Create(ctx context.Context, q db.Queryer, teamID int64, name string, role t
 // Authenticate returns the live key whose secret is given, with Role the
 // role it acts with (the lower of its own and its creator's current role in
 // the team), and records its use. An unknown, revoked or expired key, or one
-// whose creator is no longer a member of its team, is ErrInvalid.
-func Authenticate(ctx context.Context, q db.Queryer, secret string) (Key, error) {
+// whose creator is no longer a member of its team, is ErrInvalid. The key
+// is read through d's readers, so that requests go on while the writer
+// waits (a locked SQLite file).
+func Authenticate(ctx context.Context, d *db.DB, secret string) (Key, error) {
 	if !strings.HasPrefix(secret, Prefix) {
 		return Key{}, ErrInvalid
 	}
@@ -99,7 +101,7 @@ func Authenticate(ctx context.Context, q db.Queryer, secret string) (Key, error)
 		Key
 		CreatorRole sql.NullString `db:"creator_role"`
 	}
-	err := db.Get(ctx, q, &row, `SELECT `+keyColumnsOfK+`, m.role AS creator_role
+	err := db.Get(ctx, d.Reader(), &row, `SELECT `+keyColumnsOfK+`, m.role AS creator_role
 		FROM api_keys k LEFT JOIN memberships m ON m.team_id = k.team_id AND m.user_id = k.created_by
 		WHERE k.key_hash = ?`, auth.HashToken(secret))
 	if errors.Is(err, db.ErrNotFound) {
@@ -122,10 +124,16 @@ func Authenticate(ctx context.Context, q db.Queryer, secret string) (Key, error)
 		k.Role = creatorRole
 	}
 	if k.LastUsedAt == nil || now.Sub(*k.LastUsedAt) > touchEvery {
-		if _, err := db.Exec(ctx, q, `UPDATE api_keys SET last_used_at = ? WHERE id = ?`, now, k.ID); err != nil {
+		_, err := db.Exec(ctx, d, `UPDATE api_keys SET last_used_at = ? WHERE id = ?`, now, k.ID)
+		switch {
+		case err == nil:
+			k.LastUsedAt = &now
+		case db.Unavailable(err):
+			// The database reads but cannot write now (a locked SQLite
+			// file): the key still works; its last use is noted next time.
+		default:
 			return Key{}, fmt.Errorf("apikeys: touch: %w", err)
 		}
-		k.LastUsedAt = &now
 	}
 	return k, nil
 }

@@ -189,19 +189,22 @@ func (s *Service) StartSession(ctx context.Context, userID int64, previousToken,
 
 // ResolveSession returns the live session for token and its user; an
 // unknown or expired token is db.ErrNotFound. Use keeps the session alive.
+// The session is read through the readers, and keeping it alive waits for
+// a moment the writer can write (a locked SQLite file), so that reading
+// pages goes on meanwhile.
 func (s *Service) ResolveSession(ctx context.Context, token string) (Session, User, error) {
-	sess, err := sessionByToken(ctx, s.DB, token)
+	sess, err := sessionByToken(ctx, s.DB.Reader(), token)
 	if err != nil {
 		return Session{}, User{}, err
 	}
-	user, err := UserByID(ctx, s.DB, sess.UserID)
+	user, err := UserByID(ctx, s.DB.Reader(), sess.UserID)
 	if err != nil {
 		return Session{}, User{}, err
 	}
 	if now := db.Now(); now.Sub(sess.LastSeenAt) > sessionTouchEvery {
 		_, err := db.Exec(ctx, s.DB, `UPDATE sessions SET last_seen_at = ?, expires_at = ? WHERE token_hash = ?`,
 			now, now.Add(SessionTTL), sess.TokenHash)
-		if err != nil {
+		if err != nil && !db.Unavailable(err) {
 			return Session{}, User{}, fmt.Errorf("auth: touch session: %w", err)
 		}
 	}

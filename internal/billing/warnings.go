@@ -155,7 +155,9 @@ func DeliverWarnings(ctx context.Context, d *db.DB, m mail.Mailer, baseURL strin
 		for _, addr := range to {
 			if err := m.Send(ctx, mail.Message{To: addr, Subject: subject, Body: body}); err != nil {
 				failed = true
-				sendErr = cmp.Or(sendErr, fmt.Errorf("billing: email team %d's warning to %s: %w", w.TeamID, addr, err))
+				// %v, not %w: a mail server's network error must not read
+				// as the database being unavailable (db.Unavailable).
+				sendErr = cmp.Or(sendErr, fmt.Errorf("billing: email team %d's warning to %s: %v", w.TeamID, addr, err))
 				break
 			}
 		}

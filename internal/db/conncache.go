@@ -28,6 +28,9 @@ type cachingConnector struct {
 	// prepared again (PostgreSQL's "cached plan must not change result
 	// type" after a migration altered a table it reads).
 	stale func(error) bool
+	// locked, for SQLite's writer, fails calls at once while another
+	// connection holds the file (see fileLock); nil for the others.
+	locked *fileLock
 }
 
 func (c *cachingConnector) Connect(context.Context) (driver.Conn, error) {
@@ -35,7 +38,7 @@ func (c *cachingConnector) Connect(context.Context) (driver.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &cachingConn{Conn: conn, stmts: map[string]*cachedStmt{}, stale: c.stale}, nil
+	return &cachingConn{Conn: conn, stmts: map[string]*cachedStmt{}, stale: c.stale, locked: c.locked}, nil
 }
 
 func (c *cachingConnector) Driver() driver.Driver { return c.driver }
@@ -53,9 +56,10 @@ type cachedStmt struct {
 // uses a connection from one goroutine at a time, so it needs no lock.
 type cachingConn struct {
 	driver.Conn
-	stmts map[string]*cachedStmt
-	used  list.List // of *cachedStmt, the most recently used first
-	stale func(error) bool
+	stmts  map[string]*cachedStmt
+	used   list.List // of *cachedStmt, the most recently used first
+	stale  func(error) bool
+	locked *fileLock
 }
 
 // errNoCache makes a call go to the connection itself.
@@ -123,7 +127,11 @@ func (c *cachingConn) forget(query string, err error) {
 	}
 }
 
-func (c *cachingConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+func (c *cachingConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (_ driver.Rows, err error) {
+	if err := c.locked.check(); err != nil {
+		return nil, err
+	}
+	defer func() { c.locked.observe(err) }()
 	if len(args) > 0 {
 		cs, err := c.stmt(ctx, query)
 		if err == nil {
@@ -145,7 +153,11 @@ func (c *cachingConn) QueryContext(ctx context.Context, query string, args []dri
 	return nil, driver.ErrSkip
 }
 
-func (c *cachingConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+func (c *cachingConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (_ driver.Result, err error) {
+	if err := c.locked.check(); err != nil {
+		return nil, err
+	}
+	defer func() { c.locked.observe(err) }()
 	if len(args) > 0 {
 		cs, err := c.stmt(ctx, query)
 		if err == nil {
@@ -181,7 +193,11 @@ func (c *cachingConn) PrepareContext(ctx context.Context, query string) (driver.
 	return c.Conn.Prepare(query)
 }
 
-func (c *cachingConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
+func (c *cachingConn) BeginTx(ctx context.Context, opts driver.TxOptions) (_ driver.Tx, err error) {
+	if err := c.locked.check(); err != nil {
+		return nil, err
+	}
+	defer func() { c.locked.observe(err) }()
 	if b, ok := c.Conn.(driver.ConnBeginTx); ok {
 		return b.BeginTx(ctx, opts)
 	}

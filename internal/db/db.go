@@ -139,7 +139,7 @@ func openSQLite(path string) (*DB, error) {
 	q.Add("_pragma", "synchronous(NORMAL)")
 	q.Set("_txlock", "immediate")
 	q.Set("_time_format", "sqlite")
-	sqlDB, err := openCaching("sqlite", "file:"+path+"?"+q.Encode(), nil)
+	sqlDB, err := openCaching("sqlite", "file:"+path+"?"+q.Encode(), nil, &fileLock{})
 	if err != nil {
 		return nil, fmt.Errorf("db: open sqlite %s: %w", path, err)
 	}
@@ -171,7 +171,7 @@ func openSQLiteReader(path string, busy time.Duration) (*sqlx.DB, error) {
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busy.Milliseconds()))
 	q.Add("_pragma", "query_only(1)")
 	q.Set("_time_format", "sqlite")
-	sqlDB, err := openCaching("sqlite", "file:"+path+"?"+q.Encode(), nil)
+	sqlDB, err := openCaching("sqlite", "file:"+path+"?"+q.Encode(), nil, nil)
 	if err != nil {
 		return nil, fmt.Errorf("db: open sqlite reader %s: %w", path, err)
 	}
@@ -210,7 +210,7 @@ func privateFiles(path string) error {
 }
 
 func openPostgres(rawURL string) (*DB, error) {
-	sqlDB, err := openCaching("postgres", rawURL, stalePlan)
+	sqlDB, err := openCaching("postgres", rawURL, stalePlan, nil)
 	if err != nil {
 		return nil, fmt.Errorf("db: open postgres %s: %w", redact(rawURL), err)
 	}
@@ -222,14 +222,14 @@ func openPostgres(rawURL string) (*DB, error) {
 
 // openCaching opens a pool of the registered driver name whose
 // connections keep their statements prepared (see cachingConnector).
-func openCaching(name, dsn string, stale func(error) bool) (*sql.DB, error) {
+func openCaching(name, dsn string, stale func(error) bool, locked *fileLock) (*sql.DB, error) {
 	probe, err := sql.Open(name, "") // connects to nothing: only to reach the driver
 	if err != nil {
 		return nil, err
 	}
 	d := probe.Driver()
 	_ = probe.Close()
-	return sql.OpenDB(&cachingConnector{driver: d, dsn: dsn, stale: stale}), nil
+	return sql.OpenDB(&cachingConnector{driver: d, dsn: dsn, stale: stale, locked: locked}), nil
 }
 
 // stalePlan reports PostgreSQL's refusal to run a prepared statement whose

@@ -2,9 +2,11 @@ package db_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/stretchr/testify/require"
@@ -174,4 +176,43 @@ func TestStalePreparedStatementIsPreparedAgain(t *testing.T) {
 	row, err := read()
 	require.NoError(t, err)
 	require.Len(t, row, 3, "prepared again with the new column")
+}
+
+// Once a write has waited out its busy timeout on a file another
+// connection holds, the writer's next calls fail at once with ErrLocked
+// (queued writes do not each wait the timeout), and go through again soon
+// after the file is free.
+func TestLockedSQLiteFileFailsWritesAtOnce(t *testing.T) {
+	ctx := context.Background()
+	path := t.TempDir() + "/locked.db"
+	d, err := db.Open(ctx, "sqlite://"+path+"?busy_timeout=100ms")
+	require.NoError(t, err)
+	defer d.Close()
+	_, err = d.Migrate(ctx)
+	require.NoError(t, err)
+
+	other, err := sql.Open("sqlite", "file:"+path)
+	require.NoError(t, err)
+	defer other.Close()
+	conn, err := other.Conn(ctx)
+	require.NoError(t, err)
+	_, err = conn.ExecContext(ctx, `BEGIN IMMEDIATE`)
+	require.NoError(t, err)
+
+	insert := func() error {
+		_, err := db.Exec(ctx, d, `INSERT INTO teams (name, slug, created_at) VALUES (?, ?, ?)`, "T", fmt.Sprint(time.Now().UnixNano()), db.Now())
+		return err
+	}
+	err = insert()
+	require.True(t, db.Unavailable(err), "%v", err)
+	require.NotErrorIs(t, err, db.ErrLocked, "the first write waited for the file")
+	err = insert()
+	require.ErrorIs(t, err, db.ErrLocked, "the next one is refused at once")
+	var n int
+	require.NoError(t, d.Reader().QueryRowxContext(ctx, `SELECT COUNT(*) FROM teams`).Scan(&n), "reads go on")
+
+	_, err = conn.ExecContext(ctx, `ROLLBACK`)
+	require.NoError(t, err)
+	require.NoError(t, conn.Close())
+	require.Eventually(t, func() bool { return insert() == nil }, 10*time.Second, 20*time.Millisecond)
 }

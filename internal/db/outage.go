@@ -3,6 +3,7 @@ package db
 import (
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -15,6 +16,7 @@ type Outage struct {
 	Log  *slog.Logger
 	What string // who is trying, such as "scheduler"
 
+	down  atomic.Bool // an outage is under way: Down without the lock
 	mu    sync.Mutex
 	since time.Time // when the current outage was first seen; zero when none
 	tries int       // tries that failed since then
@@ -26,11 +28,15 @@ type Outage struct {
 // the database answered, and ends an outage.
 func (o *Outage) Observe(err error) bool {
 	down := Unavailable(err)
+	if !down && !o.down.Load() {
+		return false // the common case: no outage, none ending
+	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	switch {
 	case down && o.since.IsZero():
 		o.since, o.tries = time.Now(), 1
+		o.down.Store(true)
 		o.Log.Warn("database unavailable; retrying", "what", o.What, "error", err)
 	case down:
 		o.tries++
@@ -38,13 +44,10 @@ func (o *Outage) Observe(err error) bool {
 		o.Log.Info("database reachable again", "what", o.What,
 			"after", time.Since(o.since).Round(time.Millisecond).String(), "failed_tries", o.tries)
 		o.since, o.tries = time.Time{}, 0
+		o.down.Store(false)
 	}
 	return down
 }
 
 // Down reports whether the last try found the database unavailable.
-func (o *Outage) Down() bool {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return !o.since.IsZero()
-}
+func (o *Outage) Down() bool { return o.down.Load() }

@@ -23,7 +23,7 @@ func Unavailable(err error) bool {
 	// lib/pq answers a connection the server (or a proxy) closed with a
 	// bare io.EOF; database/sql turns a query's normal end into nil or
 	// sql.ErrNoRows, so an EOF that reaches here is a lost connection.
-	if errors.Is(err, driver.ErrBadConn) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+	if errors.Is(err, ErrLocked) || errors.Is(err, driver.ErrBadConn) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
 		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
 		return true
 	}

@@ -77,6 +77,9 @@ func (s *Service) runTick(ctx context.Context, d due, now time.Time) (bool, erro
 	}
 
 	v, err := pinned(ctx, s.DB, d.Deployment)
+	if db.Unavailable(err) {
+		return false, err // the tick stays due for the next pass
+	}
 	if err != nil {
 		return false, s.skipTick(ctx, d, read, next, err)
 	}
@@ -102,6 +105,8 @@ func (s *Service) runTick(ctx context.Context, d due, now time.Time) (bool, erro
 	case db.IsUniqueViolation(err): // this tick already has its run: only move on
 		_, err := claimTick(ctx, s.DB, d.ID, read, next)
 		return false, err
+	case db.Unavailable(err):
+		return false, err // not the tick's fault: it stays due for the next pass
 	case err != nil:
 		return false, s.skipTick(ctx, d, read, next, err)
 	}

@@ -107,7 +107,7 @@ func (q quieter) Handle(ctx context.Context, r slog.Record) error {
 	if r.Level == slog.LevelInfo {
 		r.Level = slog.LevelDebug
 	}
-	if r.Level >= slog.LevelWarn {
+	if r.Level >= slog.LevelWarn && !strings.Contains(r.Message, "panic") { // a worker's panic is always told
 		key := r.Level.String() + " " + r.Message
 		q.seen.mu.Lock()
 		last, ok := q.seen.last[key]
@@ -500,21 +500,19 @@ func (e *Engine) work(ctx context.Context, runID, stepID, jobID int64) error {
 	}
 	var held lease
 	held.renew(e.cfg.Lease)
+	beforeCallTries := 0 // attempts in a row that found the database away before their call
 	for {
 		result, execErr, cause := e.attempt(ctx, claim, &held)
-		if _, before := errors.AsType[*errBeforeCall](execErr); before && ctx.Err() == nil {
-			// Wait for the database (renewing the lease), then try again.
-			err := e.throughOutage(ctx, claim, &held, func() error {
-				return e.cfg.Runs.Heartbeat(context.WithoutCancel(ctx), claim, e.cfg.Lease)
-			})
-			if err == nil {
-				held.renew(e.cfg.Lease)
+		if _, before := errors.AsType[*errBeforeCall](execErr); before {
+			// No call was made: wait for the database and try the attempt
+			// again; never record this as the attempt's failure.
+			again, err := e.afterOutageBeforeCall(ctx, claim, &held, &beforeCallTries)
+			if again {
 				continue
 			}
-			if errors.Is(err, runs.ErrLeaseLost) {
-				return nil
-			}
+			return err
 		}
+		beforeCallTries = 0
 		o, err := e.recordThrough(ctx, claim, &held, result, execErr, cause)
 		switch {
 		case errors.Is(err, runs.ErrLeaseLost):
@@ -613,6 +611,54 @@ func (e *Engine) throughOutage(ctx context.Context, claim runs.Claim, held *leas
 			held.renew(e.cfg.Lease)
 		}
 	}
+}
+
+// maxBeforeCallTries is how many times in a row an attempt that found the
+// database away before its call is tried again in place; after that the
+// step goes back to the queue.
+const maxBeforeCallTries = 10
+
+// afterOutageBeforeCall is what a worker does after an attempt found the
+// database away before its provider call: it waits (a backoff that grows
+// with *tries, renewing the lease) until the database answers, and says to
+// try again (true). When the lease runs low, tries run out or the worker is
+// stopping, it gives the step back without counting the attempt, or, if the
+// database does not answer even to that, returns the error: the lease then
+// runs out and the step is retried.
+func (e *Engine) afterOutageBeforeCall(ctx context.Context, claim runs.Claim, held *lease, tries *int) (bool, error) {
+	*tries++
+	beat := func() error {
+		beatCtx, stop := context.WithTimeout(context.WithoutCancel(ctx), recordRetryMax)
+		defer stop()
+		return e.cfg.Runs.Heartbeat(beatCtx, claim, e.cfg.Lease)
+	}
+	if *tries <= maxBeforeCallTries && ctx.Err() == nil {
+		wait := min(recordRetryFirst<<(*tries-1), recordRetryMax)
+		timer := time.NewTimer(wait/2 + rand.N(wait/2+1))
+		select {
+		case <-timer.C:
+		case <-ctx.Done():
+			timer.Stop()
+		}
+		if ctx.Err() == nil {
+			err := e.throughOutage(ctx, claim, held, beat)
+			switch {
+			case err == nil:
+				held.renew(e.cfg.Lease)
+				e.stepsOutage.Observe(nil)
+				return true, nil
+			case errors.Is(err, runs.ErrLeaseLost):
+				return false, nil // cancelled or taken over meanwhile
+			}
+		}
+	}
+	rec, stop := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer stop()
+	err := e.throughOutage(ctx, claim, held, func() error { return e.cfg.Runs.Release(rec, claim, true) })
+	if errors.Is(err, runs.ErrLeaseLost) {
+		return false, nil
+	}
+	return false, err
 }
 
 // errBeforeCall is the database being unavailable to the checks before a
@@ -804,6 +850,7 @@ func (e *Engine) watch(ctx context.Context, claim runs.Claim, stop context.Cance
 			return
 		case err == nil:
 			held.renew(e.cfg.Lease)
+			e.stepsOutage.Observe(nil)
 		case ctx.Err() == nil && !e.stepsOutage.Observe(err):
 			e.cfg.Log.Warn("step heartbeat", "step_id", claim.Step.ID, "error", err)
 		}

@@ -206,7 +206,11 @@ func TestDatabaseAwayBeforeTheCallUsesNoAttempt(t *testing.T) {
 	e := &env{t: t, db: d, svc: svc, eng: eng, broker: broker, actor: newActor(t, d, teams.RoleOwner)}
 	run := e.create(`{"goal":"before the call","steps":[{"name":"call","kind":"llm","provider":"gated","model":"m","prompt":"p"}]}`, nil)
 
-	<-keys.entered
+	select {
+	case <-keys.entered:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the step never looked its key up")
+	}
 	proxy.Cut()
 	close(keys.release)
 	require.Eventually(t, func() bool { return proxy.Refused() >= 5 }, 10*time.Second, 5*time.Millisecond, "the worker waits for the database")

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lib/pq"
@@ -41,6 +42,7 @@ type Postgres struct {
 	closing  sync.Once
 	closeErr error
 	outage   *db.Outage // of the sender
+	deaf     *atomic.Bool
 }
 
 // queueSize is how many messages may wait for the sender before Publish
@@ -54,7 +56,14 @@ const maxBatch = 500
 // returns a broker that publishes through db.
 func NewPostgres(url string, sqlDB *sql.DB, log *slog.Logger) (*Postgres, error) {
 	listening := &db.Outage{Log: log, What: "live updates: listener"}
+	deaf := new(atomic.Bool) // the listener is reconnecting: NOTIFY does not come back here
 	l := pq.NewListener(url, 100*time.Millisecond, 10*time.Second, func(ev pq.ListenerEventType, err error) {
+		switch ev {
+		case pq.ListenerEventDisconnected, pq.ListenerEventConnectionAttemptFailed:
+			deaf.Store(true)
+		case pq.ListenerEventConnected, pq.ListenerEventReconnected:
+			deaf.Store(false)
+		}
 		switch {
 		case err == nil && ev == pq.ListenerEventReconnected:
 			listening.Observe(nil)
@@ -67,8 +76,8 @@ func NewPostgres(url string, sqlDB *sql.DB, log *slog.Logger) (*Postgres, error)
 		return nil, err
 	}
 	p := &Postgres{local: NewLocal(), db: sqlDB, listener: l, log: log, done: make(chan struct{}),
-		outage: &db.Outage{Log: log, What: "live updates"},
-		queue:  make(chan []byte, queueSize), stop: make(chan struct{}), sent: make(chan struct{})}
+		outage: &db.Outage{Log: log, What: "live updates"}, deaf: deaf,
+		queue: make(chan []byte, queueSize), stop: make(chan struct{}), sent: make(chan struct{})}
 	go p.receive()
 	go p.send()
 	return p, nil
@@ -171,17 +180,20 @@ func (p *Postgres) notify(payloads []string) {
 			}
 		}
 	}
-	if err == nil {
+	switch {
+	case err == nil:
 		p.outage.Observe(nil)
-		return
-	}
-	if !p.outage.Observe(err) {
+		if !p.deaf.Load() {
+			return // it comes back through the listener
+		}
+	case !p.outage.Observe(err):
 		p.log.Warn("live: notify", "messages", len(payloads), "error", err)
 		return
 	}
-	// While the database is away, this process's own watchers still get
-	// its news (streamed text above all); other processes' watchers catch
-	// up from the database once it is back.
+	// While the database is away, or this process's listener is still
+	// reconnecting, this process's own watchers still get its news
+	// (streamed text above all); other processes' watchers catch up from
+	// the database once it is back.
 	for _, b := range payloads {
 		var m Message
 		if json.Unmarshal([]byte(b), &m) == nil {
