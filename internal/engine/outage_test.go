@@ -91,7 +91,7 @@ func TestFinishedStepsAreRecordedOnceThroughADatabaseOutage(t *testing.T) {
 	broker := live.NewLocal()
 	svc := newService(d, broker)
 	svc.Providers = ai.NewRegistry(g)
-	eng := startEngine(t, d, svc, broker, options{workers: 60, lease: 20 * time.Second,
+	eng := startEngine(t, d, svc, broker, options{workers: 60, lease: 15 * time.Second, // a heartbeat every 5 s
 		log: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))})
 	svc.Scheduler = eng
 	e := &env{t: t, db: d, svc: svc, eng: eng, broker: broker, actor: newActor(t, d, teams.RoleOwner)}
@@ -106,14 +106,17 @@ func TestFinishedStepsAreRecordedOnceThroughADatabaseOutage(t *testing.T) {
 	require.Eventually(t, func() bool { return g.started.Load() == n }, 30*time.Second, 10*time.Millisecond, "every step is in its call")
 
 	proxy.Cut()
+	cut := time.Now()
 	close(g.release)
 	require.Eventually(t, func() bool { return g.finished.Load() == n }, 10*time.Second, 10*time.Millisecond)
-	// The database stays away while the workers try again and again (and
-	// River polls): until the proxy has turned away many connections.
+	// The database stays away for 5 s (a restart; longer than a heartbeat's
+	// interval, shorter than the lease) while the workers try again and
+	// again, the rescue loop and River poll.
 	require.Eventually(t, func() bool {
 		out := logs.String()
-		return proxy.Refused() >= 150 && strings.Contains(out, `what="step workers"`) && strings.Contains(out, `what="rescue of lost steps"`)
-	}, 15*time.Second, 10*time.Millisecond, "the workers tried to record during the outage")
+		return time.Since(cut) >= 5*time.Second && proxy.Refused() >= 150 &&
+			strings.Contains(out, `what="step workers"`) && strings.Contains(out, `what="rescue of lost steps"`)
+	}, 20*time.Second, 10*time.Millisecond, "the workers tried to record during the outage")
 	proxy.Restore()
 
 	for _, id := range ids {
