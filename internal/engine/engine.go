@@ -6,6 +6,7 @@ package engine
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -78,6 +79,10 @@ type Config struct {
 type quieter struct {
 	slog.Handler
 	seen *repeats
+	// outage takes River's warnings and errors about a lost database
+	// connection: one WARN when the outage starts; the rescue loop's next
+	// pass that reaches the database ends it with one INFO.
+	outage *db.Outage
 }
 
 // repeatEvery is how often one River warning or error is logged at most.
@@ -107,6 +112,12 @@ func (q quieter) Handle(ctx context.Context, r slog.Record) error {
 	if r.Level == slog.LevelInfo {
 		r.Level = slog.LevelDebug
 	}
+	if r.Level >= slog.LevelWarn && q.outage != nil {
+		if text, lost := connectionLost(r); lost {
+			q.outage.Observe(fmt.Errorf("%s: %s: %w", r.Message, text, driver.ErrBadConn))
+			return nil
+		}
+	}
 	if r.Level >= slog.LevelWarn && !strings.Contains(r.Message, "panic") { // a worker's panic is always told
 		key := r.Level.String() + " " + r.Message
 		q.seen.mu.Lock()
@@ -127,10 +138,34 @@ func (q quieter) Handle(ctx context.Context, r slog.Record) error {
 }
 
 func (q quieter) WithAttrs(attrs []slog.Attr) slog.Handler {
-	return quieter{q.Handler.WithAttrs(attrs), q.seen}
+	return quieter{q.Handler.WithAttrs(attrs), q.seen, q.outage}
 }
 func (q quieter) WithGroup(name string) slog.Handler {
-	return quieter{q.Handler.WithGroup(name), q.seen}
+	return quieter{q.Handler.WithGroup(name), q.seen, q.outage}
+}
+
+// lostConnection are the words of River's errors (as text: it logs
+// err.Error()) that say the database connection was lost or refused.
+var lostConnection = []string{"EOF", "connection refused", "connection reset", "broken pipe", "bad connection",
+	"the database system is", "server closed the connection", "no connection to the server", "i/o timeout"}
+
+// connectionLost reports whether River's record r says the database
+// connection was lost, with River's error text.
+func connectionLost(r slog.Record) (string, bool) {
+	var text string
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "err" || a.Key == "error" {
+			text = a.Value.String()
+			return false
+		}
+		return true
+	})
+	for _, words := range lostConnection {
+		if text != "" && strings.Contains(text, words) {
+			return text, true
+		}
+	}
+	return "", false
 }
 
 // DefaultJobAttempts is how often a failing step job is tried before it is
@@ -175,7 +210,7 @@ type Engine struct {
 
 	// What the workers and the rescue loop see of database outages,
 	// logged once each way.
-	stepsOutage, rescueOutage *db.Outage
+	stepsOutage, rescueOutage, queueOutage *db.Outage
 }
 
 // stepArgs is the job that asks for one attempt at a step.
@@ -206,10 +241,11 @@ func New(cfg Config) (*Engine, error) {
 	e := &Engine{cfg: cfg,
 		stepsOutage:  &db.Outage{Log: cfg.Log, What: "step workers"},
 		rescueOutage: &db.Outage{Log: cfg.Log, What: "rescue of lost steps"},
+		queueOutage:  &db.Outage{Log: cfg.Log, What: "job queue"},
 	}
 
 	rc := &river.Config{
-		Logger:               slog.New(quieter{cfg.Log.Handler(), newRepeats()}).With("component", "river"),
+		Logger:               slog.New(quieter{cfg.Log.Handler(), newRepeats(), e.queueOutage}).With("component", "river"),
 		FetchPollInterval:    cfg.PollInterval,
 		FetchCooldown:        min(cfg.PollInterval, 20*time.Millisecond),
 		MaxAttempts:          cfg.JobAttempts,
@@ -328,6 +364,7 @@ func (e *Engine) rescue(ctx context.Context) {
 	n, err = e.cfg.Runs.WakeSpendLimited(ctx)
 	if !failed("start steps no longer held back by a spend limit", err) {
 		e.rescueOutage.Observe(nil)
+		e.queueOutage.Observe(nil) // River says nothing when it reaches the database again
 		if n > 0 {
 			e.cfg.Log.Info("started steps no longer held back by a spend limit", "count", n)
 		}

@@ -136,6 +136,9 @@ func TestFinishedStepsAreRecordedOnceThroughADatabaseOutage(t *testing.T) {
 	require.Equal(t, 1, strings.Count(out, `msg="database unavailable; retrying" what="rescue of lost steps"`), out)
 	require.Equal(t, 1, strings.Count(out, `msg="database reachable again" what="rescue of lost steps"`), out)
 	require.NotContains(t, out, `msg="step heartbeat"`)
+	require.Equal(t, 1, strings.Count(out, `msg="database unavailable; retrying" what="job queue"`), out)
+	require.Equal(t, 1, strings.Count(out, `msg="database reachable again" what="job queue"`), out)
+	require.NotContains(t, out, `component=river`, "River's lost connections are the job queue's one line each way")
 }
 
 // A step that another process takes over while the database is away from
