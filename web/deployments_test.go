@@ -1,14 +1,12 @@
 package web_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +18,7 @@ import (
 	"github.com/nofxhq/nofx/internal/db"
 	"github.com/nofxhq/nofx/internal/db/dbtest"
 	"github.com/nofxhq/nofx/internal/deployments"
+	"github.com/nofxhq/nofx/internal/logtest"
 	"github.com/nofxhq/nofx/internal/teams"
 )
 
@@ -358,27 +357,9 @@ func TestDeploymentAPI(t *testing.T) {
 	require.Equal(t, "api", list.Deployments[0].RecentRuns[0].TriggeredBy)
 }
 
-// syncBuffer is a log destination the server's goroutines share.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 func TestWebhookTokenStaysOutOfTheLogs(t *testing.T) {
 	t.Parallel()
-	var logs syncBuffer
+	var logs logtest.Buffer
 	a := newAppLogging(t, dbtest.SQLiteURL(t), slog.New(slog.NewTextHandler(&logs, nil)))
 	owner := a.newAPIClient("quiet@example.com", teams.RoleOwner)
 	dep := decode[apiDeployed](t, owner.do(http.MethodPost, "/api/v1/templates/summary/deploy", `{"environment":"production"}`))

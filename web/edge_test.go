@@ -15,6 +15,7 @@ import (
 	"github.com/nofxhq/nofx/internal/auth"
 	"github.com/nofxhq/nofx/internal/config"
 	"github.com/nofxhq/nofx/internal/db/dbtest"
+	"github.com/nofxhq/nofx/internal/logtest"
 	"github.com/nofxhq/nofx/internal/mail"
 	"github.com/nofxhq/nofx/internal/teams"
 )
@@ -220,7 +221,7 @@ func TestTLSFromTrustedProxyOnly(t *testing.T) {
 
 func TestInvitationTokensStayOutOfTheLogs(t *testing.T) {
 	t.Parallel()
-	var logs syncBuffer
+	var logs logtest.Buffer
 	a := newAppWith(t, dbtest.SQLiteURL(t), slog.New(slog.NewTextHandler(&logs, nil)), nil)
 	owner := a.newAPIClient("inviter@example.com", teams.RoleOwner)
 	res := owner.do(http.MethodPost, "/api/v1/invites", `{"email":"guest@example.com","role":"member"}`)

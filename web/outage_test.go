@@ -19,6 +19,7 @@ import (
 	nofx "github.com/nofxhq/nofx/internal/app"
 	"github.com/nofxhq/nofx/internal/db"
 	"github.com/nofxhq/nofx/internal/db/dbtest"
+	"github.com/nofxhq/nofx/internal/logtest"
 	"github.com/nofxhq/nofx/internal/teams"
 )
 
@@ -28,7 +29,7 @@ import (
 func TestDatabaseOutageAnswers503(t *testing.T) {
 	t.Parallel()
 	proxy, url := dbtest.NewProxy(t, dbtest.PostgresURL(t))
-	var logs syncBuffer
+	var logs logtest.Buffer
 	a := newAppLogging(t, url, slog.New(slog.NewTextHandler(&logs, nil)))
 	c := a.newAPIClient("owner@example.com", teams.RoleOwner)
 	browser := a.client()
@@ -113,6 +114,7 @@ func TestRunStreamRidesThroughADatabaseOutage(t *testing.T) {
 	is := func(s string) func(string) bool { return func(line string) bool { return line == s } }
 
 	next("step.started", is("event: step.started"))
+	next("streamed text", is("event: delta")) // the provider call is under way
 	proxy.Cut()
 	next("the outage notice", func(line string) bool { return strings.Contains(line, "database is unavailable") })
 	next("streamed text during the outage", is("event: delta"))

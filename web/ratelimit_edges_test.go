@@ -14,6 +14,7 @@ import (
 
 	"github.com/nofxhq/nofx/internal/config"
 	"github.com/nofxhq/nofx/internal/db/dbtest"
+	"github.com/nofxhq/nofx/internal/logtest"
 	"github.com/nofxhq/nofx/internal/teams"
 )
 
@@ -98,7 +99,7 @@ func TestAuthBucketsStaySmallWhateverTheEmail(t *testing.T) {
 // A refusal is logged once per key and window, not once per request.
 func TestRefusalsAreLoggedOncePerKeyAndWindow(t *testing.T) {
 	t.Parallel()
-	var logs syncBuffer
+	var logs logtest.Buffer
 	a := newAppWith(t, dbtest.SQLiteURL(t), slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo})),
 		func(c *config.Config) { c.RateGeneral = config.Rate{N: 2, Per: time.Hour} })
 	key := a.newAPIClient("logged@example.com", teams.RoleOwner)

@@ -1,12 +1,10 @@
 package billing_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -16,31 +14,15 @@ import (
 	"github.com/nofxhq/nofx/internal/billing"
 	"github.com/nofxhq/nofx/internal/db"
 	"github.com/nofxhq/nofx/internal/db/dbtest"
+	"github.com/nofxhq/nofx/internal/logtest"
 	"github.com/nofxhq/nofx/internal/mail"
 )
-
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // While the database is away the usage-warning mailer logs one WARN, and
 // one INFO when it is back.
 func TestWarningMailerLogsAnOutageOnceEachWay(t *testing.T) {
 	proxy, d, _ := dbtest.PostgresBehindProxy(t)
-	var logs lockedBuffer
+	var logs logtest.Buffer
 	w := &billing.WarningMailer{DB: d, Mailer: &mail.Outbox{DB: d}, BaseURL: "http://nofx.test", Every: 10 * time.Millisecond,
 		Log: slog.New(slog.NewTextHandler(&logs, nil))}
 	w.Start(context.Background())

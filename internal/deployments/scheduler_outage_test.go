@@ -1,11 +1,9 @@
 package deployments_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,30 +11,14 @@ import (
 
 	"github.com/nofxhq/nofx/internal/db/dbtest"
 	"github.com/nofxhq/nofx/internal/deployments"
+	"github.com/nofxhq/nofx/internal/logtest"
 )
-
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // While the database is away the scheduler logs one WARN, and one INFO
 // when it is back, not a line per pass.
 func TestSchedulerLogsAnOutageOnceEachWay(t *testing.T) {
 	proxy, d, _ := dbtest.PostgresBehindProxy(t)
-	var logs lockedBuffer
+	var logs logtest.Buffer
 	svc := &deployments.Service{DB: d, Log: slog.New(slog.NewTextHandler(&logs, nil))}
 	sc := &deployments.Scheduler{Service: svc, Every: 10 * time.Millisecond}
 	sc.Start(context.Background())

@@ -1,7 +1,6 @@
 package engine_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -17,6 +16,7 @@ import (
 	"github.com/nofxhq/nofx/internal/db"
 	"github.com/nofxhq/nofx/internal/db/dbtest"
 	"github.com/nofxhq/nofx/internal/live"
+	"github.com/nofxhq/nofx/internal/logtest"
 	"github.com/nofxhq/nofx/internal/runs"
 	"github.com/nofxhq/nofx/internal/teams"
 )
@@ -46,24 +46,6 @@ func (g *gated) Stream(ctx context.Context, req ai.Request, _ func(string)) (ai.
 }
 func (g *gated) ValidateStep(string, map[string]any) map[string]string { return nil }
 
-// syncBuffer is a log destination for concurrent writers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // proxiedPostgres is a migrated PostgreSQL schema reached through a proxy
 // the test can cut (d), and directly (direct), whose plans let many steps
 // of a team run at once.
@@ -87,7 +69,7 @@ func TestFinishedStepsAreRecordedOnceThroughADatabaseOutage(t *testing.T) {
 	proxy, d, _ := proxiedPostgres(t)
 
 	g := &gated{release: make(chan struct{})}
-	var logs syncBuffer
+	var logs logtest.Buffer
 	broker := live.NewLocal()
 	svc := newService(d, broker)
 	svc.Providers = ai.NewRegistry(g)
