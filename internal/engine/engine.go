@@ -625,9 +625,12 @@ func (e *Engine) recordThrough(ctx context.Context, claim runs.Claim, held *leas
 // stop after it gives up.
 func (e *Engine) throughOutage(ctx context.Context, claim runs.Claim, held *lease, try func() error) error {
 	wait := recordRetryFirst
+	// Heartbeats that get through extend the lease; this keeps a try that
+	// alone keeps failing from going on without end.
+	giveUp := time.Now().Add(2 * e.cfg.Lease)
 	for {
 		err := try()
-		if !e.stepsOutage.Observe(err) || held.left() <= wait {
+		if !e.stepsOutage.Observe(err) || held.left() <= wait || time.Now().After(giveUp) {
 			return err
 		}
 		timer := time.NewTimer(wait/2 + rand.N(wait/2+1))
