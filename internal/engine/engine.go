@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	cache "github.com/go-pkgz/expirable-cache/v3"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jmoiron/sqlx"
 	"github.com/riverqueue/river"
@@ -211,7 +212,24 @@ type Engine struct {
 	// What the workers and the rescue loop see of database outages,
 	// logged once each way.
 	stepsOutage, rescueOutage, queueOutage *db.Outage
+
+	// What every call would otherwise read again: model prices, and each
+	// team's allowance on the instance's keys (see priceFor, allowanceFor).
+	prices     *pricing.Cache
+	allowances cache.Cache[int64, billing.Allowance]
 }
+
+// priceFor is how long this process prices steps with a model price it
+// read: a price changed under Admin in another process applies to steps
+// finishing up to this long after.
+const priceFor = 30 * time.Second
+
+// allowanceFor is how long this process's calls reuse a team's allowance
+// on the instance's keys (its plan, and whether its spend limit is
+// reached): a team that reaches its limit has its next calls held within
+// it. (The limit was never exact: calls under way when it is reached are
+// counted as they finish.)
+const allowanceFor = time.Second
 
 // stepArgs is the job that asks for one attempt at a step.
 type stepArgs struct {
@@ -242,6 +260,8 @@ func New(cfg Config) (*Engine, error) {
 		stepsOutage:  &db.Outage{Log: cfg.Log, What: "step workers"},
 		rescueOutage: &db.Outage{Log: cfg.Log, What: "rescue of lost steps"},
 		queueOutage:  &db.Outage{Log: cfg.Log, What: "job queue"},
+		prices:       &pricing.Cache{TTL: priceFor},
+		allowances:   cache.NewCache[int64, billing.Allowance]().WithMaxKeys(100_000),
 	}
 
 	rc := &river.Config{
@@ -747,9 +767,13 @@ func (e *Engine) record(ctx context.Context, claim runs.Claim, res result, execE
 			return o, err
 		}
 		if ctx.Err() != nil || e.stopping.Load() {
-			return o, svc.Complete(rec, claim, res.output, u)
+			err = svc.Complete(rec, claim, res.output, u)
+		} else {
+			o.next, o.took, err = svc.CompleteAndTake(rec, claim, res.output, u, e.cfg.Lease)
 		}
-		o.next, o.took, err = svc.CompleteAndTake(rec, claim, res.output, u, e.cfg.Lease)
+		if err == nil && u.CostMicros > 0 && !u.OwnKey {
+			e.allowances.Invalidate(claim.Run.TeamID) // the team spent: its next call here reads its allowance again
+		}
 	case errors.Is(cause, errLeaseLost):
 		return o, runs.ErrLeaseLost // cancelled: the canceller recorded it
 	case ctx.Err() != nil:
@@ -790,7 +814,7 @@ func (e *Engine) usage(ctx context.Context, r result) (runs.Usage, error) {
 	if r.provider == "" {
 		return out, nil
 	}
-	price, _, err := pricing.Lookup(ctx, e.cfg.DB, r.provider, r.model)
+	price, _, err := e.prices.Lookup(ctx, e.cfg.DB, r.provider, r.model)
 	if err != nil {
 		return out, err
 	}
@@ -1026,12 +1050,17 @@ func (e *Engine) call(ctx context.Context, claim runs.Claim, cand runs.Fallback,
 // step error when the plan does not include the instance's keys. The
 // simulated provider needs no key, but its spend counts like any other.
 func (e *Engine) mayUseInstanceKey(ctx context.Context, teamID int64, provider string) error {
-	al, err := billing.AllowanceOf(ctx, e.cfg.DB.Reader(), teamID)
-	if errors.Is(err, db.ErrNotFound) {
-		return nil // the team was deleted: the step's record says so
-	}
-	if err != nil {
-		return err
+	al, ok := e.allowances.Get(teamID)
+	if !ok || al.SpendReached || !al.InstanceKeys { // a refusal is worth a fresh look: the plan may have changed
+		var err error
+		al, err = billing.AllowanceOf(ctx, e.cfg.DB.Reader(), teamID)
+		if errors.Is(err, db.ErrNotFound) {
+			return nil // the team was deleted: the step's record says so
+		}
+		if err != nil {
+			return err
+		}
+		e.allowances.Set(teamID, al, allowanceFor)
 	}
 	if !al.InstanceKeys && provider != ai.SimulatedName {
 		return fmt.Errorf("the team's %s plan does not include the instance's %s key: add the team's own key on the team's Providers page",

@@ -122,5 +122,6 @@ func Set(ctx context.Context, q db.Queryer, provider, model string, inputPerMTok
 	if err != nil {
 		return fmt.Errorf("pricing: set %s/%s: %w", provider, model, err)
 	}
+	changes.Add(1) // every Cache reads prices again (before the caller's commit, at worst early)
 	return nil
 }

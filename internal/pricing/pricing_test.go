@@ -3,6 +3,7 @@ package pricing_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -64,5 +65,43 @@ func TestPriceTable(t *testing.T) {
 		require.Equal(t, int64(5), p.InputPerMTok, "setting again updates")
 
 		require.Error(t, pricing.Set(ctx, d, "", "", 1, 1, 0))
+	})
+}
+
+// A Cache reuses what it read for its TTL, forgets everything when a price
+// is Set in this process, and reads again after its TTL.
+func TestCacheKeepsPricesUntilSetOrTTL(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		require.NoError(t, pricing.Set(ctx, d, "openai", "cached-model", 1_000_000, 2_000_000, 0))
+		c := &pricing.Cache{TTL: time.Hour}
+		p, ok, err := c.Lookup(ctx, d, "openai", "cached-model")
+		require.NoError(t, err)
+		require.True(t, ok)
+		require.Equal(t, int64(1_000_000), p.InputPerMTok)
+
+		// Changed behind its back (as by another process): still the old one.
+		_, err = db.Exec(ctx, d, `UPDATE model_prices SET input_per_mtok = 7 WHERE model = 'cached-model'`)
+		require.NoError(t, err)
+		p, _, err = c.Lookup(ctx, d, "openai", "cached-model")
+		require.NoError(t, err)
+		require.Equal(t, int64(1_000_000), p.InputPerMTok, "kept for its TTL")
+
+		// Set in this process: read again at once.
+		require.NoError(t, pricing.Set(ctx, d, "openai", "cached-model", 3_000_000, 2_000_000, 0))
+		p, _, err = c.Lookup(ctx, d, "openai", "cached-model")
+		require.NoError(t, err)
+		require.Equal(t, int64(3_000_000), p.InputPerMTok)
+
+		// A short TTL reads again once it is over.
+		short := &pricing.Cache{TTL: time.Millisecond}
+		_, _, err = short.Lookup(ctx, d, "openai", "cached-model")
+		require.NoError(t, err)
+		_, err = db.Exec(ctx, d, `UPDATE model_prices SET input_per_mtok = 9 WHERE model = 'cached-model'`)
+		require.NoError(t, err)
+		require.Eventually(t, func() bool {
+			p, _, err := short.Lookup(ctx, d, "openai", "cached-model")
+			return err == nil && p.InputPerMTok == 9
+		}, 5*time.Second, time.Millisecond)
 	})
 }

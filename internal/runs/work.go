@@ -50,7 +50,13 @@ func (s *Service) TeamAtLimit(ctx context.Context, runID int64, instanceLimit in
 		PlanLimit int   `db:"plan_limit"`
 		Running   int   `db:"running"`
 	}
-	err = db.Get(ctx, s.DB.Reader(), &row, `SELECT t.team_id, COALESCE(p.concurrency, -1) AS plan_limit, (`+teamRunningSteps+`t.team_id) AS running
+	running := `(` + teamRunningSteps + `t.team_id)`
+	if instanceLimit <= 0 {
+		// Only the plan may limit: a team whose plan does not is not
+		// counted (CASE leaves the count unread on both databases).
+		running = `CASE WHEN COALESCE(p.concurrency, -1) > 0 THEN ` + running + ` ELSE 0 END`
+	}
+	err = db.Get(ctx, s.DB.Reader(), &row, `SELECT t.team_id, COALESCE(p.concurrency, -1) AS plan_limit, `+running+` AS running
 		FROM runs t JOIN teams tm ON tm.id = t.team_id LEFT JOIN plans p ON p.id = tm.plan WHERE t.id = ?`, db.Now(), runID)
 	if errors.Is(err, db.ErrNotFound) {
 		return 0, 0, false, nil // deleted with its team: the claim says so
