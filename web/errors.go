@@ -169,8 +169,11 @@ func (s *Server) handleError(err error, c echo.Context) {
 	switch {
 	case limited != nil:
 		level = slog.LevelDebug // the limiter logs one line per key and window
-	case s.dbOutage.Observe(err):
-		level = slog.LevelDebug // logged once per outage
+	case db.Unavailable(err):
+		// Logged once per outage. Only this error is observed here: a 404 or
+		// a refused form says nothing of whether the database answers.
+		s.dbOutage.Observe(err)
+		level = slog.LevelDebug
 	case p.status >= 500:
 		level = slog.LevelError
 	}

@@ -53,6 +53,9 @@ func TestDatabaseOutageAnswers503(t *testing.T) {
 	for range 5 {
 		require.Equal(t, http.StatusServiceUnavailable, c.do(http.MethodGet, "/api/v1/runs", "").StatusCode)
 	}
+	// A page that needs no database is no sign that it is back.
+	require.Equal(t, http.StatusNotFound, a.client().get("/no-such-page").StatusCode)
+	require.Equal(t, http.StatusServiceUnavailable, c.do(http.MethodGet, "/api/v1/runs", "").StatusCode)
 
 	proxy.Restore()
 	require.Eventually(t, func() bool {
