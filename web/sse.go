@@ -226,12 +226,12 @@ func (s *Server) followRun(c echo.Context, actor access.Actor, runID, after int6
 		retry    <-chan time.Time // when a catch-up the database refused is tried again
 		down     bool             // the last catch-up found the database unavailable
 	)
-	tell := func(now bool) error {
-		if down == now || f.outage == nil {
-			down = now
+	tell := func(now bool) error { // says when the database goes away or comes back
+		was := down
+		down = now
+		if was == now || f.outage == nil {
 			return nil
 		}
-		down = now
 		return f.outage(stream, now)
 	}
 	team := func() error {

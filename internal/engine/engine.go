@@ -704,8 +704,7 @@ func (e *Engine) afterOutageBeforeCall(ctx context.Context, claim runs.Claim, he
 			err := e.throughOutage(ctx, claim, held, beat)
 			switch {
 			case err == nil:
-				held.renew(e.cfg.Lease)
-				e.stepsOutage.Observe(nil)
+				held.renew(e.cfg.Lease) // the heartbeat that got through
 				return true, nil
 			case errors.Is(err, runs.ErrLeaseLost):
 				return false, nil // cancelled or taken over meanwhile
