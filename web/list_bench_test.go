@@ -17,6 +17,7 @@ import (
 	"github.com/nofxhq/nofx/internal/auth"
 	"github.com/nofxhq/nofx/internal/config"
 	"github.com/nofxhq/nofx/internal/db/dbtest"
+	"github.com/nofxhq/nofx/internal/live"
 	"github.com/nofxhq/nofx/internal/teams"
 )
 
@@ -89,6 +90,8 @@ func benchApp(b *testing.B, name string) (http.Handler, string) {
 		b.Fatal(err)
 	}
 	h := a.Web.Handler()
+	changes, unsubscribe := a.Broker.Subscribe(live.TeamTopic(team.ID)) // each run's changes, to wait on
+	defer unsubscribe()
 	for i := range 50 {
 		req := httptest.NewRequest(http.MethodPost, "/api/v1/runs", strings.NewReader(fmt.Sprintf(`{"prompt":"bench run %d"}`, i)))
 		req.RemoteAddr = "127.0.0.1:5000"
@@ -100,7 +103,8 @@ func benchApp(b *testing.B, name string) (http.Handler, string) {
 			b.Fatalf("create: %d %s", rec.Code, rec.Body)
 		}
 	}
-	for deadline := time.Now().Add(time.Minute); ; {
+	deadline := time.After(time.Minute)
+	for {
 		var open int
 		if err := a.DB.GetContext(ctx, &open, a.DB.Rebind(`SELECT COUNT(*) FROM runs WHERE finished_at IS NULL`)); err != nil {
 			b.Fatal(err)
@@ -108,10 +112,12 @@ func benchApp(b *testing.B, name string) (http.Handler, string) {
 		if open == 0 {
 			break
 		}
-		if time.Now().After(deadline) {
+		select {
+		case <-changes:
+		case <-time.After(time.Second): // a change heard before subscribing, or lost
+		case <-deadline:
 			b.Fatalf("%d runs still open", open)
 		}
-		time.Sleep(20 * time.Millisecond)
 	}
 	return h, key
 }
