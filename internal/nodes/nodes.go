@@ -101,7 +101,8 @@ func (h *Heart) loop(ctx context.Context, every time.Duration) {
 	defer close(h.done)
 	tick := time.NewTicker(every)
 	defer tick.Stop()
-	failing := false
+	failing := false // with another error than an outage: logged once until a beat succeeds
+	outage := &db.Outage{Log: h.Log, What: "node heartbeat"}
 	for {
 		select {
 		case <-ctx.Done():
@@ -109,8 +110,12 @@ func (h *Heart) loop(ctx context.Context, every time.Duration) {
 		case <-tick.C:
 		}
 		err := h.beat(ctx)
+		if ctx.Err() != nil {
+			return
+		}
 		switch {
-		case err != nil && ctx.Err() == nil && !failing:
+		case outage.Observe(err):
+		case err != nil && !failing:
 			h.Log.Warn("node heartbeat failed; other nodes will show this one as lost until it beats again", "error", err)
 			failing = true
 		case err == nil && failing:
