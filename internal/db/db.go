@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 
@@ -349,4 +350,23 @@ func (d *DB) BeginSnapshot(ctx context.Context) (*sqlx.Tx, error) {
 		return nil, err
 	}
 	return tx, nil
+}
+
+// InIDs is a condition that column is one of ids, with its one argument:
+// one statement whatever the number of ids (an array on PostgreSQL, a JSON
+// array on SQLite), so that its prepared form is kept and reused.
+func (d *DB) InIDs(column string, ids []int64) (string, any) {
+	if d.Dialect == Postgres {
+		return column + ` = ANY(?)`, pq.Array(ids)
+	}
+	var b strings.Builder
+	b.WriteByte('[')
+	for i, id := range ids {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(strconv.FormatInt(id, 10))
+	}
+	b.WriteByte(']')
+	return column + ` IN (SELECT value FROM json_each(?))`, b.String()
 }

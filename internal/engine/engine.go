@@ -205,7 +205,6 @@ type Engine struct {
 	started     atomic.Bool
 	stopping    atomic.Bool  // workers finish their step but take no next one
 	active      atomic.Int64 // step jobs being worked in this process now
-	gate        teamGate     // one claim of a team at a time from this process
 	stopRescue  context.CancelFunc
 	rescueEnded chan struct{}
 
@@ -217,7 +216,16 @@ type Engine struct {
 	// team's allowance on the instance's keys (see priceFor, allowanceFor).
 	prices     *pricing.Cache
 	allowances cache.Cache[int64, billing.Allowance]
+
+	// The workers' claims and successes, each served together with those
+	// that arrive at the same time.
+	claims    *batcher[runs.Take, runs.Taken]
+	successes *batcher[runs.Success, runs.Recorded]
 }
+
+// batchWriters is how many batches of claims, and of successes, a process
+// writes at once.
+const batchWriters = 2
 
 // priceFor is how long this process prices steps with a model price it
 // read: a price changed under Admin in another process applies to steps
@@ -263,6 +271,10 @@ func New(cfg Config) (*Engine, error) {
 		prices:       &pricing.Cache{TTL: priceFor},
 		allowances:   cache.NewCache[int64, billing.Allowance]().WithMaxKeys(100_000),
 	}
+	e.claims = &batcher[runs.Take, runs.Taken]{writers: batchWriters, write: func(ctx context.Context, all []runs.Take) []runs.Taken {
+		return cfg.Runs.ClaimAll(ctx, all, cfg.Lease, cfg.TeamConcurrency)
+	}}
+	e.successes = &batcher[runs.Success, runs.Recorded]{writers: batchWriters, write: cfg.Runs.CompleteAll}
 
 	rc := &river.Config{
 		Logger:               slog.New(quieter{cfg.Log.Handler(), newRepeats(), e.queueOutage}).With("component", "river"),
@@ -539,16 +551,8 @@ const holdBackoff = 5 * time.Second
 // work runs a step's attempts and records each outcome.
 func (e *Engine) work(ctx context.Context, runID, stepID, jobID int64) error {
 	svc := e.cfg.Runs
-	// A first look outside any transaction keeps a team's backlog from
-	// queueing at the writer; the claim checks again under the team's lock.
-	team, limit, busy, err := svc.TeamAtLimit(ctx, runID, e.cfg.TeamConcurrency)
-	if err != nil {
-		return err
-	}
-	if busy {
-		return runs.ErrTeamBusy
-	}
-	claim, err := e.claim(ctx, team, limit, runID, stepID, jobID)
+	taken := e.claims.do(runs.Take{RunID: runID, StepID: stepID, JobID: jobID})
+	claim, err := taken.Claim, taken.Err
 	if errors.Is(err, runs.ErrNotClaimable) {
 		return nil
 	}
@@ -730,15 +734,6 @@ func (e *errBeforeCall) Error() string {
 }
 func (e *errBeforeCall) Unwrap() error { return e.err }
 
-// claim claims a step of team's run, one claim of the team at a time in
-// this process when the team has a limit (see teamGate).
-func (e *Engine) claim(ctx context.Context, team int64, limit int, runID, stepID, jobID int64) (runs.Claim, error) {
-	if limit > 0 && team != 0 {
-		defer e.gate.enter(team)()
-	}
-	return e.cfg.Runs.ClaimWithin(ctx, runID, stepID, jobID, e.cfg.Lease, limit)
-}
-
 // outcome is what recording an attempt left the worker with: a backoff to
 // hold the step through (kept), or a next step to run (took), or nothing.
 type outcome struct {
@@ -765,11 +760,12 @@ func (e *Engine) record(ctx context.Context, claim runs.Claim, res result, execE
 		if u, err = e.usage(rec, res); err != nil {
 			return o, err
 		}
-		if ctx.Err() != nil || e.stopping.Load() {
-			err = svc.Complete(rec, claim, res.output, u)
-		} else {
-			o.next, o.took, err = svc.CompleteAndTake(rec, claim, res.output, u, e.cfg.Lease)
+		success := runs.Success{Claim: claim, Output: res.output, Usage: u}
+		if ctx.Err() == nil && !e.stopping.Load() {
+			success.Lease = e.cfg.Lease // go on with a step it readies
 		}
+		r := e.successes.do(success)
+		o.next, o.took, err = r.Next, r.Took, r.Err
 		if err == nil && u.CostMicros > 0 && !u.OwnKey {
 			e.allowances.Invalidate(claim.Run.TeamID) // the team spent: its next call here reads its allowance again
 		}

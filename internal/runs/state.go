@@ -1,10 +1,12 @@
 package runs
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -27,10 +29,6 @@ type txn struct {
 	// after, when set, runs last in the transaction, once the run is settled
 	// and its jobs enqueued: to read what is about to be committed.
 	after func() error
-	// take, when set, sees the jobs of the steps the settling readied before
-	// they are enqueued, and returns those still to enqueue (see
-	// CompleteAndTake).
-	take func(jobs []StepJob) ([]StepJob, error)
 }
 
 // transact runs fn in a transaction, then settles the run fn touched:
@@ -60,12 +58,7 @@ func (s *Service) transact(ctx context.Context, fn func(t *txn) error) error {
 		if err != nil {
 			return err
 		}
-		if t.take != nil {
-			if jobs, err = t.take(jobs); err != nil {
-				return err
-			}
-		}
-		if err := s.schedule(ctx, t, st, append(jobs, t.jobs...)); err != nil {
+		if err := s.schedule(ctx, t.tx, append(jobs, t.jobs...), func(int64) *state { return st }); err != nil {
 			return err
 		}
 		if err := st.flush(ctx, t.tx, s.DB.Dialect == db.Postgres); err != nil {
@@ -91,21 +84,22 @@ func (t *txn) runAfter() error {
 	return t.after()
 }
 
-// schedule enqueues jobs and records each as its step's current job (with
-// the run's other writes, see later).
-func (s *Service) schedule(ctx context.Context, t *txn, st *state, jobs []StepJob) error {
+// schedule enqueues jobs, of one run or many, and records each as its
+// step's current job with its run's other writes (see later); stateOf is
+// the state of a job's run.
+func (s *Service) schedule(ctx context.Context, tx *sqlx.Tx, jobs []StepJob, stateOf func(runID int64) *state) error {
 	if len(jobs) == 0 {
 		return nil
 	}
 	if s.Scheduler == nil {
 		return errors.New("runs: no scheduler to enqueue step jobs")
 	}
-	ids, err := s.Scheduler.Schedule(ctx, t.tx, jobs)
+	ids, err := s.Scheduler.Schedule(ctx, tx, jobs)
 	if err != nil {
 		return err
 	}
 	for i, job := range jobs {
-		st.later(`UPDATE steps SET enqueued = ?, job_id = ? WHERE id = ?`, true, ids[i], job.StepID)
+		stateOf(job.RunID).later(`UPDATE steps SET enqueued = ?, job_id = ? WHERE id = ?`, true, ids[i], job.StepID)
 	}
 	return nil
 }
@@ -159,12 +153,50 @@ func loadState(ctx context.Context, d *db.DB, q db.Queryer, runID int64, now tim
 	if err != nil {
 		return nil, err
 	}
-	st := &state{run: run, byName: map[string]*Step{}, now: now}
+	return newState(run, steps, now), nil
+}
+
+// loadStates is loadState, locking, for many runs in two statements: the
+// runs are locked in the order of their ids, so that two transactions
+// locking some of the same runs cannot deadlock; their steps are read once
+// the locks are held. A run that does not exist is left out.
+func loadStates(ctx context.Context, d *db.DB, q db.Queryer, runIDs []int64, now time.Time) (map[int64]*state, error) {
+	in, arg := d.InIDs("r.id", runIDs)
+	query := runStateSelect + ` WHERE ` + in + ` ORDER BY r.id`
+	if d.Dialect == db.Postgres {
+		query += ` FOR UPDATE OF r`
+	}
+	var list []Run
+	if err := db.Select(ctx, q, &list, query, arg); err != nil {
+		return nil, fmt.Errorf("runs: lock %d runs: %w", len(runIDs), err)
+	}
+	in, arg = d.InIDs("run_id", runIDs)
+	var steps []Step
+	if err := db.Select(ctx, q, &steps, `SELECT `+stepColumns+` FROM steps WHERE `+in+` ORDER BY run_id, position`, arg); err != nil {
+		return nil, fmt.Errorf("runs: steps of %d runs: %w", len(runIDs), err)
+	}
+	states := make(map[int64]*state, len(list))
+	for _, run := range list {
+		lo, _ := slices.BinarySearchFunc(steps, run.ID, func(s Step, id int64) int { return cmp.Compare(s.RunID, id) })
+		hi := lo
+		for hi < len(steps) && steps[hi].RunID == run.ID {
+			hi++
+		}
+		states[run.ID] = newState(run, steps[lo:hi:hi], now)
+	}
+	return states, nil
+}
+
+// newState is the state of run with its steps, in the order of their
+// positions.
+func newState(run Run, steps []Step, now time.Time) *state {
+	st := &state{run: run, byName: make(map[string]*Step, len(steps)), now: now}
+	st.steps = make([]*Step, len(steps))
 	for i := range steps {
-		st.steps = append(st.steps, &steps[i])
+		st.steps[i] = &steps[i]
 		st.byName[steps[i].Name] = &steps[i]
 	}
-	return st, nil
+	return st
 }
 
 // event adds an entry to the run's timeline.

@@ -1,15 +1,21 @@
 package runs
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
+
+	"github.com/jmoiron/sqlx"
 
 	"github.com/nofxhq/nofx/internal/access"
 	"github.com/nofxhq/nofx/internal/auth"
 	"github.com/nofxhq/nofx/internal/billing"
 	"github.com/nofxhq/nofx/internal/db"
+	"github.com/nofxhq/nofx/internal/live"
 )
 
 // Claim is a step taken by a worker for one attempt. Only the holder of
@@ -26,10 +32,10 @@ type Claim struct {
 var ErrTeamBusy = errors.New("runs: the team has as many steps running as it may")
 
 // Claim takes step stepID of run runID for one attempt, on behalf of job
-// jobID, and holds it for lease. A step that is
-// finished, cancelled, waiting or held by a live worker is ErrNotClaimable.
+// jobID, and holds it for lease, as ClaimAll does under no instance limit.
 func (s *Service) Claim(ctx context.Context, runID, stepID, jobID int64, lease time.Duration) (Claim, error) {
-	return s.ClaimWithin(ctx, runID, stepID, jobID, lease, 0)
+	r := s.ClaimAll(ctx, []Take{{RunID: runID, StepID: stepID, JobID: jobID}}, lease, 0)[0]
+	return r.Claim, r.Err
 }
 
 // teamRunningSteps counts a team's steps that a live worker holds, in every
@@ -43,33 +49,6 @@ func (s *Service) Claim(ctx context.Context, runID, stepID, jobID int64, lease t
 // the team's runs. CROSS JOIN keeps SQLite to that order.
 const teamRunningSteps = `SELECT COUNT(*) FROM runs r CROSS JOIN steps s
 	WHERE s.run_id = r.id AND r.status = 'running' AND s.status = 'running' AND s.lease_expires_at >= ? AND r.team_id = `
-
-// TeamAtLimit reports whether run runID's team already runs as many steps
-// as it may (see TeamLimit), which team that is, and its limit (0: none);
-// it reads without locking, so a claim checks again (ClaimWithin).
-func (s *Service) TeamAtLimit(ctx context.Context, runID int64, instanceLimit int) (teamID int64, limit int, busy bool, err error) {
-	var row struct {
-		TeamID    int64 `db:"team_id"`
-		PlanLimit int   `db:"plan_limit"`
-		Running   int   `db:"running"`
-	}
-	running := `(` + teamRunningSteps + `t.team_id)`
-	if instanceLimit <= 0 {
-		// Only the plan may limit: a team whose plan does not is not
-		// counted (CASE leaves the count unread on both databases).
-		running = `CASE WHEN COALESCE(p.concurrency, -1) > 0 THEN ` + running + ` ELSE 0 END`
-	}
-	err = db.Get(ctx, s.DB.Reader(), &row, `SELECT t.team_id, COALESCE(p.concurrency, -1) AS plan_limit, `+running+` AS running
-		FROM runs t JOIN teams tm ON tm.id = t.team_id LEFT JOIN plans p ON p.id = tm.plan WHERE t.id = ?`, db.Now(), runID)
-	if errors.Is(err, db.ErrNotFound) {
-		return 0, 0, false, nil // deleted with its team: the claim says so
-	}
-	if err != nil {
-		return 0, 0, false, fmt.Errorf("runs: count running steps of the team of run %d: %w", runID, err)
-	}
-	limit = billing.Concurrency(row.PlanLimit, instanceLimit)
-	return row.TeamID, limit, limit > 0 && row.Running >= limit, nil
-}
 
 // TeamLimit returns how many steps the actor's team may run at once: its
 // plan's concurrency, and at most instanceLimit (NOFX_TEAM_CONCURRENCY)
@@ -95,85 +74,213 @@ func (s *Service) TeamRunning(ctx context.Context, actor access.Actor) (int, err
 	return n, nil
 }
 
-// teamHasRoom reports, inside t, whether teamID may start one more step
-// under teamLimit. On PostgreSQL it first takes the team's claim lock, so
-// that claims of one team in any process count one after another (SQLite
-// writes one transaction at a time anyway).
-func (s *Service) teamHasRoom(ctx context.Context, t *txn, teamID int64, teamLimit int) (bool, error) {
-	if s.DB.Dialect == db.Postgres {
-		if _, err := db.Exec(ctx, t.tx, `SELECT pg_advisory_xact_lock(hashtext('nofx.team_steps'), mod(?::bigint, 2147483647)::int)`, teamID); err != nil {
-			return false, fmt.Errorf("runs: lock the step claims of team %d: %w", teamID, err)
-		}
-	}
-	var n int
-	if err := db.Get(ctx, t.tx, &n, teamRunningSteps+`?`, t.now, teamID); err != nil {
-		return false, fmt.Errorf("runs: count running steps of team %d: %w", teamID, err)
-	}
-	return n < teamLimit, nil
+// Take asks to claim step StepID of run RunID on behalf of job JobID (see
+// ClaimAll).
+type Take struct {
+	RunID, StepID, JobID int64
 }
 
-// ClaimWithin is Claim for a team that may run at most teamLimit steps at
-// once (zero: no limit), counted in the database across processes; a team at
-// its limit gets ErrTeamBusy and the step stays as it was.
-func (s *Service) ClaimWithin(ctx context.Context, runID, stepID, jobID int64, lease time.Duration, teamLimit int) (Claim, error) {
-	var c Claim
-	var renderErr error
-	err := s.transact(ctx, func(t *txn) error {
-		st, err := loadState(ctx, s.DB, t.tx, runID, t.now, true)
-		if errors.Is(err, db.ErrNotFound) {
-			return ErrNotClaimable // the run was deleted with its team
+// Taken is what claiming a Take did: the claim, or why there is none.
+type Taken struct {
+	Claim Claim
+	Err   error
+}
+
+// ClaimAll claims steps, of one run or many, each for one attempt held
+// for lease, in one transaction: their runs are locked and read in two
+// statements, each team's running steps are counted once, each run is
+// settled once, and there is one commit (see CompleteAll, and the engine's
+// batcher). A step that is finished, cancelled, waiting, held by a live
+// worker, or whose job it no longer waits for is ErrNotClaimable. A team
+// may run at most as many steps at once as its plan allows, and at most
+// instanceLimit (NOFX_TEAM_CONCURRENCY) when that is set, counted in the
+// database across processes: a step of a team at its limit is
+// ErrTeamBusy and stays as it was. When the transaction fails for anything
+// but the database being unavailable, each take is tried again alone.
+func (s *Service) ClaimAll(ctx context.Context, takes []Take, lease time.Duration, instanceLimit int) []Taken {
+	out, err := s.claimAll(ctx, takes, lease, instanceLimit)
+	if err == nil {
+		return out
+	}
+	if len(takes) == 1 || db.Unavailable(err) {
+		for i := range out {
+			out[i] = Taken{Err: err}
 		}
+		return out
+	}
+	for i := range takes {
+		one, err := s.claimAll(ctx, takes[i:i+1], lease, instanceLimit)
+		if err != nil {
+			one[0] = Taken{Err: err}
+		}
+		out[i] = one[0]
+	}
+	return out
+}
+
+// claimAll is ClaimAll's one transaction.
+func (s *Service) claimAll(ctx context.Context, takes []Take, lease time.Duration, instanceLimit int) ([]Taken, error) {
+	out := make([]Taken, len(takes))
+	var touched []*state // in the order of their run ids
+	err := db.WithTx(ctx, s.DB, func(tx *sqlx.Tx) error {
+		now := db.Now()
+		ids := make([]int64, 0, len(takes))
+		for _, tk := range takes {
+			ids = append(ids, tk.RunID)
+		}
+		slices.Sort(ids)
+		ids = slices.Compact(ids)
+		states, err := loadStates(ctx, s.DB, tx, ids, now)
 		if err != nil {
 			return err
 		}
-		step := st.stepByID(stepID)
-		if step == nil || (step.JobID.Valid && step.JobID.Int64 != jobID) {
-			return ErrNotClaimable // a job the step no longer waits for
+		// Which takes may start, before the teams' room is counted.
+		steps := make([]*Step, len(takes))
+		var teams []int64
+		for i, tk := range takes {
+			st := states[tk.RunID]
+			var step *Step
+			if st != nil {
+				step = st.stepByID(tk.StepID)
+			}
+			if step == nil || !claimable(st, step, tk.JobID, now) {
+				out[i].Err = ErrNotClaimable // deleted with its team, or a job the step no longer waits for
+				continue
+			}
+			steps[i] = step
+			teams = append(teams, st.run.TeamID)
 		}
-		expired := step.Status == StepRunning && step.LeaseExpiresAt != nil && step.LeaseExpiresAt.Before(t.now)
-		if st.run.Status == RunCancelled || step.Kind == KindApproval || !(step.Status == StepQueued || expired) {
-			return ErrNotClaimable
+		slices.Sort(teams)
+		room, err := s.teamsRoom(ctx, tx, slices.Compact(teams), instanceLimit, now)
+		if err != nil {
+			return err
 		}
-		if teamLimit > 0 {
-			room, err := s.teamHasRoom(ctx, t, st.run.TeamID, teamLimit)
+		changed := map[int64]bool{}
+		for i, tk := range takes {
+			step := steps[i]
+			if step == nil {
+				continue
+			}
+			st := states[tk.RunID]
+			if !claimable(st, step, tk.JobID, now) {
+				out[i].Err = ErrNotClaimable // taken by an earlier take of this batch
+				continue
+			}
+			if left, limited := room[st.run.TeamID]; limited {
+				if left <= 0 {
+					out[i].Err = ErrTeamBusy
+					continue
+				}
+				room[st.run.TeamID] = left - 1
+			}
+			changed[st.run.ID] = true
+			if out[i].Claim, out[i].Err, err = st.claim(ctx, tx, step, lease); err != nil {
+				return err
+			}
+		}
+		var jobs []StepJob
+		for _, id := range ids {
+			if !changed[id] {
+				continue
+			}
+			st := states[id]
+			touched = append(touched, st)
+			readied, err := s.settle(ctx, tx, st)
 			if err != nil {
 				return err
 			}
-			if !room {
-				return ErrTeamBusy
-			}
+			jobs = append(jobs, readied...)
 		}
-		t.runID, t.state = runID, st
-
-		inputs, err := st.run.Inputs()
-		if err != nil {
-			return fmt.Errorf("runs: inputs of run %d: %w", runID, err)
+		if err := s.schedule(ctx, tx, jobs, func(runID int64) *state { return states[runID] }); err != nil {
+			return err
 		}
-		prompt, err := st.prompt(step, inputs)
-		if err != nil {
-			// Validation makes this rare (an input removed by hand, say);
-			// retrying cannot help.
-			renderErr = err
-			if err := st.setStep(ctx, t.tx, step, stepUpdate{status: StepFailed, error: err.Error(), finish: true, clearLease: true}); err != nil {
+		for _, st := range touched {
+			if err := st.flush(ctx, tx, s.DB.Dialect == db.Postgres); err != nil {
 				return err
 			}
-			st.event(step.Name, "step.failed", "Cannot render the prompt: "+err.Error(), nil)
-			return nil
 		}
-		note := ""
-		if expired {
-			note = " (the previous worker stopped responding)"
-		}
-		c, err = st.start(step, prompt, lease, note)
-		return err
+		return nil
 	})
 	if err != nil {
-		return Claim{}, err
+		return out, err
 	}
-	if renderErr != nil {
-		return Claim{}, ErrNotClaimable
+	s.published(ctx, touched)
+	return out, nil
+}
+
+// claimable reports whether step of st may start now for job jobID: it is
+// queued for that job, or its last worker's lease ran out.
+func claimable(st *state, step *Step, jobID int64, now time.Time) bool {
+	if step.JobID.Valid && step.JobID.Int64 != jobID {
+		return false
 	}
-	return c, nil
+	expired := step.Status == StepRunning && step.LeaseExpiresAt != nil && step.LeaseExpiresAt.Before(now)
+	return st.run.Status != RunCancelled && step.Kind != KindApproval && (step.Status == StepQueued || expired)
+}
+
+// claim starts step for one attempt under a new lease. A step whose prompt
+// cannot be rendered fails instead, with the reason (ErrNotClaimable).
+func (st *state) claim(ctx context.Context, q db.Queryer, step *Step, lease time.Duration) (Claim, error, error) {
+	note := ""
+	if step.Status == StepRunning {
+		note = " (the previous worker stopped responding)"
+	}
+	inputs, err := st.run.Inputs()
+	if err != nil {
+		return Claim{}, nil, fmt.Errorf("runs: inputs of run %d: %w", st.run.ID, err)
+	}
+	prompt, err := st.prompt(step, inputs)
+	if err != nil {
+		// Validation makes this rare (an input removed by hand, say);
+		// retrying cannot help.
+		if err := st.setStep(ctx, q, step, stepUpdate{status: StepFailed, error: err.Error(), finish: true, clearLease: true}); err != nil {
+			return Claim{}, nil, err
+		}
+		st.event(step.Name, "step.failed", "Cannot render the prompt: "+err.Error(), nil)
+		return Claim{}, ErrNotClaimable, nil
+	}
+	c, err := st.start(step, prompt, lease, note)
+	return c, nil, err
+}
+
+// teamsRoom is, for each of teams (in the order of their ids) that has a
+// limit on its steps at once (see ClaimAll), how many more it may start
+// now; a team without a limit is not in the map. On PostgreSQL each
+// limited team's claim lock is taken first, so that claims of one team in
+// any process count one after another (SQLite writes one transaction at a
+// time anyway); taken in the order of the teams' ids, after the runs'
+// locks, they cannot deadlock.
+func (s *Service) teamsRoom(ctx context.Context, tx *sqlx.Tx, teams []int64, instanceLimit int, now time.Time) (map[int64]int, error) {
+	room := map[int64]int{}
+	if len(teams) == 0 {
+		return room, nil
+	}
+	in, arg := s.DB.InIDs("tm.id", teams)
+	var plans []struct {
+		TeamID int64 `db:"team_id"`
+		Limit  int   `db:"plan_limit"`
+	}
+	if err := db.Select(ctx, tx, &plans, `SELECT tm.id AS team_id, COALESCE(p.concurrency, -1) AS plan_limit
+		FROM teams tm LEFT JOIN plans p ON p.id = tm.plan WHERE `+in+` ORDER BY tm.id`, arg); err != nil {
+		return nil, fmt.Errorf("runs: read the plans of %d teams: %w", len(teams), err)
+	}
+	for _, p := range plans {
+		limit := billing.Concurrency(p.Limit, instanceLimit)
+		if limit <= 0 {
+			continue
+		}
+		if s.DB.Dialect == db.Postgres {
+			if _, err := db.Exec(ctx, tx, `SELECT pg_advisory_xact_lock(hashtext('nofx.team_steps'), mod(?::bigint, 2147483647)::int)`, p.TeamID); err != nil {
+				return nil, fmt.Errorf("runs: lock the step claims of team %d: %w", p.TeamID, err)
+			}
+		}
+		var n int
+		if err := db.Get(ctx, tx, &n, teamRunningSteps+`?`, now, p.TeamID); err != nil {
+			return nil, fmt.Errorf("runs: count running steps of team %d: %w", p.TeamID, err)
+		}
+		room[p.TeamID] = limit - n
+	}
+	return room, nil
 }
 
 // prompt is the prompt step runs with: rendered from the run's inputs and
@@ -245,8 +352,7 @@ type Usage struct {
 // were waiting for it. A claim that lost its lease is ErrLeaseLost and
 // records nothing: a step never succeeds twice.
 func (s *Service) Complete(ctx context.Context, c Claim, output string, u Usage) error {
-	_, _, err := s.complete(ctx, c, output, u, 0)
-	return err
+	return s.CompleteAll(ctx, []Success{{Claim: c, Output: output, Usage: u}})[0].Err
 }
 
 // CompleteAndTake is Complete for a worker that goes on at once: when the
@@ -257,58 +363,202 @@ func (s *Service) Complete(ctx context.Context, c Claim, output string, u Usage)
 // of expired leases, as any claim. The team's running steps do not grow:
 // the finished step leaves as the taken one starts.
 func (s *Service) CompleteAndTake(ctx context.Context, c Claim, output string, u Usage, lease time.Duration) (next Claim, ok bool, err error) {
-	return s.complete(ctx, c, output, u, lease)
+	r := s.CompleteAll(ctx, []Success{{Claim: c, Output: output, Usage: u, Lease: lease}})[0]
+	return r.Next, r.Took, r.Err
 }
 
-// complete records a success; with a lease, it takes a readied step (see
-// CompleteAndTake).
-func (s *Service) complete(ctx context.Context, c Claim, output string, u Usage, lease time.Duration) (next Claim, took bool, err error) {
-	err = s.transact(ctx, func(t *txn) error {
-		st, step, err := s.lockClaim(ctx, t, c)
+// Success is a claim's successful attempt, to record (see CompleteAll).
+type Success struct {
+	Claim  Claim
+	Output string
+	Usage  Usage
+	// Lease, when set, takes a step the success readied, as
+	// CompleteAndTake does.
+	Lease time.Duration
+}
+
+// Recorded is what recording a Success did: the step it took, when it took
+// one, or why it recorded nothing (ErrLeaseLost, or the transaction's error).
+type Recorded struct {
+	Next Claim
+	Took bool
+	Err  error
+}
+
+// CompleteAll records successes, of one run or many, as Complete and
+// CompleteAndTake do, in one transaction: their runs are locked and read in
+// two statements, each run is settled once, the jobs of the steps they
+// ready are enqueued together, and there is one commit. A worker pool that
+// records the successes that finish together this way (see the engine's
+// batcher) spends a few statements on each instead of a transaction. Each
+// success is recorded, or not, on its own terms: one whose claim lost its
+// lease records nothing (ErrLeaseLost) and does not hold back the others.
+// When the transaction fails for anything but the database being
+// unavailable, each success is tried again alone, so that one that cannot
+// be recorded holds back no other.
+func (s *Service) CompleteAll(ctx context.Context, all []Success) []Recorded {
+	out, err := s.completeAll(ctx, all)
+	if err == nil {
+		return out
+	}
+	if len(all) == 1 || db.Unavailable(err) {
+		for i := range out {
+			out[i] = Recorded{Err: err}
+		}
+		return out
+	}
+	for i := range all {
+		one, err := s.completeAll(ctx, all[i:i+1])
+		if err != nil {
+			one[0] = Recorded{Err: err}
+		}
+		out[i] = one[0]
+	}
+	return out
+}
+
+// completeAll is CompleteAll's one transaction.
+func (s *Service) completeAll(ctx context.Context, all []Success) ([]Recorded, error) {
+	out := make([]Recorded, len(all))
+	var touched []*state // in the order of their run ids
+	err := db.WithTx(ctx, s.DB, func(tx *sqlx.Tx) error {
+		now := db.Now()
+		ids := make([]int64, 0, len(all))
+		for _, sc := range all {
+			ids = append(ids, sc.Claim.Run.ID)
+		}
+		slices.Sort(ids)
+		ids = slices.Compact(ids)
+		states, err := loadStates(ctx, s.DB, tx, ids, now)
 		if err != nil {
 			return err
 		}
-		if lease > 0 {
-			t.take = func(jobs []StepJob) ([]StepJob, error) {
-				if len(jobs) == 0 {
-					return jobs, nil
-				}
-				taken := st.stepByID(jobs[0].StepID)
-				inputs, err := st.run.Inputs()
-				if taken == nil || err != nil {
-					return jobs, nil // the job's worker will say why
-				}
-				prompt, err := st.prompt(taken, inputs)
-				if err != nil {
-					return jobs, nil // the job's claim fails the step with the reason
-				}
-				if next, err = st.start(taken, prompt, lease, ""); err != nil {
-					return nil, err
-				}
-				took = true
-				return jobs[1:], nil
+		spent := map[teamSpend]int64{}
+		for i, sc := range all {
+			st := states[sc.Claim.Run.ID]
+			var step *Step
+			if st != nil {
+				step = st.byName[sc.Claim.Step.Name]
+			}
+			if step == nil || step.Status != StepRunning || step.LeaseToken != sc.Claim.Lease {
+				out[i].Err = ErrLeaseLost
+				continue
+			}
+			st.succeed(step, sc.Output, sc.Usage)
+			if sc.Usage.CostMicros > 0 {
+				spent[teamSpend{team: st.run.TeamID, ownKey: sc.Usage.OwnKey}] += sc.Usage.CostMicros
 			}
 		}
-		w := st.stepWrite(step, stepUpdate{status: StepSucceeded, output: output, finish: true, clearLease: true, usage: &u})
-		st.later(w.query, w.args...)
-		// The step's cost counts toward the team's plan exactly once: here.
-		if err := billing.AddSpend(ctx, t.tx, st.run.TeamID, t.now, u.CostMicros, u.OwnKey); err != nil {
+		// Each cost counts toward its team's plan exactly once: here. The
+		// teams' usage rows are locked in one order, as the runs are.
+		for _, k := range slices.SortedFunc(maps.Keys(spent), teamSpend.compare) {
+			if err := billing.AddSpend(ctx, tx, k.team, now, spent[k], k.ownKey); err != nil {
+				return err
+			}
+		}
+		var jobs []StepJob
+		for _, id := range ids {
+			st := states[id]
+			if st == nil || len(st.writes) == 0 {
+				continue // nothing recorded on it
+			}
+			touched = append(touched, st)
+			readied, err := s.settle(ctx, tx, st)
+			if err != nil {
+				return err
+			}
+			for i, sc := range all {
+				if sc.Lease <= 0 || sc.Claim.Run.ID != id || out[i].Err != nil {
+					continue
+				}
+				if out[i].Next, out[i].Took, readied, err = st.take(readied, sc.Lease); err != nil {
+					return err
+				}
+			}
+			jobs = append(jobs, readied...)
+		}
+		if err := s.schedule(ctx, tx, jobs, func(runID int64) *state { return states[runID] }); err != nil {
 			return err
 		}
-		msg := fmt.Sprintf("Succeeded on attempt %d", step.Attempt)
-		if u.ServedBy != "" {
-			msg += " with fallback " + u.ServedBy
+		for _, st := range touched {
+			if err := st.flush(ctx, tx, s.DB.Dialect == db.Postgres); err != nil {
+				return err
+			}
 		}
-		if u.InputTokens+u.OutputTokens > 0 {
-			msg += fmt.Sprintf(" (%d tokens in, %d out)", u.InputTokens, u.OutputTokens)
-		}
-		st.event(step.Name, "step.succeeded", msg, nil)
 		return nil
 	})
 	if err != nil {
-		return Claim{}, false, err
+		return out, err
 	}
-	return next, took, nil
+	s.published(ctx, touched)
+	return out, nil
+}
+
+// published tells the watchers of each run that a committed transaction
+// changed it.
+func (s *Service) published(ctx context.Context, changed []*state) {
+	if s.Broker == nil {
+		return
+	}
+	for _, st := range changed {
+		s.Broker.Publish(context.WithoutCancel(ctx), live.Message{RunID: st.run.ID, TeamID: st.run.TeamID, Kind: live.KindChanged})
+	}
+}
+
+// teamSpend is a team's spend on the instance's keys or on its own.
+type teamSpend struct {
+	team   int64
+	ownKey bool
+}
+
+func (a teamSpend) compare(b teamSpend) int {
+	if c := cmp.Compare(a.team, b.team); c != 0 {
+		return c
+	}
+	switch {
+	case a.ownKey == b.ownKey:
+		return 0
+	case b.ownKey:
+		return -1
+	}
+	return 1
+}
+
+// succeed records step's successful attempt with its output and usage.
+func (st *state) succeed(step *Step, output string, u Usage) {
+	w := st.stepWrite(step, stepUpdate{status: StepSucceeded, output: output, finish: true, clearLease: true, usage: &u})
+	st.later(w.query, w.args...)
+	msg := fmt.Sprintf("Succeeded on attempt %d", step.Attempt)
+	if u.ServedBy != "" {
+		msg += " with fallback " + u.ServedBy
+	}
+	if u.InputTokens+u.OutputTokens > 0 {
+		msg += fmt.Sprintf(" (%d tokens in, %d out)", u.InputTokens, u.OutputTokens)
+	}
+	st.event(step.Name, "step.succeeded", msg, nil)
+}
+
+// take starts the step of the first of the readied jobs under a new lease
+// (see CompleteAndTake) and returns its claim and the jobs still to
+// enqueue. A step it cannot start keeps its job, whose claim says why.
+func (st *state) take(readied []StepJob, lease time.Duration) (Claim, bool, []StepJob, error) {
+	if len(readied) == 0 {
+		return Claim{}, false, readied, nil
+	}
+	step := st.stepByID(readied[0].StepID)
+	inputs, err := st.run.Inputs()
+	if step == nil || err != nil {
+		return Claim{}, false, readied, nil
+	}
+	prompt, err := st.prompt(step, inputs)
+	if err != nil {
+		return Claim{}, false, readied, nil
+	}
+	next, err := st.start(step, prompt, lease, "")
+	if err != nil {
+		return Claim{}, false, nil, err
+	}
+	return next, true, readied[1:], nil
 }
 
 // Failure describes a failed attempt.
