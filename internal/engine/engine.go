@@ -223,9 +223,14 @@ type Engine struct {
 	successes *batcher[runs.Success, runs.Recorded]
 }
 
-// batchWriters is how many batches of claims, and of successes, a process
-// writes at once.
-const batchWriters = 2
+// How many batches of claims, and of successes, a process writes at once.
+// Claims take one writer: two batches of claims hold the same teams' claim
+// locks (see runs.ClaimAll), so a second writer only waited for the first
+// while it held its runs' locks.
+const (
+	claimWriters   = 1
+	successWriters = 2
+)
 
 // priceFor is how long this process prices steps with a model price it
 // read: a price changed under Admin in another process applies to steps
@@ -271,10 +276,10 @@ func New(cfg Config) (*Engine, error) {
 		prices:       &pricing.Cache{TTL: priceFor},
 		allowances:   cache.NewCache[int64, billing.Allowance]().WithMaxKeys(100_000),
 	}
-	e.claims = &batcher[runs.Take, runs.Taken]{writers: batchWriters, write: func(ctx context.Context, all []runs.Take) []runs.Taken {
+	e.claims = &batcher[runs.Take, runs.Taken]{writers: claimWriters, write: func(ctx context.Context, all []runs.Take) []runs.Taken {
 		return cfg.Runs.ClaimAll(ctx, all, cfg.Lease, cfg.TeamConcurrency)
 	}}
-	e.successes = &batcher[runs.Success, runs.Recorded]{writers: batchWriters, write: cfg.Runs.CompleteAll}
+	e.successes = &batcher[runs.Success, runs.Recorded]{writers: successWriters, write: cfg.Runs.CompleteAll}
 
 	rc := &river.Config{
 		Logger:               slog.New(quieter{cfg.Log.Handler(), newRepeats(), e.queueOutage}).With("component", "river"),
