@@ -7,6 +7,9 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/nofxhq/nofx/internal/live"
+	"github.com/nofxhq/nofx/internal/runs"
 )
 
 // TestBatcherServesWhatArrivesWhileItWrites checks the group commit: a
@@ -81,4 +84,19 @@ func TestBatcherServesWhatArrivesWhileItWrites(t *testing.T) {
 	b.mu.Lock()
 	require.Zero(t, b.running, "writers end once nothing waits")
 	b.mu.Unlock()
+}
+
+func TestOnlyChangesThatMayCancelAClaimAreLookedAt(t *testing.T) {
+	for _, c := range []struct {
+		m    live.Message
+		want bool
+	}{
+		{live.Message{Kind: live.KindChanged, Status: runs.RunRunning}, false}, // another step's change, or the claim's own
+		{live.Message{Kind: live.KindDelta, Text: "tokens"}, false},
+		{live.Message{Kind: live.KindChanged, Status: runs.RunCancelled}, true},
+		{live.Message{Kind: live.KindChanged, Status: runs.RunFailed}, true},
+		{live.Message{Kind: live.KindChanged}, true}, // a process that does not say the status
+	} {
+		require.Equal(t, c.want, mayEndClaim(c.m), "%+v", c.m)
+	}
 }

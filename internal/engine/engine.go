@@ -902,7 +902,7 @@ func (e *Engine) watch(ctx context.Context, claim runs.Claim, stop context.Cance
 		case <-ctx.Done():
 			return
 		case m := <-changes:
-			if m.Kind != live.KindChanged {
+			if !mayEndClaim(m) {
 				continue
 			}
 		case <-tick.C:
@@ -919,6 +919,15 @@ func (e *Engine) watch(ctx context.Context, claim runs.Claim, stop context.Cance
 			e.cfg.Log.Warn("step heartbeat", "step_id", claim.Step.ID, "error", err)
 		}
 	}
+}
+
+// mayEndClaim reports whether a message about a claim's run may mean that
+// the claim was cancelled, so that its worker looks at once rather than at
+// its next heartbeat: a change that leaves the run running was another
+// step's, or the claim's own. (A step taken over once its lease ran out is
+// found at the next heartbeat, as it always was.)
+func mayEndClaim(m live.Message) bool {
+	return m.Kind == live.KindChanged && m.Status != runs.RunRunning
 }
 
 // execute runs one attempt of a step of kind text or llm. An llm step tries

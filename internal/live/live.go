@@ -18,6 +18,9 @@ type Message struct {
 	Kind   string `json:"k"`
 	Step   string `json:"s,omitempty"`
 	Text   string `json:"t,omitempty"`
+	// Status, on a run's "changed", is the run's status after the change
+	// (empty from a process that does not say).
+	Status string `json:"st,omitempty"`
 }
 
 // The message kinds.

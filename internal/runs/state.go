@@ -37,6 +37,7 @@ type txn struct {
 // watchers are told.
 func (s *Service) transact(ctx context.Context, fn func(t *txn) error) error {
 	var runID, teamID int64
+	var status string
 	err := db.WithTx(ctx, s.DB, func(tx *sqlx.Tx) error {
 		t := &txn{tx: tx, now: db.Now()}
 		if err := fn(t); err != nil {
@@ -64,6 +65,7 @@ func (s *Service) transact(ctx context.Context, fn func(t *txn) error) error {
 		if err := st.flush(ctx, t.tx, s.DB.Dialect == db.Postgres); err != nil {
 			return err
 		}
+		status = st.run.Status
 		return t.runAfter()
 	})
 	if err != nil {
@@ -71,7 +73,7 @@ func (s *Service) transact(ctx context.Context, fn func(t *txn) error) error {
 	}
 	if runID != 0 && s.Broker != nil {
 		// The run's team hears it too (live.TeamTopic), in the same message.
-		s.Broker.Publish(context.WithoutCancel(ctx), live.Message{RunID: runID, TeamID: teamID, Kind: live.KindChanged})
+		s.Broker.Publish(context.WithoutCancel(ctx), live.Message{RunID: runID, TeamID: teamID, Kind: live.KindChanged, Status: status})
 	}
 	return nil
 }

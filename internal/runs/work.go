@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 
 	"github.com/nofxhq/nofx/internal/access"
 	"github.com/nofxhq/nofx/internal/auth"
@@ -264,21 +265,41 @@ func (s *Service) teamsRoom(ctx context.Context, tx *sqlx.Tx, teams []int64, ins
 		FROM teams tm LEFT JOIN plans p ON p.id = tm.plan WHERE `+in+` ORDER BY tm.id`, arg); err != nil {
 		return nil, fmt.Errorf("runs: read the plans of %d teams: %w", len(teams), err)
 	}
+	limits := map[int64]int{}
+	var limited []int64 // in the order of their ids
 	for _, p := range plans {
-		limit := billing.Concurrency(p.Limit, instanceLimit)
-		if limit <= 0 {
-			continue
+		if limit := billing.Concurrency(p.Limit, instanceLimit); limit > 0 {
+			limits[p.TeamID] = limit
+			limited = append(limited, p.TeamID)
 		}
-		if s.DB.Dialect == db.Postgres {
-			if _, err := db.Exec(ctx, tx, `SELECT pg_advisory_xact_lock(hashtext('nofx.team_steps'), mod(?::bigint, 2147483647)::int)`, p.TeamID); err != nil {
-				return nil, fmt.Errorf("runs: lock the step claims of team %d: %w", p.TeamID, err)
-			}
+	}
+	if len(limited) == 0 {
+		return room, nil
+	}
+	if s.DB.Dialect == db.Postgres {
+		// The locks are taken in the array's order, one after another.
+		if _, err := db.Exec(ctx, tx, `SELECT pg_advisory_xact_lock(hashtext('nofx.team_steps'), mod(t.id, 2147483647)::int)
+			FROM unnest(?::bigint[]) AS t(id)`, pq.Array(limited)); err != nil {
+			return nil, fmt.Errorf("runs: lock the step claims of %d teams: %w", len(limited), err)
 		}
-		var n int
-		if err := db.Get(ctx, tx, &n, teamRunningSteps+`?`, now, p.TeamID); err != nil {
-			return nil, fmt.Errorf("runs: count running steps of team %d: %w", p.TeamID, err)
-		}
-		room[p.TeamID] = limit - n
+	}
+	// Counted once the locks are held (a statement of its own, so that on
+	// PostgreSQL it sees every claim committed before they were granted).
+	in, arg = s.DB.InIDs("r.team_id", limited)
+	var counts []struct {
+		TeamID  int64 `db:"team_id"`
+		Running int   `db:"running"`
+	}
+	if err := db.Select(ctx, tx, &counts, `SELECT r.team_id, COUNT(*) AS running FROM runs r CROSS JOIN steps s
+		WHERE s.run_id = r.id AND r.status = 'running' AND s.status = 'running' AND s.lease_expires_at >= ? AND `+in+`
+		GROUP BY r.team_id`, now, arg); err != nil {
+		return nil, fmt.Errorf("runs: count running steps of %d teams: %w", len(limited), err)
+	}
+	for _, team := range limited {
+		room[team] = limits[team]
+	}
+	for _, c := range counts {
+		room[c.TeamID] -= c.Running
 	}
 	return room, nil
 }
@@ -501,7 +522,7 @@ func (s *Service) published(ctx context.Context, changed []*state) {
 		return
 	}
 	for _, st := range changed {
-		s.Broker.Publish(context.WithoutCancel(ctx), live.Message{RunID: st.run.ID, TeamID: st.run.TeamID, Kind: live.KindChanged})
+		s.Broker.Publish(context.WithoutCancel(ctx), live.Message{RunID: st.run.ID, TeamID: st.run.TeamID, Kind: live.KindChanged, Status: st.run.Status})
 	}
 }
 
