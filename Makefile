@@ -21,7 +21,7 @@ test: vendor ## Run every test (PostgreSQL too when NOFX_TEST_DATABASE_URL is se
 bench: ## Engine steps/s vs River's no-op jobs/s, 2,000 runs at 1 s latency and hand-off latency through nofx serve's API, the runs list with 100,000 runs, and GET /api/v1/runs against /api/v1/me (PostgreSQL too when NOFX_TEST_DATABASE_URL is set)
 	$(GO) run ./cmd/nofx-bench -go $(GO) -n $${BENCH_RUNS:-10000} -latency-runs $${BENCH_LATENCY_RUNS:-2000}
 	$(GO) test -run '^$$' -bench BenchmarkListRuns -benchtime 200x ./internal/runs/
-	$(GO) test -run '^$$' -bench BenchmarkAPIRunsList -benchtime 2s ./web/
+	$(GO) test -run '^$$' -bench 'BenchmarkAPIRuns(List|Create)' -benchtime 2s ./web/
 
 build: vendor generate ## Build bin/nofx: one static binary with every asset embedded
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/nofx ./cmd/nofx

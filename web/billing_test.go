@@ -80,8 +80,17 @@ func TestRunsLimitAnswers402AndBillingAPIShowsUsage(t *testing.T) {
 			res := c.do(http.MethodPost, "/api/v1/runs", promptRun)
 			require.Equal(t, http.StatusCreated, res.StatusCode, res.Body)
 		}
+		// The run is counted as its transaction ends: a refused one leaves
+		// no run, step, job, event or audit entry behind.
+		const written = `SELECT (SELECT COUNT(*) FROM runs) + (SELECT COUNT(*) FROM steps) + (SELECT COUNT(*) FROM river_job)
+			+ (SELECT COUNT(*) FROM run_events) + (SELECT COUNT(*) FROM audit_log)`
+		require.Eventually(t, func() bool { // the five finish, so that their steps write nothing more meanwhile
+			var open int
+			require.NoError(t, db.Get(context.Background(), a.DB, &open, `SELECT COUNT(*) FROM runs WHERE finished_at IS NULL`))
+			return open == 0
+		}, 30*time.Second, 10*time.Millisecond)
 		var before int
-		require.NoError(t, db.Get(context.Background(), a.DB, &before, `SELECT COUNT(*) FROM runs`))
+		require.NoError(t, db.Get(context.Background(), a.DB, &before, written))
 
 		res := c.do(http.MethodPost, "/api/v1/runs", promptRun)
 		require.Equal(t, http.StatusPaymentRequired, res.StatusCode, res.Body)
@@ -96,7 +105,7 @@ func TestRunsLimitAnswers402AndBillingAPIShowsUsage(t *testing.T) {
 		require.Equal(t, "The Free plan includes 5 runs a month and this team has started 5 this period. Upgrade the plan to start more runs.", body.Error.Message)
 		require.Equal(t, map[string]string{"limit": "runs", "plan": "free", "used": "5", "quota": "5"}, body.Error.Fields)
 		var after int
-		require.NoError(t, db.Get(context.Background(), a.DB, &after, `SELECT COUNT(*) FROM runs`))
+		require.NoError(t, db.Get(context.Background(), a.DB, &after, written))
 		require.Equal(t, before, after, "a refused run writes nothing")
 
 		b := decode[billingResponse](t, c.do(http.MethodGet, "/api/v1/billing", ""))

@@ -57,15 +57,63 @@ func BenchmarkAPIRunsList(b *testing.B) {
 	}
 }
 
+// BenchmarkAPIRunsCreate measures POST /api/v1/runs (a one-step prompt
+// run) against GET /api/v1/me through the real router, in process, on a
+// node without workers, so that only the creation is measured.
+func BenchmarkAPIRunsCreate(b *testing.B) {
+	urls := map[string]string{"sqlite": ""}
+	if u := os.Getenv("NOFX_TEST_DATABASE_URL"); u != "" {
+		urls["postgres"] = u
+	}
+	for _, name := range []string{"sqlite", "postgres"} {
+		if _, ok := urls[name]; !ok {
+			continue
+		}
+		b.Run(name, func(b *testing.B) {
+			h, key := benchAppWith(b, name, 0)
+			for _, path := range []string{"/api/v1/me", "/api/v1/runs"} {
+				b.Run(strings.TrimPrefix(path, "/api/v1/"), func(b *testing.B) {
+					b.ReportAllocs()
+					b.RunParallel(func(pb *testing.PB) {
+						for pb.Next() {
+							req := httptest.NewRequest(http.MethodGet, path, nil)
+							want := http.StatusOK
+							if path == "/api/v1/runs" {
+								req = httptest.NewRequest(http.MethodPost, path, strings.NewReader(`{"prompt":"bench run"}`))
+								req.Header.Set("Content-Type", "application/json")
+								want = http.StatusCreated
+							}
+							req.RemoteAddr = "127.0.0.1:5000"
+							req.Header.Set("Authorization", "Bearer "+key)
+							rec := httptest.NewRecorder()
+							h.ServeHTTP(rec, req)
+							if rec.Code != want {
+								b.Errorf("%s: %d %s", path, rec.Code, rec.Body) // Fatal only from the benchmark's own goroutine
+								return
+							}
+						}
+					})
+				})
+			}
+		})
+	}
+}
+
 // benchApp starts NOFX on a fresh database with one team holding 50
 // finished runs, and returns its handler and an owner's API key.
 func benchApp(b *testing.B, name string) (http.Handler, string) {
+	return benchAppWith(b, name, 8)
+}
+
+// benchAppWith is benchApp with that many workers; without any, the 50
+// runs stay queued.
+func benchAppWith(b *testing.B, name string, workers int) (http.Handler, string) {
 	b.Helper()
 	url := dbtest.SQLiteURL(b)
 	if name == "postgres" {
 		url = dbtest.PostgresURL(b)
 	}
-	cfg := &config.Config{DatabaseURL: url, DataDir: b.TempDir(), Workers: 8,
+	cfg := &config.Config{DatabaseURL: url, DataDir: b.TempDir(), Workers: workers,
 		SessionSecret: []byte("bench-session-secret-0123456789abcdef"), SecretKey: []byte("bench-secret-key-0123456789abcde"),
 		LogFormat: "text", LogLevel: "error"}
 	ctx := context.Background()
@@ -104,7 +152,7 @@ func benchApp(b *testing.B, name string) (http.Handler, string) {
 		}
 	}
 	deadline := time.After(time.Minute)
-	for {
+	for workers > 0 {
 		var open int
 		if err := a.DB.GetContext(ctx, &open, a.DB.Rebind(`SELECT COUNT(*) FROM runs WHERE finished_at IS NULL`)); err != nil {
 			b.Fatal(err)

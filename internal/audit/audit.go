@@ -61,6 +61,16 @@ func For(a access.Actor, action, target, summary string) Entry {
 // request's IP, user agent and id come from ctx, and the actor's name from
 // its user or key, when e leaves them empty.
 func Record(ctx context.Context, q db.Queryer, e Entry) error {
+	query, args := Insert(ctx, e)
+	if _, err := db.Exec(ctx, q, query, args...); err != nil {
+		return fmt.Errorf("audit: record %s: %w", e.Action, err)
+	}
+	return nil
+}
+
+// Insert is the statement that Record runs, for a change that sends it
+// with its other writes.
+func Insert(ctx context.Context, e Entry) (query string, args []any) {
 	if e.CreatedAt.IsZero() {
 		e.CreatedAt = db.Now()
 	}
@@ -72,16 +82,12 @@ func Record(ctx context.Context, q db.Queryer, e Entry) error {
 	if len(e.UserAgent) > 512 {
 		e.UserAgent = e.UserAgent[:512]
 	}
-	_, err := db.Exec(ctx, q, `INSERT INTO audit_log (team_id, actor_user_id, actor_key_id, actor, action, target, summary,
+	return `INSERT INTO audit_log (team_id, actor_user_id, actor_key_id, actor, action, target, summary,
 		ip, user_agent, request_id, created_at)
 		VALUES (?, ?, ?, COALESCE(NULLIF(?, ''), (SELECT email FROM users WHERE id = ?), (SELECT name FROM api_keys WHERE id = ?), ''),
-			?, ?, ?, ?, ?, ?, ?)`,
-		e.TeamID, e.ActorUserID, e.ActorKeyID, e.Actor, e.ActorUserID, e.ActorKeyID,
-		e.Action, e.Target, e.Summary, e.IP, e.UserAgent, e.RequestID, e.CreatedAt)
-	if err != nil {
-		return fmt.Errorf("audit: record %s: %w", e.Action, err)
-	}
-	return nil
+			?, ?, ?, ?, ?, ?, ?)`, []any{
+			e.TeamID, e.ActorUserID, e.ActorKeyID, e.Actor, e.ActorUserID, e.ActorKeyID,
+			e.Action, e.Target, e.Summary, e.IP, e.UserAgent, e.RequestID, e.CreatedAt}
 }
 
 // Recent returns the newest entries with action, for the admin pages.

@@ -200,6 +200,15 @@ func (s *Service) create(ctx context.Context, actor access.Actor, in CreateInput
 		// The run as this transaction leaves it: queued, even when a worker
 		// takes its first step the moment it commits.
 		t.after = func() error {
+			// Counted toward the team's plan last, so that the team's
+			// usage row is locked only as the transaction ends (creates of
+			// one team wait for each other there); a run past its limits
+			// still writes nothing, as all of this rolls back.
+			if !in.Replay && !replayed {
+				if err := billing.CountRun(ctx, q, actor.TeamID, now); err != nil {
+					return err
+				}
+			}
 			var err error
 			if run, err = getRun(ctx, q, actor.TeamID, runID); err != nil {
 				return err
@@ -222,13 +231,6 @@ func (s *Service) create(ctx context.Context, actor access.Actor, in CreateInput
 			if id != 0 {
 				runID, replayed = id, true
 				return nil
-			}
-		}
-		// Counted toward the team's plan first: a run past its limits
-		// writes nothing.
-		if !in.Replay {
-			if err := billing.CountRun(ctx, q, actor.TeamID, now); err != nil {
-				return err
 			}
 		}
 		var key, keyHash, rerunOf any
@@ -308,7 +310,9 @@ func (s *Service) create(ctx context.Context, actor access.Actor, in CreateInput
 		if actor.UserID == 0 && actor.APIKeyID == 0 {
 			entry.Actor = in.TriggeredBy // a webhook or a schedule
 		}
-		return audit.Record(ctx, q, entry)
+		query, args := audit.Insert(ctx, entry)
+		st.later(query, args...) // with the run's other writes
+		return nil
 	})
 	if err != nil {
 		return Run{}, false, err
