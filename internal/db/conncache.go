@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"reflect"
+	"strings"
 )
 
 // maxConnStmts caps how many statements one connection keeps prepared; the
@@ -62,12 +63,20 @@ type cachingConn struct {
 	locked *fileLock
 }
 
+// OneOff starts a query whose text is not worth keeping prepared: built
+// for one call (the writes of a batch of runs, say), it would only push
+// out statements that are used again.
+const OneOff = "/* one-off */ "
+
 // errNoCache makes a call go to the connection itself.
 var errNoCache = errors.New("db: not cached")
 
 // stmt returns the statement kept for query, preparing it when there is
 // room; errNoCache when the query must run unprepared.
 func (c *cachingConn) stmt(ctx context.Context, query string) (*cachedStmt, error) {
+	if strings.HasPrefix(query, OneOff) {
+		return nil, errNoCache
+	}
 	if cs := c.stmts[query]; cs != nil {
 		if cs.busy {
 			return nil, errNoCache

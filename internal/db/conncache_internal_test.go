@@ -38,3 +38,27 @@ func TestConnectionCacheKeepsWhatIsUsed(t *testing.T) {
 		return nil
 	}))
 }
+
+// A query marked OneOff runs, unprepared, and pushes out nothing.
+func TestOneOffQueriesAreNotKept(t *testing.T) {
+	ctx := context.Background()
+	d, err := Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "cache.db"))
+	require.NoError(t, err)
+	defer d.Close()
+	conn, err := d.DB.Conn(ctx)
+	require.NoError(t, err)
+	defer conn.Close()
+
+	var n int
+	require.NoError(t, conn.QueryRowContext(ctx, `SELECT ? + 1`, 1).Scan(&n))
+	for i := range 3 {
+		require.NoError(t, conn.QueryRowContext(ctx, OneOff+fmt.Sprintf(`SELECT ? + %d`, i), 1).Scan(&n))
+		require.Equal(t, 1+i, n)
+	}
+	require.NoError(t, conn.Raw(func(c any) error {
+		cc := c.(*cachingConn)
+		require.Len(t, cc.stmts, 1, "only the query without the mark is kept")
+		require.Contains(t, cc.stmts, `SELECT ? + 1`)
+		return nil
+	}))
+}

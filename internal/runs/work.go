@@ -195,12 +195,7 @@ func (s *Service) claimAll(ctx context.Context, takes []Take, lease time.Duratio
 		if err := s.schedule(ctx, tx, jobs, func(runID int64) *state { return states[runID] }); err != nil {
 			return err
 		}
-		for _, st := range touched {
-			if err := st.flush(ctx, tx, s.DB.Dialect == db.Postgres); err != nil {
-				return err
-			}
-		}
-		return nil
+		return flushAll(ctx, tx, s.DB.Dialect == db.Postgres, touched)
 	})
 	if err != nil {
 		return out, err
@@ -501,12 +496,7 @@ func (s *Service) completeAll(ctx context.Context, all []Success) ([]Recorded, e
 		if err := s.schedule(ctx, tx, jobs, func(runID int64) *state { return states[runID] }); err != nil {
 			return err
 		}
-		for _, st := range touched {
-			if err := st.flush(ctx, tx, s.DB.Dialect == db.Postgres); err != nil {
-				return err
-			}
-		}
-		return nil
+		return flushAll(ctx, tx, s.DB.Dialect == db.Postgres, touched)
 	})
 	if err != nil {
 		return out, err

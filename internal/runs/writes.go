@@ -29,23 +29,35 @@ func (st *state) later(query string, args ...any) {
 // writes as parts of a WITH, which saves a round trip per write; SQLite,
 // in-process, runs them one by one.
 func (st *state) flush(ctx context.Context, q db.Queryer, combine bool) error {
-	writes := st.writes
-	if len(st.pending) > 0 {
-		writes = append(writes, st.eventsWrite())
+	return flushAll(ctx, q, combine, []*state{st})
+}
+
+// flushAll is flush for the runs of a batch (see ClaimAll): with combine,
+// the writes of all of them go as one statement.
+func flushAll(ctx context.Context, q db.Queryer, combine bool, states []*state) error {
+	var writes []write
+	for _, st := range states {
+		writes = append(writes, st.writes...)
+		if len(st.pending) > 0 {
+			writes = append(writes, st.eventsWrite())
+		}
+		st.writes, st.pending = nil, nil
 	}
-	st.writes, st.pending = nil, nil
 	if len(writes) == 0 {
 		return nil
 	}
 	if !combine || len(writes) == 1 {
 		for _, w := range writes {
 			if _, err := db.Exec(ctx, q, w.query, w.args...); err != nil {
-				return fmt.Errorf("runs: write run %d: %w", st.run.ID, err)
+				return fmt.Errorf("runs: write %d runs: %w", len(states), err)
 			}
 		}
 		return nil
 	}
 	var b strings.Builder
+	if len(states) > 1 {
+		b.WriteString(db.OneOff) // its text depends on the batch
+	}
 	var args []any
 	last := len(writes) - 1
 	for i, w := range writes[:last] {
@@ -61,7 +73,7 @@ func (st *state) flush(ctx context.Context, q db.Queryer, combine bool) error {
 	b.WriteString(writes[last].query)
 	args = append(args, writes[last].args...)
 	if _, err := db.Exec(ctx, q, b.String(), args...); err != nil {
-		return fmt.Errorf("runs: write run %d: %w", st.run.ID, err)
+		return fmt.Errorf("runs: write %d runs: %w", len(states), err)
 	}
 	return nil
 }
