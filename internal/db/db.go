@@ -322,6 +322,13 @@ func IsUniqueViolation(err error) bool {
 	return false
 }
 
+// IsLockTimeout reports whether err is PostgreSQL giving up a lock wait
+// past lock_timeout.
+func IsLockTimeout(err error) bool {
+	var pqErr *pq.Error
+	return errors.As(err, &pqErr) && pqErr.Code == "55P03"
+}
+
 // Now is the current time as stored in the database: UTC, to the
 // microsecond, so that both dialects keep and return the same value.
 func Now() time.Time {

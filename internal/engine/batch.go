@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 )
@@ -22,6 +23,7 @@ const maxBatch = 100
 // a team's claims queued at its lock in the database would each hold one.
 type batcher[In, Out any] struct {
 	write   func(ctx context.Context, all []In) []Out // an answer per request, in order
+	failed  func(error) Out                           // the answer to each request of a batch whose write panicked
 	writers int                                       // at most this many batches are written at once
 
 	mu      sync.Mutex
@@ -73,14 +75,29 @@ func (b *batcher[In, Out]) writeQueued() {
 		for i, q := range batch {
 			all[i] = q.in
 		}
-		// Served even when the workers are stopping: a success is
-		// recorded through the grace period, as it always was.
-		ctx, stop := context.WithTimeout(context.Background(), time.Minute)
-		out := b.write(ctx, all)
-		stop()
+		out := b.writeOne(all)
 		for i, q := range batch {
 			q.out = out[i]
 			close(q.done)
 		}
 	}
+}
+
+// writeOne writes one batch. Served even when the workers are stopping: a
+// success is recorded through the grace period, as it always was. A panic
+// answers each request of the batch with an error, as River fails the one
+// job whose work panicked, instead of ending the process.
+func (b *batcher[In, Out]) writeOne(all []In) (out []Out) {
+	ctx, stop := context.WithTimeout(context.Background(), time.Minute)
+	defer stop()
+	defer func() {
+		if r := recover(); r != nil {
+			err := fmt.Errorf("engine: writing a batch of %d panicked: %v", len(all), r)
+			out = make([]Out, len(all))
+			for i := range out {
+				out[i] = b.failed(err)
+			}
+		}
+	}()
+	return b.write(ctx, all)
 }

@@ -100,3 +100,21 @@ func TestOnlyChangesThatMayCancelAClaimAreLookedAt(t *testing.T) {
 		require.Equal(t, c.want, mayEndClaim(c.m), "%+v", c.m)
 	}
 }
+
+// A batch whose write panics answers each of its requests with an error,
+// and the batcher goes on serving.
+func TestBatcherAnswersAPanicWithErrors(t *testing.T) {
+	b := &batcher[int, error]{writers: 1,
+		write: func(_ context.Context, all []int) []error {
+			if all[0] < 0 {
+				panic("bad request")
+			}
+			return make([]error, len(all))
+		},
+		failed: func(err error) error { return err }}
+	require.ErrorContains(t, b.do(-1), "panicked: bad request")
+	require.NoError(t, b.do(1))
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	require.Zero(t, b.running)
+}

@@ -276,10 +276,13 @@ func New(cfg Config) (*Engine, error) {
 		prices:       &pricing.Cache{TTL: priceFor},
 		allowances:   cache.NewCache[int64, billing.Allowance]().WithMaxKeys(100_000),
 	}
-	e.claims = &batcher[runs.Take, runs.Taken]{writers: claimWriters, write: func(ctx context.Context, all []runs.Take) []runs.Taken {
-		return cfg.Runs.ClaimAll(ctx, all, cfg.Lease, cfg.TeamConcurrency)
-	}}
-	e.successes = &batcher[runs.Success, runs.Recorded]{writers: successWriters, write: cfg.Runs.CompleteAll}
+	e.claims = &batcher[runs.Take, runs.Taken]{writers: claimWriters,
+		write: func(ctx context.Context, all []runs.Take) []runs.Taken {
+			return cfg.Runs.ClaimAll(ctx, all, cfg.Lease, cfg.TeamConcurrency)
+		},
+		failed: func(err error) runs.Taken { return runs.Taken{Err: err} }}
+	e.successes = &batcher[runs.Success, runs.Recorded]{writers: successWriters, write: cfg.Runs.CompleteAll,
+		failed: func(err error) runs.Recorded { return runs.Recorded{Err: err} }}
 
 	rc := &river.Config{
 		Logger:               slog.New(quieter{cfg.Log.Handler(), newRepeats(), e.queueOutage}).With("component", "river"),
@@ -924,8 +927,10 @@ func (e *Engine) watch(ctx context.Context, claim runs.Claim, stop context.Cance
 // mayEndClaim reports whether a message about a claim's run may mean that
 // the claim was cancelled, so that its worker looks at once rather than at
 // its next heartbeat: a change that leaves the run running was another
-// step's, or the claim's own. (A step taken over once its lease ran out is
-// found at the next heartbeat, as it always was.)
+// step's, or the claim's own. A step taken over once its lease ran out
+// (the worker could not renew it) leaves the run running too: its worker
+// finds out at its next heartbeat, up to a third of the lease later, and
+// its late success is refused.
 func mayEndClaim(m live.Message) bool {
 	return m.Kind == live.KindChanged && m.Status != runs.RunRunning
 }

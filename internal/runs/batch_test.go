@@ -210,3 +210,48 @@ func TestASuccessThatCannotBeRecordedHoldsBackNoOther(t *testing.T) {
 		}
 	})
 }
+
+// A run that another transaction holds locked does not hold up the rest of
+// its batch for longer than the batch's lock wait (PostgreSQL; SQLite
+// writes one transaction at a time).
+func TestARunHeldLockedDoesNotHoldUpItsBatch(t *testing.T) {
+	d := dbtest.Postgres(t)
+	e := setupService(t, d)
+	var takes []runs.Take
+	for range 2 {
+		takes = append(takes, e.takeOf(t, e.createPlan(t, oneStep).ID))
+	}
+	taken := e.svc.ClaimAll(e.ctx, takes, time.Minute, 0)
+	require.NoError(t, taken[0].Err)
+	require.NoError(t, taken[1].Err)
+
+	holder, err := d.BeginTxx(e.ctx, nil)
+	require.NoError(t, err)
+	defer holder.Rollback() //nolint:errcheck // released below
+	_, err = holder.ExecContext(e.ctx, `SELECT id FROM runs WHERE id = $1 FOR UPDATE`, takes[0].RunID)
+	require.NoError(t, err)
+
+	// The free run's success is recorded while the other is still held.
+	freed := make(chan bool, 1)
+	go func() {
+		deadline := time.Now().Add(15 * time.Second)
+		for time.Now().Before(deadline) {
+			var status string
+			if err := db.Get(e.ctx, d, &status, `SELECT status FROM steps WHERE id = ?`, takes[1].StepID); err == nil && status == runs.StepSucceeded {
+				freed <- true
+				_ = holder.Rollback()
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		freed <- false
+		_ = holder.Rollback()
+	}()
+	recorded := e.svc.CompleteAll(e.ctx, []runs.Success{
+		{Claim: taken[0].Claim, Output: "held"},
+		{Claim: taken[1].Claim, Output: "free"},
+	})
+	require.True(t, <-freed, "the free run was recorded while the other was held")
+	require.NoError(t, recorded[1].Err)
+	require.NoError(t, recorded[0].Err, "the held one is recorded once its lock is let go")
+}

@@ -99,31 +99,59 @@ type Taken struct {
 // ErrTeamBusy and stays as it was. When the transaction fails for anything
 // but the database being unavailable, each take is tried again alone.
 func (s *Service) ClaimAll(ctx context.Context, takes []Take, lease time.Duration, instanceLimit int) []Taken {
-	out, err := s.claimAll(ctx, takes, lease, instanceLimit)
+	out, err := s.claimAll(ctx, takes, lease, instanceLimit, len(takes) > 1)
 	if err == nil {
 		return out
 	}
-	if len(takes) == 1 || db.Unavailable(err) {
+	return eachAlone(ctx, len(takes), err, func(i int, bounded bool) (Taken, error) {
+		one, err := s.claimAll(ctx, takes[i:i+1], lease, instanceLimit, bounded)
+		return one[0], err
+	}, func(err error) Taken { return Taken{Err: err} })
+}
+
+// eachAlone answers the n requests of a batch whose transaction failed with
+// err. When the database is away, or the time is up, each gets err; else
+// each is tried alone (try), so that one that cannot be served holds back
+// no other: first with the batch's bound on lock waits, so that those
+// whose runs are free are served at once, then, without it, those whose
+// runs were still held.
+func eachAlone[T any](ctx context.Context, n int, err error, try func(i int, bounded bool) (T, error), failed func(error) T) []T {
+	out := make([]T, n)
+	if n == 1 || db.Unavailable(err) || ctx.Err() != nil {
 		for i := range out {
-			out[i] = Taken{Err: err}
+			out[i] = failed(err)
 		}
 		return out
 	}
-	for i := range takes {
-		one, err := s.claimAll(ctx, takes[i:i+1], lease, instanceLimit)
-		if err != nil {
-			one[0] = Taken{Err: err}
+	var held []int
+	for i := range n {
+		answer, err := try(i, true)
+		switch {
+		case db.IsLockTimeout(err):
+			held = append(held, i)
+		case err != nil:
+			answer = failed(err)
 		}
-		out[i] = one[0]
+		out[i] = answer
+	}
+	for _, i := range held {
+		answer, err := try(i, false)
+		if err != nil {
+			answer = failed(err)
+		}
+		out[i] = answer
 	}
 	return out
 }
 
 // claimAll is ClaimAll's one transaction.
-func (s *Service) claimAll(ctx context.Context, takes []Take, lease time.Duration, instanceLimit int) ([]Taken, error) {
+func (s *Service) claimAll(ctx context.Context, takes []Take, lease time.Duration, instanceLimit int, bounded bool) ([]Taken, error) {
 	out := make([]Taken, len(takes))
 	var touched []*state // in the order of their run ids
 	err := db.WithTx(ctx, s.DB, func(tx *sqlx.Tx) error {
+		if err := s.boundLockWaits(ctx, tx, bounded); err != nil {
+			return err
+		}
 		now := db.Now()
 		ids := make([]int64, 0, len(takes))
 		for _, tk := range takes {
@@ -202,6 +230,24 @@ func (s *Service) claimAll(ctx context.Context, takes []Take, lease time.Duratio
 	}
 	s.published(ctx, touched)
 	return out, nil
+}
+
+// batchLockWait is the longest a batch of many requests waits for a lock
+// on PostgreSQL (a run another transaction holds, a team's claim lock):
+// past it the batch fails and each request is tried alone (see eachAlone),
+// so that one run held up does not hold up the others, nor spend the
+// batch's time on them all.
+const batchLockWait = "5s"
+
+// boundLockWaits bounds the lock waits in tx, when bounded, on PostgreSQL.
+func (s *Service) boundLockWaits(ctx context.Context, tx *sqlx.Tx, bounded bool) error {
+	if !bounded || s.DB.Dialect != db.Postgres {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, `SET LOCAL lock_timeout = '`+batchLockWait+`'`); err != nil {
+		return fmt.Errorf("runs: bound the batch's lock waits: %w", err)
+	}
+	return nil
 }
 
 // claimable reports whether step of st may start now for job jobID: it is
@@ -413,31 +459,24 @@ type Recorded struct {
 // unavailable, each success is tried again alone, so that one that cannot
 // be recorded holds back no other.
 func (s *Service) CompleteAll(ctx context.Context, all []Success) []Recorded {
-	out, err := s.completeAll(ctx, all)
+	out, err := s.completeAll(ctx, all, len(all) > 1)
 	if err == nil {
 		return out
 	}
-	if len(all) == 1 || db.Unavailable(err) {
-		for i := range out {
-			out[i] = Recorded{Err: err}
-		}
-		return out
-	}
-	for i := range all {
-		one, err := s.completeAll(ctx, all[i:i+1])
-		if err != nil {
-			one[0] = Recorded{Err: err}
-		}
-		out[i] = one[0]
-	}
-	return out
+	return eachAlone(ctx, len(all), err, func(i int, bounded bool) (Recorded, error) {
+		one, err := s.completeAll(ctx, all[i:i+1], bounded)
+		return one[0], err
+	}, func(err error) Recorded { return Recorded{Err: err} })
 }
 
 // completeAll is CompleteAll's one transaction.
-func (s *Service) completeAll(ctx context.Context, all []Success) ([]Recorded, error) {
+func (s *Service) completeAll(ctx context.Context, all []Success, bounded bool) ([]Recorded, error) {
 	out := make([]Recorded, len(all))
 	var touched []*state // in the order of their run ids
 	err := db.WithTx(ctx, s.DB, func(tx *sqlx.Tx) error {
+		if err := s.boundLockWaits(ctx, tx, bounded); err != nil {
+			return err
+		}
 		now := db.Now()
 		ids := make([]int64, 0, len(all))
 		for _, sc := range all {
