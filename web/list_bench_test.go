@@ -25,78 +25,58 @@ import (
 // GET /api/v1/me through the real router and middleware, in process: the
 // ratio of their times is the figure to watch, as the machine is shared.
 func BenchmarkAPIRunsList(b *testing.B) {
-	urls := map[string]string{"sqlite": ""}
-	if u := os.Getenv("NOFX_TEST_DATABASE_URL"); u != "" {
-		urls["postgres"] = u
-	}
-	for _, name := range []string{"sqlite", "postgres"} {
-		if _, ok := urls[name]; !ok {
-			continue
-		}
-		b.Run(name, func(b *testing.B) {
-			h, key := benchApp(b, name)
-			for _, path := range []string{"/api/v1/me", "/api/v1/runs"} {
-				b.Run(strings.TrimPrefix(path, "/api/v1/"), func(b *testing.B) {
-					b.ReportAllocs()
-					b.RunParallel(func(pb *testing.PB) {
-						for pb.Next() {
-							req := httptest.NewRequest(http.MethodGet, path, nil)
-							req.RemoteAddr = "127.0.0.1:5000"
-							req.Header.Set("Authorization", "Bearer "+key)
-							rec := httptest.NewRecorder()
-							h.ServeHTTP(rec, req)
-							if rec.Code != http.StatusOK {
-								b.Errorf("%s: %d %s", path, rec.Code, rec.Body) // Fatal only from the benchmark's own goroutine
-								return
-							}
-						}
-					})
-				})
-			}
-		})
-	}
+	onBenchDatabases(b, func(b *testing.B, name string) {
+		h, key := benchApp(b, name)
+		b.Run("me", func(b *testing.B) { benchRequests(b, h, key, http.MethodGet, "/api/v1/me", "", http.StatusOK) })
+		b.Run("runs", func(b *testing.B) { benchRequests(b, h, key, http.MethodGet, "/api/v1/runs", "", http.StatusOK) })
+	})
 }
 
 // BenchmarkAPIRunsCreate measures POST /api/v1/runs (a one-step prompt
 // run) against GET /api/v1/me through the real router, in process, on a
 // node without workers, so that only the creation is measured.
 func BenchmarkAPIRunsCreate(b *testing.B) {
-	urls := map[string]string{"sqlite": ""}
-	if u := os.Getenv("NOFX_TEST_DATABASE_URL"); u != "" {
-		urls["postgres"] = u
-	}
-	for _, name := range []string{"sqlite", "postgres"} {
-		if _, ok := urls[name]; !ok {
-			continue
-		}
-		b.Run(name, func(b *testing.B) {
-			h, key := benchAppWith(b, name, 0)
-			for _, path := range []string{"/api/v1/me", "/api/v1/runs"} {
-				b.Run(strings.TrimPrefix(path, "/api/v1/"), func(b *testing.B) {
-					b.ReportAllocs()
-					b.RunParallel(func(pb *testing.PB) {
-						for pb.Next() {
-							req := httptest.NewRequest(http.MethodGet, path, nil)
-							want := http.StatusOK
-							if path == "/api/v1/runs" {
-								req = httptest.NewRequest(http.MethodPost, path, strings.NewReader(`{"prompt":"bench run"}`))
-								req.Header.Set("Content-Type", "application/json")
-								want = http.StatusCreated
-							}
-							req.RemoteAddr = "127.0.0.1:5000"
-							req.Header.Set("Authorization", "Bearer "+key)
-							rec := httptest.NewRecorder()
-							h.ServeHTTP(rec, req)
-							if rec.Code != want {
-								b.Errorf("%s: %d %s", path, rec.Code, rec.Body) // Fatal only from the benchmark's own goroutine
-								return
-							}
-						}
-					})
-				})
-			}
+	onBenchDatabases(b, func(b *testing.B, name string) {
+		h, key := benchAppWith(b, name, 0)
+		b.Run("me", func(b *testing.B) { benchRequests(b, h, key, http.MethodGet, "/api/v1/me", "", http.StatusOK) })
+		b.Run("runs", func(b *testing.B) {
+			benchRequests(b, h, key, http.MethodPost, "/api/v1/runs", `{"prompt":"bench run"}`, http.StatusCreated)
 		})
+	})
+}
+
+// onBenchDatabases runs fn on SQLite, and on PostgreSQL when
+// NOFX_TEST_DATABASE_URL is set.
+func onBenchDatabases(b *testing.B, fn func(b *testing.B, name string)) {
+	names := []string{"sqlite"}
+	if os.Getenv("NOFX_TEST_DATABASE_URL") != "" {
+		names = append(names, "postgres")
 	}
+	for _, name := range names {
+		b.Run(name, func(b *testing.B) { fn(b, name) })
+	}
+}
+
+// benchRequests sends the request to h with the key, from as many
+// goroutines as GOMAXPROCS, expecting status want.
+func benchRequests(b *testing.B, h http.Handler, key, method, path, body string, want int) {
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			req := httptest.NewRequest(method, path, strings.NewReader(body))
+			if body != "" {
+				req.Header.Set("Content-Type", "application/json")
+			}
+			req.RemoteAddr = "127.0.0.1:5000"
+			req.Header.Set("Authorization", "Bearer "+key)
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code != want {
+				b.Errorf("%s %s: %d %s", method, path, rec.Code, rec.Body) // Fatal only from the benchmark's own goroutine
+				return
+			}
+		}
+	})
 }
 
 // benchApp starts NOFX on a fresh database with one team holding 50

@@ -149,17 +149,12 @@ func (s *Service) claimAll(ctx context.Context, takes []Take, lease time.Duratio
 	out := make([]Taken, len(takes))
 	var touched []*state // in the order of their run ids
 	err := db.WithTx(ctx, s.DB, func(tx *sqlx.Tx) error {
-		if err := s.boundLockWaits(ctx, tx, bounded); err != nil {
-			return err
-		}
 		now := db.Now()
 		ids := make([]int64, 0, len(takes))
 		for _, tk := range takes {
 			ids = append(ids, tk.RunID)
 		}
-		slices.Sort(ids)
-		ids = slices.Compact(ids)
-		states, err := loadStates(ctx, s.DB, tx, ids, now)
+		ids, states, err := s.lockBatch(ctx, tx, bounded, ids, now)
 		if err != nil {
 			return err
 		}
@@ -239,15 +234,20 @@ func (s *Service) claimAll(ctx context.Context, takes []Take, lease time.Duratio
 // batch's time on them all.
 const batchLockWait = "5s"
 
-// boundLockWaits bounds the lock waits in tx, when bounded, on PostgreSQL.
-func (s *Service) boundLockWaits(ctx context.Context, tx *sqlx.Tx, bounded bool) error {
-	if !bounded || s.DB.Dialect != db.Postgres {
-		return nil
+// lockBatch starts a batch's transaction tx: it bounds its lock waits when
+// bounded (PostgreSQL), then locks and reads the runs runIDs names, in any
+// order and with repeats. It returns their ids in order without repeats,
+// and their states (see loadStates).
+func (s *Service) lockBatch(ctx context.Context, tx *sqlx.Tx, bounded bool, runIDs []int64, now time.Time) ([]int64, map[int64]*state, error) {
+	if bounded && s.DB.Dialect == db.Postgres {
+		if _, err := tx.ExecContext(ctx, `SET LOCAL lock_timeout = '`+batchLockWait+`'`); err != nil {
+			return nil, nil, fmt.Errorf("runs: bound the batch's lock waits: %w", err)
+		}
 	}
-	if _, err := tx.ExecContext(ctx, `SET LOCAL lock_timeout = '`+batchLockWait+`'`); err != nil {
-		return fmt.Errorf("runs: bound the batch's lock waits: %w", err)
-	}
-	return nil
+	slices.Sort(runIDs)
+	runIDs = slices.Compact(runIDs)
+	states, err := loadStates(ctx, s.DB, tx, runIDs, now)
+	return runIDs, states, err
 }
 
 // claimable reports whether step of st may start now for job jobID: it is
@@ -474,17 +474,12 @@ func (s *Service) completeAll(ctx context.Context, all []Success, bounded bool) 
 	out := make([]Recorded, len(all))
 	var touched []*state // in the order of their run ids
 	err := db.WithTx(ctx, s.DB, func(tx *sqlx.Tx) error {
-		if err := s.boundLockWaits(ctx, tx, bounded); err != nil {
-			return err
-		}
 		now := db.Now()
 		ids := make([]int64, 0, len(all))
 		for _, sc := range all {
 			ids = append(ids, sc.Claim.Run.ID)
 		}
-		slices.Sort(ids)
-		ids = slices.Compact(ids)
-		states, err := loadStates(ctx, s.DB, tx, ids, now)
+		ids, states, err := s.lockBatch(ctx, tx, bounded, ids, now)
 		if err != nil {
 			return err
 		}
