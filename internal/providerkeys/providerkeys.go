@@ -104,10 +104,11 @@ func (s *Service) Delete(ctx context.Context, actor access.Actor, provider strin
 }
 
 // Resolve returns the team's key for provider, or "" when it has none (the
-// instance's key applies).
+// instance's key applies). It reads through the readers (on SQLite beside
+// the single writer): every provider call asks.
 func (s *Service) Resolve(ctx context.Context, teamID int64, provider string) (string, error) {
 	var sealed string
-	err := db.Get(ctx, s.DB, &sealed, `SELECT sealed FROM provider_keys WHERE team_id = ? AND provider = ?`, teamID, provider)
+	err := db.Get(ctx, s.DB.Reader(), &sealed, `SELECT sealed FROM provider_keys WHERE team_id = ? AND provider = ?`, teamID, provider)
 	if errors.Is(err, db.ErrNotFound) {
 		return "", nil
 	}
