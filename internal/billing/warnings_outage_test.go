@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"net"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -28,14 +27,7 @@ func TestWarningMailerLogsAnOutageOnceEachWay(t *testing.T) {
 	w.Start(context.Background())
 	t.Cleanup(w.Stop)
 
-	proxy.Cut()
-	require.Eventually(t, func() bool { return proxy.Refused() >= 20 }, 10*time.Second, 5*time.Millisecond, "passes during the outage")
-	proxy.Restore()
-	require.Eventually(t, func() bool { return strings.Contains(logs.String(), "database reachable again") }, 10*time.Second, 5*time.Millisecond)
-
-	out := logs.String()
-	require.Equal(t, 1, strings.Count(out, `msg="database unavailable; retrying" what="usage warnings"`), out)
-	require.Equal(t, 1, strings.Count(out, `msg="database reachable again" what="usage warnings"`), out)
+	out := proxy.LogsOutageOnce(t, &logs, "usage warnings")
 	require.NotContains(t, out, `msg="email usage warnings"`)
 }
 

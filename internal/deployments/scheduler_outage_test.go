@@ -3,7 +3,6 @@ package deployments_test
 import (
 	"context"
 	"log/slog"
-	"strings"
 	"testing"
 	"time"
 
@@ -24,13 +23,6 @@ func TestSchedulerLogsAnOutageOnceEachWay(t *testing.T) {
 	sc.Start(context.Background())
 	t.Cleanup(func() { require.NoError(t, sc.Stop(context.Background())) })
 
-	proxy.Cut()
-	require.Eventually(t, func() bool { return proxy.Refused() >= 20 }, 10*time.Second, 5*time.Millisecond, "passes during the outage")
-	proxy.Restore()
-	require.Eventually(t, func() bool { return strings.Contains(logs.String(), "database reachable again") }, 10*time.Second, 5*time.Millisecond)
-
-	out := logs.String()
-	require.Equal(t, 1, strings.Count(out, `msg="database unavailable; retrying" what=scheduler`), out)
-	require.Equal(t, 1, strings.Count(out, `msg="database reachable again" what=scheduler`), out)
+	out := proxy.LogsOutageOnce(t, &logs, "scheduler")
 	require.NotContains(t, out, "scheduler: run due deployments")
 }

@@ -4,10 +4,16 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
 
 	"github.com/nofxhq/nofx/internal/db"
+	"github.com/nofxhq/nofx/internal/logtest"
 )
 
 // Proxy is a TCP proxy between the app and PostgreSQL that a test can cut
@@ -115,4 +121,24 @@ func PostgresBehindProxy(t testing.TB) (*Proxy, *db.DB, string) {
 	direct := PostgresURL(t)
 	p, via := NewProxy(t, direct)
 	return p, open(t, via), direct
+}
+
+// LogsOutageOnce cuts the proxy until it has refused 20 connections (a
+// background loop's passes during the outage), restores it, and checks
+// that the loop logged as db.Outage does: one WARN when the database went
+// away and one INFO when it came back, for what. It returns the log, for
+// the caller's own checks.
+func (p *Proxy) LogsOutageOnce(t testing.TB, logs *logtest.Buffer, what string) string {
+	t.Helper()
+	p.Cut()
+	require.Eventually(t, func() bool { return p.Refused() >= 20 }, 10*time.Second, 5*time.Millisecond, "passes during the outage")
+	p.Restore()
+	require.Eventually(t, func() bool { return strings.Contains(logs.String(), "database reachable again") }, 10*time.Second, 5*time.Millisecond)
+	if strings.ContainsAny(what, " =\"") {
+		what = strconv.Quote(what) // as slog's text handler writes it
+	}
+	out := logs.String()
+	require.Equal(t, 1, strings.Count(out, `msg="database unavailable; retrying" what=`+what), out)
+	require.Equal(t, 1, strings.Count(out, `msg="database reachable again" what=`+what), out)
+	return out
 }
