@@ -13,7 +13,6 @@ import (
 
 	"github.com/nofxhq/nofx/internal/access"
 	"github.com/nofxhq/nofx/internal/db"
-	"github.com/nofxhq/nofx/internal/live"
 )
 
 // txn is one change to runs: the transaction, the run it touched (to settle
@@ -36,8 +35,7 @@ type txn struct {
 // run's status and totals, all before commit. After commit the run's
 // watchers are told.
 func (s *Service) transact(ctx context.Context, fn func(t *txn) error) error {
-	var runID, teamID int64
-	var status string
+	var changed []*state // the run fn touched, as settled
 	err := db.WithTx(ctx, s.DB, func(tx *sqlx.Tx) error {
 		t := &txn{tx: tx, now: db.Now()}
 		if err := fn(t); err != nil {
@@ -46,7 +44,6 @@ func (s *Service) transact(ctx context.Context, fn func(t *txn) error) error {
 		if t.runID == 0 {
 			return t.runAfter()
 		}
-		runID = t.runID
 		st := t.state
 		if st == nil {
 			var err error
@@ -54,7 +51,6 @@ func (s *Service) transact(ctx context.Context, fn func(t *txn) error) error {
 				return err
 			}
 		}
-		teamID = st.run.TeamID
 		jobs, err := s.settle(ctx, t.tx, st)
 		if err != nil {
 			return err
@@ -65,16 +61,13 @@ func (s *Service) transact(ctx context.Context, fn func(t *txn) error) error {
 		if err := st.flush(ctx, t.tx, s.DB.Dialect == db.Postgres); err != nil {
 			return err
 		}
-		status = st.run.Status
+		changed = []*state{st}
 		return t.runAfter()
 	})
 	if err != nil {
 		return err
 	}
-	if runID != 0 && s.Broker != nil {
-		// The run's team hears it too (live.TeamTopic), in the same message.
-		s.Broker.Publish(context.WithoutCancel(ctx), live.Message{RunID: runID, TeamID: teamID, Kind: live.KindChanged, Status: status})
-	}
+	s.published(ctx, changed)
 	return nil
 }
 

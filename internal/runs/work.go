@@ -28,7 +28,7 @@ type Claim struct {
 	Prompt string // the prompt rendered from inputs and earlier outputs
 }
 
-// ErrTeamBusy is returned by ClaimWithin when the run's team already has as
+// ErrTeamBusy is returned by ClaimAll when the run's team already has as
 // many steps running as it may: the step stays queued.
 var ErrTeamBusy = errors.New("runs: the team has as many steps running as it may")
 
@@ -540,7 +540,8 @@ func (s *Service) completeAll(ctx context.Context, all []Success, bounded bool) 
 }
 
 // published tells the watchers of each run that a committed transaction
-// changed it.
+// changed it; the run's team hears it too (live.TeamTopic), in the same
+// message.
 func (s *Service) published(ctx context.Context, changed []*state) {
 	if s.Broker == nil {
 		return
