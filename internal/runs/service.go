@@ -209,9 +209,13 @@ func (s *Service) create(ctx context.Context, actor access.Actor, in CreateInput
 					return err
 				}
 			}
-			var err error
-			if run, err = getRun(ctx, q, actor.TeamID, runID); err != nil {
-				return err
+			if replayed {
+				var err error
+				if run, err = getRun(ctx, q, actor.TeamID, runID); err != nil {
+					return err
+				}
+			} else {
+				run = t.state.run // as settled and written: reading it back would cost a round trip
 			}
 			if in.After != nil && !replayed {
 				return in.After(ctx, t.tx, run)
@@ -251,16 +255,27 @@ func (s *Service) create(ctx context.Context, actor access.Actor, in CreateInput
 		if actor.APIKeyID != 0 {
 			keyID = actor.APIKeyID
 		}
-		err := db.Get(ctx, q, &runID, `INSERT INTO runs (team_id, status, goal, template, plan, inputs, created_by_user_id,
+		// The names behind the ids come back with the new id, as runSelect
+		// reads them.
+		var inserted struct {
+			ID            int64  `db:"id"`
+			CreatedBy     string `db:"created_by"`
+			DeploymentEnv string `db:"deployment_environment"`
+		}
+		err := db.Get(ctx, q, &inserted, `INSERT INTO runs (team_id, status, goal, template, plan, inputs, created_by_user_id,
 			created_by_key_id, rerun_of, idempotency_key, idempotency_hash, steps_total, created_at, updated_at,
 			template_version, deployment_id, triggered_by, scheduled_for, replay)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			RETURNING id,
+				COALESCE((SELECT email FROM users WHERE id = runs.created_by_user_id), (SELECT name FROM api_keys WHERE id = runs.created_by_key_id), runs.triggered_by, '') AS created_by,
+				COALESCE((SELECT environment FROM deployments WHERE id = runs.deployment_id), '') AS deployment_environment`,
 			actor.TeamID, RunQueued, in.Plan.Goal, in.Template, string(planJSON), string(inputsJSON), userID,
 			keyID, rerunOf, key, keyHash, len(in.Plan.Steps), now, now,
 			in.TemplateVersion, deploymentID, in.TriggeredBy, in.ScheduledFor, in.Replay)
 		if err != nil {
 			return fmt.Errorf("runs: create: %w", err)
 		}
+		runID = inserted.ID
 		// The run and its steps as written, for settle: read back, they
 		// would cost two more round trips.
 		st := &state{run: Run{ID: runID, TeamID: actor.TeamID, Status: RunQueued, Goal: in.Plan.Goal, Template: in.Template,
@@ -271,6 +286,7 @@ func (s *Service) create(ctx context.Context, actor access.Actor, in CreateInput
 			RerunOf:         sql.NullInt64{Int64: in.RerunOf, Valid: in.RerunOf != 0},
 			IdempotencyKey:  sql.NullString{String: in.IdempotencyKey, Valid: in.IdempotencyKey != ""},
 			DeploymentID:    sql.NullInt64{Int64: in.DeploymentID, Valid: in.DeploymentID != 0},
+			CreatedBy:       inserted.CreatedBy, DeploymentEnv: inserted.DeploymentEnv,
 		}, byName: map[string]*Step{}, now: now}
 		for i, spec := range in.Plan.Steps {
 			needs, _ := json.Marshal(orEmpty(spec.Needs))
