@@ -109,7 +109,7 @@ func TestDemotedAdminOwnerKeyActsAsMember(t *testing.T) {
 	require.Equal(t, http.StatusSeeOther, res.StatusCode, res.Body)
 	root := alice.createKeyOnPage("root", teams.RoleOwner)
 	require.Equal(t, "owner", a.meRole(root))
-	rootKey, err := apikeys.Authenticate(ctx, a.DB, root)
+	rootKey, _, err := apikeys.Authenticate(ctx, a.DB, root)
 	require.NoError(t, err)
 
 	bob := a.client()

@@ -172,7 +172,7 @@ func (s *Server) requireAPIAuth(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		p := who(c)
 		if token, ok := bearerToken(c); ok {
-			key, err := apikeys.Authenticate(c.Request().Context(), s.db, token)
+			key, team, err := apikeys.Authenticate(c.Request().Context(), s.db, token)
 			if errors.Is(err, apikeys.ErrInvalid) {
 				// Wrong keys count against the client's address, so that
 				// guessing is limited like any other request.
@@ -181,10 +181,6 @@ func (s *Server) requireAPIAuth(next echo.HandlerFunc) echo.HandlerFunc {
 				}
 				return echo.NewHTTPError(http.StatusUnauthorized, "The API key is unknown, revoked or expired.")
 			}
-			if err != nil {
-				return err
-			}
-			team, err := teams.ByID(c.Request().Context(), s.db.Reader(), key.TeamID)
 			if err != nil {
 				return err
 			}

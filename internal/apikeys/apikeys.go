@@ -87,37 +87,40 @@ func Create(ctx context.Context, q db.Queryer, teamID int64, name string, role t
 	return k, secret, nil
 }
 
-// Authenticate returns the live key whose secret is given, with Role the
-// role it acts with (the lower of its own and its creator's current role in
-// the team), and records its use. An unknown, revoked or expired key, or one
+// Authenticate returns the live key whose secret is given and its team,
+// read in one query, with the key's Role the role it acts with (the lower
+// of its own and its creator's current role in the team), and records its
+// use. An unknown, revoked or expired key, or one
 // whose creator is no longer a member of its team, is ErrInvalid. The key
 // is read through d's readers, so that requests go on while the writer
 // waits (a locked SQLite file).
-func Authenticate(ctx context.Context, d *db.DB, secret string) (Key, error) {
+func Authenticate(ctx context.Context, d *db.DB, secret string) (Key, teams.Team, error) {
 	if !strings.HasPrefix(secret, Prefix) {
-		return Key{}, ErrInvalid
+		return Key{}, teams.Team{}, ErrInvalid
 	}
 	var row struct {
 		Key
 		CreatorRole sql.NullString `db:"creator_role"`
+		Team        teams.Team     `db:"team"`
 	}
-	err := db.Get(ctx, d.Reader(), &row, `SELECT `+keyColumnsOfK+`, m.role AS creator_role
-		FROM api_keys k LEFT JOIN memberships m ON m.team_id = k.team_id AND m.user_id = k.created_by
+	err := db.Get(ctx, d.Reader(), &row, `SELECT `+keyColumnsOfK+`, m.role AS creator_role, `+teams.ColumnsAs("team")+`
+		FROM api_keys k JOIN teams t ON t.id = k.team_id
+		LEFT JOIN memberships m ON m.team_id = k.team_id AND m.user_id = k.created_by
 		WHERE k.key_hash = ?`, auth.HashToken(secret))
 	if errors.Is(err, db.ErrNotFound) {
-		return Key{}, ErrInvalid
+		return Key{}, teams.Team{}, ErrInvalid
 	}
 	if err != nil {
-		return Key{}, fmt.Errorf("apikeys: look up: %w", err)
+		return Key{}, teams.Team{}, fmt.Errorf("apikeys: look up: %w", err)
 	}
 	k := row.Key
 	now := db.Now()
 	if k.RevokedAt != nil || (k.ExpiresAt != nil && !now.Before(*k.ExpiresAt)) {
-		return Key{}, ErrInvalid
+		return Key{}, teams.Team{}, ErrInvalid
 	}
 	creatorRole, err := teams.ParseRole(row.CreatorRole.String)
 	if !k.CreatedBy.Valid || !row.CreatorRole.Valid || err != nil {
-		return Key{}, ErrInvalid // the creator was deleted or left the team
+		return Key{}, teams.Team{}, ErrInvalid // the creator was deleted or left the team
 	}
 	k.GrantedRole = k.Role
 	if !creatorRole.AtLeast(k.Role) {
@@ -132,10 +135,10 @@ func Authenticate(ctx context.Context, d *db.DB, secret string) (Key, error) {
 			// The database reads but cannot write now (a locked SQLite
 			// file): the key still works; its last use is noted next time.
 		default:
-			return Key{}, fmt.Errorf("apikeys: touch: %w", err)
+			return Key{}, teams.Team{}, fmt.Errorf("apikeys: touch: %w", err)
 		}
 	}
-	return k, nil
+	return k, row.Team, nil
 }
 
 // Revoke ends the key id of teamID at once.

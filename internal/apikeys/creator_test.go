@@ -57,7 +57,7 @@ func TestAuthenticateAnswersToTheCreator(t *testing.T) {
 				_, secret, err := apikeys.Create(ctx, d, team.ID, tc.name, tc.keyRole, admin, nil)
 				require.NoError(t, err)
 				setRole(t, d, team.ID, admin, tc.creatorRole)
-				got, err := apikeys.Authenticate(ctx, d, secret)
+				got, _, err := apikeys.Authenticate(ctx, d, secret)
 				require.NoError(t, err)
 				require.Equal(t, tc.want, got.Role, "the role the key acts with")
 				require.Equal(t, tc.keyRole, got.GrantedRole, "the role the key was given")
@@ -69,13 +69,13 @@ func TestAuthenticateAnswersToTheCreator(t *testing.T) {
 		require.NoError(t, err)
 		_, err = db.Exec(ctx, d, `DELETE FROM memberships WHERE team_id = ? AND user_id = ?`, team.ID, admin)
 		require.NoError(t, err)
-		_, err = apikeys.Authenticate(ctx, d, removedKey)
+		_, _, err = apikeys.Authenticate(ctx, d, removedKey)
 		require.ErrorIs(t, err, apikeys.ErrInvalid, "a key whose creator left the team is refused")
 
 		other, err := teams.Create(ctx, d, "Other", "other", false)
 		require.NoError(t, err)
 		require.NoError(t, teams.AddMember(ctx, d, other.ID, admin, teams.RoleOwner))
-		_, err = apikeys.Authenticate(ctx, d, removedKey)
+		_, _, err = apikeys.Authenticate(ctx, d, removedKey)
 		require.ErrorIs(t, err, apikeys.ErrInvalid, "membership of another team does not count")
 
 		gone := addMember(t, d, team.ID, "gone@example.com", teams.RoleAdmin)
@@ -83,12 +83,12 @@ func TestAuthenticateAnswersToTheCreator(t *testing.T) {
 		require.NoError(t, err)
 		_, err = db.Exec(ctx, d, `DELETE FROM users WHERE id = ?`, gone)
 		require.NoError(t, err)
-		_, err = apikeys.Authenticate(ctx, d, orphan)
+		_, _, err = apikeys.Authenticate(ctx, d, orphan)
 		require.ErrorIs(t, err, apikeys.ErrInvalid, "a key whose creator was deleted is refused")
 
 		_, ownerKey, err := apikeys.Create(ctx, d, team.ID, "owner's", teams.RoleOwner, owner, nil)
 		require.NoError(t, err)
-		got, err := apikeys.Authenticate(ctx, d, ownerKey)
+		got, _, err := apikeys.Authenticate(ctx, d, ownerKey)
 		require.NoError(t, err)
 		require.Equal(t, teams.RoleOwner, got.Role)
 	})
@@ -139,9 +139,9 @@ func TestRevokeCreatedBy(t *testing.T) {
 		require.Equal(t, "mine", revoked[0].Name)
 		require.NotNil(t, revoked[0].RevokedAt)
 
-		_, err = apikeys.Authenticate(ctx, d, ownersSecret)
+		_, _, err = apikeys.Authenticate(ctx, d, ownersSecret)
 		require.NoError(t, err, "another member's key lives on")
-		_, err = apikeys.Authenticate(ctx, d, elsewhere)
+		_, _, err = apikeys.Authenticate(ctx, d, elsewhere)
 		require.NoError(t, err, "the user's key in another team lives on")
 
 		revoked, err = apikeys.RevokeCreatedBy(ctx, d, team.ID, admin)
@@ -170,7 +170,7 @@ func TestServiceRevokeAboveOwnRole(t *testing.T) {
 			require.ErrorIs(t, s.svc.RevokeKey(s.ctx, a, ownerKey.ID), access.ErrForbidden, name)
 		}
 		require.Zero(t, countRows(t, s, `SELECT COUNT(*) FROM audit_log WHERE action = 'api_key.revoke'`))
-		_, err = apikeys.Authenticate(s.ctx, d, ownerSecret)
+		_, _, err = apikeys.Authenticate(s.ctx, d, ownerSecret)
 		require.NoError(t, err, "the owner's key survives")
 
 		admin := access.Actor{APIKeyID: adminKey.ID, TeamID: s.owner.TeamID, Role: teams.RoleAdmin}
@@ -194,7 +194,7 @@ func TestServiceKeyMadeByKeyAnswersToItsCreator(t *testing.T) {
 		child, secret, err := s.svc.CreateKey(s.ctx, viaKey, "child", teams.RoleMember, nil)
 		require.NoError(t, err)
 		require.Equal(t, adminUser, child.CreatedBy.Int64)
-		_, err = apikeys.Authenticate(s.ctx, d, secret)
+		_, _, err = apikeys.Authenticate(s.ctx, d, secret)
 		require.NoError(t, err)
 
 		revoked, err := apikeys.RevokeCreatedBy(s.ctx, d, s.owner.TeamID, adminUser)

@@ -54,7 +54,7 @@ func TestServiceCreateListRevoke(t *testing.T) {
 		second, secret, err := s.svc.CreateKey(s.ctx, s.owner, "deploy", teams.RoleViewer, &expires)
 		require.NoError(t, err)
 
-		got, err := apikeys.Authenticate(s.ctx, d, secret)
+		got, _, err := apikeys.Authenticate(s.ctx, d, secret)
 		require.NoError(t, err)
 		require.Equal(t, second.ID, got.ID)
 
@@ -73,7 +73,7 @@ func TestServiceCreateListRevoke(t *testing.T) {
 			"the secret is never audited")
 
 		require.NoError(t, s.svc.RevokeKey(s.ctx, s.owner, second.ID))
-		_, err = apikeys.Authenticate(s.ctx, d, secret)
+		_, _, err = apikeys.Authenticate(s.ctx, d, secret)
 		require.ErrorIs(t, err, apikeys.ErrInvalid)
 		require.Equal(t, 1, countRows(t, s, `SELECT COUNT(*) FROM audit_log WHERE action = 'api_key.revoke' AND target = 'deploy'`))
 		require.ErrorIs(t, s.svc.RevokeKey(s.ctx, s.owner, second.ID), db.ErrNotFound, "a key is revoked once")

@@ -47,7 +47,7 @@ func TestRemoveAndLeaveRevokeTheirKeys(t *testing.T) {
 
 		require.NoError(t, f.svc.Remove(ctx, f.actor(teams.RoleOwner), admin))
 		for _, secret := range adminKeys {
-			_, err := apikeys.Authenticate(ctx, d, secret)
+			_, _, err := apikeys.Authenticate(ctx, d, secret)
 			require.ErrorIs(t, err, apikeys.ErrInvalid, "a removed member's key is refused")
 		}
 		require.Equal(t, 2, f.revokedKeys(t, admin), "revoked, not just refused")
@@ -58,12 +58,12 @@ func TestRemoveAndLeaveRevokeTheirKeys(t *testing.T) {
 		require.Equal(t, []string{"admin bot", "admin ci"}, targets, "the remover is the actor")
 
 		for _, secret := range []string{memberKey, ownerKey, elsewhere} {
-			_, err := apikeys.Authenticate(ctx, d, secret)
+			_, _, err := apikeys.Authenticate(ctx, d, secret)
 			require.NoError(t, err, "other members' keys and other teams' keys live on")
 		}
 
 		require.NoError(t, f.svc.Leave(ctx, f.actor(teams.RoleMember)))
-		_, err = apikeys.Authenticate(ctx, d, memberKey)
+		_, _, err = apikeys.Authenticate(ctx, d, memberKey)
 		require.ErrorIs(t, err, apikeys.ErrInvalid, "a member who left loses their keys")
 		require.Equal(t, 1, f.revokedKeys(t, member))
 		require.Equal(t, 3, f.audited(t, "api_key.revoke"))
@@ -91,7 +91,7 @@ func TestRemoveRevokesInItsTransaction(t *testing.T) {
 
 		require.Equal(t, teams.RoleViewer, f.roleOf(t, viewer), "still a member")
 		require.Zero(t, f.revokedKeys(t, viewer))
-		_, err = apikeys.Authenticate(ctx, d, secret)
+		_, _, err = apikeys.Authenticate(ctx, d, secret)
 		require.NoError(t, err, "the key lives with the membership")
 	})
 }
@@ -105,11 +105,11 @@ func TestDemotionLowersTheirKeys(t *testing.T) {
 		admin := f.users[teams.RoleAdmin]
 		secret := f.keyOf(t, admin, "admin ci", teams.RoleAdmin)
 		require.NoError(t, f.svc.ChangeRole(ctx, f.actor(teams.RoleOwner), admin, "viewer"))
-		k, err := apikeys.Authenticate(ctx, d, secret)
+		k, _, err := apikeys.Authenticate(ctx, d, secret)
 		require.NoError(t, err)
 		require.Equal(t, teams.RoleViewer, k.Role)
 		require.NoError(t, f.svc.ChangeRole(ctx, f.actor(teams.RoleOwner), admin, "admin"))
-		k, err = apikeys.Authenticate(ctx, d, secret)
+		k, _, err = apikeys.Authenticate(ctx, d, secret)
 		require.NoError(t, err)
 		require.Equal(t, teams.RoleAdmin, k.Role, "and get it back with the role")
 	})

@@ -84,7 +84,22 @@ type Member struct {
 	JoinedAt time.Time `db:"created_at" json:"joined_at"`
 }
 
-const teamColumns = `t.id, t.name, t.slug, t.personal, t.plan, t.time_zone, t.created_at`
+// columnNames are a team's columns, in the order of Team's fields.
+var columnNames = []string{"id", "name", "slug", "personal", "plan", "time_zone", "created_at"}
+
+// teamColumns are a team's columns in queries that name teams t.
+var teamColumns = "t." + strings.Join(columnNames, ", t.")
+
+// ColumnsAs are a team's columns in a query that names teams t, named for
+// a Team in a struct field tagged db:"field": a team read beside another
+// row in one query.
+func ColumnsAs(field string) string {
+	cols := make([]string, len(columnNames))
+	for i, name := range columnNames {
+		cols[i] = fmt.Sprintf(`t.%s AS "%s.%s"`, name, field, name)
+	}
+	return strings.Join(cols, ", ")
+}
 
 // Create inserts a team.
 func Create(ctx context.Context, q db.Queryer, name, slug string, personal bool) (Team, error) {
