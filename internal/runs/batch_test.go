@@ -3,6 +3,7 @@ package runs_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -74,7 +75,10 @@ func TestClaimsAndSuccessesOfManyRunsInOneTransaction(t *testing.T) {
 			if i == 1 {
 				c = stale
 			}
-			all = append(all, runs.Success{Claim: c, Output: "out", Usage: runs.Usage{InputTokens: 3, OutputTokens: 4}})
+			// Each its own values: the batch writes them all in one
+			// statement on PostgreSQL, and none may land on another's row.
+			all = append(all, runs.Success{Claim: c, Output: fmt.Sprintf("out %d", i),
+				Usage: runs.Usage{InputTokens: int64(i + 1), OutputTokens: int64(10 * (i + 1)), CostMicros: int64(100 * (i + 1))}})
 		}
 		recorded := e.svc.CompleteAll(e.ctx, all)
 		for i, r := range recorded {
@@ -86,16 +90,25 @@ func TestClaimsAndSuccessesOfManyRunsInOneTransaction(t *testing.T) {
 			}
 			require.NoError(t, r.Err)
 			require.Equal(t, runs.RunSucceeded, run.Status)
-			require.Equal(t, "out", steps[0].Output)
-			require.EqualValues(t, 7, run.InputTokens+run.OutputTokens)
+			require.Equal(t, fmt.Sprintf("out %d", i), steps[0].Output)
+			require.EqualValues(t, i+1, steps[0].InputTokens)
+			require.EqualValues(t, 10*(i+1), steps[0].OutputTokens)
+			require.EqualValues(t, 100*(i+1), steps[0].CostMicros)
+			require.EqualValues(t, []int64{int64(i + 1), int64(10 * (i + 1)), int64(100 * (i + 1))}, []int64{run.InputTokens, run.OutputTokens, run.CostMicros})
+			require.Empty(t, steps[0].LeaseToken, "the lease ends with the step")
+			require.Nil(t, steps[0].LeaseExpiresAt)
+			require.NotNil(t, steps[0].FinishedAt)
+			require.Equal(t, 1, steps[0].Attempt)
+
+			events, err := e.svc.Events(e.ctx, e.actor, takes[i].RunID, 0)
+			require.NoError(t, err)
+			var kinds []string
+			for _, ev := range events {
+				require.Equal(t, takes[i].RunID, ev.RunID)
+				kinds = append(kinds, ev.Kind)
+			}
+			require.Equal(t, []string{"run.created", "step.started", "run.running", "step.succeeded", "run.succeeded"}, kinds, "run %d's timeline, in order", i)
 		}
-		events, err := e.svc.Events(e.ctx, e.actor, takes[0].RunID, 0)
-		require.NoError(t, err)
-		var kinds []string
-		for _, ev := range events {
-			kinds = append(kinds, ev.Kind)
-		}
-		require.Equal(t, []string{"run.created", "step.started", "run.running", "step.succeeded", "run.succeeded"}, kinds)
 	})
 }
 

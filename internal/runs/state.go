@@ -3,6 +3,7 @@ package runs
 import (
 	"cmp"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -79,6 +80,9 @@ func (t *txn) runAfter() error {
 	return t.after()
 }
 
+// stepJobSQL records a step's current job.
+var stepJobSQL = updateByID("steps", "", column{name: "enqueued", typ: "boolean"}, column{name: "job_id", typ: "bigint"})
+
 // schedule enqueues jobs, of one run or many, and records each as its
 // step's current job with its run's other writes (see later); stateOf is
 // the state of a job's run.
@@ -94,7 +98,7 @@ func (s *Service) schedule(ctx context.Context, tx *sqlx.Tx, jobs []StepJob, sta
 		return err
 	}
 	for i, job := range jobs {
-		stateOf(job.RunID).later(`UPDATE steps SET enqueued = ?, job_id = ? WHERE id = ?`, true, ids[i], job.StepID)
+		stateOf(job.RunID).laterRow(stepJobSQL, true, ids[i], job.StepID)
 	}
 	return nil
 }
@@ -218,31 +222,45 @@ func (st *state) setStep(ctx context.Context, q db.Queryer, step *Step, u stepUp
 	return nil
 }
 
-// stepWrite applies u to step and returns the statement that records it.
+// stepSetSQL changes a step's status. A usage's values are NULL without
+// one, and then leave the step's as they are, as does an empty served_by.
+var stepSetSQL = updateByID("steps", "waiting_on = ''",
+	column{name: "status", typ: "text"}, column{name: "output", typ: "text"}, column{name: "error", typ: "text"},
+	column{name: "finished_at", typ: "timestamptz"}, column{name: "updated_at", typ: "timestamptz"},
+	column{name: "lease_token", typ: "boolean", expr: "CASE WHEN ? THEN '' ELSE lease_token END"},
+	column{name: "lease_expires_at", typ: "boolean", expr: "CASE WHEN ? THEN NULL ELSE lease_expires_at END"},
+	column{name: "input_tokens", typ: "bigint", expr: "COALESCE(?, input_tokens)"},
+	column{name: "output_tokens", typ: "bigint", expr: "COALESCE(?, output_tokens)"},
+	column{name: "cost_micros", typ: "bigint", expr: "COALESCE(?, cost_micros)"},
+	column{name: "own_key", typ: "boolean", expr: "COALESCE(?, own_key)"},
+	column{name: "served_by", typ: "text", expr: "COALESCE(NULLIF(?, ''), served_by)"})
+
+// stepWrite applies u to step and returns the write of stepSetSQL that
+// records it.
 func (st *state) stepWrite(step *Step, u stepUpdate) write {
 	var finished *time.Time
 	if u.finish {
 		finished = &st.now
 	}
-	query := `UPDATE steps SET status = ?, output = ?, error = ?, finished_at = ?, updated_at = ?, waiting_on = ''`
-	args := []any{u.status, u.output, u.error, finished, st.now}
+	var inTokens, outTokens, cost sql.NullInt64
+	var ownKey sql.NullBool
+	var servedBy string
 	step.WaitingOn = ""
 	if u.clearLease {
-		query += `, lease_token = '', lease_expires_at = NULL`
 		step.LeaseToken, step.LeaseExpiresAt = "", nil
 	}
 	if u := u.usage; u != nil {
-		query += `, input_tokens = ?, output_tokens = ?, cost_micros = ?, own_key = ?`
-		args = append(args, u.InputTokens, u.OutputTokens, u.CostMicros, u.OwnKey)
+		inTokens, outTokens, cost = sql.NullInt64{Int64: u.InputTokens, Valid: true}, sql.NullInt64{Int64: u.OutputTokens, Valid: true}, sql.NullInt64{Int64: u.CostMicros, Valid: true}
+		ownKey = sql.NullBool{Bool: u.OwnKey, Valid: true}
 		step.InputTokens, step.OutputTokens, step.CostMicros = u.InputTokens, u.OutputTokens, u.CostMicros
 		if u.ServedBy != "" {
-			query += `, served_by = ?`
-			args = append(args, u.ServedBy)
+			servedBy = u.ServedBy
 			step.ServedBy = u.ServedBy
 		}
 	}
 	step.Status, step.Output, step.Error, step.FinishedAt = u.status, u.output, u.error, finished
-	return write{query: query + ` WHERE id = ?`, args: append(args, step.ID)}
+	return write{query: stepSetSQL.plain, rows: stepSetSQL, args: []any{u.status, u.output, u.error, finished, st.now,
+		u.clearLease, u.clearLease, inTokens, outTokens, cost, ownKey, servedBy, step.ID}}
 }
 
 // stepByID returns the run's step id, or nil.
@@ -265,6 +283,12 @@ func (st *state) outputs() map[string]string {
 	}
 	return out
 }
+
+// runSettleSQL records a run's status and totals.
+var runSettleSQL = updateByID("runs", "",
+	column{name: "status", typ: "text"}, column{name: "steps_done", typ: "integer"}, column{name: "input_tokens", typ: "bigint"},
+	column{name: "output_tokens", typ: "bigint"}, column{name: "cost_micros", typ: "bigint"}, column{name: "error", typ: "text"},
+	column{name: "started_at", typ: "timestamptz"}, column{name: "finished_at", typ: "timestamptz"}, column{name: "updated_at", typ: "timestamptz"})
 
 // settle brings a run up to date after a change: skips the steps that can
 // no longer run, readies those whose needs all succeeded (approval steps
@@ -343,9 +367,7 @@ func (s *Service) settle(ctx context.Context, q db.Queryer, st *state) ([]StepJo
 		}
 		finishedAt = &st.now
 	}
-	st.later(`UPDATE runs SET status = ?, steps_done = ?, input_tokens = ?, output_tokens = ?, cost_micros = ?,
-		error = ?, started_at = ?, finished_at = ?, updated_at = ? WHERE id = ?`,
-		status, done, inTokens, outTokens, cost, runError, startedAt, finishedAt, st.now, run.ID)
+	st.laterRow(runSettleSQL, status, done, inTokens, outTokens, cost, runError, startedAt, finishedAt, st.now, run.ID)
 	if status != run.Status {
 		var msg string
 		switch status {

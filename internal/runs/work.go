@@ -354,6 +354,12 @@ func (st *state) prompt(step *Step, inputs map[string]any) (string, error) {
 	return Render(step.Prompt, inputs, st.outputs())
 }
 
+// stepStartSQL gives a step to a new holder of its lease.
+var stepStartSQL = updateByID("steps", "attempt = attempt + 1",
+	column{name: "status", typ: "text"}, column{name: "enqueued", typ: "boolean"}, column{name: "lease_token", typ: "text"},
+	column{name: "lease_expires_at", typ: "timestamptz"}, column{name: "rendered_prompt", typ: "text"},
+	column{name: "started_at", typ: "timestamptz", expr: "COALESCE(started_at, ?)"}, column{name: "updated_at", typ: "timestamptz"})
+
 // start gives step, about to run with prompt, to a new holder of a lease,
 // with the run's other writes; note ends the timeline's entry.
 func (st *state) start(step *Step, prompt string, lease time.Duration, note string) (Claim, error) {
@@ -362,9 +368,7 @@ func (st *state) start(step *Step, prompt string, lease time.Duration, note stri
 		return Claim{}, err
 	}
 	expires := st.now.Add(lease)
-	st.later(`UPDATE steps SET status = ?, enqueued = ?, attempt = attempt + 1, lease_token = ?, lease_expires_at = ?,
-		rendered_prompt = ?, started_at = COALESCE(started_at, ?), updated_at = ? WHERE id = ?`,
-		StepRunning, true, token, expires, prompt, st.now, st.now, step.ID)
+	st.laterRow(stepStartSQL, StepRunning, true, token, expires, prompt, st.now, st.now, step.ID)
 	step.Status, step.Enqueued, step.Attempt, step.LeaseToken, step.LeaseExpiresAt, step.RenderedPrompt = StepRunning, true, step.Attempt+1, token, &expires, prompt
 	if step.StartedAt == nil {
 		step.StartedAt = &st.now
@@ -572,8 +576,7 @@ func (a teamSpend) compare(b teamSpend) int {
 
 // succeed records step's successful attempt with its output and usage.
 func (st *state) succeed(step *Step, output string, u Usage) {
-	w := st.stepWrite(step, stepUpdate{status: StepSucceeded, output: output, finish: true, clearLease: true, usage: &u})
-	st.later(w.query, w.args...)
+	st.writes = append(st.writes, st.stepWrite(step, stepUpdate{status: StepSucceeded, output: output, finish: true, clearLease: true, usage: &u}))
 	msg := fmt.Sprintf("Succeeded on attempt %d", step.Attempt)
 	if u.ServedBy != "" {
 		msg += " with fallback " + u.ServedBy
