@@ -33,10 +33,11 @@ check-generated: generate ## Fail when the committed templ code is stale
 	@stale=$$(git status --porcelain -- '*_templ.go'); \
 	if [ -n "$$stale" ]; then echo "generated templ code is stale; run make generate and commit:"; echo "$$stale"; exit 1; fi
 
-lint: ## Check formatting (gofmt) and run go vet
+lint: ## Check formatting (gofmt), run go vet and staticcheck
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) tool staticcheck ./...
 
 vendor: $(VENDOR) ## Install the npm packages and build static/vendor/
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"mime"
 	"net/http"
 	"strconv"
 	"time"
@@ -214,6 +215,6 @@ func (s *Server) handleError(err error, c echo.Context) {
 
 // wantsJSON reports whether the client asked for JSON rather than HTML.
 func wantsJSON(c echo.Context) bool {
-	accept := c.Request().Header.Get(echo.HeaderAccept)
-	return accept == echo.MIMEApplicationJSON || accept == echo.MIMEApplicationJSONCharsetUTF8
+	mediaType, _, _ := mime.ParseMediaType(c.Request().Header.Get(echo.HeaderAccept)) // "" for a list or none
+	return mediaType == echo.MIMEApplicationJSON
 }

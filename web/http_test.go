@@ -249,6 +249,28 @@ func TestUnknownRouteIs404Page(t *testing.T) {
 	require.Contains(t, res.Doc(t).Find(`[data-testid=user-menu]`).Text(), "lost@example.com", "the 404 page keeps the navigation")
 }
 
+func TestAClientAskingForJSONGetsJSONErrors(t *testing.T) {
+	t.Parallel()
+	a := newApp(t)
+	c := a.client()
+	for _, accept := range []string{"application/json", "application/json; charset=UTF-8", "Application/JSON"} {
+		req, err := http.NewRequest(http.MethodGet, a.URL+"/no/such/page", nil)
+		require.NoError(t, err)
+		req.Header.Set("Accept", accept)
+		res := c.do(req)
+		require.Equal(t, http.StatusNotFound, res.StatusCode, accept)
+		require.Equal(t, "not_found", apiErrorCode(t, res), accept)
+	}
+	for _, accept := range []string{"text/html", "text/html, application/json", ""} {
+		req, err := http.NewRequest(http.MethodGet, a.URL+"/no/such/page", nil)
+		require.NoError(t, err)
+		req.Header.Set("Accept", accept)
+		res := c.do(req)
+		require.Equal(t, http.StatusNotFound, res.StatusCode, accept)
+		require.Contains(t, res.Header.Get("Content-Type"), "text/html", "%q: a browser's list gets the page", accept)
+	}
+}
+
 func TestSecurityHeaders(t *testing.T) {
 	t.Parallel()
 	a := newApp(t)

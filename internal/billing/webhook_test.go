@@ -27,7 +27,6 @@ type hook struct {
 	d    *db.DB
 	w    *billing.Webhook
 	team int64
-	n    int
 }
 
 func newHook(t *testing.T, d *db.DB) *hook {

@@ -210,7 +210,8 @@ func (c *cachingConn) BeginTx(ctx context.Context, opts driver.TxOptions) (_ dri
 	if b, ok := c.Conn.(driver.ConnBeginTx); ok {
 		return b.BeginTx(ctx, opts)
 	}
-	return c.Conn.Begin() //nolint:staticcheck // the driver has nothing else
+	//lint:ignore SA1019 the driver has nothing else
+	return c.Conn.Begin()
 }
 
 func (c *cachingConn) Ping(ctx context.Context) error {
