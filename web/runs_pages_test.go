@@ -145,10 +145,58 @@ func TestRunFromPromptRunsToSuccess(t *testing.T) {
 	require.Equal(t, "succeeded", pageStatus(row))
 	require.Equal(t, fmt.Sprintf("/runs/%d", id), row.Find(`a.run-goal`).AttrOr("href", ""))
 	require.Contains(t, row.Text(), "prompt@example.com")
-	require.Equal(t, "1", row.Find(`progress`).AttrOr("value", ""))
-	require.Equal(t, "1", row.Find(`progress`).AttrOr("max", ""))
-	require.NotEmpty(t, row.Find(`progress`).AttrOr("aria-label", ""))
+	bar := row.Find(`[role=progressbar]`)
+	require.Equal(t, "1", bar.AttrOr("aria-valuenow", ""))
+	require.Equal(t, "1", bar.AttrOr("aria-valuemax", ""))
+	require.Equal(t, "1 of 1 step", bar.AttrOr("aria-valuetext", ""))
+	require.NotEmpty(t, bar.AttrOr("aria-label", ""))
+	require.Equal(t, "1/1", strings.TrimSpace(bar.Find(`.progress-text`).Text()))
 	require.Equal(t, 1, row.Find(`time[datetime]`).Length())
+}
+
+// TestProgressSaysWhatFailedAndWasSkipped checks that a failed run's bar
+// and words count the steps that succeeded, failed and did not run, on the
+// list and the run's page, and a cancelled run's those cancelled.
+func TestProgressSaysWhatFailedAndWasSkipped(t *testing.T) {
+	onBothDatabases(t, func(t *testing.T, a *app) {
+		web := a.client()
+		web.signUp("progress@example.com", password)
+		c := &apiClient{t: t, app: a, key: a.keyFor("progress@example.com")}
+		res := c.do(http.MethodPost, "/api/v1/runs", `{"plan":{"goal":"half fails","steps":[
+			{"name":"ok","kind":"text","prompt":"fine"},
+			{"name":"bad","kind":"llm","provider":"simulated","model":"echo","prompt":"x","options":{"fail_rate":1,"fail_status":400}},
+			{"name":"after","kind":"text","prompt":"never","needs":["bad"]}]}}`)
+		require.Equal(t, http.StatusCreated, res.StatusCode, res.Body)
+		failed := decode[apiRun](t, res).ID
+		c.waitRun(failed, "failed")
+		res = c.do(http.MethodPost, "/api/v1/runs", `{"plan":{"goal":"stopped","steps":[
+			{"name":"gate","kind":"approval","prompt":"ok?"},{"name":"after","kind":"text","prompt":"x","needs":["gate"]}]}}`)
+		require.Equal(t, http.StatusCreated, res.StatusCode, res.Body)
+		cancelled := decode[apiRun](t, res).ID
+		c.waitRun(cancelled, "waiting")
+		res = c.do(http.MethodPost, fmt.Sprintf("/api/v1/runs/%d/cancel", cancelled), "")
+		require.Equal(t, http.StatusOK, res.StatusCode, res.Body)
+
+		list := web.get("/runs").Doc(t)
+		for _, want := range []struct {
+			id           int64
+			words, short string
+			rects        [3]string // the widths of succeeded, failed and not run
+		}{
+			{failed, "1 of 3 succeeded, 1 failed, 1 skipped", "1/3, 1 failed, 1 skipped", [3]string{"1", "1", "1"}},
+			{cancelled, "0 of 2 succeeded, 2 cancelled", "0/2, 2 cancelled", [3]string{"0", "0", "2"}},
+		} {
+			bar := list.Find(fmt.Sprintf(`[data-testid=run-row-%d] [role=progressbar]`, want.id))
+			require.Equal(t, want.words, bar.AttrOr("aria-valuetext", ""), "run %d", want.id)
+			require.Equal(t, want.short, strings.TrimSpace(bar.Find(`.progress-text`).Text()), "run %d", want.id)
+			for i, class := range []string{"bar-succeeded", "bar-failed", "bar-skipped"} {
+				require.Equal(t, want.rects[i], bar.Find(`rect.`+class).AttrOr("width", ""), "run %d %s", want.id, class)
+			}
+		}
+		page := web.get(fmt.Sprintf("/runs/%d", failed)).Doc(t)
+		require.Equal(t, "1 of 3 succeeded, 1 failed, 1 skipped", strings.TrimSpace(page.Find(`.run-progress-words`).Text()),
+			"not \"3 of 3 steps done\"")
+	})
 }
 
 func TestRunsListFilters(t *testing.T) {

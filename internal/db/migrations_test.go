@@ -3,6 +3,7 @@ package db_test
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"path/filepath"
 	"testing"
 
@@ -58,6 +59,55 @@ func TestMigration6GivesCreatorlessKeysTheOwner(t *testing.T) {
 			require.Equal(t, sql.NullInt64{Int64: owner, Valid: true}, creator(madeByKey), "the owner")
 			require.Equal(t, sql.NullInt64{Int64: admin, Valid: true}, creator(madeByAdmin), "unchanged")
 			require.False(t, creator(revoked).Valid, "revoked keys are left alone")
+		})
+	}
+}
+
+// Migration 12 counts the finished runs' steps that failed and that did not
+// run, as the engine now does at each change.
+func TestMigration12CountsStepOutcomes(t *testing.T) {
+	urls := map[string]func(t *testing.T) string{
+		"sqlite":   func(t *testing.T) string { return "sqlite://" + filepath.Join(t.TempDir(), "old.db") },
+		"postgres": func(t *testing.T) string { return dbtest.PostgresURL(t) },
+	}
+	for name, url := range urls {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			d, err := db.Open(ctx, url(t))
+			require.NoError(t, err)
+			t.Cleanup(func() { d.Close() })
+			require.NoError(t, d.MigrateTo(ctx, 11))
+
+			now := db.Now()
+			var team int64
+			require.NoError(t, db.Get(ctx, d, &team, `INSERT INTO teams (name, slug, created_at) VALUES ('T', 't', ?) RETURNING id`, now))
+			run := func(done int, statuses ...string) int64 {
+				t.Helper()
+				var id int64
+				require.NoError(t, db.Get(ctx, d, &id, `INSERT INTO runs (team_id, status, plan, steps_total, steps_done, created_at, updated_at)
+					VALUES (?, 'failed', '{}', ?, ?, ?, ?) RETURNING id`, team, len(statuses), done, now, now))
+				for i, status := range statuses {
+					_, err := db.Exec(ctx, d, `INSERT INTO steps (run_id, position, name, kind, status, max_attempts, timeout_ms, updated_at)
+						VALUES (?, ?, ?, 'text', ?, 1, 1000, ?)`, id, i, fmt.Sprintf("s%d", i), status, now)
+					require.NoError(t, err)
+				}
+				return id
+			}
+			mixed := run(5, "succeeded", "failed", "timed_out", "skipped", "cancelled", "queued")
+			clean := run(1, "succeeded")
+
+			_, err = d.Migrate(ctx)
+			require.NoError(t, err)
+			outcomes := func(id int64) [2]int {
+				var o struct {
+					Failed  int `db:"steps_failed"`
+					Skipped int `db:"steps_skipped"`
+				}
+				require.NoError(t, db.Get(ctx, d, &o, `SELECT steps_failed, steps_skipped FROM runs WHERE id = ?`, id))
+				return [2]int{o.Failed, o.Skipped}
+			}
+			require.Equal(t, [2]int{2, 2}, outcomes(mixed))
+			require.Equal(t, [2]int{0, 0}, outcomes(clean))
 		})
 	}
 }

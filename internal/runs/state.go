@@ -286,7 +286,8 @@ func (st *state) outputs() map[string]string {
 
 // runSettleSQL records a run's status and totals.
 var runSettleSQL = updateByID("runs", "",
-	column{name: "status", typ: "text"}, column{name: "steps_done", typ: "integer"}, column{name: "input_tokens", typ: "bigint"},
+	column{name: "status", typ: "text"}, column{name: "steps_done", typ: "integer"},
+	column{name: "steps_failed", typ: "integer"}, column{name: "steps_skipped", typ: "integer"}, column{name: "input_tokens", typ: "bigint"},
 	column{name: "output_tokens", typ: "bigint"}, column{name: "cost_micros", typ: "bigint"}, column{name: "error", typ: "text"},
 	column{name: "started_at", typ: "timestamptz"}, column{name: "finished_at", typ: "timestamptz"}, column{name: "updated_at", typ: "timestamptz"})
 
@@ -307,7 +308,7 @@ func (s *Service) settle(ctx context.Context, q db.Queryer, st *state) ([]StepJo
 		}
 	}
 
-	var running, active, waiting, failed, done int
+	var running, active, waiting, failed, skipped, done int
 	var inTokens, outTokens, cost int64
 	var firstError string
 	for _, step := range st.steps {
@@ -329,6 +330,9 @@ func (s *Service) settle(ctx context.Context, q db.Queryer, st *state) ([]StepJo
 			if firstError == "" {
 				firstError = fmt.Sprintf("Step %s %s: %s", step.Name, humanStatus(step.Status), step.Error)
 			}
+		case StepSkipped, StepCancelled:
+			skipped++
+			done++
 		default:
 			done++
 		}
@@ -353,7 +357,7 @@ func (s *Service) settle(ctx context.Context, q db.Queryer, st *state) ([]StepJo
 		runError = firstError
 	}
 
-	if status == run.Status && done == run.StepsDone && inTokens == run.InputTokens && outTokens == run.OutputTokens &&
+	if status == run.Status && done == run.StepsDone && failed == run.StepsFailed && skipped == run.StepsSkipped && inTokens == run.InputTokens && outTokens == run.OutputTokens &&
 		cost == run.CostMicros && runError == run.Error {
 		return jobs, nil
 	}
@@ -367,7 +371,7 @@ func (s *Service) settle(ctx context.Context, q db.Queryer, st *state) ([]StepJo
 		}
 		finishedAt = &st.now
 	}
-	st.laterRow(runSettleSQL, status, done, inTokens, outTokens, cost, runError, startedAt, finishedAt, st.now, run.ID)
+	st.laterRow(runSettleSQL, status, done, failed, skipped, inTokens, outTokens, cost, runError, startedAt, finishedAt, st.now, run.ID)
 	if status != run.Status {
 		var msg string
 		switch status {
@@ -392,6 +396,7 @@ func (s *Service) settle(ctx context.Context, q db.Queryer, st *state) ([]StepJo
 			st.event("", "run."+status, msg, nil)
 		}
 	}
+	run.StepsFailed, run.StepsSkipped = failed, skipped
 	run.Status, run.StepsDone, run.StartedAt, run.FinishedAt, run.Error = status, done, startedAt, finishedAt, runError
 	return jobs, nil
 }

@@ -12,7 +12,7 @@ import (
 
 // runColumns are the columns of a run that runSelect and runStateSelect share.
 const runColumns = `r.id, r.team_id, r.status, r.goal, r.template, r.plan, r.inputs,
-	r.created_by_user_id, r.created_by_key_id, r.rerun_of, r.idempotency_key, r.steps_total, r.steps_done,
+	r.created_by_user_id, r.created_by_key_id, r.rerun_of, r.idempotency_key, r.steps_total, r.steps_done, r.steps_failed, r.steps_skipped,
 	r.input_tokens, r.output_tokens, r.cost_micros, r.error, r.created_at, r.started_at, r.finished_at, r.updated_at,
 	r.template_version, r.deployment_id, r.triggered_by, r.scheduled_for, r.replay`
 
@@ -30,7 +30,7 @@ const runSelect = `SELECT ` + runColumns + `,
 // plan, the inputs and the ids behind the names, which only a run's own page
 // and API show. scanRunList reads its columns in this order.
 const runListSelect = `SELECT r.id, r.status, r.goal, r.template, r.template_version, r.rerun_of,
-	r.steps_total, r.steps_done, r.input_tokens, r.output_tokens, r.cost_micros, r.error,
+	r.steps_total, r.steps_done, r.steps_failed, r.steps_skipped, r.input_tokens, r.output_tokens, r.cost_micros, r.error,
 	r.created_at, r.started_at, r.finished_at, r.updated_at, r.triggered_by, r.replay,
 	COALESCE(u.email, k.name, r.triggered_by, '') AS created_by, COALESCE(d.environment, '') AS deployment_environment
 	FROM runs r
@@ -166,7 +166,7 @@ func scanRunList(ctx context.Context, q db.Queryer, query string, n int, args ..
 		runs = append(runs, Run{})
 		r := &runs[len(runs)-1]
 		if err := rows.Scan(&r.ID, &r.Status, &r.Goal, &r.Template, &r.TemplateVersion, &r.RerunOf,
-			&r.StepsTotal, &r.StepsDone, &r.InputTokens, &r.OutputTokens, &r.CostMicros, &r.Error,
+			&r.StepsTotal, &r.StepsDone, &r.StepsFailed, &r.StepsSkipped, &r.InputTokens, &r.OutputTokens, &r.CostMicros, &r.Error,
 			&r.CreatedAt, &r.StartedAt, &r.FinishedAt, &r.UpdatedAt, &r.TriggeredBy, &r.Replay,
 			&r.CreatedBy, &r.DeploymentEnv); err != nil {
 			return nil, err

@@ -75,7 +75,9 @@ type Run struct {
 	RerunOf         sql.NullInt64  `db:"rerun_of"`
 	IdempotencyKey  sql.NullString `db:"idempotency_key"`
 	StepsTotal      int            `db:"steps_total"`
-	StepsDone       int            `db:"steps_done"`
+	StepsDone       int            `db:"steps_done"`    // finished, whatever the outcome
+	StepsFailed     int            `db:"steps_failed"`  // of those done, failed or timed out
+	StepsSkipped    int            `db:"steps_skipped"` // of those done, skipped or cancelled
 	InputTokens     int64          `db:"input_tokens"`
 	OutputTokens    int64          `db:"output_tokens"`
 	CostMicros      int64          `db:"cost_micros"` // micro-dollars, from the price table

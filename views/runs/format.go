@@ -107,12 +107,56 @@ func LivePath(id, after int64) string {
 	return fmt.Sprintf("%s/live?after=%d", runPath(id), after)
 }
 
-// progressText says how many steps of a run are done.
+// progressText says how far a run's steps got: "2 of 3 steps", or, when
+// some failed or did not run, "1 of 3 succeeded, 1 failed, 1 skipped".
 func progressText(r runs.Run) string {
-	if r.StepsTotal == 1 {
-		return fmt.Sprintf("%d of 1 step", r.StepsDone)
+	if r.StepsFailed == 0 && r.StepsSkipped == 0 {
+		if r.StepsTotal == 1 {
+			return fmt.Sprintf("%d of 1 step", r.StepsDone)
+		}
+		return fmt.Sprintf("%d of %d steps", r.StepsDone, r.StepsTotal)
 	}
-	return fmt.Sprintf("%d of %d steps", r.StepsDone, r.StepsTotal)
+	return fmt.Sprintf("%d of %d succeeded", stepsSucceeded(r), r.StepsTotal) + progressOutcomes(r)
+}
+
+// progressWords is progressText as a sentence: "2 of 3 steps done".
+func progressWords(r runs.Run) string {
+	if r.StepsFailed == 0 && r.StepsSkipped == 0 {
+		return progressText(r) + " done"
+	}
+	return progressText(r)
+}
+
+// progressShort is progressText for a narrow column: "2/3", or "1/3, 1
+// failed" when some failed or did not run (the first number counts the
+// steps that succeeded).
+func progressShort(r runs.Run) string {
+	if r.StepsFailed == 0 && r.StepsSkipped == 0 {
+		return fmt.Sprintf("%d/%d", r.StepsDone, r.StepsTotal)
+	}
+	return fmt.Sprintf("%d/%d", stepsSucceeded(r), r.StepsTotal) + progressOutcomes(r)
+}
+
+// progressOutcomes is ", 1 failed, 2 skipped" for the steps that failed and
+// did not run (in a cancelled run, "cancelled").
+func progressOutcomes(r runs.Run) string {
+	var s string
+	if r.StepsFailed > 0 {
+		s += fmt.Sprintf(", %d failed", r.StepsFailed)
+	}
+	if r.StepsSkipped > 0 {
+		word := "skipped"
+		if r.Status == runs.RunCancelled {
+			word = "cancelled"
+		}
+		s += fmt.Sprintf(", %d %s", r.StepsSkipped, word)
+	}
+	return s
+}
+
+// stepsSucceeded is how many of the run's steps succeeded.
+func stepsSucceeded(r runs.Run) int {
+	return max(r.StepsDone-r.StepsFailed-r.StepsSkipped, 0)
 }
 
 // attemptsText says which attempt a step is on.
