@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
@@ -108,6 +109,7 @@ func TestBrowserRunLive(t *testing.T) {
 	browserStep(ctx, t, "see the run wait at the gate, connected",
 		waitFor(textContains(`[data-testid=run-status]`, "waiting")),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid=run-page][data-live=connected]`)),
+		waitFor(liveIndicatorShown(true)),
 	)
 	approveAsOwner(t, a, ctx, "live@example.com", "start")
 
@@ -144,6 +146,7 @@ func TestBrowserRunLive(t *testing.T) {
 		waitFor(textContains(`[data-testid=run-status]`, "succeeded")),
 		waitFor(textContains(`[data-testid=timeline]`, "Approved: Ship it")),
 		chromedp.WaitNotPresent(chromedp.CSS(`[data-testid=cancel-run]`)),
+		waitFor(liveIndicatorShown(false)), // still listening, for a retry elsewhere, but not "Live"
 	), "approve the waiting step")
 
 	// A run that fails, then its retry, which fails again.
@@ -168,6 +171,11 @@ func TestBrowserRunLive(t *testing.T) {
 	saveScreenshot(ctx, t, "run-failed")
 	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(a.URL+"/runs"), chromedp.WaitVisible(chromedp.CSS(`[data-testid=runs-table]`))))
 	saveScreenshot(ctx, t, "runs-list")
+}
+
+// liveIndicatorShown is a predicate: the run page's "Live" is shown, or not.
+func liveIndicatorShown(shown bool) string {
+	return fmt.Sprintf(`(getComputedStyle(document.querySelector('[data-testid=live-indicator]')).display !== 'none') === %t`, shown)
 }
 
 // approveAsOwner approves a waiting step of the run the browser shows, as

@@ -380,7 +380,7 @@ func (s *Service) settle(ctx context.Context, q db.Queryer, st *state) ([]StepJo
 				msg = "Run started"
 			}
 		case RunWaiting:
-			msg = "Waiting for approval"
+			msg = "Run waiting for a decision" // the step's own event says which
 			for _, step := range st.steps {
 				if step.Status == StepWaiting && step.WaitingOn == WaitingOnSpend {
 					msg = "Waiting: the team's spend limit is reached"

@@ -34,12 +34,14 @@ func statusClass(status string) string {
 	return "status status-" + strings.ReplaceAll(status, "_", "-")
 }
 
-// FormatDuration writes a duration briefly: "420 ms", "3.4s", "2m 05s",
-// "1h 02m"; zero is a dash.
+// FormatDuration writes a duration briefly: "< 1 ms", "420 ms", "3.4s",
+// "2m 05s", "1h 02m"; zero (nothing ran) is a dash.
 func FormatDuration(d time.Duration) string {
 	switch {
 	case d <= 0:
 		return "—"
+	case d < time.Millisecond:
+		return "< 1 ms" // it ran, but "0 ms" reads as if nothing did
 	case d < time.Second:
 		return fmt.Sprintf("%d ms", d.Milliseconds())
 	case d < time.Minute:
