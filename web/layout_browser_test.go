@@ -1,0 +1,66 @@
+package web_test
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/require"
+)
+
+// TestBrowserNoPageScrollsSideways opens every signed-in page with content
+// in its tables at a phone's width and a laptop's: no page is wider than
+// the window (a table may scroll inside its card on the phone), and at
+// 1280 px every table fits its card.
+func TestBrowserNoPageScrollsSideways(t *testing.T) {
+	t.Parallel()
+	a := newApp(t)
+	ctx := newBrowser(t)
+	signUpInBrowser(ctx, t, a.URL, "wide@example.com")
+	c := &apiClient{t: t, app: a, key: a.keyFor("wide@example.com")}
+	res := c.do(http.MethodPost, "/api/v1/templates", briefJSON+"}")
+	require.Equal(t, http.StatusCreated, res.StatusCode, res.Body)
+	res = c.do(http.MethodPut, "/api/v1/templates/brief", strings.Replace(briefJSON, `"name": "Brief"`, `"name": "Brief two"`, 1)+"}")
+	require.Equal(t, http.StatusOK, res.StatusCode, res.Body)
+	res = c.do(http.MethodPost, "/api/v1/runs", `{"plan":{"goal":"A run with a rather long goal, to see that the list keeps it in its card","steps":[
+		{"name":"a","kind":"text","prompt":"x"},{"name":"b","kind":"llm","provider":"simulated","model":"echo","prompt":"y","needs":["a"],
+		"options":{"fail_rate":1,"fail_status":400}},{"name":"c","kind":"text","prompt":"z","needs":["b"]}]}}`)
+	require.Equal(t, http.StatusCreated, res.StatusCode, res.Body)
+	c.waitRun(decode[apiRun](t, res).ID, "failed")
+
+	pages := []string{"/runs", "/runs/new", "/runs/1", "/templates", "/templates/brief", "/templates/brief/versions",
+		"/templates/brief/diff?from=1&to=2", "/templates/brief/deployments", "/team", "/team/members", "/team/api-keys",
+		"/team/invites", "/team/audit", "/billing", "/account", "/admin", "/admin/teams", "/admin/plans", "/admin/circuits",
+		"/admin/prices", "/admin/outbox", "/admin/health", "/admin/dead-letters"}
+	for _, width := range []int64{390, 1280} {
+		require.NoError(t, chromedp.Do(ctx, chromedp.EmulateViewport(width, 900)))
+		for _, page := range pages {
+			browserStep(ctx, t, fmt.Sprintf("open %s at %d px", page, width),
+				chromedp.Navigate(a.URL+page), chromedp.WaitVisible(chromedp.CSS(`main`)))
+			wide, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(function () {
+				var out = [], root = document.documentElement;
+				if (root.scrollWidth > root.clientWidth) out.push('the page is ' + root.scrollWidth + ' px wide in ' + root.clientWidth);
+				if (window.innerWidth >= 1000) {
+					document.querySelectorAll('.table-wrap, .table-scroll').forEach(function (w) {
+						if (w.scrollWidth > w.clientWidth) out.push('a table is ' + w.scrollWidth + ' px wide in its ' + w.clientWidth + ' px card');
+					});
+				}
+				return out.join('; ');
+			})()`))
+			require.NoError(t, err)
+			require.Empty(t, wide, "%s at %d px", page, width)
+			if width == 390 && (page == "/templates" || page == "/team/members" || page == "/runs") {
+				saveScreenshot(ctx, t, "narrow"+strings.ReplaceAll(page, "/", "-"))
+			}
+		}
+	}
+
+	// The diff keeps the JSON's indentation.
+	browserStep(ctx, t, "open the diff", chromedp.Navigate(a.URL+"/templates/brief/diff?from=1&to=2"),
+		chromedp.WaitVisible(chromedp.CSS(`.diff-text code`)))
+	space, err := chromedp.Run(ctx, chromedp.Evaluate[string](`getComputedStyle(document.querySelector('.diff-text code')).whiteSpace`))
+	require.NoError(t, err)
+	require.Equal(t, "pre-wrap", space)
+}
