@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"mime"
 	"net/http"
@@ -97,8 +98,6 @@ func classify(err error) problem {
 			if httpErr == echo.ErrNotFound {
 				p.message = "There is nothing at this address."
 			}
-		case http.StatusRequestEntityTooLarge:
-			p.message = "The request is too large."
 		}
 		return p
 	}
@@ -159,6 +158,9 @@ func (s *Server) handleError(err error, c echo.Context) {
 		return
 	}
 	p := classify(err)
+	if p.status == http.StatusRequestEntityTooLarge {
+		p.message = fmt.Sprintf("The request is larger than %s, the most this instance accepts (NOFX_MAX_BODY).", formatSize(s.maxBody))
+	}
 	var limited *tooManyRequests
 	switch {
 	case errors.As(err, &limited):
@@ -206,6 +208,9 @@ func (s *Server) handleError(err error, c echo.Context) {
 		title = "Slow down a moment"
 	case http.StatusServiceUnavailable:
 		title = "Busy for a moment"
+	case http.StatusRequestEntityTooLarge:
+		title = "Too large to send"
+		p.message += " Your text is still in the form: go back with your browser, shorten it, and send it again."
 	}
 	if rerr := s.render(c, p.status, page{Title: title, Content: errorpage.Page(p.status, title, p.message)}); rerr != nil {
 		s.log.Error("render error page", "error", rerr)
@@ -217,4 +222,20 @@ func (s *Server) handleError(err error, c echo.Context) {
 func wantsJSON(c echo.Context) bool {
 	mediaType, _, _ := mime.ParseMediaType(c.Request().Header.Get(echo.HeaderAccept)) // "" for a list or none
 	return mediaType == echo.MIMEApplicationJSON
+}
+
+// formatSize writes a size in bytes as people read it: "1 MB", "512 kB",
+// "1,500 bytes".
+func formatSize(n int64) string {
+	switch {
+	case n >= 1_000_000 && n%1_000_000 == 0:
+		return fmt.Sprintf("%d MB", n/1_000_000)
+	case n >= 1_000_000:
+		return fmt.Sprintf("%.1f MB", float64(n)/1e6)
+	case n >= 1000 && n%1000 == 0:
+		return fmt.Sprintf("%d kB", n/1000)
+	case n >= 1000:
+		return fmt.Sprintf("%.1f kB", float64(n)/1e3)
+	}
+	return fmt.Sprintf("%d bytes", n)
 }

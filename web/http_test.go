@@ -226,6 +226,19 @@ func TestOversizeBodyIs413(t *testing.T) {
 	res = c.do(req)
 	require.Equal(t, http.StatusRequestEntityTooLarge, res.StatusCode)
 	require.Equal(t, "request_too_large", apiErrorCode(t, res))
+	require.Contains(t, res.Body, "larger than 1 MB", "the API states the limit")
+
+	// A signed-in person pasting 2 MB into a prompt keeps the layout, is
+	// told the limit, and that the text is still in their form.
+	c.signUp("big-prompt@example.com", password)
+	res = c.submit("/runs/new", "/runs", url.Values{"prompt": {big}})
+	require.Equal(t, http.StatusRequestEntityTooLarge, res.StatusCode)
+	doc := res.Doc(t)
+	require.Contains(t, doc.Find(`[data-testid=user-menu]`).Text(), "big-prompt@example.com", "the 413 page is signed in")
+	lead := doc.Find(`[data-testid=error-page] .lead`).Text()
+	require.Contains(t, lead, "larger than 1 MB")
+	require.Contains(t, lead, "still in the form")
+	require.Contains(t, doc.Find("h1").Text(), "Too large")
 }
 
 func TestUnknownRouteIs404Page(t *testing.T) {

@@ -1,11 +1,10 @@
 package web
 
 import (
+	"strconv"
+
 	"github.com/labstack/echo/v4/middleware"
 )
-
-// bodyLimit caps request bodies; bigger ones get 413.
-const bodyLimit = "1M"
 
 // routes lists the whole HTTP surface.
 func (s *Server) routes() {
@@ -17,8 +16,8 @@ func (s *Server) routes() {
 		middleware.Recover(),
 		s.securityHeaders,
 		auditRequest,
-		middleware.BodyLimit(bodyLimit),
-		s.loadSession,
+		s.loadSession, // first, so that a body over the limit gets its 413 page signed in
+		middleware.BodyLimit(strconv.FormatInt(s.maxBody, 10)), // NOFX_MAX_BODY
 		s.csrf,
 		s.limitGeneral,
 	)

@@ -65,6 +65,7 @@ type Deps struct {
 // Server answers NOFX's HTTP requests.
 type Server struct {
 	cfg        *config.Config
+	maxBody    int64 // bytes; see NOFX_MAX_BODY
 	db         *db.DB
 	log        *slog.Logger
 	metrics    *metrics.Metrics
@@ -108,6 +109,7 @@ type Server struct {
 func New(d Deps) *Server {
 	s := &Server{
 		cfg:        d.Config,
+		maxBody:    cmp.Or(d.Config.MaxBody, config.DefaultMaxBody),
 		db:         d.DB,
 		log:        d.Logger,
 		metrics:    d.Metrics,

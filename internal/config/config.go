@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -96,6 +97,9 @@ type Config struct {
 	// StreamsPerPrincipal (NOFX_STREAMS_PER_KEY) caps the event streams one
 	// user or API key may hold open; zero is no cap.
 	StreamsPerPrincipal int
+	// MaxBody (NOFX_MAX_BODY, default 1 MB) is the largest request body,
+	// in bytes; a bigger one is answered 413.
+	MaxBody int64
 
 	// TrustedProxies (NOFX_TRUSTED_PROXIES) are the peers whose
 	// X-Forwarded-For and X-Forwarded-Proto are believed.
@@ -107,6 +111,9 @@ type Config struct {
 	// invite (only with an invitation) or closed (only the CLI).
 	Signup string
 }
+
+// DefaultMaxBody is NOFX_MAX_BODY's default, 1 MB.
+const DefaultMaxBody = 1_000_000
 
 // Sign-up policies (NOFX_SIGNUP).
 const (
@@ -302,6 +309,9 @@ func (c *Config) loadLimits(getenv func(string) string) error {
 	if c.StreamsPerPrincipal, err = intVar(getenv, "NOFX_STREAMS_PER_KEY", 20, 1, 10_000); err != nil {
 		return err
 	}
+	if c.MaxBody, err = sizeVar(getenv, "NOFX_MAX_BODY", DefaultMaxBody, 64_000, 100_000_000); err != nil {
+		return err
+	}
 	if c.TrustedProxies, err = parseCIDRs("NOFX_TRUSTED_PROXIES", getenv("NOFX_TRUSTED_PROXIES")); err != nil {
 		return err
 	}
@@ -341,6 +351,31 @@ func intVar(getenv func(string) string, name string, def, min, max int) (int, er
 	}
 	return n, nil
 }
+
+// sizeVar reads a size in bytes: a whole number, optionally with a unit
+// (K, M, G: thousands; KiB, MiB, GiB: 1,024s), such as 1M or 512KiB.
+func sizeVar(getenv func(string) string, name string, def, min, max int64) (int64, error) {
+	v := strings.TrimSpace(getenv(name))
+	if v == "" {
+		return def, nil
+	}
+	m := sizePattern.FindStringSubmatch(v)
+	if m == nil {
+		return 0, &Error{name, fmt.Sprintf("must be a size such as 1M, 512K or 2MiB, not %q", v)}
+	}
+	n, err := strconv.ParseInt(m[1], 10, 64)
+	if err != nil {
+		return 0, &Error{name, fmt.Sprintf("must be a size such as 1M, 512K or 2MiB, not %q", v)}
+	}
+	unit := map[string]int64{"": 1, "B": 1, "K": 1e3, "KB": 1e3, "M": 1e6, "MB": 1e6, "G": 1e9, "GB": 1e9,
+		"KIB": 1 << 10, "MIB": 1 << 20, "GIB": 1 << 30}[strings.ToUpper(m[2])]
+	if n > max/unit || n*unit < min || n*unit > max {
+		return 0, &Error{name, fmt.Sprintf("must be between %d and %d bytes, not %s", min, max, v)}
+	}
+	return n * unit, nil
+}
+
+var sizePattern = regexp.MustCompile(`(?i)^(\d+)\s*(|B|K|KB|M|MB|G|GB|KiB|MiB|GiB)$`)
 
 func boolVar(getenv func(string) string, name string, def bool) (bool, error) {
 	switch strings.ToLower(strings.TrimSpace(getenv(name))) {

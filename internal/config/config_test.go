@@ -30,6 +30,7 @@ func TestDefaults(t *testing.T) {
 	require.Equal(t, 5, c.CircuitFailures)
 	require.Equal(t, time.Minute, c.CircuitOpenFor)
 	require.Equal(t, 2, c.CircuitProbes)
+	require.EqualValues(t, 1_000_000, c.MaxBody)
 	require.True(t, c.SessionSecretGenerated)
 	require.True(t, c.SecretKeyGenerated)
 	require.Len(t, c.SecretKey, 32)
@@ -95,7 +96,12 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		{"NOFX_ALLOWED_HOSTS", "nofx.example.com/path"},
 		{"NOFX_SIGNUP", "sometimes"},
 		{"NOFX_DATABASE_LISTEN", "maybe"},
-		{"STRIPE_SECRET_KEY", ""}, // with a webhook secret but no key (below)
+		{"NOFX_MAX_BODY", "big"},
+		{"NOFX_MAX_BODY", "1T"},
+		{"NOFX_MAX_BODY", "1K"},                   // under 64 kB
+		{"NOFX_MAX_BODY", "101M"},                 // over 100 MB
+		{"NOFX_MAX_BODY", "99999999999999999GiB"}, // would overflow
+		{"STRIPE_SECRET_KEY", ""},                 // with a webhook secret but no key (below)
 	} {
 		t.Run(tc.name+"="+tc.value, func(t *testing.T) {
 			vars := map[string]string{"NOFX_DATA_DIR": t.TempDir(), tc.name: tc.value}
@@ -185,6 +191,15 @@ func TestTeamConcurrency(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, tc.want, c.TeamConcurrency)
 		})
+	}
+}
+
+func TestMaxBodySizes(t *testing.T) {
+	t.Parallel()
+	for value, want := range map[string]int64{"64000": 64_000, "512K": 512_000, "2M": 2_000_000, "2 MB": 2_000_000, "1MiB": 1 << 20, "100M": 100_000_000} {
+		c, err := config.Load(env(map[string]string{"NOFX_DATA_DIR": t.TempDir(), "NOFX_MAX_BODY": value}))
+		require.NoError(t, err, value)
+		require.Equal(t, want, c.MaxBody, value)
 	}
 }
 
