@@ -14,6 +14,36 @@
     });
   }
 
+  // A <button data-copy="id"> copies the text of the element id (a secret
+  // shown once); it is hidden until this script shows it.
+  function enhanceCopy(root) {
+    root.querySelectorAll("button[data-copy]").forEach(function (button) {
+      if (button.dataset.enhanced) return;
+      button.dataset.enhanced = "1";
+      var value = document.getElementById(button.dataset.copy);
+      var status = document.querySelector('[data-copy-status="' + button.dataset.copy + '"]');
+      if (!value) return;
+      button.hidden = false;
+      button.addEventListener("click", function () {
+        var text = value.textContent.trim();
+        var say = function (words) { if (status) status.textContent = words; };
+        var selectIt = function () {
+          var range = document.createRange();
+          range.selectNodeContents(value);
+          var sel = window.getSelection();
+          sel.removeAllRanges();
+          sel.addRange(range);
+          say("Selected: press Ctrl+C (⌘C) to copy.");
+        };
+        if (navigator.clipboard && window.isSecureContext) {
+          navigator.clipboard.writeText(text).then(function () { say("Copied."); }, selectIt);
+        } else {
+          selectIt();
+        }
+      });
+    });
+  }
+
   // Close an open <details class="menu"> on Escape or on a click outside it.
   document.addEventListener("keydown", function (e) {
     if (e.key !== "Escape") return;
@@ -39,8 +69,8 @@
     });
   });
 
-  document.addEventListener("DOMContentLoaded", function () { enhance(document); });
-  document.addEventListener("htmx:load", function (e) { enhance(e.target); });
+  document.addEventListener("DOMContentLoaded", function () { enhance(document); enhanceCopy(document); });
+  document.addEventListener("htmx:load", function (e) { enhance(e.target); enhanceCopy(e.target); });
 })();
 
 // Pages restored from the back-forward cache get their buttons back.
