@@ -31,7 +31,8 @@ func (s *Server) signupPage(c echo.Context) error {
 	if err := s.signupAllowed(c, next); err != nil {
 		return err
 	}
-	return s.render(c, http.StatusOK, page{Title: "Sign up", Content: authviews.Signup(authviews.SignupForm{Next: next, MinLength: auth.MinPasswordLen})})
+	form := authviews.SignupForm{Next: next, Email: strings.TrimSpace(c.QueryParam("email")), MinLength: auth.MinPasswordLen} // an invitation fills in its email
+	return s.render(c, http.StatusOK, page{Title: "Sign up", Content: authviews.Signup(form)})
 }
 
 // signupAllowed applies NOFX_SIGNUP: open lets anyone sign up; invite only
@@ -88,7 +89,8 @@ func (s *Server) loginPage(c echo.Context) error {
 	if who(c).User != nil {
 		return c.Redirect(http.StatusSeeOther, orDefault(next, "/runs"))
 	}
-	return s.render(c, http.StatusOK, page{Title: "Log in", Content: authviews.Login(authviews.LoginForm{Next: next, SignupClosed: s.cfg.Signup == config.SignupClosed})})
+	form := authviews.LoginForm{Next: next, Email: strings.TrimSpace(c.QueryParam("email")), SignupClosed: s.cfg.Signup == config.SignupClosed}
+	return s.render(c, http.StatusOK, page{Title: "Log in", Content: authviews.Login(form)})
 }
 
 func (s *Server) login(c echo.Context) error {

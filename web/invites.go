@@ -30,12 +30,13 @@ import (
 )
 
 func (s *Server) invitesPage(c echo.Context) error {
-	return s.renderInvites(c, http.StatusOK, view.Form{})
+	return s.renderInvites(c, http.StatusOK, view.Form{}, nil)
 }
 
 // renderInvites shows the invitations page with form, which may carry what
-// was typed and its problems.
-func (s *Server) renderInvites(c echo.Context, status int, form view.Form) error {
+// was typed and its problems, and kept, an invitation whose email stayed
+// in the outbox, with its link.
+func (s *Server) renderInvites(c echo.Context, status int, form view.Form, kept *invites.Invite) error {
 	a, err := actor(c)
 	if err != nil {
 		return err
@@ -50,7 +51,7 @@ func (s *Server) renderInvites(c echo.Context, status int, form view.Form) error
 			roles = append(roles, r)
 		}
 	}
-	d := view.Data{Invites: list, Now: db.Now(), Roles: roles, Form: form}
+	d := view.Data{Invites: list, Now: db.Now(), Roles: roles, Form: form, Kept: kept}
 	return s.render(c, status, page{Title: "Invitations", Nav: "team", Content: view.Page(d)})
 }
 
@@ -77,12 +78,12 @@ func (s *Server) createInvite(c echo.Context) error {
 	var verrs validation.Errors
 	if errors.As(err, &verrs) {
 		form.Errors = verrs
-		return s.renderInvites(c, http.StatusUnprocessableEntity, form)
+		return s.renderInvites(c, http.StatusUnprocessableEntity, form, nil)
 	}
 	var overPlan *billing.LimitError
 	if errors.As(err, &overPlan) {
 		form.Limit = overPlan.Error()
-		return s.renderInvites(c, http.StatusPaymentRequired, form)
+		return s.renderInvites(c, http.StatusPaymentRequired, form, nil)
 	}
 	if errors.Is(err, invites.ErrNotSent) {
 		s.log.Error("invitation email not sent", "error", err)
@@ -91,6 +92,9 @@ func (s *Server) createInvite(c echo.Context) error {
 	}
 	if err != nil {
 		return err
+	}
+	if inv.Kept {
+		return s.renderInvites(c, http.StatusOK, view.Form{}, &inv) // the link, shown once
 	}
 	s.addFlash(c, "success", "Invitation sent to "+inv.Email+".")
 	return redirect(c, "/team/invites")
@@ -145,6 +149,9 @@ func (s *Server) resendInvite(c echo.Context) error {
 	}
 	if err != nil {
 		return err
+	}
+	if inv.Kept {
+		return s.renderInvites(c, http.StatusOK, view.Form{}, &inv)
 	}
 	s.addFlash(c, "success", "A new invitation link was sent to "+inv.Email+"; the old one no longer works.")
 	return redirect(c, "/team/invites")
@@ -225,7 +232,10 @@ func (s *Server) acceptInvite(c echo.Context) error {
 		return err
 	}
 	s.log.Info("invitation accepted", "user_id", u.ID, "team_id", inv.TeamID, "role", inv.Role)
-	s.addFlash(c, "success", "You joined "+inv.TeamName+" as "+string(inv.Role)+". Switch to it with the team switcher.")
+	if err := s.auth.SwitchTeam(c.Request().Context(), who(c).SessionToken, u.ID, inv.TeamID); err != nil {
+		return err
+	}
+	s.addFlash(c, "success", "You joined "+inv.TeamName+" as "+string(inv.Role)+"; it is now your current team.")
 	return redirect(c, "/runs")
 }
 

@@ -56,11 +56,28 @@ func setupInvites(t *testing.T) inviteFixture {
 	return inviteFixture{a: a, owner: owner, team: ms[0]}
 }
 
+// Without a mail server the email stays in the outbox, so the page shows
+// the inviter its link to pass on.
 func (f inviteFixture) invite(t *testing.T, email, role string) string {
 	t.Helper()
 	res := f.owner.submit("/team/invites", "/team/invites", url.Values{"email": {email}, "role": {role}})
-	require.Equal(t, http.StatusSeeOther, res.StatusCode, res.Body)
-	return invitePath(t, f.a, email)
+	require.Equal(t, http.StatusOK, res.StatusCode, res.Body)
+	path := invitePath(t, f.a, email)
+	requireKeptLink(t, res, email, path)
+	return path
+}
+
+// requireKeptLink checks that the page says no email went to email, and
+// shows the link to path to copy.
+func requireKeptLink(t *testing.T, res response, email, path string) {
+	t.Helper()
+	kept := res.Doc(t).Find(`[data-testid=invite-kept]`)
+	require.Contains(t, kept.Text(), "No mail server is set up")
+	require.Contains(t, kept.Find("h2").Text(), email)
+	link := strings.TrimSpace(kept.Find(`[data-testid=invite-link]`).Text())
+	require.True(t, strings.HasSuffix(link, path), "%q links to %s", link, path)
+	require.True(t, strings.HasPrefix(link, "http"), "a whole address to send: %q", link)
+	require.Equal(t, 1, kept.Find(`[data-testid=invite-link-copy]`).Length())
 }
 
 func TestInviteByEmailAndAcceptAfterSignUp(t *testing.T) {
@@ -86,11 +103,13 @@ func TestInviteByEmailAndAcceptAfterSignUp(t *testing.T) {
 	require.Equal(t, f.team.Name, doc.Find(`[data-testid="invite-team"]`).Text())
 	require.Equal(t, "admin", doc.Find(`[data-testid="invite-role"]`).Text())
 	href, _ := doc.Find(`[data-testid="invite-login"]`).Attr("href")
-	require.Equal(t, "/login?next="+link, href)
+	require.Equal(t, "/login?"+url.Values{"next": {link}, "email": {"new@example.com"}}.Encode(), href)
+	require.Equal(t, "new@example.com", guest.get(href).Doc(t).Find(`input[name=email]`).AttrOr("value", ""), "log-in has the email filled in")
 
 	// Signing up from the link comes back to it, where it accepts.
 	signupHref, _ := doc.Find(`[data-testid="invite-signup"]`).Attr("href")
-	require.Equal(t, "/signup?next="+link, signupHref)
+	require.Equal(t, "/signup?"+url.Values{"next": {link}, "email": {"new@example.com"}}.Encode(), signupHref)
+	require.Equal(t, "new@example.com", guest.get(signupHref).Doc(t).Find(`input[name=email]`).AttrOr("value", ""), "sign-up has the email filled in")
 	res = guest.submit(signupHref, "/signup", url.Values{"email": {"New@Example.com"}, "password": {password}, "next": {link}})
 	require.Equal(t, http.StatusSeeOther, res.StatusCode, res.Body)
 	require.Equal(t, link, res.Header.Get("Location"), "sign-up returns to the invitation")
@@ -100,6 +119,9 @@ func TestInviteByEmailAndAcceptAfterSignUp(t *testing.T) {
 	res = guest.submit(link, link+"/accept", url.Values{})
 	require.Equal(t, http.StatusSeeOther, res.StatusCode, res.Body)
 	require.Equal(t, "/runs", res.Header.Get("Location"))
+	runsPage := guest.get("/runs").Doc(t)
+	require.Contains(t, flashText(runsPage), "it is now your current team")
+	require.Equal(t, f.team.Name, runsPage.Find(`#team-switch option[selected]`).Text(), "accepting switches to the team, as creating one does")
 
 	u, err := auth.UserByEmail(ctx, f.a.DB, "new@example.com")
 	require.NoError(t, err)
@@ -156,8 +178,9 @@ func TestUnusableInviteLinksExplainWhy(t *testing.T) {
 	old := f.invite(t, "resent@example.com", "member")
 	require.NoError(t, db.Get(ctx, f.a.DB, &id, `SELECT id FROM invites WHERE email = ?`, "resent@example.com"))
 	res = f.owner.submit("/team/invites", fmt.Sprintf("/team/invites/%d/resend", id), url.Values{})
-	require.Equal(t, http.StatusSeeOther, res.StatusCode, res.Body)
+	require.Equal(t, http.StatusOK, res.StatusCode, res.Body)
 	fresh := invitePath(t, f.a, "resent@example.com")
+	requireKeptLink(t, res, "resent@example.com", fresh)
 	require.NotEqual(t, old, fresh)
 	require.Equal(t, http.StatusOK, guest.get(fresh).StatusCode)
 

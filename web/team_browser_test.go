@@ -45,22 +45,28 @@ func TestBrowserInviteAcceptChangeRoleAudit(t *testing.T) {
 			chromedp.WaitVisible(chromedp.CSS(`[data-testid=invites]`)),
 		)...)...), "invite")
 
-	// The invitation waits in the outbox (no SMTP here).
+	// The invitation waits in the outbox (no SMTP here), and the page says
+	// so, with the link to pass on.
+	require.NoError(t, chromedp.Do(owner, chromedp.WaitVisible(chromedp.CSS(`[data-testid=invite-kept] [data-testid=invite-link]`))), "see the link")
 	var body string
 	require.NoError(t, db.Get(context.Background(), a.DB, &body, `SELECT body FROM outbox WHERE to_address = ? ORDER BY id DESC LIMIT 1`, "guest@example.com"))
 	link := inviteLink.FindString(body)
 	require.NotEmpty(t, link, "the mail links to the invitation: %q", body)
 
 	// The guest opens it, signs up from it, comes back and accepts.
-	require.NoError(t, chromedp.Do(guest, append([]chromedp.Action[chromedp.Void]{
-		chromedp.Navigate(a.URL + link),
+	require.NoError(t, chromedp.Do(guest,
+		chromedp.Navigate(a.URL+link),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid=invitation]`)),
 		chromedp.Click(chromedp.CSS(`[data-testid=invite-signup]`)),
-	}, append(signUpIn(guest, "guest@example.com"),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=signup-form]`)),
+		waitFor(`document.querySelector('[data-testid=signup-form] input[name=email]').value === 'guest@example.com'`), // filled in
+		chromedp.SendKeys(chromedp.CSS(`[data-testid=signup-form] input[name=password]`), password),
+		chromedp.Click(chromedp.CSS(`[data-testid=signup-form] button[type=submit]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid=accept-invite]`)),
 		chromedp.Click(chromedp.CSS(`[data-testid=accept-invite]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid=dashboard]`)),
-	)...)...), "accept")
+		waitFor(`document.querySelector('#team-switch option[selected]').textContent.indexOf("owner's team") >= 0`), // now the current team
+	), "accept")
 
 	guestUser, err := auth.UserByEmail(context.Background(), a.DB, "guest@example.com")
 	require.NoError(t, err)

@@ -52,6 +52,12 @@ type Invite struct {
 	AcceptedAt *time.Time `db:"accepted_at"`
 	AcceptedBy *int64     `db:"accepted_by"`
 	RevokedAt  *time.Time `db:"revoked_at"`
+
+	// Link and Kept, from Invite and Resend only: the invitation's link, and
+	// whether its email was kept in the outbox (no mail server is set up),
+	// so that the inviter must pass the link on.
+	Link string `db:"-"`
+	Kept bool   `db:"-"`
 }
 
 // Expired reports whether the invitation can no longer be accepted because
@@ -179,12 +185,19 @@ func (s *Service) Invite(ctx context.Context, a access.Actor, email string, role
 	if err != nil {
 		return Invite{}, err
 	}
+	s.sent(ctx, &inv, token)
 	return inv, s.sendAfterCommit(ctx, msg)
+}
+
+// sent fills in inv's link and whether its email stays in the outbox.
+func (s *Service) sent(ctx context.Context, inv *Invite, token string) {
+	_, kept := mail.OutboxOf(s.Mailer)
+	inv.Link, inv.Kept = s.link(ctx, token), kept
 }
 
 // sendInTx writes msg to the outbox in tx, when the mailer is the outbox.
 func (s *Service) sendInTx(ctx context.Context, tx *sqlx.Tx, msg mail.Message) error {
-	if o, ok := s.Mailer.(*mail.Outbox); ok {
+	if o, ok := mail.OutboxOf(s.Mailer); ok {
 		return o.Write(ctx, tx, msg)
 	}
 	return nil
@@ -192,7 +205,7 @@ func (s *Service) sendInTx(ctx context.Context, tx *sqlx.Tx, msg mail.Message) e
 
 // sendAfterCommit sends msg through a mailer that is not the outbox.
 func (s *Service) sendAfterCommit(ctx context.Context, msg mail.Message) error {
-	if _, ok := s.Mailer.(*mail.Outbox); ok {
+	if _, ok := mail.OutboxOf(s.Mailer); ok {
 		return nil
 	}
 	if err := s.Mailer.Send(ctx, msg); err != nil {
@@ -315,6 +328,7 @@ func (s *Service) Resend(ctx context.Context, a access.Actor, id int64) (Invite,
 	if err != nil {
 		return Invite{}, err
 	}
+	s.sent(ctx, &inv, token)
 	return inv, s.sendAfterCommit(ctx, msg)
 }
 

@@ -180,6 +180,16 @@ func (o *Outbox) Write(ctx context.Context, q db.Queryer, m Message) error {
 	return nil
 }
 
+// OutboxOf returns the outbox m writes to, itself or under a Tracked, and
+// whether it is one: mail to it is kept, not sent.
+func OutboxOf(m Mailer) (*Outbox, bool) {
+	if t, ok := m.(*Tracked); ok {
+		m = t.Mailer
+	}
+	o, ok := m.(*Outbox)
+	return o, ok
+}
+
 // Stored is a message in the outbox.
 type Stored struct {
 	ID        int64      `db:"id"`

@@ -134,3 +134,17 @@ func TestSMTPSendsToServer(t *testing.T) {
 	require.NotContains(t, r.data, "\nBcc:")
 	require.Contains(t, r.data, "Hello\n.dot line\nbye")
 }
+
+func TestOutboxOfSeesThroughTracked(t *testing.T) {
+	o := &mail.Outbox{}
+	got, ok := mail.OutboxOf(o)
+	require.True(t, ok)
+	require.Same(t, o, got)
+	got, ok = mail.OutboxOf(&mail.Tracked{Mailer: o})
+	require.True(t, ok, "the app tracks its mailer")
+	require.Same(t, o, got)
+	smtp, err := mail.NewSMTP("smtp://mail.example.com:587")
+	require.NoError(t, err)
+	_, ok = mail.OutboxOf(&mail.Tracked{Mailer: smtp})
+	require.False(t, ok)
+}
