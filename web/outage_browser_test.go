@@ -33,7 +33,7 @@ func TestBrowserRunPageRidesThroughADatabaseOutage(t *testing.T) {
 	require.NoError(t, err)
 	api := &apiClient{t: t, app: a, key: secret}
 	id := api.startRunAPI(`{"goal":"Watched through an outage","steps":[{"name":"s","kind":"llm","provider":"simulated","model":"echo",
-		"prompt":"one two three four five six seven eight nine ten eleven twelve","options":{"latency_ms":3000}}]}`)
+		"prompt":"one two three four five six seven eight nine ten eleven twelve","options":{"latency_ms":6000}}]}`) // long enough to still stream after the cut on a busy machine
 
 	browserStep(ctx, t, "open the running run, live",
 		chromedp.Navigate(fmt.Sprintf("%s/runs/%d", a.URL, id)),

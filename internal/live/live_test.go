@@ -104,14 +104,19 @@ func TestPostgresBrokerBatchesInOrder(t *testing.T) {
 	onB, unsubscribe := b.Subscribe(9)
 	defer unsubscribe()
 
-	const n = 1200
+	// Published in rounds that each fit a subscriber's buffer: one that
+	// falls further behind loses messages by design, which a busy machine
+	// could otherwise cause by not running the reader for a while.
+	const n, round = 1200, 200
 	got := make(chan []string)
-	go func() { // read as they come: a subscriber that falls far behind loses messages
+	received := make(chan int, n)
+	go func() {
 		var texts []string
 		for range n {
 			select {
 			case m := <-onB:
 				texts = append(texts, m.Text)
+				received <- len(texts)
 			case <-time.After(5 * time.Second):
 				got <- texts
 				return
@@ -124,6 +129,15 @@ func TestPostgresBrokerBatchesInOrder(t *testing.T) {
 		text := fmt.Sprintf("chunk %d", i/2) // each chunk twice
 		want = append(want, text)
 		a.Publish(context.Background(), live.Message{RunID: 9, Kind: live.KindDelta, Step: "s", Text: text})
+		if sent := i + 1; sent%round == 0 && sent < n { // the last round is left to Close
+			for heard := 0; heard < sent; {
+				select {
+				case heard = <-received:
+				case <-time.After(10 * time.Second):
+					t.Fatalf("%d of the first %d messages arrived", heard, sent)
+				}
+			}
+		}
 	}
 	require.NoError(t, a.Close())
 	require.Equal(t, want, <-got)
