@@ -165,7 +165,7 @@ func (s *Server) switchTeam(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return redirect(c, "/runs")
+	return redirect(c, orDefault(safeNext(c.FormValue("next")), "/runs")) // back to what asked for the switch
 }
 
 func orDefault(v, def string) string {

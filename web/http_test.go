@@ -559,3 +559,50 @@ func TestServerErrorPages(t *testing.T) {
 	require.Equal(t, "internal", apiErrorCode(t, res))
 	require.NotContains(t, res.Body, "closed")
 }
+
+// TestRunOfAnotherTeamOffersTheSwitch checks that a run of one of your
+// other teams answers 404 with a button that switches to its team and comes
+// back to it, and that a stranger's run is a plain 404.
+func TestRunOfAnotherTeamOffersTheSwitch(t *testing.T) {
+	t.Parallel()
+	a := newApp(t)
+	c := a.client()
+	c.signUp("two-teams@example.com", password)
+	a.client().signUp("stranger@example.com", password)
+	res := c.submit("/teams/new", "/teams", url.Values{"name": {"Night Shift"}}) // now the current team
+	require.Equal(t, http.StatusSeeOther, res.StatusCode, res.Body)
+	nightShift, err := teams.BySlug(context.Background(), a.DB, "night-shift")
+	require.NoError(t, err)
+	night := a.keyClient(nightShift.ID, teams.RoleOwner)
+	res = night.do(http.MethodPost, "/api/v1/runs", `{"prompt":"a night shift run"}`)
+	require.Equal(t, http.StatusCreated, res.StatusCode, res.Body)
+	id := decode[apiRun](t, res).ID
+	stranger := &apiClient{t: t, app: a, key: a.keyFor("stranger@example.com")}
+	res = stranger.do(http.MethodPost, "/api/v1/runs", `{"prompt":"not yours"}`)
+	require.Equal(t, http.StatusCreated, res.StatusCode, res.Body)
+	strangers := decode[apiRun](t, res).ID
+
+	personal := a.teamOf("two-teams@example.com") // the personal team, first
+	res = c.submit("/runs", "/teams/switch", url.Values{"team_id": {itoa(personal.ID)}})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode, res.Body)
+
+	path := "/runs/" + itoa(id)
+	res = c.get(path)
+	require.Equal(t, http.StatusNotFound, res.StatusCode)
+	doc := res.Doc(t)
+	require.Contains(t, doc.Find("h1").Text(), "is in Night Shift")
+	form := doc.Find(`[data-testid=switch-to-team]`)
+	require.Contains(t, form.Find("button").Text(), "Switch to Night Shift")
+	require.Equal(t, path, form.Find(`input[name=next]`).AttrOr("value", ""))
+	require.NotEmpty(t, form.Find(`input[name=_csrf]`).AttrOr("value", ""), "the form can be sent")
+	res = c.postForm("/teams/switch", url.Values{"_csrf": {form.Find(`input[name=_csrf]`).AttrOr("value", "")},
+		"team_id": {form.Find(`input[name=team_id]`).AttrOr("value", "")}, "next": {path}})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode, res.Body)
+	require.Equal(t, path, res.Header.Get("Location"), "back to the run")
+	require.Equal(t, http.StatusOK, c.get(path).StatusCode)
+
+	res = c.get("/runs/" + itoa(strangers))
+	require.Equal(t, http.StatusNotFound, res.StatusCode)
+	require.Zero(t, res.Doc(t).Find(`[data-testid=switch-to-team]`).Length(), "a stranger's run says nothing of its team")
+	require.NotContains(t, res.Body, "stranger")
+}

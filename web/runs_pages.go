@@ -17,10 +17,13 @@ import (
 	"github.com/nofxhq/nofx/internal/access"
 	"github.com/nofxhq/nofx/internal/ai"
 	"github.com/nofxhq/nofx/internal/billing"
+	"github.com/nofxhq/nofx/internal/db"
 	"github.com/nofxhq/nofx/internal/live"
 	"github.com/nofxhq/nofx/internal/runs"
+	"github.com/nofxhq/nofx/internal/teams"
 	"github.com/nofxhq/nofx/internal/validation"
 	"github.com/nofxhq/nofx/views/components"
+	"github.com/nofxhq/nofx/views/errorpage"
 	runsview "github.com/nofxhq/nofx/views/runs"
 )
 
@@ -216,7 +219,36 @@ func (s *Server) runPage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.renderRunPage(c, a, id, http.StatusOK, runsview.CompareForm{})
+	err = s.renderRunPage(c, a, id, http.StatusOK, runsview.CompareForm{})
+	if errors.Is(err, db.ErrNotFound) {
+		return s.runInOtherTeam(c, id, err)
+	}
+	return err
+}
+
+// runInOtherTeam answers a run not found in the current team: when it is a
+// run of another of the user's teams, a page that offers to switch to it;
+// else notFound as it is.
+func (s *Server) runInOtherTeam(c echo.Context, id int64, notFound error) error {
+	p := who(c)
+	if p.User == nil {
+		return notFound
+	}
+	ctx := c.Request().Context()
+	teamID, err := s.runs.TeamOfMember(ctx, p.User.ID, id)
+	if errors.Is(err, db.ErrNotFound) {
+		return notFound
+	}
+	if err != nil {
+		return err
+	}
+	team, err := teams.ByID(ctx, s.db.Reader(), teamID)
+	if err != nil {
+		return err
+	}
+	title := fmt.Sprintf("Run #%d is in %s", id, team.Name)
+	msg := fmt.Sprintf("You are working in %s; run #%d belongs to your team %s.", p.Team.Name, id, team.Name)
+	return s.render(c, http.StatusNotFound, page{Title: title, Content: errorpage.InOtherTeam(title, msg, team.ID, team.Name, fmt.Sprintf("/runs/%d", id))})
 }
 
 // renderRunPage shows run id with status; compare is a compare form sent

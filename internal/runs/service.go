@@ -374,6 +374,19 @@ func (s *Service) Events(ctx context.Context, actor access.Actor, runID, afterID
 	return listEvents(ctx, s.DB.Reader(), runID, afterID)
 }
 
+// TeamOfMember returns the team of run id when userID is a member of it,
+// whichever team they act in now (for a link to a run of their other
+// team); else db.ErrNotFound.
+func (s *Service) TeamOfMember(ctx context.Context, userID, id int64) (int64, error) {
+	var teamID int64
+	err := db.Get(ctx, s.DB.Reader(), &teamID, `SELECT r.team_id FROM runs r
+		JOIN memberships m ON m.team_id = r.team_id AND m.user_id = ? WHERE r.id = ?`, userID, id)
+	if err != nil {
+		return 0, fmt.Errorf("runs: team of %d: %w", id, err)
+	}
+	return teamID, nil
+}
+
 // List returns one page of the team's runs, newest first, without their
 // plans and inputs.
 func (s *Service) List(ctx context.Context, actor access.Actor, f ListFilter) (Page, error) {
