@@ -163,3 +163,31 @@ func TestDeploymentsPage(t *testing.T) {
 	res = viewer.submit(page, page+"/production/pause", url.Values{})
 	require.Equal(t, http.StatusForbidden, res.StatusCode)
 }
+
+// TestWebhookExampleFillsThePinnedVersionsInputs checks that the signing
+// example's body fills the inputs of the version deployed there, not a
+// made-up "text".
+func TestWebhookExampleFillsThePinnedVersionsInputs(t *testing.T) {
+	t.Parallel()
+	a := newApp(t)
+	web := a.client()
+	web.signUp("hooks@example.com", password)
+	c := &apiClient{t: t, app: a, key: a.keyFor("hooks@example.com")}
+	res := c.do(http.MethodPost, "/api/v1/templates", briefJSON+"}")
+	require.Equal(t, http.StatusCreated, res.StatusCode, res.Body)
+	v2 := strings.Replace(briefJSON, `{"name": "audience", "type": "text"}`,
+		`{"name": "audience", "type": "text"}, {"name": "tone", "type": "choice", "choices": ["plain", "warm"]}`, 1)
+	res = c.do(http.MethodPut, "/api/v1/templates/brief", v2+"}")
+	require.Equal(t, http.StatusOK, res.StatusCode, res.Body)
+	res = c.do(http.MethodPost, "/api/v1/templates/brief/deploy", `{"environment":"production","version":1}`)
+	require.Equal(t, http.StatusCreated, res.StatusCode, res.Body)
+	res = c.do(http.MethodPost, "/api/v1/templates/brief/deploy", `{"environment":"staging","version":2}`)
+	require.Equal(t, http.StatusCreated, res.StatusCode, res.Body)
+
+	doc := web.get("/templates/brief/deployments").Doc(t)
+	production := doc.Find(`[data-testid=sign-example-production]`).Text()
+	require.Contains(t, production, `BODY='{"audience":"Hello from a webhook","topic":"Hello from a webhook","words":50}'`)
+	staging := doc.Find(`[data-testid=sign-example-staging]`).Text()
+	require.Contains(t, staging, `"tone":"plain"`, "version 2's choice, its first")
+	require.NotContains(t, production, `"text"`)
+}

@@ -22,8 +22,10 @@ const versionSelect = `SELECT v.id, v.template_id, v.version, v.name, v.descript
 	v.author_user_id, v.author_key_id, v.author, v.created_at
 	FROM template_versions v`
 
-// versionListSelect reads versions without their content, for lists.
-const versionListSelect = `SELECT v.id, v.template_id, v.version, v.name, v.description, '' AS inputs, '' AS plan, v.note,
+// versionListSelect reads versions without their plans, for lists; their
+// inputs are small, and the deployments page builds its webhook example
+// from them.
+const versionListSelect = `SELECT v.id, v.template_id, v.version, v.name, v.description, v.inputs, '' AS plan, v.note,
 	v.author_user_id, v.author_key_id, v.author, v.created_at
 	FROM template_versions v`
 

@@ -3,9 +3,11 @@
 package deployments
 
 import (
+	"encoding/json"
 	"fmt"
 	"github.com/nofxhq/nofx/internal/audit"
 	"strconv"
+	"strings"
 	"time"
 
 	dep "github.com/nofxhq/nofx/internal/deployments"
@@ -60,6 +62,49 @@ type Secret struct {
 	Secret      string
 	URL         string
 	Created     bool // the deployment was just made (else the secret was rotated)
+}
+
+// exampleBody is a webhook body that fills the inputs of the version of
+// the template deployed to env (the newest version when nothing is): each
+// input's default, else its first choice, 1 for a number, or words.
+func (d Data) exampleBody(env string) string {
+	version := 0
+	for _, e := range d.Envs {
+		if e.Name == env && e.Deployment != nil {
+			version = e.Deployment.Version
+		}
+	}
+	var inputs []templates.Input
+	for _, v := range d.Versions {
+		if v.Number == version || (version == 0 && inputs == nil) {
+			if err := json.Unmarshal([]byte(v.InputsJSON), &inputs); err != nil {
+				inputs = nil
+			}
+			if v.Number == version {
+				break
+			}
+		}
+	}
+	body := map[string]any{}
+	for _, in := range inputs {
+		switch {
+		case in.Default != "" && in.Type == templates.InputNumber:
+			body[in.Name] = json.Number(in.Default)
+		case in.Default != "":
+			body[in.Name] = in.Default
+		case in.Type == templates.InputChoice && len(in.Choices) > 0:
+			body[in.Name] = in.Choices[0]
+		case in.Type == templates.InputNumber:
+			body[in.Name] = 1
+		default:
+			body[in.Name] = "Hello from a webhook"
+		}
+	}
+	js, err := json.Marshal(body) // keys sorted
+	if err != nil {
+		return "{}"
+	}
+	return string(js)
 }
 
 // Path is the address of the deployments page of a template.
@@ -139,12 +184,12 @@ func statusClass(status string) string { return "status status-" + status }
 
 // signExample shows how to sign and send a delivery with openssl and curl;
 // an empty secret is left for the reader to paste.
-func signExample(url, secret string) string {
+func signExample(url, secret, body string) string {
 	if secret == "" {
 		secret = "whsec_…"
 	}
 	return `SECRET='` + secret + `'   # the webhook secret
-BODY='{"text":"Hello from a webhook"}'
+BODY='` + strings.ReplaceAll(body, "'", `'\''`) + `'
 TS=$(date +%s)
 SIG=$(printf '%s.%s' "$TS" "$BODY" | openssl dgst -sha256 -hmac "$SECRET" | sed 's/^.*= //')
 curl -X POST '` + url + `' \
