@@ -48,10 +48,7 @@ func sqliteSchema(t *testing.T, ctx context.Context, d *db.DB) schema {
 		}
 		var cols []string
 		require.NoError(t, db.Select(ctx, d, &cols, `SELECT name FROM pragma_table_info(?)`, table))
-		var lines []string
-		for _, c := range cols {
-			lines = append(lines, "column "+c)
-		}
+		lines := columnLines(cols)
 		var indexes []struct {
 			Name    string `db:"name"`
 			Unique  bool   `db:"unique"`
@@ -87,10 +84,7 @@ func postgresSchema(t *testing.T, ctx context.Context, d *db.DB) schema {
 		var cols []string
 		require.NoError(t, db.Select(ctx, d, &cols, `SELECT column_name FROM information_schema.columns
 			WHERE table_schema = current_schema() AND table_name = ?`, table))
-		var lines []string
-		for _, c := range cols {
-			lines = append(lines, "column "+c)
-		}
+		lines := columnLines(cols)
 		var indexes []struct {
 			Name       string         `db:"name"`
 			Unique     bool           `db:"indisunique"`
@@ -121,6 +115,14 @@ func postgresSchema(t *testing.T, ctx context.Context, d *db.DB) schema {
 		s[table] = lines
 	}
 	return s
+}
+
+func columnLines(cols []string) []string {
+	lines := make([]string, len(cols))
+	for i, c := range cols {
+		lines[i] = "column " + c
+	}
+	return lines
 }
 
 func indexLine(name string, on []string, unique, partial bool) string {
