@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"html"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -93,8 +94,30 @@ func (s *Server) newRunPage(c echo.Context) error {
 	if err := a.Can(access.RunsCreate); err != nil {
 		return err
 	}
-	d := runsview.NewData{Providers: s.ai.Names(), Provider: ai.SimulatedName, Model: "echo"}
+	d := runsview.NewData{Provider: ai.SimulatedName, Model: "echo"}
+	if d.Providers, d.Missing, err = s.providerChoices(c.Request().Context(), a); err != nil {
+		return err
+	}
 	return s.render(c, http.StatusOK, page{Title: "New run", Nav: "runs", Content: runsview.New(d)})
+}
+
+// providerChoices splits the providers into those a run of the actor's
+// team can call now (the instance's key, the team's own, or none needed)
+// and those that need a key first.
+func (s *Server) providerChoices(ctx context.Context, a access.Actor) (runnable, missing []string, err error) {
+	saved, err := s.keys.Saved(ctx, a.TeamID)
+	if err != nil {
+		return nil, nil, err
+	}
+	instance := map[string]bool{ai.AnthropicName: s.cfg.AnthropicAPIKey != "", ai.OpenAIName: s.cfg.OpenAIAPIKey != ""}
+	for _, name := range s.ai.Names() {
+		if has, needsKey := instance[name]; needsKey && !has && !slices.Contains(saved, name) {
+			missing = append(missing, name)
+			continue
+		}
+		runnable = append(runnable, name)
+	}
+	return runnable, missing, nil
 }
 
 // newRunFields are the fields of the new run form that problems can sit next to.
@@ -112,15 +135,20 @@ func (s *Server) createRun(c echo.Context) error {
 		return err // before the form is read: a viewer learns nothing from validation
 	}
 	d := runsview.NewData{
-		Providers: s.ai.Names(),
 		Prompt:    c.FormValue("prompt"),
 		Provider:  c.FormValue("provider"),
 		Model:     strings.TrimSpace(c.FormValue("model")),
 		Plan:      c.FormValue("plan"),
 		Inputs:    c.FormValue("inputs"),
 	}
+	if d.Providers, d.Missing, err = s.providerChoices(c.Request().Context(), a); err != nil {
+		return err
+	}
 	planMode := strings.TrimSpace(d.Plan) != ""
 	in, err := runInputFromForm(d, planMode)
+	if err == nil && !planMode && slices.Contains(d.Missing, d.Provider) {
+		err = validation.Errors{"provider": d.Provider + " has no API key here: add one under Team → Provider keys, or pick another provider."}
+	}
 	if err == nil {
 		var run runs.Run
 		run, _, err = s.runs.Create(c.Request().Context(), a, in)

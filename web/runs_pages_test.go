@@ -585,3 +585,39 @@ func TestRunLiveStream(t *testing.T) {
 	waitFor(mark, "events", "Run succeeded")
 	require.Equal(t, talkCards, count("step-talk"), "a step that did not change is not sent again")
 }
+
+// TestNewRunOffersWhatCanRun checks that the New run form offers only the
+// providers a run can call (no instance keys here: only simulated), says
+// how to add a key for the others, refuses one without a key next to its
+// field, and offers a provider once the team saves a key for it.
+func TestNewRunOffersWhatCanRun(t *testing.T) {
+	t.Parallel()
+	a := newApp(t)
+	c := a.client()
+	c.signUp("providers@example.com", password)
+	offered := func() []string {
+		var names []string
+		c.get("/runs/new").Doc(t).Find(`select#provider option`).Each(func(_ int, o *goquery.Selection) {
+			names = append(names, o.AttrOr("value", ""))
+		})
+		return names
+	}
+	doc := c.get("/runs/new").Doc(t)
+	require.Equal(t, []string{"simulated"}, offered())
+	missing := doc.Find(`[data-testid=providers-missing]`)
+	require.Contains(t, missing.Text(), "anthropic and openai need an API key")
+	require.Equal(t, "/team#provider-keys", missing.Find("a").AttrOr("href", ""))
+	require.Equal(t, "simulated: echo or lorem.", strings.TrimSpace(doc.Find(`#model-hint`).Text()))
+
+	res := c.submit("/runs/new", "/runs", url.Values{"prompt": {"hello"}, "provider": {"anthropic"}, "model": {"claude-sonnet-4-5"}})
+	require.Equal(t, http.StatusUnprocessableEntity, res.StatusCode)
+	require.Contains(t, res.Doc(t).Find(`#provider-error`).Text(), "anthropic has no API key here")
+	require.Equal(t, "hello", res.Doc(t).Find(`#prompt`).Text(), "the prompt is kept")
+
+	res = c.submit("/team", "/team/keys", url.Values{"provider": {"anthropic"}, "key": {"sk-ant-api03-team-secret-4321"}})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode, res.Body)
+	require.Equal(t, []string{"anthropic", "simulated"}, offered())
+	doc = c.get("/runs/new").Doc(t)
+	require.Contains(t, doc.Find(`[data-testid=providers-missing]`).Text(), "openai need an API key")
+	require.Contains(t, doc.Find(`#model-hint`).Text(), "anthropic: such as claude-sonnet-4-5")
+}

@@ -103,6 +103,16 @@ func (s *Service) Delete(ctx context.Context, actor access.Actor, provider strin
 	})
 }
 
+// Saved returns the providers teamID has a key of its own for, without
+// opening any.
+func (s *Service) Saved(ctx context.Context, teamID int64) ([]string, error) {
+	var names []string
+	if err := db.Select(ctx, s.DB.Reader(), &names, `SELECT provider FROM provider_keys WHERE team_id = ? ORDER BY provider`, teamID); err != nil {
+		return nil, fmt.Errorf("providerkeys: saved of team %d: %w", teamID, err)
+	}
+	return names, nil
+}
+
 // Resolve returns the team's key for provider, or "" when it has none (the
 // instance's key applies). It reads through the readers (on SQLite beside
 // the single writer): every provider call asks.

@@ -200,3 +200,16 @@ func eventClass(kind string) string {
 	}
 	return "event"
 }
+
+// modelHint names models of the providers offered: "simulated: echo or
+// lorem; anthropic: such as claude-sonnet-4-5".
+func modelHint(providers []string) string {
+	examples := map[string]string{"simulated": "echo or lorem", "anthropic": "such as claude-sonnet-4-5", "openai": "such as gpt-4.1-mini"}
+	var parts []string
+	for _, p := range providers {
+		if e, ok := examples[p]; ok {
+			parts = append(parts, p+": "+e)
+		}
+	}
+	return strings.Join(parts, "; ") + "."
+}
