@@ -135,11 +135,11 @@ func (s *Server) createRun(c echo.Context) error {
 		return err // before the form is read: a viewer learns nothing from validation
 	}
 	d := runsview.NewData{
-		Prompt:    c.FormValue("prompt"),
-		Provider:  c.FormValue("provider"),
-		Model:     strings.TrimSpace(c.FormValue("model")),
-		Plan:      c.FormValue("plan"),
-		Inputs:    c.FormValue("inputs"),
+		Prompt:   c.FormValue("prompt"),
+		Provider: c.FormValue("provider"),
+		Model:    strings.TrimSpace(c.FormValue("model")),
+		Plan:     c.FormValue("plan"),
+		Inputs:   c.FormValue("inputs"),
 	}
 	if d.Providers, d.Missing, err = s.providerChoices(c.Request().Context(), a); err != nil {
 		return err
