@@ -64,3 +64,52 @@ func TestBrowserNoPageScrollsSideways(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "pre-wrap", space)
 }
+
+// TestBrowserLongNamesKeepTheHeaderOnOneLine signs up with a long name,
+// whose personal team's name is long too: at 1280 px the header's tools
+// stay on the row of the brand, the name cut short.
+func TestBrowserLongNamesKeepTheHeaderOnOneLine(t *testing.T) {
+	t.Parallel()
+	a := newApp(t)
+	ctx := newBrowser(t)
+	long := "Maximiliana Evangelina Featherstonehaugh-Worthington of the Northern Reaches"
+	browserStep(ctx, t, "sign up with a long name",
+		chromedp.Navigate(a.URL+"/signup"),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=signup-form]`)),
+		chromedp.SendKeys(chromedp.CSS(`[data-testid=signup-form] input[name=name]`), long),
+		chromedp.SendKeys(chromedp.CSS(`[data-testid=signup-form] input[name=email]`), "long-name@example.com"),
+		chromedp.SendKeys(chromedp.CSS(`[data-testid=signup-form] input[name=password]`), password),
+		chromedp.Click(chromedp.CSS(`[data-testid=signup-form] button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=dashboard]`)),
+		// A second team, so that the team switcher shows too.
+		chromedp.Navigate(a.URL+"/teams/new"),
+		chromedp.WaitVisible(chromedp.CSS(`input[name=name]`)),
+		chromedp.SendKeys(chromedp.CSS(`input[name=name]`), "Quarterly Planning and Operations Excellence Working Group"),
+		clickAndLoad(`form[action="/teams"] button[type=submit]`),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=team-switcher]`)),
+	)
+	sameRow, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(function () {
+		var brand = document.querySelector('.brand').getBoundingClientRect();
+		var tools = document.querySelector('.topbar-tools').getBoundingClientRect();
+		var tops = Array.prototype.map.call(document.querySelectorAll('.mainnav li'), function (li) { return li.getBoundingClientRect().top; });
+		var oneLine = function (sel) {
+			var e = document.querySelector(sel);
+			return !!e && e.getClientRects().length === 1 && e.getBoundingClientRect().height < 2.5 * parseFloat(getComputedStyle(e).fontSize);
+		};
+		return tools.top < brand.bottom && tools.bottom > brand.top && new Set(tops).size === 1 &&
+			oneLine('.menu-name') && oneLine('#team-switch');
+	})()`))
+	require.NoError(t, err)
+	if !sameRow {
+		saveScreenshot(ctx, t, "long-name-header-wrapped")
+		why, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`JSON.stringify({
+			brand: document.querySelector('.brand').getBoundingClientRect(), tools: document.querySelector('.topbar-tools').getBoundingClientRect(),
+			tops: Array.prototype.map.call(document.querySelectorAll('.mainnav li'), function (li) { return li.getBoundingClientRect().top; }),
+			name: document.querySelector('.menu-name').getClientRects().length})`))
+		t.Fatalf("the header wraps: %s", why)
+	}
+	title, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('.menu-name').title`))
+	require.NoError(t, err)
+	require.Equal(t, long, title, "the whole name on hover")
+	saveScreenshot(ctx, t, "long-name-header")
+}
