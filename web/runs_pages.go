@@ -109,9 +109,8 @@ func (s *Server) providerChoices(ctx context.Context, a access.Actor) (runnable,
 	if err != nil {
 		return nil, nil, err
 	}
-	instance := map[string]bool{ai.AnthropicName: s.cfg.AnthropicAPIKey != "", ai.OpenAIName: s.cfg.OpenAIAPIKey != ""}
 	for _, name := range s.ai.Names() {
-		if has, needsKey := instance[name]; needsKey && !has && !slices.Contains(saved, name) {
+		if p, _ := s.ai.Get(name); ai.NeedsKey(p) && !slices.Contains(saved, name) {
 			missing = append(missing, name)
 			continue
 		}

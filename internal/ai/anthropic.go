@@ -79,6 +79,8 @@ func (a *Anthropic) Name() string { return AnthropicName }
 // baseURL is the API's base URL, part of the key of its circuits.
 func (a *Anthropic) baseURL() string { return a.base }
 
+func (a *Anthropic) instanceKey() bool { return a.apiKey != "" }
+
 // ValidateStep checks that a step names a model, any model, and that its
 // options are max_tokens and system with values in range.
 func (a *Anthropic) ValidateStep(model string, options map[string]any) map[string]string {

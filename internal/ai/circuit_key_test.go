@@ -95,3 +95,20 @@ func TestCircuitKeyEncoding(t *testing.T) {
 	_, ok = ai.InstanceCircuit("x", "").TeamID()
 	require.False(t, ok)
 }
+
+func TestNeedsKeyWhenTheInstanceHasNone(t *testing.T) {
+	circuits := ai.NewCircuits(ai.CircuitConfig{})
+	for _, c := range []struct {
+		name string
+		p    ai.Provider
+		want bool
+	}{
+		{"anthropic without an instance key", ai.NewAnthropic(ai.AnthropicConfig{}), true},
+		{"anthropic with one", ai.NewAnthropic(ai.AnthropicConfig{APIKey: "k"}), false},
+		{"openai without, wrapped", ai.NewReliable(ai.NewOpenAI(ai.OpenAIConfig{}), circuits, ai.RetryPolicy{Attempts: 1}), true},
+		{"openai with, wrapped", ai.NewReliable(ai.NewOpenAI(ai.OpenAIConfig{APIKey: "k"}), circuits, ai.RetryPolicy{Attempts: 1}), false},
+		{"simulated, no key at all", ai.NewReliable(ai.NewSimulated(1), circuits, ai.RetryPolicy{Attempts: 1}), false},
+	} {
+		require.Equal(t, c.want, ai.NeedsKey(c.p), c.name)
+	}
+}

@@ -78,6 +78,8 @@ func (o *OpenAI) Name() string { return OpenAIName }
 // baseURL is the API's base URL, part of the key of its circuits.
 func (o *OpenAI) baseURL() string { return o.base }
 
+func (o *OpenAI) instanceKey() bool { return o.apiKey != "" }
+
 // ValidateStep checks that a step names a model, any model, and that its
 // options are max_tokens, temperature and system with values in range.
 func (o *OpenAI) ValidateStep(model string, options map[string]any) map[string]string {

@@ -121,6 +121,20 @@ type teamCircuited interface{ circuitPerTeam() }
 // baseURLed is a provider that calls an API at a base URL.
 type baseURLed interface{ baseURL() string }
 
+// keyed is a provider that calls with an API key: the instance's, when it
+// has one, unless the request brings a team's.
+type keyed interface{ instanceKey() bool }
+
+// NeedsKey reports whether p, itself or wrapped in a Reliable, can be
+// called only with a team's key: it needs a key and the instance has none.
+func NeedsKey(p Provider) bool {
+	if r, ok := p.(*Reliable); ok {
+		p = r.Unwrap()
+	}
+	k, ok := p.(keyed)
+	return ok && !k.instanceKey()
+}
+
 // CircuitKey returns the circuit a request goes through: the provider, the
 // credential (the team's own key, a simulated call's team, or the
 // instance's key) and the provider's base URL.
