@@ -75,14 +75,10 @@ func (d Data) exampleBody(env string) string {
 		}
 	}
 	var inputs []templates.Input
-	for _, v := range d.Versions {
-		if v.Number == version || (version == 0 && inputs == nil) {
-			if err := json.Unmarshal([]byte(v.InputsJSON), &inputs); err != nil {
-				inputs = nil
-			}
-			if v.Number == version {
-				break
-			}
+	for _, v := range d.Versions { // newest first
+		if version == 0 || v.Number == version {
+			_ = json.Unmarshal([]byte(v.InputsJSON), &inputs) // none when unreadable: an empty body
+			break
 		}
 	}
 	body := map[string]any{}
