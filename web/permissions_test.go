@@ -19,7 +19,6 @@ import (
 	"github.com/nofxhq/nofx/internal/runs"
 	"github.com/nofxhq/nofx/internal/teams"
 	"github.com/nofxhq/nofx/internal/templates"
-	"github.com/nofxhq/nofx/web"
 )
 
 // caller is one identity the matrix calls every route as.
@@ -34,8 +33,8 @@ type caller struct {
 
 // TestRoutePermissions walks every registered route as every role of a
 // team, a user of another team, a site admin and nobody, and checks each
-// answer against the route's declared access (web.RoutePermission). A new
-// route without a declaration fails it.
+// answer against the access the route table declares for it (web/routes.go).
+// A route registered past the table fails it.
 func TestRoutePermissions(t *testing.T) {
 	t.Parallel()
 	t.Run("sqlite", func(t *testing.T) {
@@ -149,9 +148,9 @@ func checkRoutePermissions(t *testing.T, a *app) {
 		if route.Path == "/*" || strings.HasSuffix(route.Path, "/*") && route.Path != "/static/*" {
 			continue
 		}
-		want, ok := web.RoutePermission(route.Method, route.Path)
+		want, ok := a.App.Web.AccessOf(route.Method, route.Path)
 		if !ok {
-			t.Errorf("%s %s has no declared access in web/permissions.go", route.Method, route.Path)
+			t.Errorf("%s %s is registered without its access (register it in web/routes.go)", route.Method, route.Path)
 			continue
 		}
 		registered[route.Method+" "+route.Path] = true
@@ -200,8 +199,8 @@ func checkRoutePermissions(t *testing.T, a *app) {
 			}
 		}
 	}
-	for _, route := range web.DeclaredRoutes() {
-		require.True(t, registered[route], "%s is declared but not registered", route)
+	for _, route := range a.App.Web.RouteTable() {
+		require.True(t, registered[route.Method+" "+route.Path], "%s %s is in the route table but not registered", route.Method, route.Path)
 	}
 }
 

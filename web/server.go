@@ -103,6 +103,8 @@ type Server struct {
 	dbOutage *db.Outage
 	stopOnce sync.Once
 	echo     *echo.Echo
+	// table is every route with its access, as routes registers them.
+	table []Route
 }
 
 // New builds the server and its routes.

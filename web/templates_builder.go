@@ -56,13 +56,6 @@ func (s *Server) renderBuilder(c echo.Context, status int, b templatesview.Build
 
 // newTemplatePage is the builder for a new template, with one step to start.
 func (s *Server) newTemplatePage(c echo.Context) error {
-	a, err := actor(c)
-	if err != nil {
-		return err
-	}
-	if err := a.Can(access.TemplatesWrite); err != nil {
-		return err
-	}
 	provider, model := s.defaultModel()
 	b := templatesview.Builder{Steps: []templatesview.BuilderStep{{Kind: runs.KindLLM, Provider: provider, Model: model}}, Focus: "template-slug"}
 	return s.renderBuilder(c, http.StatusOK, b)
@@ -72,9 +65,6 @@ func (s *Server) newTemplatePage(c echo.Context) error {
 func (s *Server) editTemplatePage(c echo.Context) error {
 	a, err := actor(c)
 	if err != nil {
-		return err
-	}
-	if err := a.Can(access.TemplatesWrite); err != nil {
 		return err
 	}
 	t, v, err := s.templates.Get(c.Request().Context(), a, c.Param("slug"))
@@ -135,13 +125,6 @@ func (s *Server) useComparedModel(c echo.Context, a access.Actor, slug, rawID, c
 // builderUpdate applies a structure-changing button (add, remove or move a
 // step or an input, or a changed kind) and sends the builder back.
 func (s *Server) builderUpdate(c echo.Context) error {
-	a, err := actor(c)
-	if err != nil {
-		return err
-	}
-	if err := a.Can(access.TemplatesWrite); err != nil {
-		return err
-	}
 	b, err := builderForm(c)
 	if err != nil {
 		return err
@@ -176,13 +159,6 @@ func (s *Server) checkBuilder(b *templatesview.Builder) templates.Spec {
 // previewTemplate renders each step's prompt with sample inputs (the
 // defaults, or the preview panel's values) and sums up what Check finds.
 func (s *Server) previewTemplate(c echo.Context) error {
-	a, err := actor(c)
-	if err != nil {
-		return err
-	}
-	if err := a.Can(access.TemplatesWrite); err != nil {
-		return err
-	}
 	b, err := builderForm(c)
 	if err != nil {
 		return err
@@ -229,9 +205,6 @@ func (s *Server) createTemplate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := a.Can(access.TemplatesWrite); err != nil {
-		return err
-	}
 	b, err := builderForm(c)
 	if err != nil {
 		return err
@@ -258,9 +231,6 @@ func (s *Server) createTemplate(c echo.Context) error {
 func (s *Server) saveTemplate(c echo.Context) error {
 	a, err := actor(c)
 	if err != nil {
-		return err
-	}
-	if err := a.Can(access.TemplatesWrite); err != nil {
 		return err
 	}
 	ctx := c.Request().Context()
@@ -299,9 +269,6 @@ func (s *Server) saveTemplate(c echo.Context) error {
 func (s *Server) importTemplate(c echo.Context) error {
 	a, err := actor(c)
 	if err != nil {
-		return err
-	}
-	if err := a.Can(access.TemplatesWrite); err != nil {
 		return err
 	}
 	im := templatesview.Import{JSON: c.FormValue("json"), Note: c.FormValue("note")}

@@ -1,5 +1,6 @@
 // Command nofx runs the NOFX control plane: nofx serve, migrate, users,
-// tokens, plans, teams and version.
+// tokens, plans, teams, backup, restore, export, import, routes and
+// version.
 package main
 
 import (
@@ -34,6 +35,7 @@ Commands:
   restore --from FILE        put a backup in place (no server may be running)
   export [--out FILE]        write every table as JSON lines (to stdout by default)
   import [--from FILE]       read an export into a new database (from stdin by default)
+  routes                     list the HTTP routes and who may call each
   version                    print the version
 
 Configuration comes from the environment; see README.md.
@@ -74,6 +76,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		err = exportCmd(ctx, args, stdout, stderr, getenv)
 	case "import":
 		err = importCmd(ctx, args, stdout, stderr, getenv)
+	case "routes":
+		err = routes(stdout)
 	case "version":
 		fmt.Fprintln(stdout, "nofx", version.String())
 	case "help", "-h", "--help":

@@ -494,6 +494,28 @@ func TestVersion(t *testing.T) {
 	require.True(t, strings.HasPrefix(out, "nofx "), "version prints %q", out)
 }
 
+// TestRoutes checks that `nofx routes` prints the route table with each
+// route's access, without a database.
+func TestRoutes(t *testing.T) {
+	t.Parallel()
+	c := &cli{t: t, env: map[string]string{}}
+	out := c.mustRun("routes")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	require.Equal(t, []string{"METHOD", "PATH", "ACCESS"}, strings.Fields(lines[0]))
+	rows := map[string]string{}
+	for _, line := range lines[1:] {
+		f := strings.Fields(line)
+		require.GreaterOrEqual(t, len(f), 3, "%q", line)
+		rows[f[0]+" "+f[1]] = strings.Join(f[2:], " ")
+	}
+	require.Equal(t, "public", rows["GET /healthz"])
+	require.Equal(t, "runs:read", rows["GET /runs"])
+	require.Equal(t, "runs:cancel (scoped)", rows["POST /api/v1/runs/:id/cancel"])
+	require.Equal(t, "site admin", rows["GET /admin"])
+	require.Equal(t, "users only", rows["POST /api/v1/teams"])
+	require.Greater(t, len(rows), 100)
+}
+
 func TestUnknownCommand(t *testing.T) {
 	t.Parallel()
 	c := &cli{t: t, env: map[string]string{}}
