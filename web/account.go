@@ -1,6 +1,7 @@
 package web
 
 import (
+	"cmp"
 	"errors"
 	"net/http"
 	"strings"
@@ -26,7 +27,7 @@ func (s *Server) home(c echo.Context) error {
 func (s *Server) signupPage(c echo.Context) error {
 	next := safeNext(c.QueryParam("next"))
 	if who(c).User != nil {
-		return c.Redirect(http.StatusSeeOther, orDefault(next, "/runs"))
+		return c.Redirect(http.StatusSeeOther, cmp.Or(next, "/runs"))
 	}
 	if err := s.signupAllowed(c, next); err != nil {
 		return err
@@ -81,13 +82,13 @@ func (s *Server) signup(c echo.Context) error {
 	}
 	s.log.Info("user signed up", "user_id", user.ID, "site_admin", user.IsSiteAdmin)
 	s.addFlash(c, "success", "Welcome to NOFX! Your personal team is ready.")
-	return redirect(c, orDefault(form.Next, "/runs"))
+	return redirect(c, cmp.Or(form.Next, "/runs"))
 }
 
 func (s *Server) loginPage(c echo.Context) error {
 	next := safeNext(c.QueryParam("next"))
 	if who(c).User != nil {
-		return c.Redirect(http.StatusSeeOther, orDefault(next, "/runs"))
+		return c.Redirect(http.StatusSeeOther, cmp.Or(next, "/runs"))
 	}
 	form := authviews.LoginForm{Next: next, Email: strings.TrimSpace(c.QueryParam("email")), SignupClosed: s.cfg.Signup == config.SignupClosed}
 	return s.render(c, http.StatusOK, page{Title: "Log in", Content: authviews.Login(form)})
@@ -107,7 +108,7 @@ func (s *Server) login(c echo.Context) error {
 	if err := s.startSession(c, user.ID); err != nil {
 		return err
 	}
-	return redirect(c, orDefault(form.Next, "/runs"))
+	return redirect(c, cmp.Or(form.Next, "/runs"))
 }
 
 // startSession signs userID in, replacing any session the browser had.
@@ -165,12 +166,5 @@ func (s *Server) switchTeam(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return redirect(c, orDefault(safeNext(c.FormValue("next")), "/runs")) // back to what asked for the switch
-}
-
-func orDefault(v, def string) string {
-	if v == "" {
-		return def
-	}
-	return v
+	return redirect(c, cmp.Or(safeNext(c.FormValue("next")), "/runs")) // back to what asked for the switch
 }

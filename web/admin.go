@@ -1,21 +1,19 @@
 package web
 
 import (
-	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"strings"
 
-	"github.com/jmoiron/sqlx"
 	"github.com/labstack/echo/v4"
 
 	"github.com/nofxhq/nofx/internal/ai"
 	"github.com/nofxhq/nofx/internal/audit"
 	"github.com/nofxhq/nofx/internal/db"
-	"github.com/nofxhq/nofx/internal/live"
+	"github.com/nofxhq/nofx/internal/instance"
 	"github.com/nofxhq/nofx/internal/pricing"
 	"github.com/nofxhq/nofx/internal/validation"
+	"github.com/nofxhq/nofx/internal/version"
 	"github.com/nofxhq/nofx/views/admin"
 )
 
@@ -29,90 +27,52 @@ func auditEntry(c echo.Context, action, target, summary string) audit.Entry {
 	return e
 }
 
-func (s *Server) circuitsPage(c echo.Context) error {
+// siteAdminOf is the request's site admin as the audit log names them (the
+// admin routes let only site admins through).
+func siteAdminOf(c echo.Context) instance.Admin {
+	u := who(c).User
+	return instance.Admin{UserID: u.ID, Email: u.Email}
+}
+
+// adminPage is the instance's overview: its sizes and last days.
+func (s *Server) adminPage(c echo.Context) error {
 	ctx := c.Request().Context()
-	resets, err := audit.Recent(ctx, s.db, "circuit.reset", 20)
+	counts, err := s.instance.Counts(ctx)
 	if err != nil {
 		return err
 	}
-	states := s.circuits.States()
-	teams, err := s.circuitTeams(ctx, states)
+	activity, err := s.instance.Activity(ctx)
+	if err != nil {
+		return err
+	}
+	o := admin.Overview{Version: version.String(), Database: string(s.db.Dialect), GeneratedSecret: s.cfg.SessionSecretGenerated,
+		SchemaVersion: counts.SchemaVersion, Users: counts.Users, Teams: counts.Teams, ActiveSessions: counts.ActiveSessions, Activity: activity}
+	return s.render(c, http.StatusOK, page{Title: "Admin", Nav: "admin", Content: admin.Page(o)})
+}
+
+func (s *Server) circuitsPage(c echo.Context) error {
+	r, err := s.instance.CircuitReport(c.Request().Context())
 	if err != nil {
 		return err
 	}
 	return s.render(c, http.StatusOK, page{Title: "Provider circuits", Nav: "admin",
-		Content: admin.Circuits(admin.CircuitsData{Circuits: states, Teams: teams, Resets: resets, Now: db.Now()})})
+		Content: admin.Circuits(admin.CircuitsData{Circuits: r.States, Teams: r.Teams, Resets: r.Resets, Now: db.Now()})})
 }
 
-// circuitTeams returns the names of the teams whose keys have circuits, by id.
-func (s *Server) circuitTeams(ctx context.Context, states []ai.CircuitState) (map[int64]string, error) {
-	var ids []any
-	for _, st := range states {
-		if id, ok := st.Key.TeamID(); ok {
-			ids = append(ids, id)
-		}
-	}
-	names := map[int64]string{}
-	if len(ids) == 0 {
-		return names, nil
-	}
-	var rows []struct {
-		ID   int64  `db:"id"`
-		Name string `db:"name"`
-	}
-	query := `SELECT id, name FROM teams WHERE id IN (?` + strings.Repeat(", ?", len(ids)-1) + `)`
-	if err := db.Select(ctx, s.db, &rows, query, ids...); err != nil {
-		return nil, fmt.Errorf("admin: names of teams with circuits: %w", err)
-	}
-	for _, r := range rows {
-		names[r.ID] = r.Name
-	}
-	return names, nil
-}
-
-// resetCircuit closes a circuit now, in this process and the others, and
-// records who did it. The form names the circuit by its scope and base URL;
-// without a scope every circuit of the provider is reset.
+// resetCircuit closes a circuit now, in every process. The form names the
+// circuit by its scope and base URL; without a scope every circuit of the
+// provider is reset.
 func (s *Server) resetCircuit(c echo.Context) error {
-	ctx := c.Request().Context()
 	key := ai.CircuitKey{Provider: c.Param("provider"), Scope: strings.TrimSpace(c.FormValue("scope")), BaseURL: strings.TrimSpace(c.FormValue("base_url"))}
-	var (
-		targets []ai.CircuitState
-		message = key.Provider // what the other processes reset: a provider name means all its circuits
-		target  = key.Provider
-	)
-	if key.Scope == "" {
-		targets = s.circuits.ProviderStates(key.Provider)
-	} else {
-		targets = []ai.CircuitState{s.circuits.State(key)}
-		message, target = key.Encode(), key.String()
-	}
-	err := db.WithTx(ctx, s.db, func(tx *sqlx.Tx) error {
-		if len(targets) == 0 {
-			return ai.ErrNoCircuit
-		}
-		summaries := make([]string, 0, len(targets))
-		for _, before := range targets {
-			if err := s.circuits.Reset(before.Key); err != nil {
-				return err
-			}
-			summaries = append(summaries, "was "+before.State+", last error: "+orDefault(before.LastError, "none"))
-		}
-		summary := summaries[0]
-		if len(targets) > 1 {
-			summary = fmt.Sprintf("%d circuits; %s", len(targets), strings.Join(summaries, "; "))
-		}
-		return audit.Record(ctx, tx, auditEntry(c, "circuit.reset", target, summary))
-	})
+	by := siteAdminOf(c)
+	target, err := s.instance.ResetCircuit(c.Request().Context(), by, key)
 	if errors.Is(err, ai.ErrNoCircuit) {
 		return echo.NewHTTPError(http.StatusNotFound, "There is no such circuit.")
 	}
 	if err != nil {
 		return err
 	}
-	// Every process keeps its own circuits: tell the others (on PostgreSQL).
-	s.broker.Publish(context.WithoutCancel(ctx), live.Message{RunID: live.SystemTopic, Kind: live.KindCircuitReset, Text: message})
-	s.log.Warn("circuit reset by hand", "circuit", target, "by", who(c).User.Email)
+	s.log.Warn("circuit reset by hand", "circuit", target, "by", by.Email)
 	s.addFlash(c, "success", "The "+target+" circuit is closed again.")
 	return redirect(c, "/admin/circuits")
 }
@@ -122,14 +82,14 @@ func (s *Server) pricesPage(c echo.Context) error {
 }
 
 func (s *Server) renderPrices(c echo.Context, status int, form admin.PriceForm) error {
-	prices, err := pricing.List(c.Request().Context(), s.db)
+	prices, err := s.instance.Prices(c.Request().Context())
 	if err != nil {
 		return err
 	}
 	return s.render(c, status, page{Title: "Model prices", Nav: "admin", Content: admin.Prices(prices, form)})
 }
 
-// setPrice adds or changes a model's price, and records who did it.
+// setPrice adds or changes a model's price.
 func (s *Server) setPrice(c echo.Context) error {
 	form := admin.PriceForm{
 		Provider: strings.TrimSpace(c.FormValue("provider")), Model: strings.TrimSpace(c.FormValue("model")),
@@ -138,20 +98,14 @@ func (s *Server) setPrice(c echo.Context) error {
 	errs := validation.Errors{}
 	input, err := pricing.ParseDollars(form.Input)
 	if err != nil {
-		errs.Add("input", strings.ToUpper(err.Error()[:1])+err.Error()[1:]+".")
+		errs.Add("input", sentence(err))
 	}
 	output, err := pricing.ParseDollars(form.Output)
 	if err != nil {
-		errs.Add("output", strings.ToUpper(err.Error()[:1])+err.Error()[1:]+".")
+		errs.Add("output", sentence(err))
 	}
 	if err := errs.Err(); err == nil {
-		err = db.WithTx(c.Request().Context(), s.db, func(tx *sqlx.Tx) error {
-			if err := pricing.Set(c.Request().Context(), tx, form.Provider, form.Model, input, output, who(c).User.ID); err != nil {
-				return err
-			}
-			return audit.Record(c.Request().Context(), tx, auditEntry(c, "price.set", form.Provider+"/"+form.Model,
-				"input "+pricing.FormatDollars(input)+", output "+pricing.FormatDollars(output)+" per million tokens"))
-		})
+		err = s.instance.SetPrice(c.Request().Context(), siteAdminOf(c), form.Provider, form.Model, input, output)
 		if err == nil {
 			s.addFlash(c, "success", "Price of "+form.Provider+"/"+form.Model+" saved.")
 			return redirect(c, "/admin/prices")
@@ -162,4 +116,19 @@ func (s *Server) setPrice(c echo.Context) error {
 	}
 	form.Errors = errs
 	return s.renderPrices(c, http.StatusUnprocessableEntity, form)
+}
+
+// outboxPage shows the mail kept instead of sent.
+func (s *Server) outboxPage(c echo.Context) error {
+	msgs, err := s.instance.Outbox(c.Request().Context(), 50)
+	if err != nil {
+		return err
+	}
+	return s.render(c, http.StatusOK, page{Title: "Outbox", Nav: "admin", Content: admin.Outbox(msgs)})
+}
+
+// sentence is an error message as a sentence: capitalised, with a full stop.
+func sentence(err error) string {
+	msg := err.Error()
+	return strings.ToUpper(msg[:1]) + msg[1:] + "."
 }

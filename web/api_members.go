@@ -86,7 +86,7 @@ func (s *Server) apiListMembers(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	list, err := s.members().List(c.Request().Context(), a)
+	list, err := s.members.List(c.Request().Context(), a)
 	if err != nil {
 		return err
 	}
@@ -111,10 +111,10 @@ func (s *Server) apiChangeMemberRole(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	if err := s.members().ChangeRole(ctx, a, userID, req.Role); err != nil {
+	if err := s.members.ChangeRole(ctx, a, userID, req.Role); err != nil {
 		return err
 	}
-	m, err := s.members().Get(ctx, a, userID)
+	m, err := s.members.Get(ctx, a, userID)
 	if err != nil {
 		return err
 	}
@@ -130,7 +130,7 @@ func (s *Server) apiRemoveMember(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.members().Remove(c.Request().Context(), a, userID); err != nil {
+	if err := s.members.Remove(c.Request().Context(), a, userID); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)

@@ -16,11 +16,6 @@ import (
 	view "github.com/nofxhq/nofx/views/apikeys"
 )
 
-// apiKeys is the API keys service on the server's database.
-func (s *Server) apiKeys() *apikeys.Service {
-	return &apikeys.Service{DB: s.db}
-}
-
 func (s *Server) apiKeysPage(c echo.Context) error {
 	return s.renderAPIKeys(c, http.StatusOK, view.Data{})
 }
@@ -32,7 +27,7 @@ func (s *Server) renderAPIKeys(c echo.Context, status int, d view.Data) error {
 	if err != nil {
 		return err
 	}
-	if d.Keys, err = s.apiKeys().List(c.Request().Context(), a); err != nil {
+	if d.Keys, err = s.apiKeys.List(c.Request().Context(), a); err != nil {
 		return err
 	}
 	d.Now = db.Now()
@@ -68,7 +63,7 @@ func (s *Server) createAPIKey(c echo.Context) error {
 		}
 		expires = &t
 	}
-	key, secret, err := s.apiKeys().CreateKey(c.Request().Context(), a, form.Name, teams.Role(form.Role), expires)
+	key, secret, err := s.apiKeys.CreateKey(c.Request().Context(), a, form.Name, teams.Role(form.Role), expires)
 	var verrs validation.Errors
 	if errors.As(err, &verrs) {
 		form.Errors = verrs
@@ -90,7 +85,7 @@ func (s *Server) revokeAPIKey(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.apiKeys().RevokeKey(c.Request().Context(), a, id); err != nil {
+	if err := s.apiKeys.RevokeKey(c.Request().Context(), a, id); err != nil {
 		return err
 	}
 	s.addFlash(c, "success", "The key is revoked; requests with it are refused from now on.")
@@ -134,7 +129,7 @@ func (s *Server) apiListKeys(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	keys, err := s.apiKeys().List(c.Request().Context(), a)
+	keys, err := s.apiKeys.List(c.Request().Context(), a)
 	if err != nil {
 		return err
 	}
@@ -163,7 +158,7 @@ func (s *Server) apiCreateKey(c echo.Context) error {
 		}
 		expires = &t
 	}
-	key, secret, err := s.apiKeys().CreateKey(c.Request().Context(), a, req.Name, teams.Role(req.Role), expires)
+	key, secret, err := s.apiKeys.CreateKey(c.Request().Context(), a, req.Name, teams.Role(req.Role), expires)
 	if err != nil {
 		return err
 	}
@@ -180,7 +175,7 @@ func (s *Server) apiRevokeKey(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.apiKeys().RevokeKey(c.Request().Context(), a, id); err != nil {
+	if err := s.apiKeys.RevokeKey(c.Request().Context(), a, id); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)

@@ -11,10 +11,8 @@ import (
 	"github.com/nofxhq/nofx/internal/billing"
 	"github.com/nofxhq/nofx/internal/db"
 	"github.com/nofxhq/nofx/internal/invites"
-	"github.com/nofxhq/nofx/internal/mail"
 	"github.com/nofxhq/nofx/internal/teams"
 	"github.com/nofxhq/nofx/internal/validation"
-	"github.com/nofxhq/nofx/views/admin"
 	view "github.com/nofxhq/nofx/views/invites"
 )
 
@@ -217,13 +215,4 @@ func (s *Server) acceptInvite(c echo.Context) error {
 	}
 	s.addFlash(c, "success", "You joined "+inv.TeamName+" as "+string(inv.Role)+"; it is now your current team.")
 	return redirect(c, "/runs")
-}
-
-// outboxPage shows site admins the mail kept instead of sent.
-func (s *Server) outboxPage(c echo.Context) error {
-	msgs, err := mail.List(c.Request().Context(), s.db, 50)
-	if err != nil {
-		return err
-	}
-	return s.render(c, http.StatusOK, page{Title: "Outbox", Nav: "admin", Content: admin.Outbox(msgs)})
 }

@@ -9,13 +9,9 @@ import (
 
 	"github.com/nofxhq/nofx/internal/access"
 	"github.com/nofxhq/nofx/internal/db"
-	"github.com/nofxhq/nofx/internal/members"
-	"github.com/nofxhq/nofx/internal/teams"
 	"github.com/nofxhq/nofx/internal/validation"
 	"github.com/nofxhq/nofx/views/team"
 )
-
-func (s *Server) members() *members.Service { return &members.Service{DB: s.db} }
 
 // membersPage lists the current team's members with the actions the
 // viewer's role allows.
@@ -30,7 +26,7 @@ func (s *Server) renderMembers(c echo.Context, status int, d team.MembersData) e
 		return err
 	}
 	m := who(c).Team
-	if d.Members, err = teams.Members(c.Request().Context(), s.db, a.TeamID); err != nil {
+	if d.Members, err = s.members.List(c.Request().Context(), a); err != nil {
 		return err
 	}
 	d.Team, d.Me = *m, a.UserID
@@ -66,7 +62,7 @@ func (s *Server) memberAction(c echo.Context, form string, op func(a access.Acto
 func (s *Server) changeMemberRole(c echo.Context) error {
 	done := false
 	err := s.memberAction(c, "role", func(a access.Actor, userID int64) error {
-		if err := s.members().ChangeRole(c.Request().Context(), a, userID, c.FormValue("role")); err != nil {
+		if err := s.members.ChangeRole(c.Request().Context(), a, userID, c.FormValue("role")); err != nil {
 			return err
 		}
 		done = true
@@ -83,7 +79,7 @@ func (s *Server) changeMemberRole(c echo.Context) error {
 func (s *Server) removeMember(c echo.Context) error {
 	done := false
 	err := s.memberAction(c, "remove", func(a access.Actor, userID int64) error {
-		if err := s.members().Remove(c.Request().Context(), a, userID); err != nil {
+		if err := s.members.Remove(c.Request().Context(), a, userID); err != nil {
 			return err
 		}
 		done = true
@@ -107,7 +103,7 @@ func (s *Server) leaveTeam(c echo.Context) error {
 		return s.renderMembers(c, http.StatusUnprocessableEntity, team.MembersData{Form: "leave",
 			Errors: validation.Errors{"team_id": "Use the Leave button on this team's members page."}})
 	}
-	err = s.members().Leave(c.Request().Context(), a)
+	err = s.members.Leave(c.Request().Context(), a)
 	var verrs validation.Errors
 	if errors.As(err, &verrs) {
 		return s.renderMembers(c, http.StatusUnprocessableEntity, team.MembersData{Form: "leave", Errors: verrs})
@@ -126,7 +122,7 @@ func (s *Server) transferOwnership(c echo.Context) error {
 		return err
 	}
 	to, _ := strconv.ParseInt(c.FormValue("user_id"), 10, 64) // a bad value is 0: "choose a member"
-	err = s.members().TransferOwnership(c.Request().Context(), a, to)
+	err = s.members.TransferOwnership(c.Request().Context(), a, to)
 	var verrs validation.Errors
 	if errors.As(err, &verrs) {
 		return s.renderMembers(c, http.StatusUnprocessableEntity, team.MembersData{Form: "transfer", Errors: verrs})
@@ -145,7 +141,7 @@ func (s *Server) deleteTeam(c echo.Context) error {
 		return err
 	}
 	confirm := c.FormValue("confirm")
-	err = s.members().Delete(c.Request().Context(), a, confirm)
+	err = s.members.Delete(c.Request().Context(), a, confirm)
 	var verrs validation.Errors
 	if errors.As(err, &verrs) {
 		return s.renderMembers(c, http.StatusUnprocessableEntity, team.MembersData{Form: "delete", Errors: verrs, Confirm: confirm})

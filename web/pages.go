@@ -6,12 +6,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/nofxhq/nofx/internal/auth"
-	"github.com/nofxhq/nofx/internal/db"
-	"github.com/nofxhq/nofx/internal/instance"
 	"github.com/nofxhq/nofx/internal/teams"
-	"github.com/nofxhq/nofx/internal/version"
-	"github.com/nofxhq/nofx/views/admin"
 )
 
 // currentTeam returns the team the signed-in user is working in; a user
@@ -21,28 +16,6 @@ func currentTeam(c echo.Context) (*teams.Membership, error) {
 		return t, nil
 	}
 	return nil, echo.NewHTTPError(http.StatusForbidden, "You are not a member of any team.")
-}
-
-func (s *Server) adminPage(c echo.Context) error {
-	ctx := c.Request().Context()
-	o := admin.Overview{Version: version.String(), Database: string(s.db.Dialect), GeneratedSecret: s.cfg.SessionSecretGenerated}
-	var err error
-	if o.SchemaVersion, _, err = s.db.MigrationVersions(ctx); err != nil {
-		return err
-	}
-	if o.Users, err = auth.CountUsers(ctx, s.db); err != nil {
-		return err
-	}
-	if err := db.Get(ctx, s.db, &o.Teams, `SELECT COUNT(*) FROM teams`); err != nil {
-		return err
-	}
-	if err := db.Get(ctx, s.db, &o.ActiveSessions, `SELECT COUNT(*) FROM sessions WHERE expires_at > ?`, db.Now()); err != nil {
-		return err
-	}
-	if o.Activity, err = instance.Read(ctx, s.db, db.Now()); err != nil {
-		return err
-	}
-	return s.render(c, http.StatusOK, page{Title: "Admin", Nav: "admin", Content: admin.Page(o)})
 }
 
 // formInt64 reads a whole number from a form field; anything else is a 400.

@@ -14,6 +14,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/nofxhq/nofx/internal/ai"
+	"github.com/nofxhq/nofx/internal/apikeys"
 	"github.com/nofxhq/nofx/internal/auth"
 	"github.com/nofxhq/nofx/internal/billing"
 	"github.com/nofxhq/nofx/internal/comparisons"
@@ -22,8 +23,10 @@ import (
 	"github.com/nofxhq/nofx/internal/deployments"
 	"github.com/nofxhq/nofx/internal/engine"
 	"github.com/nofxhq/nofx/internal/health"
+	"github.com/nofxhq/nofx/internal/instance"
 	"github.com/nofxhq/nofx/internal/invites"
 	"github.com/nofxhq/nofx/internal/live"
+	"github.com/nofxhq/nofx/internal/members"
 	"github.com/nofxhq/nofx/internal/metrics"
 	"github.com/nofxhq/nofx/internal/providerkeys"
 	"github.com/nofxhq/nofx/internal/ratelimit"
@@ -57,6 +60,10 @@ type Deps struct {
 	Health *health.Checker
 	// Comparisons replays finished steps on other models.
 	Comparisons *comparisons.Service
+	Members     *members.Service
+	APIKeys     *apikeys.Service
+	// Instance reads the admin overview and changes instance settings.
+	Instance *instance.Service
 	// StreamKeepalive is how often an idle event stream sends a comment and
 	// reads its run again; sseKeepalive when 0 (tests make it short).
 	StreamKeepalive time.Duration
@@ -84,6 +91,9 @@ type Server struct {
 	stripeHook *billing.Webhook // nil: local billing
 	health     *health.Checker
 	compare    *comparisons.Service
+	members    *members.Service
+	apiKeys    *apikeys.Service
+	instance   *instance.Service
 	flash      *sessions.CookieStore
 	// limits are the rate limit tiers; csrfKey signs CSRF tokens.
 	limits  ratelimit.Set
@@ -130,6 +140,9 @@ func New(d Deps) *Server {
 		stripeHook: d.StripeHook,
 		health:     d.Health,
 		compare:    d.Comparisons,
+		members:    d.Members,
+		apiKeys:    d.APIKeys,
+		instance:   d.Instance,
 		flash:      sessions.NewCookieStore(d.Config.SessionSecret),
 		limits:     ratelimit.FromConfig(d.Config),
 		csrfKey:    csrfKey(d.Config.SessionSecret),

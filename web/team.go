@@ -7,7 +7,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/nofxhq/nofx/internal/access"
-	"github.com/nofxhq/nofx/internal/teams"
 	"github.com/nofxhq/nofx/internal/validation"
 	"github.com/nofxhq/nofx/views/team"
 )
@@ -28,7 +27,7 @@ func (s *Server) renderTeam(c echo.Context, status int, d team.Data) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	members, err := teams.Members(ctx, s.db, t.ID)
+	members, err := s.members.List(ctx, a)
 	if err != nil {
 		return err
 	}

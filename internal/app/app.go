@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nofxhq/nofx/internal/ai"
+	"github.com/nofxhq/nofx/internal/apikeys"
 	"github.com/nofxhq/nofx/internal/auth"
 	"github.com/nofxhq/nofx/internal/billing"
 	"github.com/nofxhq/nofx/internal/comparisons"
@@ -19,9 +20,11 @@ import (
 	"github.com/nofxhq/nofx/internal/deployments"
 	"github.com/nofxhq/nofx/internal/engine"
 	"github.com/nofxhq/nofx/internal/health"
+	"github.com/nofxhq/nofx/internal/instance"
 	"github.com/nofxhq/nofx/internal/invites"
 	"github.com/nofxhq/nofx/internal/live"
 	"github.com/nofxhq/nofx/internal/mail"
+	"github.com/nofxhq/nofx/internal/members"
 	"github.com/nofxhq/nofx/internal/metrics"
 	"github.com/nofxhq/nofx/internal/nodes"
 	"github.com/nofxhq/nofx/internal/providerkeys"
@@ -78,7 +81,11 @@ type App struct {
 	Scheduler   *deployments.Scheduler
 	Billing     *billing.Service
 	Comparisons *comparisons.Service
-	Warnings    *billing.WarningMailer
+	Members     *members.Service
+	APIKeys     *apikeys.Service
+	// Instance is what site admins do to the whole instance.
+	Instance *instance.Service
+	Warnings *billing.WarningMailer
 	// Stripe and StripeWebhook sell plans when STRIPE_SECRET_KEY is set;
 	// nil otherwise (local billing).
 	Stripe        *billing.Stripe
@@ -168,6 +175,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, migrate bool
 	a.Scheduler = &deployments.Scheduler{Service: a.Deployments, Every: tune.ScheduleEvery}
 	a.Billing = &billing.Service{DB: d, Waker: a.Runs}
 	a.Comparisons = &comparisons.Service{DB: d, Runs: a.Runs}
+	a.Members = &members.Service{DB: d}
+	a.APIKeys = &apikeys.Service{DB: d}
+	a.Instance = &instance.Service{DB: d, Circuits: a.Circuits, Broker: a.Broker}
 	a.Warnings = &billing.WarningMailer{DB: d, Mailer: a.Mailer, BaseURL: cfg.BaseURL, Every: tune.ScheduleEvery, Log: log}
 	a.Health = &health.Checker{DB: d, DataDir: cfg.DataDir, SMTP: cfg.SMTPURL != "", Mail: a.Mail, Recent: a.Metrics.Recent,
 		Workers: cfg.Workers, Running: a.Engine.Running}
@@ -197,6 +207,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, migrate bool
 		StripeHook:  a.StripeWebhook,
 		Health:      a.Health,
 		Comparisons: a.Comparisons,
+		Members:     a.Members,
+		APIKeys:     a.APIKeys,
+		Instance:    a.Instance,
 
 		StreamKeepalive: tune.StreamKeepalive,
 	})
