@@ -83,9 +83,9 @@ func (s *Server) teamsPage(c echo.Context) error {
 
 // setTeamPlan moves a team to a plan by hand.
 func (s *Server) setTeamPlan(c echo.Context) error {
-	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
-	if err != nil || id < 1 {
-		return echo.NewHTTPError(http.StatusNotFound, "There is no such team.")
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
 	}
 	planID := strings.TrimSpace(c.FormValue("plan"))
 	err = s.billing.SetTeamPlan(c.Request().Context(), auditEntry(c, "", "", ""), id, planID)

@@ -3,7 +3,6 @@ package web
 import (
 	"fmt"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -72,15 +71,6 @@ func toComparisonJSON(v comparisons.View) comparisonJSON {
 	return out
 }
 
-// comparisonID reads the :id path parameter; a malformed one is not found.
-func comparisonID(c echo.Context) (int64, error) {
-	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
-	if err != nil || id < 1 {
-		return 0, echo.NewHTTPError(http.StatusNotFound, "There is no such comparison.")
-	}
-	return id, nil
-}
-
 // apiCompareStep replays a finished run's step on other models.
 func (s *Server) apiCompareStep(c echo.Context) error {
 	a, runID, err := actorAndRun(c)
@@ -109,7 +99,7 @@ func (s *Server) apiGetComparison(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	id, err := comparisonID(c)
+	id, err := pathID(c, "id")
 	if err != nil {
 		return err
 	}
@@ -126,7 +116,7 @@ func (s *Server) apiPreferCandidate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	id, err := comparisonID(c)
+	id, err := pathID(c, "id")
 	if err != nil {
 		return err
 	}
@@ -150,7 +140,7 @@ func (s *Server) apiDeleteComparison(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	id, err := comparisonID(c)
+	id, err := pathID(c, "id")
 	if err != nil {
 		return err
 	}

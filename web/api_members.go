@@ -7,7 +7,6 @@ package web
 import (
 	"errors"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -72,15 +71,6 @@ type createInviteRequest struct {
 	Role  string `json:"role"`
 }
 
-// memberIDParam reads the :user path parameter; a malformed one is not found.
-func memberIDParam(c echo.Context) (int64, error) {
-	id, err := strconv.ParseInt(c.Param("user"), 10, 64)
-	if err != nil || id <= 0 {
-		return 0, db.ErrNotFound
-	}
-	return id, nil
-}
-
 func (s *Server) apiListMembers(c echo.Context) error {
 	a, err := actor(c)
 	if err != nil {
@@ -102,7 +92,7 @@ func (s *Server) apiChangeMemberRole(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	userID, err := memberIDParam(c)
+	userID, err := pathID(c, "user")
 	if err != nil {
 		return err
 	}
@@ -126,7 +116,7 @@ func (s *Server) apiRemoveMember(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	userID, err := memberIDParam(c)
+	userID, err := pathID(c, "user")
 	if err != nil {
 		return err
 	}
@@ -187,7 +177,7 @@ func (s *Server) apiRevokeInvite(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	id, err := inviteID(c)
+	id, err := pathID(c, "id")
 	if err != nil {
 		return err
 	}
@@ -202,7 +192,7 @@ func (s *Server) apiResendInvite(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	id, err := inviteID(c)
+	id, err := pathID(c, "id")
 	if err != nil {
 		return err
 	}

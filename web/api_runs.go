@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/nofxhq/nofx/internal/ai"
 	"github.com/nofxhq/nofx/internal/db"
 	"github.com/nofxhq/nofx/internal/live"
+	"github.com/nofxhq/nofx/internal/plan"
 	"github.com/nofxhq/nofx/internal/pricing"
 	"github.com/nofxhq/nofx/internal/runs"
 	"github.com/nofxhq/nofx/internal/validation"
@@ -143,7 +145,7 @@ func decodeJSON(c echo.Context, dst any) error {
 }
 
 // promptPlan is the one-step plan of a free prompt.
-func promptPlan(prompt, provider, model string) runs.Plan {
+func promptPlan(prompt, provider, model string) plan.Plan {
 	if provider == "" {
 		provider = ai.SimulatedName
 	}
@@ -154,12 +156,12 @@ func promptPlan(prompt, provider, model string) runs.Plan {
 	if len([]rune(goal)) > 80 {
 		goal = string([]rune(goal)[:79]) + "…"
 	}
-	return runs.Plan{Goal: goal, Steps: []runs.StepSpec{{Name: "prompt", Kind: runs.KindLLM, Provider: provider, Model: model, Prompt: prompt}}}
+	return plan.Plan{Goal: goal, Steps: []plan.StepSpec{{Name: "prompt", Kind: plan.KindLLM, Provider: provider, Model: model, Prompt: prompt}}}
 }
 
 // planFromRequest turns a create request into a plan, or a validation
 // error saying which of template, prompt and plan to give.
-func planFromRequest(req createRunRequest) (runs.Plan, error) {
+func planFromRequest(req createRunRequest) (plan.Plan, error) {
 	given := 0
 	for _, set := range []bool{req.Template != "", req.Prompt != "", len(req.Plan) > 0} {
 		if set {
@@ -167,21 +169,21 @@ func planFromRequest(req createRunRequest) (runs.Plan, error) {
 		}
 	}
 	if given != 1 {
-		return runs.Plan{}, validation.Errors{"plan": "Give exactly one of template, prompt or plan."}
+		return plan.Plan{}, validation.Errors{"plan": "Give exactly one of template, prompt or plan."}
 	}
 	switch {
 	case req.Template != "":
-		return runs.Plan{}, errors.New("web: a template run has no plan of its own") // apiCreateRun starts those
+		return plan.Plan{}, errors.New("web: a template run has no plan of its own") // apiCreateRun starts those
 	case req.Prompt != "":
 		if strings.TrimSpace(req.Prompt) == "" {
-			return runs.Plan{}, validation.Errors{"prompt": "Write a prompt."}
+			return plan.Plan{}, validation.Errors{"prompt": "Write a prompt."}
 		}
 		return promptPlan(req.Prompt, req.Provider, req.Model), nil
 	}
 	if req.Provider != "" || req.Model != "" {
-		return runs.Plan{}, validation.Errors{"provider": "provider and model go with a prompt; a plan names them per step."}
+		return plan.Plan{}, validation.Errors{"provider": "provider and model go with a prompt; a plan names them per step."}
 	}
-	return runs.ParsePlan(req.Plan)
+	return plan.Parse(req.Plan)
 }
 
 // startTemplateRunAPI starts a run from the current version of the
@@ -214,7 +216,7 @@ func (s *Server) apiCreateRun(c echo.Context) error {
 	if req.Template != "" && req.Prompt == "" && len(req.Plan) == 0 {
 		run, replayed, err = s.startTemplateRunAPI(c, a, req, key)
 	} else {
-		var plan runs.Plan
+		var plan plan.Plan
 		if plan, err = planFromRequest(req); err != nil {
 			return err
 		}
@@ -249,7 +251,7 @@ func listFilter(c echo.Context) (runs.ListFilter, error) {
 	default:
 		errs.Add("sort", "Use newest or cost.")
 	}
-	if f.Status != "" && !contains(runs.RunStatuses, f.Status) {
+	if f.Status != "" && !slices.Contains(runs.RunStatuses, f.Status) {
 		errs.Add("status", "Use one of "+strings.Join(runs.RunStatuses, ", ")+".")
 	}
 	for _, p := range []struct {
@@ -289,15 +291,6 @@ func listFilter(c echo.Context) (runs.ListFilter, error) {
 	return f, errs.Err()
 }
 
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
-}
-
 func (s *Server) apiListRuns(c echo.Context) error {
 	a, err := actor(c)
 	if err != nil {
@@ -321,22 +314,13 @@ func (s *Server) apiListRuns(c echo.Context) error {
 	return c.JSON(http.StatusOK, out)
 }
 
-// runID reads the :id path parameter; a malformed id is simply not found.
-func runID(c echo.Context) (int64, error) {
-	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
-	if err != nil || id < 1 {
-		return 0, echo.NewHTTPError(http.StatusNotFound, "There is no such run.")
-	}
-	return id, nil
-}
-
 // actorAndRun reads who acts and the run the path names.
 func actorAndRun(c echo.Context) (access.Actor, int64, error) {
 	a, err := actor(c)
 	if err != nil {
 		return access.Actor{}, 0, err
 	}
-	id, err := runID(c)
+	id, err := pathID(c, "id")
 	return a, id, err
 }
 

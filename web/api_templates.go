@@ -23,7 +23,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/nofxhq/nofx/internal/access"
-	"github.com/nofxhq/nofx/internal/runs"
+	"github.com/nofxhq/nofx/internal/plan"
 	"github.com/nofxhq/nofx/internal/templates"
 	"github.com/nofxhq/nofx/internal/validation"
 )
@@ -92,7 +92,7 @@ func readTemplateBody(c echo.Context) (templates.Spec, string, error) {
 	}
 	// A number that cannot be stored (such as 1e400) is a 422 naming its
 	// field, like any other value that is well-formed JSON but not valid.
-	if found := runs.OutOfRangeNumbers(body); len(found) > 0 {
+	if found := plan.OutOfRangeNumbers(body); len(found) > 0 {
 		return templates.Spec{}, "", found
 	}
 	var fields map[string]json.RawMessage

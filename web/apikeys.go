@@ -3,7 +3,6 @@ package web
 import (
 	"errors"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -81,7 +80,7 @@ func (s *Server) revokeAPIKey(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	id, err := keyIDParam(c)
+	id, err := pathID(c, "id")
 	if err != nil {
 		return err
 	}
@@ -90,15 +89,6 @@ func (s *Server) revokeAPIKey(c echo.Context) error {
 	}
 	s.addFlash(c, "success", "The key is revoked; requests with it are refused from now on.")
 	return redirect(c, "/team/api-keys")
-}
-
-// keyIDParam reads the :id of a key route; a malformed one is not found.
-func keyIDParam(c echo.Context) (int64, error) {
-	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
-	if err != nil || id <= 0 {
-		return 0, db.ErrNotFound
-	}
-	return id, nil
 }
 
 // apiKeyJSON is an API key in the API, never with its secret.
@@ -171,7 +161,7 @@ func (s *Server) apiRevokeKey(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	id, err := keyIDParam(c)
+	id, err := pathID(c, "id")
 	if err != nil {
 		return err
 	}

@@ -73,7 +73,7 @@ func (s *Server) comparisonPage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	id, err := comparisonID(c)
+	id, err := pathID(c, "id")
 	if err != nil {
 		return err
 	}
@@ -92,7 +92,7 @@ func (s *Server) comparisonEvents(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	id, err := comparisonID(c)
+	id, err := pathID(c, "id")
 	if err != nil {
 		return err
 	}
@@ -124,7 +124,7 @@ func (s *Server) preferCandidate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	id, err := comparisonID(c)
+	id, err := pathID(c, "id")
 	if err != nil {
 		return err
 	}
@@ -147,7 +147,7 @@ func (s *Server) deleteComparison(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	id, err := comparisonID(c)
+	id, err := pathID(c, "id")
 	if err != nil {
 		return err
 	}

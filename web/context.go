@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	"strconv"
 
 	"github.com/labstack/echo/v4"
 
@@ -9,6 +10,7 @@ import (
 
 	"github.com/nofxhq/nofx/internal/apikeys"
 	"github.com/nofxhq/nofx/internal/auth"
+	"github.com/nofxhq/nofx/internal/db"
 	"github.com/nofxhq/nofx/internal/teams"
 )
 
@@ -51,4 +53,14 @@ func actor(c echo.Context) (access.Actor, error) {
 		return access.Actor{}, echo.NewHTTPError(http.StatusUnauthorized, "Log in first.")
 	}
 	return a, nil
+}
+
+// pathID reads a path parameter that names a row by its id; a malformed id
+// is not found, as a missing row is.
+func pathID(c echo.Context, name string) (int64, error) {
+	id, err := strconv.ParseInt(c.Param(name), 10, 64)
+	if err != nil || id < 1 {
+		return 0, db.ErrNotFound
+	}
+	return id, nil
 }

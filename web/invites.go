@@ -3,7 +3,6 @@ package web
 import (
 	"errors"
 	"net/http"
-	"strconv"
 
 	"github.com/labstack/echo/v4"
 
@@ -84,21 +83,12 @@ func (s *Server) createInvite(c echo.Context) error {
 	return redirect(c, "/team/invites")
 }
 
-// inviteID reads the :id path parameter; a malformed one is not found.
-func inviteID(c echo.Context) (int64, error) {
-	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
-	if err != nil || id <= 0 {
-		return 0, db.ErrNotFound
-	}
-	return id, nil
-}
-
 func (s *Server) revokeInvite(c echo.Context) error {
 	a, err := actor(c)
 	if err != nil {
 		return err
 	}
-	id, err := inviteID(c)
+	id, err := pathID(c, "id")
 	if err != nil {
 		return err
 	}
@@ -114,7 +104,7 @@ func (s *Server) resendInvite(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	id, err := inviteID(c)
+	id, err := pathID(c, "id")
 	if err != nil {
 		return err
 	}

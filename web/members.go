@@ -8,7 +8,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/nofxhq/nofx/internal/access"
-	"github.com/nofxhq/nofx/internal/db"
 	"github.com/nofxhq/nofx/internal/validation"
 	"github.com/nofxhq/nofx/views/team"
 )
@@ -44,9 +43,9 @@ func (s *Server) memberAction(c echo.Context, form string, op func(a access.Acto
 	if err != nil {
 		return err
 	}
-	userID, err := strconv.ParseInt(c.Param("user"), 10, 64)
-	if err != nil || userID <= 0 {
-		return db.ErrNotFound
+	userID, err := pathID(c, "user")
+	if err != nil {
+		return err
 	}
 	if err := op(a, userID); err != nil {
 		var verrs validation.Errors

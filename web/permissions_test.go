@@ -16,6 +16,7 @@ import (
 	"github.com/nofxhq/nofx/internal/auth"
 	"github.com/nofxhq/nofx/internal/db"
 	"github.com/nofxhq/nofx/internal/db/dbtest"
+	"github.com/nofxhq/nofx/internal/plan"
 	"github.com/nofxhq/nofx/internal/runs"
 	"github.com/nofxhq/nofx/internal/teams"
 	"github.com/nofxhq/nofx/internal/templates"
@@ -103,7 +104,7 @@ func checkRoutePermissions(t *testing.T, a *app) {
 	// Room for the callers and the invitations below (Free allows 5).
 	_, err = db.Exec(ctx, a.DB, `UPDATE teams SET plan = 'pro' WHERE id = ?`, team.ID)
 	require.NoError(t, err)
-	plan, err := runs.ParsePlan([]byte(`{"goal":"matrix","steps":[{"name":"gate","kind":"approval","prompt":"ok?"}]}`))
+	plan, err := plan.Parse([]byte(`{"goal":"matrix","steps":[{"name":"gate","kind":"approval","prompt":"ok?"}]}`))
 	require.NoError(t, err)
 	run, _, err := a.App.Runs.Create(ctx, ownerActor, runs.CreateInput{Plan: plan})
 	require.NoError(t, err)

@@ -20,6 +20,7 @@ import (
 	"github.com/nofxhq/nofx/internal/billing"
 	"github.com/nofxhq/nofx/internal/db"
 	"github.com/nofxhq/nofx/internal/live"
+	"github.com/nofxhq/nofx/internal/plan"
 	"github.com/nofxhq/nofx/internal/runs"
 	"github.com/nofxhq/nofx/internal/teams"
 	"github.com/nofxhq/nofx/internal/validation"
@@ -170,7 +171,7 @@ func runInputFromForm(d runsview.NewData, planMode bool) (runs.CreateInput, erro
 	var in runs.CreateInput
 	// Read as the API reads them: numbers keep every digit, and one that
 	// cannot be stored (1e400) is a problem with its input.
-	inputs, err := runs.ParseInputs([]byte(d.Inputs))
+	inputs, err := plan.ParseInputs([]byte(d.Inputs))
 	var inputErrs validation.Errors
 	switch {
 	case errors.As(err, &inputErrs):
@@ -183,7 +184,7 @@ func runInputFromForm(d runsview.NewData, planMode bool) (runs.CreateInput, erro
 	in.Inputs = inputs
 	switch {
 	case planMode:
-		plan, err := runs.ParsePlan([]byte(d.Plan))
+		plan, err := plan.Parse([]byte(d.Plan))
 		var verrs validation.Errors
 		if errors.As(err, &verrs) {
 			for k, v := range verrs {
@@ -438,7 +439,7 @@ func (l *runLiveState) changed(ctx context.Context, stream *sse, events []runs.E
 		if err := sendHTML(ctx, stream, "step-"+step.Name, 0, runsview.StepBody(d, step)); err != nil {
 			return err
 		}
-		if step.Kind == runs.KindApproval {
+		if step.Kind == plan.KindApproval {
 			continue
 		}
 		if err := stream.send("prompt-"+step.Name, 0, html.EscapeString(runsview.StepPrompt(step))); err != nil {

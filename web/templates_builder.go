@@ -11,7 +11,7 @@ import (
 
 	"github.com/nofxhq/nofx/internal/access"
 	"github.com/nofxhq/nofx/internal/ai"
-	"github.com/nofxhq/nofx/internal/runs"
+	"github.com/nofxhq/nofx/internal/plan"
 	"github.com/nofxhq/nofx/internal/templates"
 	"github.com/nofxhq/nofx/internal/validation"
 	templatesview "github.com/nofxhq/nofx/views/templates"
@@ -57,7 +57,7 @@ func (s *Server) renderBuilder(c echo.Context, status int, b templatesview.Build
 // newTemplatePage is the builder for a new template, with one step to start.
 func (s *Server) newTemplatePage(c echo.Context) error {
 	provider, model := s.defaultModel()
-	b := templatesview.Builder{Steps: []templatesview.BuilderStep{{Kind: runs.KindLLM, Provider: provider, Model: model}}, Focus: "template-slug"}
+	b := templatesview.Builder{Steps: []templatesview.BuilderStep{{Kind: plan.KindLLM, Provider: provider, Model: model}}, Focus: "template-slug"}
 	return s.renderBuilder(c, http.StatusOK, b)
 }
 
@@ -109,7 +109,7 @@ func (s *Server) useComparedModel(c echo.Context, a access.Actor, slug, rawID, c
 		}
 		for i := range spec.Plan.Steps {
 			st := &spec.Plan.Steps[i]
-			if st.Name == v.StepName && st.Kind == runs.KindLLM {
+			if st.Name == v.StepName && st.Kind == plan.KindLLM {
 				if st.Provider != cand.Provider {
 					st.Options = nil
 				}
@@ -280,7 +280,7 @@ func (s *Server) importTemplate(c echo.Context) error {
 			return err
 		}
 		im.Error = jsonProblem(verrs)
-		b := templatesview.Builder{Steps: []templatesview.BuilderStep{{Kind: runs.KindLLM, Provider: provider, Model: model}}, Import: im}
+		b := templatesview.Builder{Steps: []templatesview.BuilderStep{{Kind: plan.KindLLM, Provider: provider, Model: model}}, Import: im}
 		return s.renderBuilder(c, http.StatusUnprocessableEntity, b)
 	}
 	errs, warnings := s.templates.Check(&spec)

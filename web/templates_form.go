@@ -5,12 +5,13 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/nofxhq/nofx/internal/ai"
-	"github.com/nofxhq/nofx/internal/runs"
+	"github.com/nofxhq/nofx/internal/plan"
 	"github.com/nofxhq/nofx/internal/templates"
 	"github.com/nofxhq/nofx/internal/validation"
 	templatesview "github.com/nofxhq/nofx/views/templates"
@@ -66,7 +67,7 @@ func parseBuilder(form url.Values) templatesview.Builder {
 		}
 		for _, raw := range form[fmt.Sprintf("steps.%d.needs", n)] {
 			j, err := strconv.Atoi(raw)
-			if p, ok := position[j]; err == nil && ok && j != n && !containsInt(s.Needs, p) {
+			if p, ok := position[j]; err == nil && ok && j != n && !slices.Contains(s.Needs, p) {
 				s.Needs = append(s.Needs, p)
 			}
 		}
@@ -92,22 +93,13 @@ func sortedKeys(m map[int]bool) []int {
 	return out
 }
 
-func containsInt(list []int, n int) bool {
-	for _, v := range list {
-		if v == n {
-			return true
-		}
-	}
-	return false
-}
-
 // builderSpec turns the builder's fields into a spec. Numbers, options and
 // fallbacks that do not parse are reported under their fields' keys.
 func builderSpec(b templatesview.Builder) (templates.Spec, validation.Errors) {
 	errs := validation.Errors{}
 	spec := templates.Spec{
 		Slug: strings.TrimSpace(b.Slug), Name: b.Name, Description: b.Description,
-		Inputs: []templates.Input{}, Plan: runs.Plan{Goal: b.Goal, Steps: []runs.StepSpec{}},
+		Inputs: []templates.Input{}, Plan: plan.Plan{Goal: b.Goal, Steps: []plan.StepSpec{}},
 	}
 	if b.Editing != "" {
 		spec.Slug = b.Editing
@@ -125,7 +117,7 @@ func builderSpec(b templatesview.Builder) (templates.Spec, validation.Errors) {
 	}
 	for i, s := range b.Steps {
 		key := func(field string) string { return fmt.Sprintf("steps[%d].%s", i, field) }
-		step := runs.StepSpec{Name: s.Name, Kind: s.Kind, Prompt: s.Prompt, Timeout: strings.TrimSpace(s.Timeout)}
+		step := plan.StepSpec{Name: s.Name, Kind: s.Kind, Prompt: s.Prompt, Timeout: strings.TrimSpace(s.Timeout)}
 		for _, j := range s.Needs {
 			if j >= 0 && j < len(b.Steps) {
 				step.Needs = append(step.Needs, strings.TrimSpace(b.Steps[j].Name))
@@ -134,12 +126,12 @@ func builderSpec(b templatesview.Builder) (templates.Spec, validation.Errors) {
 		if raw := strings.TrimSpace(s.MaxAttempts); raw != "" {
 			n, err := strconv.Atoi(raw)
 			if err != nil || n < 1 {
-				errs.Add(key("max_attempts"), fmt.Sprintf("Max attempts must be a whole number from 1 to %d.", runs.MaxStepAttempts))
+				errs.Add(key("max_attempts"), fmt.Sprintf("Max attempts must be a whole number from 1 to %d.", plan.MaxStepAttempts))
 			} else {
 				step.MaxAttempts = n
 			}
 		}
-		if s.Kind == runs.KindLLM {
+		if s.Kind == plan.KindLLM {
 			step.Provider, step.Model = s.Provider, s.Model
 			if raw := strings.TrimSpace(s.Options); raw != "" {
 				if err := json.Unmarshal([]byte(raw), &step.Options); err != nil || step.Options == nil {
@@ -158,8 +150,8 @@ func builderSpec(b templatesview.Builder) (templates.Spec, validation.Errors) {
 }
 
 // parseFallback reads one "provider/model" per line.
-func parseFallback(text string) ([]runs.Fallback, string) {
-	var out []runs.Fallback
+func parseFallback(text string) ([]plan.Fallback, string) {
+	var out []plan.Fallback
 	for n, line := range strings.Split(text, "\n") {
 		line = strings.TrimSpace(line)
 		if line == "" {
@@ -169,7 +161,7 @@ func parseFallback(text string) ([]runs.Fallback, string) {
 		if !ok || strings.TrimSpace(provider) == "" || strings.TrimSpace(model) == "" {
 			return nil, fmt.Sprintf("Line %d must be provider/model, like openai/gpt-4o-mini.", n+1)
 		}
-		out = append(out, runs.Fallback{Provider: strings.TrimSpace(provider), Model: strings.TrimSpace(model)})
+		out = append(out, plan.Fallback{Provider: strings.TrimSpace(provider), Model: strings.TrimSpace(model)})
 	}
 	return out, ""
 }
@@ -220,8 +212,8 @@ func applyBuilderAction(b *templatesview.Builder, action, provider, model string
 	i, err := strconv.Atoi(arg)
 	validStep := err == nil && i >= 0 && i < len(b.Steps)
 	switch {
-	case verb == "add-step" && len(b.Steps) < runs.MaxSteps:
-		b.Steps = append(b.Steps, templatesview.BuilderStep{Kind: runs.KindLLM, Provider: provider, Model: model})
+	case verb == "add-step" && len(b.Steps) < plan.MaxSteps:
+		b.Steps = append(b.Steps, templatesview.BuilderStep{Kind: plan.KindLLM, Provider: provider, Model: model})
 		b.Focus = templatesview.StepID(len(b.Steps)-1, "name")
 	case verb == "remove-step" && validStep:
 		b.Steps = append(b.Steps[:i], b.Steps[i+1:]...)

@@ -10,7 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/nofxhq/nofx/internal/runs"
+	"github.com/nofxhq/nofx/internal/plan"
 	"github.com/nofxhq/nofx/internal/templates"
 	templatesview "github.com/nofxhq/nofx/views/templates"
 )
@@ -89,7 +89,7 @@ func FuzzBuilderForm(f *testing.F) {
 		}
 		applyBuilderAction(&moved, action, "simulated", "echo")
 		requireNeedsInRange(t, moved)
-		require.LessOrEqual(t, len(moved.Steps), max(len(b.Steps), runs.MaxSteps))
+		require.LessOrEqual(t, len(moved.Steps), max(len(b.Steps), plan.MaxSteps))
 
 		spec, errs := builderSpec(b)
 		require.Len(t, spec.Plan.Steps, len(b.Steps))

@@ -36,6 +36,7 @@ import (
 	"github.com/nofxhq/nofx/internal/db"
 	"github.com/nofxhq/nofx/internal/engine"
 	"github.com/nofxhq/nofx/internal/live"
+	"github.com/nofxhq/nofx/internal/plan"
 	"github.com/nofxhq/nofx/internal/runs"
 	"github.com/nofxhq/nofx/internal/teams"
 )
@@ -325,7 +326,7 @@ func measureEngine(ctx context.Context, rawURL string, n, workers int) (createRa
 		return 0, 0, err
 	}
 	actor := access.Actor{UserID: user.ID, TeamID: team.ID, Role: teams.RoleOwner}
-	plan := runs.Plan{Goal: "bench", Steps: []runs.StepSpec{{Name: "step", Kind: runs.KindLLM, Provider: "simulated", Model: "echo", Prompt: "benchmark"}}}
+	plan := plan.Plan{Goal: "bench", Steps: []plan.StepSpec{{Name: "step", Kind: plan.KindLLM, Provider: "simulated", Model: "echo", Prompt: "benchmark"}}}
 
 	began := time.Now()
 	for range n {

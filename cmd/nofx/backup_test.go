@@ -19,6 +19,7 @@ import (
 	"github.com/nofxhq/nofx/internal/auth"
 	"github.com/nofxhq/nofx/internal/config"
 	"github.com/nofxhq/nofx/internal/db"
+	"github.com/nofxhq/nofx/internal/plan"
 	"github.com/nofxhq/nofx/internal/runs"
 	"github.com/nofxhq/nofx/internal/teams"
 )
@@ -46,7 +47,7 @@ func TestBackupDuringWritesAndRestore(t *testing.T) {
 	ms, err := teams.ForUser(ctx, a.DB, user.ID)
 	require.NoError(t, err)
 	actor := access.Actor{UserID: user.ID, TeamID: ms[0].ID, Role: teams.RoleOwner}
-	plan, err := runs.ParsePlan([]byte(`{"goal":"load","steps":[{"name":"s","kind":"text","prompt":"x"}]}`))
+	plan, err := plan.Parse([]byte(`{"goal":"load","steps":[{"name":"s","kind":"text","prompt":"x"}]}`))
 	require.NoError(t, err)
 
 	var (

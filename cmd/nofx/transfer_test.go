@@ -18,6 +18,7 @@ import (
 	"github.com/nofxhq/nofx/internal/config"
 	"github.com/nofxhq/nofx/internal/db"
 	"github.com/nofxhq/nofx/internal/db/dbtest"
+	"github.com/nofxhq/nofx/internal/plan"
 	"github.com/nofxhq/nofx/internal/runs"
 	"github.com/nofxhq/nofx/internal/teams"
 	"github.com/nofxhq/nofx/internal/transfer"
@@ -43,7 +44,7 @@ func fill(t *testing.T, c *cli) (waitingRun int64) {
 	ms, err := teams.ForUser(ctx, a.DB, user.ID)
 	require.NoError(t, err)
 	actor := access.Actor{UserID: user.ID, TeamID: ms[0].ID, Role: teams.RoleOwner}
-	done, err := runs.ParsePlan([]byte(`{"goal":"done","steps":[{"name":"a","kind":"llm","provider":"simulated","model":"echo","prompt":"hello there"},
+	done, err := plan.Parse([]byte(`{"goal":"done","steps":[{"name":"a","kind":"llm","provider":"simulated","model":"echo","prompt":"hello there"},
 		{"name":"b","kind":"text","prompt":"{{steps.a.output}}!","needs":["a"]}]}`))
 	require.NoError(t, err)
 	for range 5 {
@@ -54,7 +55,7 @@ func fill(t *testing.T, c *cli) (waitingRun int64) {
 		_, err := db.Exec(ctx, a.DB, `INSERT INTO stripe_events (id, type, created_at, received_at) VALUES (?, 'x', ?, ?)`, id, db.Now(), db.Now())
 		require.NoError(t, err)
 	}
-	gate, err := runs.ParsePlan([]byte(`{"goal":"gate","steps":[{"name":"gate","kind":"approval","prompt":"ok?"},
+	gate, err := plan.Parse([]byte(`{"goal":"gate","steps":[{"name":"gate","kind":"approval","prompt":"ok?"},
 		{"name":"after","kind":"text","prompt":"yes","needs":["gate"]}]}`))
 	require.NoError(t, err)
 	waiting, _, err := a.Runs.Create(ctx, actor, runs.CreateInput{Plan: gate})

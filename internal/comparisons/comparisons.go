@@ -17,6 +17,7 @@ import (
 	"github.com/nofxhq/nofx/internal/access"
 	"github.com/nofxhq/nofx/internal/audit"
 	"github.com/nofxhq/nofx/internal/db"
+	"github.com/nofxhq/nofx/internal/plan"
 	"github.com/nofxhq/nofx/internal/runs"
 	"github.com/nofxhq/nofx/internal/validation"
 )
@@ -130,7 +131,7 @@ func (s *Service) Create(ctx context.Context, actor access.Actor, runID int64, s
 		return Comparison{}, fmt.Errorf("comparisons: step %q of run %d: %w", stepName, runID, db.ErrNotFound)
 	case run.Replay:
 		return Comparison{}, &runs.ConflictError{Message: "This run is a comparison's replay: compare the original step instead."}
-	case orig.Kind != runs.KindLLM:
+	case orig.Kind != plan.KindLLM:
 		return Comparison{}, &runs.ConflictError{Message: "Only LLM steps can be compared on other models."}
 	case !run.Finished() || !orig.Finished() || orig.RenderedPrompt == "":
 		return Comparison{}, &runs.ConflictError{Message: "The step has not run yet: compare it once its run has finished."}
@@ -150,19 +151,19 @@ func (s *Service) Create(ctx context.Context, actor access.Actor, runID int64, s
 	if err := errs.Err(); err != nil {
 		return Comparison{}, err
 	}
-	plan := runs.Plan{Goal: fmt.Sprintf("Compare step %s of run #%d", stepName, runID)}
+	replay := plan.Plan{Goal: fmt.Sprintf("Compare step %s of run #%d", stepName, runID)}
 	for i, c := range cands {
-		spec := runs.StepSpec{Name: fmt.Sprintf("c%d", i+1), Kind: runs.KindLLM, Provider: strings.TrimSpace(c.Provider),
+		spec := plan.StepSpec{Name: fmt.Sprintf("c%d", i+1), Kind: plan.KindLLM, Provider: strings.TrimSpace(c.Provider),
 			Model: strings.TrimSpace(c.Model), Prompt: orig.RenderedPrompt, MaxAttempts: orig.MaxAttempts,
 			Timeout: orig.Timeout().String(), Patience: orig.Patience().String()}
 		if spec.Provider == orig.Provider {
 			spec.Options = orig.Options()
 		}
-		plan.Steps = append(plan.Steps, spec)
+		replay.Steps = append(replay.Steps, spec)
 	}
 	var out Comparison
 	_, _, err = s.Runs.Create(ctx, actor, runs.CreateInput{
-		Plan: plan, Replay: true, Template: run.Template, TemplateVersion: run.TemplateVersion,
+		Plan: replay, Replay: true, Template: run.Template, TemplateVersion: run.TemplateVersion,
 		After: func(ctx context.Context, tx *sqlx.Tx, replay runs.Run) error {
 			var userID, keyID any
 			if actor.UserID != 0 {

@@ -57,7 +57,7 @@ func TestSpendLimitHoldsStepsUntilThePlanChanges(t *testing.T) {
 		require.Zero(t, c.CostMicros)
 		require.Contains(t, e.eventKinds(run.ID), "c:step.spend_limited")
 
-		_, _, err := e.svc.Create(context.Background(), e.actor, runs.CreateInput{Plan: plan(t, chainOfThree)})
+		_, _, err := e.svc.Create(context.Background(), e.actor, runs.CreateInput{Plan: mustPlan(t, chainOfThree)})
 		var limit *billing.LimitError
 		require.ErrorAs(t, err, &limit, "no run starts with the spend limit reached")
 		require.Equal(t, billing.MetricSpend, limit.Metric)

@@ -28,6 +28,7 @@ import (
 	"github.com/nofxhq/nofx/internal/billing"
 	"github.com/nofxhq/nofx/internal/db"
 	"github.com/nofxhq/nofx/internal/live"
+	"github.com/nofxhq/nofx/internal/plan"
 	"github.com/nofxhq/nofx/internal/pricing"
 	"github.com/nofxhq/nofx/internal/runs"
 )
@@ -850,7 +851,7 @@ func (e *Engine) attempt(ctx context.Context, claim runs.Claim, held *lease) (re
 	watchDone := make(chan struct{})
 	go func() {
 		defer close(watchDone)
-		if claim.Step.Kind == runs.KindLLM { // text steps finish at once
+		if claim.Step.Kind == plan.KindLLM { // text steps finish at once
 			e.watch(attemptCtx, claim, cancel, held)
 		}
 	}()
@@ -941,10 +942,10 @@ func mayEndClaim(m live.Message) bool {
 // retries).
 func (e *Engine) execute(ctx context.Context, claim runs.Claim) (result, error) {
 	step := claim.Step
-	if step.Kind == runs.KindText {
+	if step.Kind == plan.KindText {
 		return result{output: claim.Prompt}, nil
 	}
-	candidates := append([]runs.Fallback{{Provider: step.Provider, Model: step.Model}}, step.Fallbacks()...)
+	candidates := append([]plan.Fallback{{Provider: step.Provider, Model: step.Model}}, step.Fallbacks()...)
 	var (
 		lastErr   error
 		spendHeld bool      // a candidate on the instance's key is past the spend limit
@@ -1000,7 +1001,7 @@ func (e *Engine) execute(ctx context.Context, claim runs.Claim) (result, error) 
 
 // call makes one call to one provider and model, streaming text to the
 // run's watchers; streamed says whether any text went out.
-func (e *Engine) call(ctx context.Context, claim runs.Claim, cand runs.Fallback, options map[string]any) (r result, streamed bool, err error) {
+func (e *Engine) call(ctx context.Context, claim runs.Claim, cand plan.Fallback, options map[string]any) (r result, streamed bool, err error) {
 	provider, ok := e.cfg.Providers.Get(cand.Provider)
 	if !ok {
 		return result{}, false, fmt.Errorf("unknown provider %q", cand.Provider)

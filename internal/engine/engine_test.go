@@ -20,6 +20,7 @@ import (
 	"github.com/nofxhq/nofx/internal/db/dbtest"
 	"github.com/nofxhq/nofx/internal/engine"
 	"github.com/nofxhq/nofx/internal/live"
+	"github.com/nofxhq/nofx/internal/plan"
 	"github.com/nofxhq/nofx/internal/pricing"
 	"github.com/nofxhq/nofx/internal/runs"
 	"github.com/nofxhq/nofx/internal/teams"
@@ -113,16 +114,16 @@ func newActor(t *testing.T, d *db.DB, role teams.Role) access.Actor {
 	return access.Actor{UserID: user.ID, TeamID: team.ID, Role: role}
 }
 
-func plan(t *testing.T, js string) runs.Plan {
+func mustPlan(t *testing.T, js string) plan.Plan {
 	t.Helper()
-	p, err := runs.ParsePlan([]byte(js))
+	p, err := plan.Parse([]byte(js))
 	require.NoError(t, err)
 	return p
 }
 
 func (e *env) create(js string, inputs map[string]any) runs.Run {
 	e.t.Helper()
-	run, _, err := e.svc.Create(context.Background(), e.actor, runs.CreateInput{Plan: plan(e.t, js), Inputs: inputs})
+	run, _, err := e.svc.Create(context.Background(), e.actor, runs.CreateInput{Plan: mustPlan(e.t, js), Inputs: inputs})
 	require.NoError(e.t, err)
 	return run
 }
@@ -385,7 +386,7 @@ func TestIdempotencyKey(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		ctx := context.Background()
 		e := setup(t, d, options{})
-		in := runs.CreateInput{Plan: plan(t, `{"goal":"once","steps":[{"name":"s","kind":"text","prompt":"x"}]}`), IdempotencyKey: "abc"}
+		in := runs.CreateInput{Plan: mustPlan(t, `{"goal":"once","steps":[{"name":"s","kind":"text","prompt":"x"}]}`), IdempotencyKey: "abc"}
 		first, replayed, err := e.svc.Create(ctx, e.actor, in)
 		require.NoError(t, err)
 		require.False(t, replayed)
@@ -414,7 +415,7 @@ func TestInvalidPlanWritesNothing(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		ctx := context.Background()
 		e := setup(t, d, options{})
-		_, _, err := e.svc.Create(ctx, e.actor, runs.CreateInput{Plan: plan(t, `{"goal":"bad","steps":[
+		_, _, err := e.svc.Create(ctx, e.actor, runs.CreateInput{Plan: mustPlan(t, `{"goal":"bad","steps":[
 			{"name":"a","kind":"llm","provider":"nowhere","model":"x","prompt":"{{inputs.missing}}"},
 			{"name":"b","kind":"llm","provider":"simulated","model":"gpt-9","prompt":"x","options":{"fail_rate":2}}]}`)})
 		var verrs interface{ Error() string }
@@ -438,7 +439,7 @@ func TestPermissionsAndTeams(t *testing.T) {
 
 	viewer := e.actor
 	viewer.Role = teams.RoleViewer
-	_, _, err := e.svc.Create(ctx, viewer, runs.CreateInput{Plan: plan(t, `{"goal":"no","steps":[{"name":"s","kind":"text","prompt":"x"}]}`)})
+	_, _, err := e.svc.Create(ctx, viewer, runs.CreateInput{Plan: mustPlan(t, `{"goal":"no","steps":[{"name":"s","kind":"text","prompt":"x"}]}`)})
 	require.ErrorIs(t, err, access.ErrForbidden)
 	_, _, err = e.svc.Get(ctx, viewer, run.ID)
 	require.NoError(t, err, "viewers read runs")

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -57,7 +58,7 @@ func (s *Service) Set(ctx context.Context, actor access.Actor, provider, key str
 	}
 	key = strings.TrimSpace(key)
 	errs := validation.Errors{}
-	if !contains(s.Providers, provider) {
+	if !slices.Contains(s.Providers, provider) {
 		errs.Add("provider", "Choose one of "+strings.Join(s.Providers, ", ")+".")
 	}
 	switch {
@@ -130,13 +131,4 @@ func (s *Service) Resolve(ctx context.Context, teamID int64, provider string) (s
 		return "", fmt.Errorf("providerkeys: the team's %s key: %w", provider, err)
 	}
 	return key, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }

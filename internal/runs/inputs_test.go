@@ -16,6 +16,7 @@ import (
 	"github.com/nofxhq/nofx/internal/db"
 	"github.com/nofxhq/nofx/internal/db/dbtest"
 	"github.com/nofxhq/nofx/internal/live"
+	"github.com/nofxhq/nofx/internal/plan"
 	"github.com/nofxhq/nofx/internal/runs"
 	"github.com/nofxhq/nofx/internal/runs/runstest"
 	"github.com/nofxhq/nofx/internal/teams"
@@ -57,9 +58,9 @@ func (e serviceEnv) claimFirst(t *testing.T, runID int64) (runs.Claim, error) {
 	return e.svc.Claim(e.ctx, runID, steps[0].ID, steps[0].JobID.Int64, time.Minute)
 }
 
-func mustPlan(t *testing.T, js string) runs.Plan {
+func mustPlan(t *testing.T, js string) plan.Plan {
 	t.Helper()
-	p, err := runs.ParsePlan([]byte(js))
+	p, err := plan.Parse([]byte(js))
 	require.NoError(t, err)
 	return p
 }
@@ -138,11 +139,11 @@ func TestAcceptedInputsReadBackExactly(t *testing.T) {
 
 func TestParseInputs(t *testing.T) {
 	t.Parallel()
-	in, err := runs.ParseInputs([]byte(` {"n": 9007199254740993, "s": "x", "o": {"a": [1.50]}} `))
+	in, err := plan.ParseInputs([]byte(` {"n": 9007199254740993, "s": "x", "o": {"a": [1.50]}} `))
 	require.NoError(t, err)
 	require.Equal(t, map[string]any{"n": json.Number("9007199254740993"), "s": "x", "o": map[string]any{"a": []any{json.Number("1.50")}}}, in)
 
-	in, err = runs.ParseInputs([]byte("  "))
+	in, err = plan.ParseInputs([]byte("  "))
 	require.NoError(t, err)
 	require.Empty(t, in)
 
@@ -157,7 +158,7 @@ func TestParseInputs(t *testing.T) {
 		{"trailing data", `{"n":1} {}`, "inputs"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := runs.ParseInputs([]byte(tc.js))
+			_, err := plan.ParseInputs([]byte(tc.js))
 			requireFields(t, err, tc.field)
 		})
 	}
@@ -177,7 +178,7 @@ func TestOutOfRangeNumbersInPlans(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := runs.ParsePlan([]byte(tc.js))
+			_, err := plan.Parse([]byte(tc.js))
 			verrs := requireFields(t, err, tc.field)
 			require.Contains(t, verrs[tc.field], "out of range")
 		})

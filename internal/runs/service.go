@@ -16,6 +16,7 @@ import (
 	"github.com/nofxhq/nofx/internal/billing"
 	"github.com/nofxhq/nofx/internal/db"
 	"github.com/nofxhq/nofx/internal/live"
+	"github.com/nofxhq/nofx/internal/plan"
 	"github.com/nofxhq/nofx/internal/validation"
 )
 
@@ -54,7 +55,7 @@ type Service struct {
 
 // CreateInput is what a new run is made from.
 type CreateInput struct {
-	Plan           Plan
+	Plan           plan.Plan
 	Inputs         map[string]any
 	Template       string // the slug of the template the plan came from
 	IdempotencyKey string
@@ -93,7 +94,7 @@ func (s *Service) validate(in *CreateInput) error {
 	if in.Replay {
 		// A replay's prompts are the original's as rendered: text, not a
 		// template, and as long as the original made them.
-		checked.Steps = append([]StepSpec(nil), in.Plan.Steps...)
+		checked.Steps = append([]plan.StepSpec(nil), in.Plan.Steps...)
 		for i := range checked.Steps {
 			checked.Steps[i].Prompt = "replayed as written"
 		}
@@ -111,7 +112,7 @@ func (s *Service) validate(in *CreateInput) error {
 		}
 	}
 	// Every value accepted must read back: no number JSON cannot hold.
-	if CheckNumbers(errs, "inputs", in.Inputs) == 0 {
+	if plan.CheckNumbers(errs, "inputs", in.Inputs) == 0 {
 		if b, err := json.Marshal(in.Inputs); err != nil || len(b) > maxInputsSize {
 			errs.Add("inputs", fmt.Sprintf("Inputs must be JSON of at most %d KiB.", maxInputsSize>>10))
 		}
@@ -124,13 +125,13 @@ func (s *Service) validate(in *CreateInput) error {
 
 // CheckPlan reports every problem with a normalized plan, its providers and
 // models included, keyed as Plan.Validate keys them; the result is never nil.
-func (s *Service) CheckPlan(p Plan) validation.Errors {
+func (s *Service) CheckPlan(p plan.Plan) validation.Errors {
 	errs := p.Validate()
 	if errs == nil {
 		errs = validation.Errors{}
 	}
 	for i, step := range p.Steps {
-		if step.Kind != KindLLM || step.Provider == "" {
+		if step.Kind != plan.KindLLM || step.Provider == "" {
 			continue
 		}
 		prefix := fmt.Sprintf("steps[%d].", i)
@@ -293,7 +294,7 @@ func (s *Service) create(ctx context.Context, actor access.Actor, in CreateInput
 			options, _ := json.Marshal(orEmptyMap(spec.Options))
 			fallback := spec.Fallback
 			if fallback == nil {
-				fallback = []Fallback{}
+				fallback = []plan.Fallback{}
 			}
 			fallbackJSON, _ := json.Marshal(fallback)
 			step := &Step{RunID: runID, Position: i, Name: spec.Name, Kind: spec.Kind, Status: StepQueued, NeedsJSON: string(needs),
@@ -505,7 +506,7 @@ func (s *Service) Decide(ctx context.Context, actor access.Actor, runID int64, s
 		if !ok {
 			return fmt.Errorf("runs: step %q: %w", stepName, db.ErrNotFound)
 		}
-		if step.Kind != KindApproval || step.Status != StepWaiting {
+		if step.Kind != plan.KindApproval || step.Status != StepWaiting {
 			return &ConflictError{fmt.Sprintf("Step %s is not waiting for approval.", stepName)}
 		}
 		who := "someone"

@@ -14,6 +14,7 @@ import (
 
 	"github.com/nofxhq/nofx/internal/access"
 	"github.com/nofxhq/nofx/internal/db"
+	"github.com/nofxhq/nofx/internal/plan"
 )
 
 // txn is one change to runs: the transaction, the run it touched (to settle
@@ -442,12 +443,12 @@ func (st *state) readySteps(ctx context.Context, q db.Queryer) ([]StepJob, error
 		if step.Status != StepQueued || step.Enqueued || !st.needsMet(step) {
 			continue
 		}
-		if step.Kind == KindApproval {
+		if step.Kind == plan.KindApproval {
 			inputs, err := st.run.Inputs()
 			if err != nil {
 				return nil, fmt.Errorf("runs: inputs of run %d: %w", st.run.ID, err)
 			}
-			message, err := Render(step.Prompt, inputs, st.outputs())
+			message, err := plan.Render(step.Prompt, inputs, st.outputs())
 			if err != nil {
 				message = step.Prompt
 			}

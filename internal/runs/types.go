@@ -9,6 +9,8 @@ import (
 	"errors"
 	"strings"
 	"time"
+
+	"github.com/nofxhq/nofx/internal/plan"
 )
 
 // Run statuses.
@@ -126,8 +128,8 @@ func (r Run) Duration(now time.Time) time.Duration {
 }
 
 // Plan decodes the run's plan.
-func (r Run) Plan() (Plan, error) {
-	var p Plan
+func (r Run) Plan() (plan.Plan, error) {
+	var p plan.Plan
 	err := json.Unmarshal([]byte(r.PlanJSON), &p)
 	return p, err
 }
@@ -191,8 +193,8 @@ func (s Step) Needs() []string {
 }
 
 // Fallbacks decodes the providers to try when the step's own is unavailable.
-func (s Step) Fallbacks() []Fallback {
-	var fb []Fallback
+func (s Step) Fallbacks() []plan.Fallback {
+	var fb []plan.Fallback
 	_ = json.Unmarshal([]byte(s.FallbackJSON), &fb) // written by this package
 	return fb
 }
@@ -210,7 +212,7 @@ func (s Step) Timeout() time.Duration { return time.Duration(s.TimeoutMS) * time
 // Patience is how long the step may wait on an open circuit before it fails.
 func (s Step) Patience() time.Duration {
 	if s.PatienceMS <= 0 {
-		return DefaultPatience
+		return plan.DefaultPatience
 	}
 	return time.Duration(s.PatienceMS) * time.Millisecond
 }

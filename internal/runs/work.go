@@ -17,6 +17,7 @@ import (
 	"github.com/nofxhq/nofx/internal/billing"
 	"github.com/nofxhq/nofx/internal/db"
 	"github.com/nofxhq/nofx/internal/live"
+	"github.com/nofxhq/nofx/internal/plan"
 )
 
 // Claim is a step taken by a worker for one attempt. Only the holder of
@@ -257,7 +258,7 @@ func claimable(st *state, step *Step, jobID int64, now time.Time) bool {
 		return false
 	}
 	expired := step.Status == StepRunning && step.LeaseExpiresAt != nil && step.LeaseExpiresAt.Before(now)
-	return st.run.Status != RunCancelled && step.Kind != KindApproval && (step.Status == StepQueued || expired)
+	return st.run.Status != RunCancelled && step.Kind != plan.KindApproval && (step.Status == StepQueued || expired)
 }
 
 // claim starts step for one attempt under a new lease. A step whose prompt
@@ -351,7 +352,7 @@ func (st *state) prompt(step *Step, inputs map[string]any) (string, error) {
 	if st.run.Replay {
 		return step.Prompt, nil
 	}
-	return Render(step.Prompt, inputs, st.outputs())
+	return plan.Render(step.Prompt, inputs, st.outputs())
 }
 
 // stepStartSQL gives a step to a new holder of its lease.

@@ -4,7 +4,7 @@ import (
 	"errors"
 	"strings"
 
-	"github.com/nofxhq/nofx/internal/runs"
+	"github.com/nofxhq/nofx/internal/plan"
 )
 
 // SampleInputs returns values to preview the spec with: each input's
@@ -59,8 +59,8 @@ func Preview(s Spec, sample map[string]any) []PreviewStep {
 	out := make([]PreviewStep, 0, len(s.Plan.Steps))
 	for _, step := range s.Plan.Steps {
 		p := PreviewStep{Name: step.Name, Kind: step.Kind, Prompt: step.Prompt}
-		rendered, err := runs.Render(step.Prompt, sample, outputs)
-		var missing *runs.MissingVariableError
+		rendered, err := plan.Render(step.Prompt, sample, outputs)
+		var missing *plan.MissingVariableError
 		switch {
 		case errors.As(err, &missing):
 			p.Missing = missing.Name

@@ -10,7 +10,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/nofxhq/nofx/internal/runs"
+	"github.com/nofxhq/nofx/internal/plan"
 	"github.com/nofxhq/nofx/internal/validation"
 )
 
@@ -109,7 +109,7 @@ func Parse(data []byte) (Spec, error) {
 // of path, that holds a number too large to decode (such as 1e400), and
 // says why; it is "" when there is none.
 func outOfRangeMessage(data []byte) string {
-	found := runs.OutOfRangeNumbers(data)
+	found := plan.OutOfRangeNumbers(data)
 	if len(found) == 0 {
 		return ""
 	}
@@ -324,7 +324,7 @@ func checkInputs(errs, warnings validation.Errors, s Spec) {
 	}
 	used := map[string]bool{}
 	// The goal becomes each run's title, rendered with the inputs.
-	if names, steps, err := runs.References(s.Plan.Goal); err != nil {
+	if names, steps, err := plan.References(s.Plan.Goal); err != nil {
 		errs.Add("goal", "Fix the template: "+err.Error()+".")
 	} else {
 		if len(steps) > 0 {
@@ -338,7 +338,7 @@ func checkInputs(errs, warnings validation.Errors, s Spec) {
 		}
 	}
 	for i, step := range s.Plan.Steps {
-		names, _, err := runs.References(step.Prompt)
+		names, _, err := plan.References(step.Prompt)
 		if err != nil {
 			continue // the plan's own validation reports it
 		}

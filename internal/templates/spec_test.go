@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nofxhq/nofx/internal/ai"
+	"github.com/nofxhq/nofx/internal/plan"
 	"github.com/nofxhq/nofx/internal/runs"
 	"github.com/nofxhq/nofx/internal/templates"
 	"github.com/nofxhq/nofx/internal/validation"
@@ -219,9 +220,9 @@ func TestVersionRunInput(t *testing.T) {
 func TestPreview(t *testing.T) {
 	s := parse(t, exampleJSON)
 	s.Plan.Steps = append(s.Plan.Steps,
-		runs.StepSpec{Name: "gate", Kind: runs.KindApproval, Needs: []string{"final"}},
-		runs.StepSpec{Name: "oops", Kind: runs.KindText, Prompt: "{{inputs.audience}} then {{inputs.topic}}"},
-		runs.StepSpec{Name: "broken", Kind: runs.KindText, Prompt: "{{ nope }}"})
+		plan.StepSpec{Name: "gate", Kind: plan.KindApproval, Needs: []string{"final"}},
+		plan.StepSpec{Name: "oops", Kind: plan.KindText, Prompt: "{{inputs.audience}} then {{inputs.topic}}"},
+		plan.StepSpec{Name: "broken", Kind: plan.KindText, Prompt: "{{ nope }}"})
 	s.Normalize()
 
 	sample := templates.SampleInputs(s)
@@ -231,7 +232,7 @@ func TestPreview(t *testing.T) {
 	require.Len(t, steps, 5)
 	require.Equal(t, "120 warm words on sample topic <&>", steps[0].Rendered)
 	require.Equal(t, "Final: [output of draft]", steps[1].Rendered)
-	require.Equal(t, templates.PreviewStep{Name: "gate", Kind: runs.KindApproval}, steps[2], "an approval without a message renders nothing")
+	require.Equal(t, templates.PreviewStep{Name: "gate", Kind: plan.KindApproval}, steps[2], "an approval without a message renders nothing")
 	require.Equal(t, "inputs.audience", steps[3].Missing, "the exact missing variable")
 	require.Empty(t, steps[3].Rendered)
 	require.Empty(t, steps[4].Missing)

@@ -6,7 +6,7 @@ import (
 	"github.com/nofxhq/nofx/internal/access"
 	"github.com/nofxhq/nofx/internal/ai"
 	"github.com/nofxhq/nofx/internal/db"
-	"github.com/nofxhq/nofx/internal/runs"
+	"github.com/nofxhq/nofx/internal/plan"
 )
 
 // Slugs of the other starter templates.
@@ -19,8 +19,8 @@ const (
 const StarterNote = "Starter template"
 
 // llmStep is an llm step on the simulated provider.
-func llmStep(name, model, prompt string, needs ...string) runs.StepSpec {
-	return runs.StepSpec{Name: name, Kind: runs.KindLLM, Provider: ai.SimulatedName, Model: model, Prompt: prompt, Needs: needs}
+func llmStep(name, model, prompt string, needs ...string) plan.StepSpec {
+	return plan.StepSpec{Name: name, Kind: plan.KindLLM, Provider: ai.SimulatedName, Model: model, Prompt: prompt, Needs: needs}
 }
 
 // Starters returns the templates every new team starts with; each runs as
@@ -34,9 +34,9 @@ func Starters() []Spec {
 			Inputs: []Input{
 				{Name: "text", Label: "Text to summarise", Type: InputLongText, Required: true},
 			},
-			Plan: runs.Plan{
+			Plan: plan.Plan{
 				Goal: "Summarise a text",
-				Steps: []runs.StepSpec{
+				Steps: []plan.StepSpec{
 					llmStep("summarize", "echo", "Summarise the following text in three sentences:\n\n{{inputs.text}}"),
 				},
 			},
@@ -49,12 +49,12 @@ func Starters() []Spec {
 				{Name: "topic", Label: "Topic", Type: InputText, Required: true},
 				{Name: "tone", Label: "Tone", Type: InputChoice, Default: "friendly", Choices: []string{"friendly", "formal", "playful"}},
 			},
-			Plan: runs.Plan{
+			Plan: plan.Plan{
 				Goal: "Draft and review a short piece",
-				Steps: []runs.StepSpec{
+				Steps: []plan.StepSpec{
 					llmStep("draft", "lorem", "Write a short, {{inputs.tone}} piece about {{inputs.topic}}."),
 					llmStep("review", "echo", "Review this draft and suggest improvements:\n\n{{steps.draft.output}}", "draft"),
-					{Name: "approve", Kind: runs.KindApproval, Prompt: "Publish this piece?\n\n{{steps.review.output}}", Needs: []string{"review"}},
+					{Name: "approve", Kind: plan.KindApproval, Prompt: "Publish this piece?\n\n{{steps.review.output}}", Needs: []string{"review"}},
 				},
 			},
 		},
@@ -66,12 +66,12 @@ func Starters() []Spec {
 				{Name: "topic", Label: "Topic", Type: InputText, Required: true},
 				{Name: "points", Label: "Points per side", Type: InputNumber, Default: "3"},
 			},
-			Plan: runs.Plan{
+			Plan: plan.Plan{
 				Goal: "Weigh the pros and cons of a topic",
-				Steps: []runs.StepSpec{
+				Steps: []plan.StepSpec{
 					llmStep("pros", "echo", "List {{inputs.points}} arguments for {{inputs.topic}}."),
 					llmStep("cons", "echo", "List {{inputs.points}} arguments against {{inputs.topic}}."),
-					{Name: "verdict", Kind: runs.KindText, Needs: []string{"pros", "cons"},
+					{Name: "verdict", Kind: plan.KindText, Needs: []string{"pros", "cons"},
 						Prompt: "Pros of {{inputs.topic}}:\n{{steps.pros.output}}\n\nCons:\n{{steps.cons.output}}"},
 				},
 			},

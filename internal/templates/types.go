@@ -8,7 +8,7 @@ import (
 	"errors"
 	"time"
 
-	"github.com/nofxhq/nofx/internal/runs"
+	"github.com/nofxhq/nofx/internal/plan"
 )
 
 // Input types.
@@ -42,7 +42,7 @@ type Spec struct {
 	Name        string    `json:"name"`
 	Description string    `json:"description,omitempty"`
 	Inputs      []Input   `json:"inputs"`
-	Plan        runs.Plan `json:"plan"`
+	Plan        plan.Plan `json:"plan"`
 }
 
 // Template is a team's template, with the number of its current version.

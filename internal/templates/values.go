@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/nofxhq/nofx/internal/plan"
 	"github.com/nofxhq/nofx/internal/runs"
 	"github.com/nofxhq/nofx/internal/validation"
 )
@@ -206,15 +207,15 @@ func (v Version) RunInput(slug string, values map[string]any) (runs.CreateInput,
 		return runs.CreateInput{}, err
 	}
 	// Each run's title is the goal with its inputs, or the template's name.
-	plan := spec.Plan
-	if goal, err := runs.Render(plan.Goal, inputs, nil); err == nil {
-		if r := []rune(goal); len(r) > runs.MaxGoalChars {
-			goal = string(r[:runs.MaxGoalChars-1]) + "…"
+	p := spec.Plan
+	if goal, err := plan.Render(p.Goal, inputs, nil); err == nil {
+		if r := []rune(goal); len(r) > plan.MaxGoalChars {
+			goal = string(r[:plan.MaxGoalChars-1]) + "…"
 		}
-		plan.Goal = goal
+		p.Goal = goal
 	}
-	if strings.TrimSpace(plan.Goal) == "" {
-		plan.Goal = spec.Name
+	if strings.TrimSpace(p.Goal) == "" {
+		p.Goal = spec.Name
 	}
-	return runs.CreateInput{Plan: plan, Inputs: inputs, Template: slug, TemplateVersion: v.Number}, nil
+	return runs.CreateInput{Plan: p, Inputs: inputs, Template: slug, TemplateVersion: v.Number}, nil
 }

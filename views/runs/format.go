@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nofxhq/nofx/internal/plan"
 	"github.com/nofxhq/nofx/internal/runs"
 )
 
@@ -178,11 +179,11 @@ func StepPrompt(s runs.Step) string {
 // kindLabel names a step kind.
 func kindLabel(kind string) string {
 	switch kind {
-	case runs.KindLLM:
+	case plan.KindLLM:
 		return "LLM"
-	case runs.KindText:
+	case plan.KindText:
 		return "Text"
-	case runs.KindApproval:
+	case plan.KindApproval:
 		return "Approval"
 	}
 	return kind

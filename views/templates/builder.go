@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/nofxhq/nofx/internal/runs"
+	"github.com/nofxhq/nofx/internal/plan"
 	"github.com/nofxhq/nofx/internal/templates"
 )
 
@@ -123,9 +123,9 @@ func (s BuilderStep) needs(j int) bool {
 
 // kinds are the step kinds with their labels, in the order the form offers them.
 var kinds = []struct{ value, label string }{
-	{runs.KindLLM, "LLM call"},
-	{runs.KindText, "Text (rendered template)"},
-	{runs.KindApproval, "Approval (waits for a person)"},
+	{plan.KindLLM, "LLM call"},
+	{plan.KindText, "Text (rendered template)"},
+	{plan.KindApproval, "Approval (waits for a person)"},
 }
 
 // inputTypeLabels name the input types.
@@ -147,9 +147,9 @@ func InputTypeLabel(t string) string {
 // promptLabel is what a step's prompt field is called for its kind.
 func promptLabel(kind string) string {
 	switch kind {
-	case runs.KindText:
+	case plan.KindText:
 		return "Template"
-	case runs.KindApproval:
+	case plan.KindApproval:
 		return "Message to the approver"
 	}
 	return "Prompt"

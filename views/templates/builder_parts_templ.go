@@ -12,7 +12,7 @@ import templruntime "github.com/a-h/templ/runtime"
 import (
 	"strconv"
 
-	"github.com/nofxhq/nofx/internal/runs"
+	"github.com/nofxhq/nofx/internal/plan"
 	"github.com/nofxhq/nofx/internal/templates"
 )
 
@@ -529,7 +529,7 @@ func stepEditor(b Builder, i int, s BuilderStep) templ.Component {
 				return templ_7745c5c3_Err
 			}
 		}
-		if s.Kind == runs.KindLLM {
+		if s.Kind == plan.KindLLM {
 			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 48, "<div class=\"field-row\">")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
@@ -638,12 +638,12 @@ func stepEditor(b Builder, i int, s BuilderStep) templ.Component {
 			}
 		}
 		templ_7745c5c3_Err = areaField(field{ID: StepID(i, "prompt"), Name: StepName(i, "prompt"), Label: promptLabel(s.Kind), Value: s.Prompt, Rows: 4,
-			Required: s.Kind != runs.KindApproval, Error: b.err(stepKey(i, "prompt")), Warning: b.warn(stepKey(i, "prompt")),
+			Required: s.Kind != plan.KindApproval, Error: b.err(stepKey(i, "prompt")), Warning: b.warn(stepKey(i, "prompt")),
 			Hint: "Use {{inputs.name}} and {{steps.name.output}}."}).Render(ctx, templ_7745c5c3_Buffer)
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		if s.Kind == runs.KindLLM {
+		if s.Kind == plan.KindLLM {
 			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 58, "<div class=\"field-row\">")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err

@@ -1,4 +1,4 @@
-package runs
+package plan
 
 import (
 	"encoding/json"
@@ -30,9 +30,9 @@ func planTestDiamond() Plan {
 	}}
 }
 
-func TestParsePlan(t *testing.T) {
+func TestParse(t *testing.T) {
 	t.Parallel()
-	p, err := ParsePlan([]byte(`{"goal":"g","steps":[{"name":"draft","kind":"llm","provider":"simulated","model":"echo",
+	p, err := Parse([]byte(`{"goal":"g","steps":[{"name":"draft","kind":"llm","provider":"simulated","model":"echo",
 		"prompt":"hi","needs":[],"max_attempts":2,"timeout":"30s","options":{"latency_ms":5},
 		"fallback":[{"provider":"openai","model":"gpt"}]}]}` + "\n"))
 	require.NoError(t, err)
@@ -43,7 +43,7 @@ func TestParsePlan(t *testing.T) {
 	}}}, p)
 }
 
-func TestParsePlanErrors(t *testing.T) {
+func TestParseErrors(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		name, input, fragment string
@@ -64,7 +64,7 @@ func TestParsePlanErrors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := ParsePlan([]byte(tc.input))
+			_, err := Parse([]byte(tc.input))
 			var verrs validation.Errors
 			require.ErrorAs(t, err, &verrs)
 			require.Len(t, verrs, 1)
@@ -128,7 +128,7 @@ func TestPatienceDuration(t *testing.T) {
 	}
 	require.Equal(t, 10*time.Minute, DefaultPatience)
 
-	p, err := ParsePlan([]byte(`{"goal":"g","steps":[{"name":"a","kind":"llm","provider":"simulated","model":"echo","prompt":"x","patience":"2s"}]}`))
+	p, err := Parse([]byte(`{"goal":"g","steps":[{"name":"a","kind":"llm","provider":"simulated","model":"echo","prompt":"x","patience":"2s"}]}`))
 	require.NoError(t, err)
 	require.Nil(t, p.Validate())
 	require.Equal(t, 2*time.Second, p.Steps[0].PatienceDuration())

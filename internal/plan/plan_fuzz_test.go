@@ -1,4 +1,4 @@
-package runs
+package plan
 
 import (
 	"encoding/json"
@@ -10,7 +10,7 @@ import (
 	"github.com/nofxhq/nofx/internal/validation"
 )
 
-// planFuzzSeeds are plans, good and bad, that FuzzParsePlan starts from.
+// planFuzzSeeds are plans, good and bad, that FuzzParse starts from.
 var planFuzzSeeds = []string{
 	`{"goal":"Write a post","steps":[{"name":"draft","kind":"llm","provider":"simulated","model":"echo","prompt":"Write about {{inputs.topic}}","needs":[],"max_attempts":3,"timeout":"60s"}]}`,
 	`{"goal":"g","steps":[{"name":"a","kind":"text","prompt":"{{inputs.x}}"},{"name":"b","kind":"approval","needs":["a"],"prompt":"ok? {{steps.a.output}}"},{"name":"c","kind":"llm","provider":"simulated","model":"echo","prompt":"{{ steps.b.output }}","needs":["b"],"options":{"latency_ms":5,"fail_rate":0.5,"fail_status":529},"fallback":[{"provider":"simulated","model":"echo"}]}]}`,
@@ -41,12 +41,12 @@ var planFuzzSeeds = []string{
 	`{"steps":[{"name":"a","kind":"text","prompt":"x","options":{"a":{"b":[1,2,{"c":null}]}}}]}`,
 }
 
-func FuzzParsePlan(f *testing.F) {
+func FuzzParse(f *testing.F) {
 	for _, seed := range planFuzzSeeds {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		p, err := ParsePlan(data)
+		p, err := Parse(data)
 		if err != nil {
 			var verrs validation.Errors
 			require.True(t, errors.As(err, &verrs), "a parse error is validation.Errors: %v", err)
@@ -87,7 +87,7 @@ func FuzzParsePlan(f *testing.F) {
 func planRoundTrip(t *testing.T, p Plan) Plan {
 	t.Helper()
 	data := planJSON(t, p)
-	again, err := ParsePlan(data)
+	again, err := Parse(data)
 	require.NoError(t, err, "the JSON of a parsed plan parses: %s", data)
 	require.Equal(t, string(data), string(planJSON(t, again)), "parse → write → parse is stable")
 	return again

@@ -1,4 +1,8 @@
-package runs
+// Package plan is the plan language of runs and templates: a plan (a goal
+// and a DAG of steps) read strictly from JSON and validated, the prompt
+// templates its steps render with the run's inputs and earlier outputs, and
+// the inputs themselves, whose numbers keep every digit.
+package plan
 
 import (
 	"bytes"
@@ -98,11 +102,11 @@ type Fallback struct {
 	Model    string `json:"model"`
 }
 
-// ParsePlan decodes a plan strictly from JSON, without validating it; a
+// Parse decodes a plan strictly from JSON, without validating it; a
 // problem with the JSON comes back as validation.Errors under the "plan"
 // key, except a number out of range (such as 1e400), which is keyed by its
 // field, such as "steps[0].options.latency_ms".
-func ParsePlan(data []byte) (Plan, error) {
+func Parse(data []byte) (Plan, error) {
 	var p Plan
 	trimmed := bytes.TrimSpace(data)
 	if len(trimmed) == 0 {
