@@ -15,10 +15,8 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/nofxhq/nofx/internal/access"
-	"github.com/nofxhq/nofx/internal/ai"
 	"github.com/nofxhq/nofx/internal/db"
 	"github.com/nofxhq/nofx/internal/live"
-	"github.com/nofxhq/nofx/internal/plan"
 	"github.com/nofxhq/nofx/internal/pricing"
 	"github.com/nofxhq/nofx/internal/runs"
 	"github.com/nofxhq/nofx/internal/validation"
@@ -144,61 +142,6 @@ func decodeJSON(c echo.Context, dst any) error {
 	return nil
 }
 
-// promptPlan is the one-step plan of a free prompt.
-func promptPlan(prompt, provider, model string) plan.Plan {
-	if provider == "" {
-		provider = ai.SimulatedName
-	}
-	if model == "" && provider == ai.SimulatedName {
-		model = "echo"
-	}
-	goal := strings.Join(strings.Fields(prompt), " ")
-	if len([]rune(goal)) > 80 {
-		goal = string([]rune(goal)[:79]) + "…"
-	}
-	return plan.Plan{Goal: goal, Steps: []plan.StepSpec{{Name: "prompt", Kind: plan.KindLLM, Provider: provider, Model: model, Prompt: prompt}}}
-}
-
-// planFromRequest turns a create request into a plan, or a validation
-// error saying which of template, prompt and plan to give.
-func planFromRequest(req createRunRequest) (plan.Plan, error) {
-	given := 0
-	for _, set := range []bool{req.Template != "", req.Prompt != "", len(req.Plan) > 0} {
-		if set {
-			given++
-		}
-	}
-	if given != 1 {
-		return plan.Plan{}, validation.Errors{"plan": "Give exactly one of template, prompt or plan."}
-	}
-	switch {
-	case req.Template != "":
-		return plan.Plan{}, errors.New("web: a template run has no plan of its own") // apiCreateRun starts those
-	case req.Prompt != "":
-		if strings.TrimSpace(req.Prompt) == "" {
-			return plan.Plan{}, validation.Errors{"prompt": "Write a prompt."}
-		}
-		return promptPlan(req.Prompt, req.Provider, req.Model), nil
-	}
-	if req.Provider != "" || req.Model != "" {
-		return plan.Plan{}, validation.Errors{"provider": "provider and model go with a prompt; a plan names them per step."}
-	}
-	return plan.Parse(req.Plan)
-}
-
-// startTemplateRunAPI starts a run from the current version of the
-// template a create request names; an unknown template is a field error.
-func (s *Server) startTemplateRunAPI(c echo.Context, a access.Actor, req createRunRequest, key string) (runs.Run, bool, error) {
-	if req.Provider != "" || req.Model != "" {
-		return runs.Run{}, false, validation.Errors{"provider": "provider and model go with a prompt; a template names them per step."}
-	}
-	run, replayed, err := s.templates.StartRun(c.Request().Context(), a, req.Template, req.Inputs, key)
-	if errors.Is(err, db.ErrNotFound) {
-		return runs.Run{}, false, validation.Errors{"template": fmt.Sprintf("There is no template %q in this team.", req.Template)}
-	}
-	return run, replayed, err
-}
-
 func (s *Server) apiCreateRun(c echo.Context) error {
 	a, err := actor(c)
 	if err != nil {
@@ -208,19 +151,22 @@ func (s *Server) apiCreateRun(c echo.Context) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
+	what, err := runs.Request{Template: req.Template, Prompt: req.Prompt, Provider: req.Provider, Model: req.Model, Plan: req.Plan}.Resolve()
+	if err != nil {
+		return err
+	}
+	ctx, key := c.Request().Context(), c.Request().Header.Get("Idempotency-Key")
 	var (
 		run      runs.Run
 		replayed bool
 	)
-	key := c.Request().Header.Get("Idempotency-Key")
-	if req.Template != "" && req.Prompt == "" && len(req.Plan) == 0 {
-		run, replayed, err = s.startTemplateRunAPI(c, a, req, key)
-	} else {
-		var plan plan.Plan
-		if plan, err = planFromRequest(req); err != nil {
-			return err
+	if what.Template != "" {
+		run, replayed, err = s.templates.StartRun(ctx, a, what.Template, req.Inputs, key)
+		if errors.Is(err, db.ErrNotFound) {
+			return validation.Errors{"template": fmt.Sprintf("There is no template %q in this team.", what.Template)}
 		}
-		run, replayed, err = s.runs.Create(c.Request().Context(), a, runs.CreateInput{Plan: plan, Inputs: req.Inputs, IdempotencyKey: key})
+	} else {
+		run, replayed, err = s.runs.Create(ctx, a, runs.CreateInput{Plan: what.Plan, Inputs: req.Inputs, IdempotencyKey: key})
 	}
 	if err != nil {
 		return err

@@ -164,8 +164,9 @@ func (s *Server) createRun(c echo.Context) error {
 	return s.render(c, http.StatusUnprocessableEntity, page{Title: "New run", Nav: "runs", Content: runsview.New(d)})
 }
 
-// runInputFromForm reads the plan (or the prompt's one-step plan) and the
-// inputs of the new run form.
+// runInputFromForm reads the new run form as a run request (the plan when
+// one is given, else the prompt with its provider and model) and its
+// inputs.
 func runInputFromForm(d runsview.NewData, planMode bool) (runs.CreateInput, error) {
 	errs := validation.Errors{}
 	var in runs.CreateInput
@@ -182,23 +183,20 @@ func runInputFromForm(d runsview.NewData, planMode bool) (runs.CreateInput, erro
 		return in, err
 	}
 	in.Inputs = inputs
-	switch {
-	case planMode:
-		plan, err := plan.Parse([]byte(d.Plan))
-		var verrs validation.Errors
-		if errors.As(err, &verrs) {
-			for k, v := range verrs {
-				errs.Add(k, v)
-			}
-		} else if err != nil {
-			return in, err
-		}
-		in.Plan = plan
-	case strings.TrimSpace(d.Prompt) == "":
-		errs.Add("prompt", "Write a prompt, or give a plan under Advanced.")
-	default:
-		in.Plan = promptPlan(d.Prompt, d.Provider, d.Model)
+	req := runs.Request{Prompt: d.Prompt, Provider: d.Provider, Model: d.Model}
+	if planMode {
+		req = runs.Request{Plan: []byte(d.Plan)}
 	}
+	what, err := req.Resolve()
+	var verrs validation.Errors
+	if errors.As(err, &verrs) {
+		for k, v := range verrs {
+			errs.Add(k, v)
+		}
+	} else if err != nil {
+		return in, err
+	}
+	in.Plan = what.Plan
 	return in, errs.Err()
 }
 

@@ -193,7 +193,9 @@ func (s *Service) Create(ctx context.Context, actor access.Actor, in CreateInput
 	return run, replayed, nil
 }
 
-// create is Create's transaction, once the run is validated and encoded.
+// create is Create's transaction, once the run is validated and encoded:
+// the idempotency claim (replayOf), the run (insertRun), its steps
+// (insertSteps), and its first event and audit entry (recordCreate).
 func (s *Service) create(ctx context.Context, actor access.Actor, in CreateInput, planJSON, inputsJSON []byte, hash string) (run Run, replayed bool, err error) {
 	var runID int64
 	err = s.transact(ctx, func(t *txn) error {
@@ -238,103 +240,125 @@ func (s *Service) create(ctx context.Context, actor access.Actor, in CreateInput
 				return nil
 			}
 		}
-		var key, keyHash, rerunOf any
-		if in.IdempotencyKey != "" {
-			key, keyHash = in.IdempotencyKey, hash
-		}
-		if in.RerunOf != 0 {
-			rerunOf = in.RerunOf
-		}
-		var deploymentID any
-		if in.DeploymentID != 0 {
-			deploymentID = in.DeploymentID
-		}
-		var userID, keyID any
-		if actor.UserID != 0 {
-			userID = actor.UserID
-		}
-		if actor.APIKeyID != 0 {
-			keyID = actor.APIKeyID
-		}
-		// The names behind the ids come back with the new id, as runSelect
-		// reads them.
-		var inserted struct {
-			ID            int64  `db:"id"`
-			CreatedBy     string `db:"created_by"`
-			DeploymentEnv string `db:"deployment_environment"`
-		}
-		err := db.Get(ctx, q, &inserted, `INSERT INTO runs (team_id, status, goal, template, plan, inputs, created_by_user_id,
-			created_by_key_id, rerun_of, idempotency_key, idempotency_hash, steps_total, created_at, updated_at,
-			template_version, deployment_id, triggered_by, scheduled_for, replay)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-			RETURNING id,
-				COALESCE((SELECT email FROM users WHERE id = runs.created_by_user_id), (SELECT name FROM api_keys WHERE id = runs.created_by_key_id), runs.triggered_by, '') AS created_by,
-				COALESCE((SELECT environment FROM deployments WHERE id = runs.deployment_id), '') AS deployment_environment`,
-			actor.TeamID, RunQueued, in.Plan.Goal, in.Template, string(planJSON), string(inputsJSON), userID,
-			keyID, rerunOf, key, keyHash, len(in.Plan.Steps), now, now,
-			in.TemplateVersion, deploymentID, in.TriggeredBy, in.ScheduledFor, in.Replay)
+		st, err := insertRun(ctx, q, actor, in, planJSON, inputsJSON, hash, now)
 		if err != nil {
-			return fmt.Errorf("runs: create: %w", err)
+			return err
 		}
-		runID = inserted.ID
-		// The run and its steps as written, for settle: read back, they
-		// would cost two more round trips.
-		st := &state{run: Run{ID: runID, TeamID: actor.TeamID, Status: RunQueued, Goal: in.Plan.Goal, Template: in.Template,
-			PlanJSON: string(planJSON), InputsJSON: string(inputsJSON), StepsTotal: len(in.Plan.Steps),
-			CreatedAt: now, UpdatedAt: now, TemplateVersion: in.TemplateVersion, TriggeredBy: in.TriggeredBy, ScheduledFor: in.ScheduledFor, Replay: in.Replay,
-			CreatedByUserID: sql.NullInt64{Int64: actor.UserID, Valid: actor.UserID != 0},
-			CreatedByKeyID:  sql.NullInt64{Int64: actor.APIKeyID, Valid: actor.APIKeyID != 0},
-			RerunOf:         sql.NullInt64{Int64: in.RerunOf, Valid: in.RerunOf != 0},
-			IdempotencyKey:  sql.NullString{String: in.IdempotencyKey, Valid: in.IdempotencyKey != ""},
-			DeploymentID:    sql.NullInt64{Int64: in.DeploymentID, Valid: in.DeploymentID != 0},
-			CreatedBy:       inserted.CreatedBy, DeploymentEnv: inserted.DeploymentEnv,
-		}, byName: map[string]*Step{}, now: now}
-		for i, spec := range in.Plan.Steps {
-			needs, _ := json.Marshal(orEmpty(spec.Needs))
-			options, _ := json.Marshal(orEmptyMap(spec.Options))
-			fallback := spec.Fallback
-			if fallback == nil {
-				fallback = []plan.Fallback{}
-			}
-			fallbackJSON, _ := json.Marshal(fallback)
-			step := &Step{RunID: runID, Position: i, Name: spec.Name, Kind: spec.Kind, Status: StepQueued, NeedsJSON: string(needs),
-				Provider: spec.Provider, Model: spec.Model, Prompt: spec.Prompt, OptionsJSON: string(options), FallbackJSON: string(fallbackJSON),
-				MaxAttempts: spec.MaxAttempts, TimeoutMS: spec.TimeoutDuration().Milliseconds(), PatienceMS: spec.PatienceDuration().Milliseconds(), UpdatedAt: now}
-			err := db.Get(ctx, q, &step.ID, `INSERT INTO steps (run_id, position, name, kind, status, needs, provider, model, prompt,
-				options, fallback, max_attempts, timeout_ms, patience_ms, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-				runID, i, step.Name, step.Kind, step.Status, step.NeedsJSON, step.Provider, step.Model, step.Prompt,
-				step.OptionsJSON, step.FallbackJSON, step.MaxAttempts, step.TimeoutMS, step.PatienceMS, now)
-			if err != nil {
-				return fmt.Errorf("runs: create step %s: %w", spec.Name, err)
-			}
-			st.steps = append(st.steps, step)
-			st.byName[step.Name] = step
-		}
-		msg := "Run created"
-		switch {
-		case in.RerunOf != 0:
-			msg = fmt.Sprintf("Run created as a rerun of run #%d", in.RerunOf)
-		case in.TriggeredBy != "":
-			msg = fmt.Sprintf("Run created by a deployment's %s trigger", in.TriggeredBy)
+		runID = st.run.ID
+		if err := insertSteps(ctx, q, st, in.Plan.Steps); err != nil {
+			return err
 		}
 		t.runID, t.state = runID, st
-		st.event("", "run.created", msg, &actor)
-		summary := in.Plan.Goal
-		if in.RerunOf != 0 {
-			summary = fmt.Sprintf("rerun of #%d: %s", in.RerunOf, summary)
-		}
-		entry := audit.For(actor, "run.create", fmt.Sprintf("run #%d", runID), summary)
-		if actor.UserID == 0 && actor.APIKeyID == 0 {
-			entry.Actor = in.TriggeredBy // a webhook or a schedule
-		}
-		query, args := audit.Insert(ctx, entry)
-		st.later(query, args...) // with the run's other writes
+		recordCreate(ctx, st, actor, in)
 		return nil
 	})
 	if err != nil {
 		return Run{}, false, err
 	}
 	return run, replayed, nil
+}
+
+// insertRun writes a new run, queued, and returns it as written, for the
+// transaction's settle: read back, it would cost more round trips.
+func insertRun(ctx context.Context, q *sqlx.Tx, actor access.Actor, in CreateInput, planJSON, inputsJSON []byte, hash string, now time.Time) (*state, error) {
+	var key, keyHash, rerunOf any
+	if in.IdempotencyKey != "" {
+		key, keyHash = in.IdempotencyKey, hash
+	}
+	if in.RerunOf != 0 {
+		rerunOf = in.RerunOf
+	}
+	var deploymentID any
+	if in.DeploymentID != 0 {
+		deploymentID = in.DeploymentID
+	}
+	var userID, keyID any
+	if actor.UserID != 0 {
+		userID = actor.UserID
+	}
+	if actor.APIKeyID != 0 {
+		keyID = actor.APIKeyID
+	}
+	// The names behind the ids come back with the new id, as runSelect
+	// reads them.
+	var inserted struct {
+		ID            int64  `db:"id"`
+		CreatedBy     string `db:"created_by"`
+		DeploymentEnv string `db:"deployment_environment"`
+	}
+	err := db.Get(ctx, q, &inserted, `INSERT INTO runs (team_id, status, goal, template, plan, inputs, created_by_user_id,
+		created_by_key_id, rerun_of, idempotency_key, idempotency_hash, steps_total, created_at, updated_at,
+		template_version, deployment_id, triggered_by, scheduled_for, replay)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		RETURNING id,
+			COALESCE((SELECT email FROM users WHERE id = runs.created_by_user_id), (SELECT name FROM api_keys WHERE id = runs.created_by_key_id), runs.triggered_by, '') AS created_by,
+			COALESCE((SELECT environment FROM deployments WHERE id = runs.deployment_id), '') AS deployment_environment`,
+		actor.TeamID, RunQueued, in.Plan.Goal, in.Template, string(planJSON), string(inputsJSON), userID,
+		keyID, rerunOf, key, keyHash, len(in.Plan.Steps), now, now,
+		in.TemplateVersion, deploymentID, in.TriggeredBy, in.ScheduledFor, in.Replay)
+	if err != nil {
+		return nil, fmt.Errorf("runs: create: %w", err)
+	}
+	st := &state{run: Run{ID: inserted.ID, TeamID: actor.TeamID, Status: RunQueued, Goal: in.Plan.Goal, Template: in.Template,
+		PlanJSON: string(planJSON), InputsJSON: string(inputsJSON), StepsTotal: len(in.Plan.Steps),
+		CreatedAt: now, UpdatedAt: now, TemplateVersion: in.TemplateVersion, TriggeredBy: in.TriggeredBy, ScheduledFor: in.ScheduledFor, Replay: in.Replay,
+		CreatedByUserID: sql.NullInt64{Int64: actor.UserID, Valid: actor.UserID != 0},
+		CreatedByKeyID:  sql.NullInt64{Int64: actor.APIKeyID, Valid: actor.APIKeyID != 0},
+		RerunOf:         sql.NullInt64{Int64: in.RerunOf, Valid: in.RerunOf != 0},
+		IdempotencyKey:  sql.NullString{String: in.IdempotencyKey, Valid: in.IdempotencyKey != ""},
+		DeploymentID:    sql.NullInt64{Int64: in.DeploymentID, Valid: in.DeploymentID != 0},
+		CreatedBy:       inserted.CreatedBy, DeploymentEnv: inserted.DeploymentEnv,
+	}, byName: map[string]*Step{}, now: now}
+	return st, nil
+}
+
+// insertSteps writes the run's steps, queued, into its state.
+func insertSteps(ctx context.Context, q *sqlx.Tx, st *state, specs []plan.StepSpec) error {
+	for i, spec := range specs {
+		needs, _ := json.Marshal(orEmpty(spec.Needs))
+		options, _ := json.Marshal(orEmptyMap(spec.Options))
+		fallback := spec.Fallback
+		if fallback == nil {
+			fallback = []plan.Fallback{}
+		}
+		fallbackJSON, _ := json.Marshal(fallback)
+		step := &Step{RunID: st.run.ID, Position: i, Name: spec.Name, Kind: spec.Kind, Status: StepQueued, NeedsJSON: string(needs),
+			Provider: spec.Provider, Model: spec.Model, Prompt: spec.Prompt, OptionsJSON: string(options), FallbackJSON: string(fallbackJSON),
+			MaxAttempts: spec.MaxAttempts, TimeoutMS: spec.TimeoutDuration().Milliseconds(), PatienceMS: spec.PatienceDuration().Milliseconds(), UpdatedAt: st.now}
+		err := db.Get(ctx, q, &step.ID, `INSERT INTO steps (run_id, position, name, kind, status, needs, provider, model, prompt,
+			options, fallback, max_attempts, timeout_ms, patience_ms, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			st.run.ID, i, step.Name, step.Kind, step.Status, step.NeedsJSON, step.Provider, step.Model, step.Prompt,
+			step.OptionsJSON, step.FallbackJSON, step.MaxAttempts, step.TimeoutMS, step.PatienceMS, st.now)
+		if err != nil {
+			return fmt.Errorf("runs: create step %s: %w", spec.Name, err)
+		}
+		st.steps = append(st.steps, step)
+		st.byName[step.Name] = step
+	}
+	return nil
+}
+
+// recordCreate adds the run's first event and its audit entry to the
+// transaction's writes.
+func recordCreate(ctx context.Context, st *state, actor access.Actor, in CreateInput) {
+	msg := "Run created"
+	switch {
+	case in.RerunOf != 0:
+		msg = fmt.Sprintf("Run created as a rerun of run #%d", in.RerunOf)
+	case in.TriggeredBy != "":
+		msg = fmt.Sprintf("Run created by a deployment's %s trigger", in.TriggeredBy)
+	}
+	st.event("", "run.created", msg, &actor)
+	summary := in.Plan.Goal
+	if in.RerunOf != 0 {
+		summary = fmt.Sprintf("rerun of #%d: %s", in.RerunOf, summary)
+	}
+	entry := audit.For(actor, "run.create", fmt.Sprintf("run #%d", st.run.ID), summary)
+	if actor.UserID == 0 && actor.APIKeyID == 0 {
+		entry.Actor = in.TriggeredBy // a webhook or a schedule
+	}
+	query, args := audit.Insert(ctx, entry)
+	st.later(query, args...) // with the run's other writes
 }
 
 func orEmpty(s []string) []string {
