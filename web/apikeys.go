@@ -30,6 +30,7 @@ func (s *Server) renderAPIKeys(c echo.Context, status int, d view.Data) error {
 		return err
 	}
 	d.Now = db.Now()
+	d.Team = *who(c).Team
 	d.Roles = grantableRoles(a.Role)
 	return s.render(c, status, page{Title: "API keys", Nav: "team", Content: view.Page(d)})
 }

@@ -23,7 +23,7 @@ func (s *Server) auditPage(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	d := auditview.Data{TeamName: who(c).Team.Name, Filter: auditFilterTyped(c), Origin: audit.ShowsOrigin(a)}
+	d := auditview.Data{Team: *who(c).Team, Filter: auditFilterTyped(c), Origin: audit.ShowsOrigin(a)}
 	f, err := auditFilter(c)
 	status := http.StatusOK
 	var verrs validation.Errors

@@ -37,7 +37,7 @@ func (s *Server) renderInvites(c echo.Context, status int, form view.Form, kept 
 			roles = append(roles, r)
 		}
 	}
-	d := view.Data{Invites: list, Now: db.Now(), Roles: roles, Form: form, Kept: kept}
+	d := view.Data{Team: *who(c).Team, Invites: list, Now: db.Now(), Roles: roles, Form: form, Kept: kept}
 	return s.render(c, status, page{Title: "Invitations", Nav: "team", Content: view.Page(d)})
 }
 

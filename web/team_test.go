@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/PuerkitoBio/goquery"
 	"github.com/stretchr/testify/require"
 
 	"github.com/nofxhq/nofx/internal/auth"
@@ -94,4 +95,51 @@ func TestRunsListSortsByCost(t *testing.T) {
 	require.Equal(t, 1, last.Length())
 	require.Equal(t, fmt.Sprintf("run-row-%d", ids[0]), last.First().AttrOr("data-testid", ""))
 	require.Equal(t, http.StatusUnprocessableEntity, browser.get("/runs?sort=price").StatusCode)
+}
+
+// TestTeamPagesShareTheirTabs checks that every team page shows the same
+// tabs, those the viewer's role may open, with the current one marked.
+func TestTeamPagesShareTheirTabs(t *testing.T) {
+	t.Parallel()
+	a := newApp(t)
+	ctx := context.Background()
+	owner := a.client()
+	owner.signUp("tabs-owner@example.com", password)
+	ownerUser, err := auth.UserByEmail(ctx, a.DB, "tabs-owner@example.com")
+	require.NoError(t, err)
+	ms, err := teams.ForUser(ctx, a.DB, ownerUser.ID)
+	require.NoError(t, err)
+	viewer := a.client()
+	viewer.signUp("tabs-viewer@example.com", password)
+	viewerUser, err := auth.UserByEmail(ctx, a.DB, "tabs-viewer@example.com")
+	require.NoError(t, err)
+	require.NoError(t, teams.AddMember(ctx, a.DB, ms[0].ID, viewerUser.ID, teams.RoleViewer))
+	viewer.submit("/runs", "/teams/switch", url.Values{"team_id": {fmt.Sprint(ms[0].ID)}})
+
+	tabs := func(c *client, path string) (labels []string, current string) {
+		t.Helper()
+		res := c.get(path)
+		require.Equal(t, http.StatusOK, res.StatusCode, path)
+		doc := res.Doc(t)
+		require.Equal(t, 1, doc.Find(`[data-testid=team-tabs]`).Length(), "%s has the team tabs", path)
+		doc.Find(`[data-testid=team-tabs] a`).Each(func(_ int, a *goquery.Selection) {
+			labels = append(labels, a.Text())
+			if a.AttrOr("aria-current", "") == "page" {
+				current = a.Text()
+			}
+		})
+		return labels, current
+	}
+	all := []string{"Overview", "Members", "Invitations", "API keys", "Audit log"}
+	for path, name := range map[string]string{"/team": "Overview", "/team/members": "Members", "/team/invites": "Invitations",
+		"/team/api-keys": "API keys", "/team/audit": "Audit log"} {
+		labels, current := tabs(owner, path)
+		require.Equal(t, all, labels, path)
+		require.Equal(t, name, current, path)
+	}
+	for path, name := range map[string]string{"/team": "Overview", "/team/members": "Members", "/team/audit": "Audit log"} {
+		labels, current := tabs(viewer, path)
+		require.Equal(t, []string{"Overview", "Members", "Audit log"}, labels, "a viewer sees only the pages they may open (%s)", path)
+		require.Equal(t, name, current, path)
+	}
 }
