@@ -94,9 +94,16 @@ window.addEventListener("pageshow", function (e) {
       if (isNaN(d.getTime())) return;
       t.dataset.localized = "1";
       t.title = t.textContent; // the time in UTC, as the server wrote it
-      t.textContent = t.dataset.local === "time"
-        ? d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" })
-        : d.toLocaleString([], { day: "numeric", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit" });
+      switch (t.dataset.local) {
+        case "time":
+          t.textContent = d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+          break;
+        case "date":
+          t.textContent = d.toLocaleDateString([], { day: "numeric", month: "short", year: "numeric" });
+          break;
+        default:
+          t.textContent = d.toLocaleString([], { day: "numeric", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit" });
+      }
     });
   }
 

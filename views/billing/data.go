@@ -41,13 +41,13 @@ func (d Data) SubscriptionText() string {
 	case !sub.Current(d.Now):
 		return "The subscription has ended (" + sub.Status + ")."
 	case sub.CancelAtPeriodEnd:
-		return "Cancelled: the plan ends on " + sub.PeriodEnd.Time.UTC().Format("2 Jan 2006") + "."
+		return "Cancelled: the plan ends on " + components.DateText(sub.PeriodEnd.Time) + "."
 	}
 	every := "month"
 	if sub.Interval == billing.IntervalYear {
 		every = "year"
 	}
-	return "Renews every " + every + "; next on " + sub.PeriodEnd.Time.UTC().Format("2 Jan 2006") + "."
+	return "Renews every " + every + "; next on " + components.DateText(sub.PeriodEnd.Time) + "."
 }
 
 // PastDue says, when a payment failed, until when the plan is kept.
@@ -58,9 +58,9 @@ func (d Data) PastDue() string {
 	}
 	until := sub.PastDueSince.Time.Add(billing.PastDueGrace)
 	if d.Now.After(until) {
-		return "A payment failed on " + sub.PastDueSince.Time.UTC().Format("2 Jan") + ": the team has the Free plan's limits until an invoice is paid. Update the payment method in Manage billing."
+		return "A payment failed on " + components.DateText(sub.PastDueSince.Time) + ": the team has the Free plan's limits until an invoice is paid. Update the payment method in Manage billing."
 	}
-	return "A payment failed on " + sub.PastDueSince.Time.UTC().Format("2 Jan") + ". The plan is kept until " + until.UTC().Format("2 Jan 2006") +
+	return "A payment failed on " + components.DateText(sub.PastDueSince.Time) + ". The plan is kept until " + components.DateText(until) +
 		"; update the payment method in Manage billing."
 }
 
@@ -124,7 +124,7 @@ func (m Meter) format(n int64) string {
 // Meters are the bars of the limits a period's usage counts toward.
 func (d Data) Meters() []Meter {
 	o := d.Overview
-	resets := "resets on " + o.Period.End.Format("2 Jan 2006")
+	resets := "resets on " + components.DateText(o.Period.End)
 	mk := func(id, label string, used, quota int64, money bool) Meter {
 		m := Meter{ID: id, Label: label, Used: used, Quota: quota, Money: money}
 		if quota == billing.Unlimited {

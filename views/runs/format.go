@@ -76,16 +76,6 @@ func tokens(in, out int64) string {
 	return FormatCount(in) + " in · " + FormatCount(out) + " out"
 }
 
-// isoTime is a time for a datetime attribute.
-func isoTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }
-
-// shortTime is a date and time for lists, in UTC; the browser rewrites it
-// in local time.
-func shortTime(t time.Time) string { return t.UTC().Format("2 Jan 2006, 15:04 UTC") }
-
-// clockTime is a time of day for the timeline, in UTC.
-func clockTime(t time.Time) string { return t.UTC().Format("15:04:05") }
-
 // startedAt is when a run started, or when it was created if it has not.
 func startedAt(r runs.Run) time.Time {
 	if r.StartedAt != nil {
