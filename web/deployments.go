@@ -31,6 +31,19 @@ type deploymentsState struct {
 	secret *view.Secret
 }
 
+// deploymentsIndex lists every deployment of the team.
+func (s *Server) deploymentsIndex(c echo.Context) error {
+	a, err := actor(c)
+	if err != nil {
+		return err
+	}
+	list, err := s.deploys.All(c.Request().Context(), a)
+	if err != nil {
+		return err
+	}
+	return s.render(c, http.StatusOK, page{Title: "Deployments", Nav: "deployments", Content: view.Index(list)})
+}
+
 func (s *Server) deploymentsPage(c echo.Context) error {
 	return s.renderDeployments(c, http.StatusOK, deploymentsState{})
 }

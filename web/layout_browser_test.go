@@ -29,8 +29,10 @@ func TestBrowserNoPageScrollsSideways(t *testing.T) {
 		"options":{"fail_rate":1,"fail_status":400}},{"name":"c","kind":"text","prompt":"z","needs":["b"]}]}}`)
 	require.Equal(t, http.StatusCreated, res.StatusCode, res.Body)
 	c.waitRun(decode[apiRun](t, res).ID, "failed")
+	res = c.do(http.MethodPost, "/api/v1/templates/brief/deploy", `{"environment":"production","version":2}`)
+	require.Equal(t, http.StatusCreated, res.StatusCode, res.Body)
 
-	pages := []string{"/runs", "/runs/new", "/runs/1", "/templates", "/templates/brief", "/templates/brief/versions",
+	pages := []string{"/runs", "/runs/new", "/runs/1", "/templates", "/deployments", "/templates/brief", "/templates/brief/versions",
 		"/templates/brief/diff?from=1&to=2", "/templates/brief/deployments", "/team", "/team/members", "/team/api-keys",
 		"/team/invites", "/team/audit", "/billing", "/account", "/admin", "/admin/teams", "/admin/plans", "/admin/circuits",
 		"/admin/prices", "/admin/outbox", "/admin/health", "/admin/dead-letters"}

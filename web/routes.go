@@ -127,6 +127,7 @@ func (s *Server) routes() {
 	pages.post("/templates/:slug/delete", scopedPerm(access.TemplatesDelete), s.deleteTemplate)
 
 	// Deployments pages (HTML), and the inbound webhooks that trigger them.
+	pages.get("/deployments", teamPerm(access.TemplatesRead), s.deploymentsIndex)
 	pages.get("/templates/:slug/deployments", scopedPerm(access.TemplatesRead), s.deploymentsPage, links)
 	pages.post("/templates/:slug/deployments", scopedPerm(access.TemplatesDeploy), s.deployTemplate, links)
 	pages.get("/templates/:slug/deployments/:env/run", scopedPerm(access.RunsCreate), s.deploymentRunPage)

@@ -401,6 +401,14 @@ func (s *Service) Get(ctx context.Context, actor access.Actor, slug, env string)
 	return byEnv(ctx, s.DB, actor.TeamID, slug, env)
 }
 
+// All returns every deployment of the actor's team, with its last run.
+func (s *Service) All(ctx context.Context, actor access.Actor) ([]Summary, error) {
+	if err := actor.Can(access.TemplatesRead); err != nil {
+		return nil, err
+	}
+	return forTeam(ctx, s.DB.Reader(), actor.TeamID)
+}
+
 // List returns the template slug's deployments, each with its last 10 runs
 // and the stats of its runs of the last 30 days.
 func (s *Service) List(ctx context.Context, actor access.Actor, slug string) ([]Overview, error) {

@@ -321,3 +321,49 @@ func TestReceiveOnBothDatabases(t *testing.T) {
 		require.Equal(t, 1, f.runs(t))
 	})
 }
+
+func TestAllListsTheTeamsDeploymentsWithTheirLastRun(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		f := setup(t, d)
+		owner, viewer := f.actor(teams.RoleOwner), f.actor(teams.RoleViewer)
+		all, err := f.svc.All(ctx, viewer)
+		require.NoError(t, err)
+		require.Empty(t, all)
+
+		_, err = f.svc.Deploy(ctx, owner, templates.StarterSummary, deployments.Staging, 1)
+		require.NoError(t, err)
+		_, err = f.svc.Deploy(ctx, owner, templates.StarterSummary, deployments.Production, 1)
+		require.NoError(t, err)
+		_, err = f.svc.Deploy(ctx, owner, templates.StarterFanOut, deployments.Production, 1)
+		require.NoError(t, err)
+		require.NoError(t, f.svc.Pause(ctx, owner, templates.StarterFanOut, deployments.Production))
+		_, _, err = f.svc.Trigger(ctx, owner, templates.StarterSummary, deployments.Production, map[string]any{"text": "one"}, "")
+		require.NoError(t, err)
+		last, _, err := f.svc.Trigger(ctx, owner, templates.StarterSummary, deployments.Production, map[string]any{"text": "two"}, "")
+		require.NoError(t, err)
+
+		all, err = f.svc.All(ctx, viewer)
+		require.NoError(t, err)
+		require.Len(t, all, 3)
+		var got []string
+		for _, s := range all {
+			got = append(got, s.Template+"/"+s.Environment)
+			require.NotEmpty(t, s.TemplateName)
+		}
+		require.Equal(t, []string{"fan-out/production", "summary/production", "summary/staging"}, got, "by template name, production first")
+		require.True(t, all[0].Paused)
+		require.Zero(t, all[0].LastRunID)
+		require.Nil(t, all[0].LastRunAt)
+		require.Equal(t, last.ID, all[1].LastRunID, "the last run, not the first")
+		require.Equal(t, last.Status, all[1].LastRunStatus)
+		require.NotNil(t, all[1].LastRunAt)
+		require.Zero(t, all[2].LastRunID)
+
+		others, err := f.svc.All(ctx, f.other)
+		require.NoError(t, err)
+		require.Empty(t, others, "another team sees none of them")
+		_, err = f.svc.All(ctx, access.Actor{TeamID: f.team.ID, Role: "nobody"})
+		require.ErrorIs(t, err, access.ErrForbidden)
+	})
+}

@@ -8,10 +8,31 @@ import (
 	"github.com/nofxhq/nofx/internal/db"
 )
 
-const deploymentSelect = `SELECT d.id, d.team_id, d.template_id, t.slug AS template, d.environment, d.version, d.paused,
-	d.webhook_token, d.webhook_secret, d.input_map, d.schedule, d.next_run_at, d.deployed_by_user_id, d.created_at, d.updated_at
+const deploymentSelect = `SELECT ` + deploymentColumns + `
 	FROM deployments d
 	JOIN templates t ON t.id = d.template_id`
+
+// deploymentColumns are a Deployment's columns, of d (deployments) joined
+// with t (its template).
+const deploymentColumns = `d.id, d.team_id, d.template_id, t.slug AS template, d.environment, d.version, d.paused,
+	d.webhook_token, d.webhook_secret, d.input_map, d.schedule, d.next_run_at, d.deployed_by_user_id, d.created_at, d.updated_at`
+
+// forTeam returns every deployment of a team with its template's name and
+// its last run, by template name, production first.
+func forTeam(ctx context.Context, q db.Queryer, teamID int64) ([]Summary, error) {
+	var out []Summary
+	err := db.Select(ctx, q, &out, `SELECT `+deploymentColumns+`, t.name AS template_name,
+			COALESCE(r.id, 0) AS last_run_id, COALESCE(r.status, '') AS last_run_status, r.created_at AS last_run_at
+		FROM deployments d
+		JOIN templates t ON t.id = d.template_id
+		LEFT JOIN runs r ON r.id = (SELECT MAX(id) FROM runs WHERE deployment_id = d.id)
+		WHERE d.team_id = ?
+		ORDER BY t.name, t.slug, CASE d.environment WHEN 'production' THEN 0 ELSE 1 END, d.environment`, teamID)
+	if err != nil {
+		return nil, fmt.Errorf("deployments: list for team %d: %w", teamID, err)
+	}
+	return out, nil
+}
 
 // byEnv returns the deployment of teamID's template slug to env.
 func byEnv(ctx context.Context, q db.Queryer, teamID int64, slug, env string) (Deployment, error) {

@@ -100,6 +100,16 @@ type Stats struct {
 // StatsWindow is how far back Stats looks.
 const StatsWindow = 30 * 24 * time.Hour
 
+// Summary is a deployment in the team's index of deployments: with its
+// template's name and its last run (LastRunID 0 when it has none).
+type Summary struct {
+	Deployment
+	TemplateName  string     `db:"template_name"`
+	LastRunID     int64      `db:"last_run_id"`
+	LastRunStatus string     `db:"last_run_status"`
+	LastRunAt     *time.Time `db:"last_run_at"`
+}
+
 // Overview is a deployment with its recent runs and their stats.
 type Overview struct {
 	Deployment

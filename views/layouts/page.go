@@ -4,7 +4,7 @@ package layouts
 // Page is what the shell needs around a screen's content.
 type Page struct {
 	Title   string
-	Nav     string // the active section: runs, templates, team, billing, admin, account
+	Nav     string // the active section: runs, templates, deployments, team, billing, admin, account
 	CSRF    string
 	User    *User // nil when nobody is signed in
 	Teams   []Team
@@ -52,6 +52,7 @@ func (p Page) navItems() []navItem {
 	items := []navItem{
 		{"runs", "Runs", "/runs"},
 		{"templates", "Templates", "/templates"},
+		{"deployments", "Deployments", "/deployments"},
 		{"team", "Team", "/team"},
 		{"billing", "Billing", "/billing"},
 	}
