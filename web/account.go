@@ -138,13 +138,31 @@ func (s *Server) accountPage(c echo.Context) error {
 		Content: account.Page(account.Data{Email: u.Email, Name: u.Name, MinLength: auth.MinPasswordLen})})
 }
 
+// updateProfile changes the user's name and email; problems come back next
+// to their fields with what was typed.
+func (s *Server) updateProfile(c echo.Context) error {
+	p := who(c)
+	in := auth.Profile{Name: c.FormValue("name"), Email: c.FormValue("email"), CurrentPassword: c.FormValue("current_password")}
+	_, err := s.auth.UpdateProfile(c.Request().Context(), p.User.ID, in)
+	var verrs validation.Errors
+	if errors.As(err, &verrs) {
+		return s.render(c, http.StatusUnprocessableEntity, page{Title: "Account", Nav: "account",
+			Content: account.Page(account.Data{Email: in.Email, Name: in.Name, Form: "profile", Errors: verrs, MinLength: auth.MinPasswordLen})})
+	}
+	if err != nil {
+		return err
+	}
+	s.addFlash(c, "success", "Your profile is saved.")
+	return redirect(c, "/account")
+}
+
 func (s *Server) changePassword(c echo.Context) error {
 	p := who(c)
 	err := s.auth.ChangePassword(c.Request().Context(), p.User.ID, p.SessionToken, c.FormValue("current_password"), c.FormValue("new_password"))
 	var verrs validation.Errors
 	if errors.As(err, &verrs) {
 		return s.render(c, http.StatusUnprocessableEntity, page{Title: "Account", Nav: "account",
-			Content: account.Page(account.Data{Email: p.User.Email, Name: p.User.Name, Errors: verrs, MinLength: auth.MinPasswordLen})})
+			Content: account.Page(account.Data{Email: p.User.Email, Name: p.User.Name, Form: "password", Errors: verrs, MinLength: auth.MinPasswordLen})})
 	}
 	if err != nil {
 		return err

@@ -86,6 +86,7 @@ func (s *Server) routes() {
 	pages.post("/billing/cancel", teamPerm(access.BillingManage), s.cancelSubscription)
 	pages.post("/billing/resume", teamPerm(access.BillingManage), s.resumeSubscription)
 	pages.get("/account", signedIn, s.accountPage)
+	pages.post("/account/profile", signedIn, s.updateProfile, authLimit)
 	pages.post("/account/password", signedIn, s.changePassword, authLimit)
 
 	// Runs pages (HTML).

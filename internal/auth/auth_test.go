@@ -3,6 +3,7 @@ package auth_test
 import (
 	"context"
 	"database/sql"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -217,5 +218,64 @@ func TestAccountChangesAreAudited(t *testing.T) {
 		var n int
 		require.NoError(t, db.Get(ctx, d, &n, `SELECT COUNT(*) FROM audit_log WHERE action = 'user.signup'`))
 		require.Equal(t, 1, n)
+	})
+}
+
+func TestUpdateProfile(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		svc := &auth.Service{DB: d}
+		user, _, err := svc.SignUp(ctx, auth.SignUp{Email: "ada@example.com", Password: "long enough pw"})
+		require.NoError(t, err)
+		_, _, err = svc.SignUp(ctx, auth.SignUp{Email: "taken@example.com", Password: "long enough pw"})
+		require.NoError(t, err)
+		audited := func() int {
+			var n int
+			require.NoError(t, db.Get(ctx, d, &n, `SELECT COUNT(*) FROM audit_log WHERE action = 'user.profile_change'`))
+			return n
+		}
+		field := func(err error, name, want string) {
+			t.Helper()
+			var errs validation.Errors
+			require.ErrorAs(t, err, &errs)
+			require.Contains(t, errs[name], want, "%v", errs)
+		}
+
+		// The name alone needs no password.
+		got, err := svc.UpdateProfile(ctx, user.ID, auth.Profile{Name: "  Ada Lovelace ", Email: "ada@example.com"})
+		require.NoError(t, err)
+		require.Equal(t, "Ada Lovelace", got.Name)
+		require.Equal(t, 1, audited())
+
+		// The email needs the current password, and must be free and valid.
+		_, err = svc.UpdateProfile(ctx, user.ID, auth.Profile{Name: "Ada", Email: "countess@example.com"})
+		field(err, "current_password", "Enter your current password")
+		_, err = svc.UpdateProfile(ctx, user.ID, auth.Profile{Name: "Ada", Email: "countess@example.com", CurrentPassword: "not my password"})
+		field(err, "current_password", "not your current password")
+		_, err = svc.UpdateProfile(ctx, user.ID, auth.Profile{Name: "Ada", Email: "Taken@Example.com", CurrentPassword: "long enough pw"})
+		field(err, "email", "Another account")
+		_, err = svc.UpdateProfile(ctx, user.ID, auth.Profile{Name: "Ada", Email: "not an email"})
+		field(err, "email", "like name@example.com")
+		_, err = svc.UpdateProfile(ctx, user.ID, auth.Profile{Name: strings.Repeat("n", auth.MaxNameChars+1), Email: "ada@example.com"})
+		field(err, "name", "at most")
+		same, err := auth.UserByID(ctx, d, user.ID)
+		require.NoError(t, err)
+		require.Equal(t, "Ada Lovelace", same.Name, "a refused change writes nothing")
+		require.Equal(t, "ada@example.com", same.Email)
+		require.Equal(t, 1, audited())
+
+		got, err = svc.UpdateProfile(ctx, user.ID, auth.Profile{Name: "Ada", Email: " Countess@Example.com ", CurrentPassword: "long enough pw"})
+		require.NoError(t, err)
+		require.Equal(t, "countess@example.com", got.Email)
+		_, err = svc.Authenticate(ctx, "countess@example.com", "long enough pw")
+		require.NoError(t, err, "the new email signs in")
+		_, err = svc.Authenticate(ctx, "ada@example.com", "long enough pw")
+		require.ErrorIs(t, err, auth.ErrInvalidCredentials)
+		require.Equal(t, 2, audited())
+
+		// Nothing changed, nothing written.
+		_, err = svc.UpdateProfile(ctx, user.ID, auth.Profile{Name: "Ada", Email: "countess@example.com"})
+		require.NoError(t, err)
+		require.Equal(t, 2, audited())
 	})
 }

@@ -25,6 +25,9 @@ const (
 	MaxPasswordLen = 256
 )
 
+// MaxNameChars is the longest display name.
+const MaxNameChars = 100
+
 // ErrInvalidCredentials is a failed log-in: it never says which of the email
 // or the password was wrong.
 var ErrInvalidCredentials = errors.New("wrong email or password")
@@ -101,8 +104,8 @@ func (s *Service) SignUp(ctx context.Context, in SignUp) (User, teams.Team, erro
 	errs := validation.Errors{}
 	validateEmail(errs, email)
 	validatePassword(errs, "password", in.Password)
-	if len(name) > 100 {
-		errs.Add("name", "Use at most 100 characters.")
+	if len([]rune(name)) > MaxNameChars {
+		errs.Add("name", fmt.Sprintf("Use at most %d characters.", MaxNameChars))
 	}
 	if err := errs.Err(); err != nil {
 		return User{}, teams.Team{}, err
@@ -264,6 +267,71 @@ func (s *Service) ChangePassword(ctx context.Context, userID int64, keepToken, c
 		}
 		return audit.Record(ctx, tx, audit.For(access.Actor{UserID: userID}, "user.password_change", "", "other sessions signed out"))
 	})
+}
+
+// Profile is what a user may change about themselves on the account page.
+type Profile struct {
+	Name  string
+	Email string
+	// CurrentPassword is needed to change the email, with which one signs
+	// in: a session left open must not be enough to take the account.
+	CurrentPassword string
+}
+
+// UpdateProfile changes the user's display name and email. Problems are
+// validation errors on "name", "email" and "current_password"; nothing is
+// written unless all is well.
+func (s *Service) UpdateProfile(ctx context.Context, userID int64, in Profile) (User, error) {
+	user, err := UserByID(ctx, s.DB, userID)
+	if err != nil {
+		return User{}, err
+	}
+	name, email := strings.TrimSpace(in.Name), NormalizeEmail(in.Email)
+	errs := validation.Errors{}
+	if len([]rune(name)) > MaxNameChars {
+		errs.Add("name", fmt.Sprintf("Use at most %d characters.", MaxNameChars))
+	}
+	validateEmail(errs, email)
+	emailChanged := email != user.Email
+	if emailChanged && errs["email"] == "" {
+		if in.CurrentPassword == "" {
+			errs.Add("current_password", "Enter your current password to change your email.")
+		} else if ok, err := s.Hasher.Check(ctx, user.PasswordHash, in.CurrentPassword); err != nil {
+			return User{}, err
+		} else if !ok {
+			errs.Add("current_password", "That is not your current password.")
+		}
+	}
+	if err := errs.Err(); err != nil {
+		return User{}, err
+	}
+	if name == user.Name && !emailChanged {
+		return user, nil
+	}
+	var changes []string
+	if name != user.Name {
+		changes = append(changes, "name changed")
+	}
+	if emailChanged {
+		changes = append(changes, "email changed from "+user.Email+" to "+email)
+	}
+	err = db.WithTx(ctx, s.DB, func(tx *sqlx.Tx) error {
+		err := db.ExecOne(ctx, tx, `UPDATE users SET name = ?, email = ?, updated_at = ? WHERE id = ?`, name, email, db.Now(), userID)
+		if db.IsUniqueViolation(err) {
+			return validation.Errors{"email": "Another account uses this email."}
+		}
+		if err != nil {
+			return fmt.Errorf("auth: update profile of user %d: %w", userID, err)
+		}
+		entry := audit.For(access.Actor{UserID: userID}, "user.profile_change", email, strings.Join(changes, "; "))
+		entry.Actor = email
+		return audit.Record(ctx, tx, entry)
+	})
+	if err != nil {
+		return User{}, err
+	}
+	user.Name, user.Email = name, email
+	return user, nil
 }
 
 // DeleteExpiredSessions removes sessions that ended before now.

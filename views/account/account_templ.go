@@ -2,9 +2,9 @@
 
 // templ: version: v0.3.1100
 
-// Package account holds the page where users see their account and change
+// Package account holds the page where users change their name, email and
 
-// their password.
+// password.
 
 package account
 
@@ -18,12 +18,22 @@ import (
 	"github.com/nofxhq/nofx/views/components"
 )
 
-// Data is what the account page shows.
+// Data is what the account page shows: the profile form as typed (or as
+// saved), and which form's problems Errors holds ("profile" or "password").
 type Data struct {
 	Email     string
 	Name      string
+	Form      string
 	Errors    map[string]string
 	MinLength int
+}
+
+// errorsOf returns the problems of form, none if another form came back.
+func (d Data) errorsOf(form string) map[string]string {
+	if d.Form != form {
+		return nil
+	}
+	return d.Errors
 }
 
 // Page is the account page.
@@ -44,47 +54,11 @@ func Page(d Data) templ.Component {
 		}
 		ctx = templ.InitializeContext(ctx)
 		ctx = templ.ClearChildren(ctx)
-		templ_7745c5c3_Err = components.PageHeader("Account", "Your sign-in details.").Render(ctx, templ_7745c5c3_Buffer)
+		templ_7745c5c3_Err = components.PageHeader("Account", "Your name, the email you sign in with, and your password.").Render(ctx, templ_7745c5c3_Buffer)
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 1, "<div class=\"grid\"><section class=\"card\" aria-labelledby=\"profile-heading\"><h2 id=\"profile-heading\">Profile</h2><dl class=\"stat\"><dt>Email</dt><dd>")
-		if templ_7745c5c3_Err != nil {
-			return templ_7745c5c3_Err
-		}
-		var templ_7745c5c3_Var2 string
-		templ_7745c5c3_Var2, templ_7745c5c3_Err = templ.JoinStringErrs(d.Email)
-		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/account/account.templ`, Line: 26, Col: 17}
-		}
-		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var2))
-		if templ_7745c5c3_Err != nil {
-			return templ_7745c5c3_Err
-		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 2, "</dd>")
-		if templ_7745c5c3_Err != nil {
-			return templ_7745c5c3_Err
-		}
-		if d.Name != "" {
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 3, "<dt>Name</dt><dd>")
-			if templ_7745c5c3_Err != nil {
-				return templ_7745c5c3_Err
-			}
-			var templ_7745c5c3_Var3 string
-			templ_7745c5c3_Var3, templ_7745c5c3_Err = templ.JoinStringErrs(d.Name)
-			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/account/account.templ`, Line: 29, Col: 17}
-			}
-			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var3))
-			if templ_7745c5c3_Err != nil {
-				return templ_7745c5c3_Err
-			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 4, "</dd>")
-			if templ_7745c5c3_Err != nil {
-				return templ_7745c5c3_Err
-			}
-		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 5, "</dl></section><section class=\"card\" aria-labelledby=\"password-heading\"><h2 id=\"password-heading\">Change password</h2><form class=\"form\" method=\"post\" action=\"/account/password\" novalidate data-testid=\"password-form\">")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 1, "<div class=\"grid\"><section class=\"card\" aria-labelledby=\"profile-heading\"><h2 id=\"profile-heading\">Profile</h2><form class=\"form\" method=\"post\" action=\"/account/profile\" novalidate data-testid=\"profile-form\">")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -92,15 +66,35 @@ func Page(d Data) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = components.Input(components.Field{ID: "current_password", Name: "current_password", Label: "Current password", Type: "password", Autocomplete: "current-password", Required: true, Error: d.Errors["current_password"]}).Render(ctx, templ_7745c5c3_Buffer)
+		templ_7745c5c3_Err = components.Input(components.Field{ID: "name", Name: "name", Label: "Display name", Value: d.Name, Autocomplete: "name", Hint: "Shown to your teams instead of your email. Leave it empty to show the email.", Error: d.errorsOf("profile")["name"]}).Render(ctx, templ_7745c5c3_Buffer)
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = components.Input(components.Field{ID: "new_password", Name: "new_password", Label: "New password", Type: "password", Autocomplete: "new-password", Required: true, Hint: fmt.Sprintf("At least %d characters. Your other sessions will be signed out.", d.MinLength), Error: d.Errors["new_password"]}).Render(ctx, templ_7745c5c3_Buffer)
+		templ_7745c5c3_Err = components.Input(components.Field{ID: "email", Name: "email", Label: "Email", Type: "email", Value: d.Email, Autocomplete: "email", Required: true, Hint: "You sign in with it, and invitations and notices go to it.", Error: d.errorsOf("profile")["email"]}).Render(ctx, templ_7745c5c3_Buffer)
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 6, "<div><button type=\"submit\" class=\"button\">Change password</button></div></form></section></div>")
+		templ_7745c5c3_Err = components.Input(components.Field{ID: "profile_password", Name: "current_password", Label: "Current password", Type: "password", Autocomplete: "current-password", Hint: "Needed only to change the email.", Error: d.errorsOf("profile")["current_password"]}).Render(ctx, templ_7745c5c3_Buffer)
+		if templ_7745c5c3_Err != nil {
+			return templ_7745c5c3_Err
+		}
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 2, "<div><button type=\"submit\" class=\"button\" data-testid=\"save-profile\">Save profile</button></div></form></section><section class=\"card\" aria-labelledby=\"password-heading\"><h2 id=\"password-heading\">Change password</h2><form class=\"form\" method=\"post\" action=\"/account/password\" novalidate data-testid=\"password-form\">")
+		if templ_7745c5c3_Err != nil {
+			return templ_7745c5c3_Err
+		}
+		templ_7745c5c3_Err = components.CSRF().Render(ctx, templ_7745c5c3_Buffer)
+		if templ_7745c5c3_Err != nil {
+			return templ_7745c5c3_Err
+		}
+		templ_7745c5c3_Err = components.Input(components.Field{ID: "current_password", Name: "current_password", Label: "Current password", Type: "password", Autocomplete: "current-password", Required: true, Error: d.errorsOf("password")["current_password"]}).Render(ctx, templ_7745c5c3_Buffer)
+		if templ_7745c5c3_Err != nil {
+			return templ_7745c5c3_Err
+		}
+		templ_7745c5c3_Err = components.Input(components.Field{ID: "new_password", Name: "new_password", Label: "New password", Type: "password", Autocomplete: "new-password", Required: true, Hint: fmt.Sprintf("At least %d characters. Your other sessions will be signed out.", d.MinLength), Error: d.errorsOf("password")["new_password"]}).Render(ctx, templ_7745c5c3_Buffer)
+		if templ_7745c5c3_Err != nil {
+			return templ_7745c5c3_Err
+		}
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 3, "<div><button type=\"submit\" class=\"button\">Change password</button></div></form></section></div>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
