@@ -424,6 +424,7 @@ func (l *runLiveState) changed(ctx context.Context, stream *sse, events []runs.E
 		named[e.Step] = true
 		runWide = runWide || e.Step == ""
 	}
+	stepsChanged := false
 	for _, step := range steps {
 		now := stepState{step.Status, step.Attempt, step.UpdatedAt.UnixNano()}
 		before, seen := l.steps[step.Name]
@@ -432,6 +433,7 @@ func (l *runLiveState) changed(ctx context.Context, stream *sse, events []runs.E
 			// event comes next, and it is sent with it.
 			continue
 		}
+		stepsChanged = true
 		l.steps[step.Name] = now
 		l.slotNotes[step.Name] = d.TeamSlotNote(step)
 		if err := sendHTML(ctx, stream, "step-"+step.Name, 0, runsview.StepBody(d, step)); err != nil {
@@ -449,6 +451,11 @@ func (l *runLiveState) changed(ctx context.Context, stream *sse, events []runs.E
 			if err := stream.send("output-"+step.Name, 0, html.EscapeString(step.Output)); err != nil {
 				return err
 			}
+		}
+	}
+	if stepsChanged {
+		if err := sendHTML(ctx, stream, "waterfall", 0, runsview.WaterfallSection(d)); err != nil {
+			return err
 		}
 	}
 	l.started = true
