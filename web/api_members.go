@@ -1,8 +1,7 @@
 package web
 
-// The JSON API of members and invitations, over the same services as the
-// team pages (web/members.go, web/invites.go). Ownership transfer, leaving
-// and deleting a team stay on the pages.
+// The JSON API of members, over the service the Members page uses.
+// Ownership transfer, leaving and deleting a team stay on the pages.
 
 import (
 	"errors"
@@ -29,46 +28,9 @@ func toMemberJSON(m teams.Member) memberJSON {
 	return memberJSON{UserID: m.UserID, Email: m.Email, Name: m.Name, Role: m.Role, JoinedAt: m.JoinedAt}
 }
 
-// inviteJSON is an invitation in the API, never with its token.
-type inviteJSON struct {
-	ID        int64      `json:"id"`
-	Email     string     `json:"email"`
-	Role      teams.Role `json:"role"`
-	InvitedBy *int64     `json:"invited_by"` // the inviting user; null when an API key invited
-	CreatedAt time.Time  `json:"created_at"`
-	ExpiresAt time.Time  `json:"expires_at"`
-	Status    string     `json:"status"` // pending, expired, accepted or revoked
-}
-
-func toInviteJSON(i invites.Invite, now time.Time) inviteJSON {
-	status := "pending"
-	switch {
-	case i.AcceptedAt != nil:
-		status = "accepted"
-	case i.RevokedAt != nil:
-		status = "revoked"
-	case i.Expired(now):
-		status = "expired"
-	}
-	return inviteJSON{ID: i.ID, Email: i.Email, Role: i.Role, InvitedBy: i.InvitedBy, CreatedAt: i.CreatedAt, ExpiresAt: i.ExpiresAt, Status: status}
-}
-
-// inviteResponse is an invitation just created or resent; email_sent is
-// false when it was saved but its email could not be sent (resend later).
-type inviteResponse struct {
-	Invite    inviteJSON `json:"invite"`
-	EmailSent bool       `json:"email_sent"`
-}
-
 // changeRoleRequest is the body of POST /api/v1/members/{user}/role.
 type changeRoleRequest struct {
 	Role string `json:"role"`
-}
-
-// createInviteRequest is the body of POST /api/v1/invites.
-type createInviteRequest struct {
-	Email string `json:"email"`
-	Role  string `json:"role"`
 }
 
 func (s *Server) apiListMembers(c echo.Context) error {
@@ -126,23 +88,6 @@ func (s *Server) apiRemoveMember(c echo.Context) error {
 	return c.NoContent(http.StatusNoContent)
 }
 
-func (s *Server) apiListInvites(c echo.Context) error {
-	a, err := actor(c)
-	if err != nil {
-		return err
-	}
-	list, err := s.invites.List(c.Request().Context(), a)
-	if err != nil {
-		return err
-	}
-	now := db.Now()
-	out := make([]inviteJSON, 0, len(list))
-	for _, i := range list {
-		out = append(out, toInviteJSON(i, now))
-	}
-	return c.JSON(http.StatusOK, invitesResponse{Invites: out})
-}
-
 // inviteSent answers with inv and status once the invitation is saved: an
 // email that could not be sent is logged and reported as email_sent false,
 // as the page's flash does; any other error is returned.
@@ -156,47 +101,4 @@ func (s *Server) inviteSent(c echo.Context, status int, inv invites.Invite, err 
 		return err
 	}
 	return c.JSON(status, inviteResponse{Invite: toInviteJSON(inv, db.Now()), EmailSent: sent})
-}
-
-func (s *Server) apiCreateInvite(c echo.Context) error {
-	a, err := actor(c)
-	if err != nil {
-		return err
-	}
-	var req createInviteRequest
-	if err := decodeJSON(c, &req); err != nil {
-		return err
-	}
-	c = s.inviteContext(c)
-	inv, err := s.invites.Invite(c.Request().Context(), a, req.Email, teams.Role(req.Role))
-	return s.inviteSent(c, http.StatusCreated, inv, err)
-}
-
-func (s *Server) apiRevokeInvite(c echo.Context) error {
-	a, err := actor(c)
-	if err != nil {
-		return err
-	}
-	id, err := pathID(c, "id")
-	if err != nil {
-		return err
-	}
-	if err := s.invites.Revoke(c.Request().Context(), a, id); err != nil {
-		return err
-	}
-	return c.NoContent(http.StatusNoContent)
-}
-
-func (s *Server) apiResendInvite(c echo.Context) error {
-	a, err := actor(c)
-	if err != nil {
-		return err
-	}
-	id, err := pathID(c, "id")
-	if err != nil {
-		return err
-	}
-	c = s.inviteContext(c)
-	inv, err := s.invites.Resend(c.Request().Context(), a, id)
-	return s.inviteSent(c, http.StatusOK, inv, err)
 }

@@ -1,6 +1,6 @@
 package web
 
-// Deployment pages, team settings and inbound webhooks.
+// Deployment pages: a template's deployments and the team's index of them.
 
 import (
 	"errors"
@@ -18,7 +18,6 @@ import (
 	"github.com/nofxhq/nofx/internal/teams"
 	"github.com/nofxhq/nofx/internal/validation"
 	view "github.com/nofxhq/nofx/views/deployments"
-	"github.com/nofxhq/nofx/views/team"
 	templatesview "github.com/nofxhq/nofx/views/templates"
 )
 
@@ -220,56 +219,6 @@ func (s *Server) rotateWebhookSecret(c echo.Context) error {
 	return s.renderDeployments(c, http.StatusOK, deploymentsState{secret: &view.Secret{
 		Environment: env, Secret: secret, URL: s.webhookURL(c, d.WebhookToken),
 	}})
-}
-
-// saveTeamSettings sets the team's time zone, which its schedules use.
-func (s *Server) saveTeamSettings(c echo.Context) error {
-	a, err := actor(c)
-	if err != nil {
-		return err
-	}
-	tz := strings.TrimSpace(c.FormValue("time_zone"))
-	err = s.deploys.SetTimeZone(c.Request().Context(), a, tz)
-	var verrs validation.Errors
-	if errors.As(err, &verrs) {
-		return s.renderTeam(c, http.StatusUnprocessableEntity, team.Data{Settings: team.Settings{TimeZone: tz, Error: verrs["time_zone"]}})
-	}
-	if err != nil {
-		return err
-	}
-	s.addFlash(c, "success", "The team's time zone is "+tz+"; schedules run in it.")
-	return redirect(c, "/team#settings")
-}
-
-// receiveWebhook starts a run of the deployment whose webhook URL was
-// called, when the delivery is signed (see deployments.Service.Receive):
-// 202 with the run's id and status.
-func (s *Server) receiveWebhook(c echo.Context) error {
-	req := c.Request()
-	run, err := s.deploys.Receive(req.Context(), c.Param("token"),
-		req.Header.Get(deployments.TimestampHeader), req.Header.Get(deployments.SignatureHeader), req.Body)
-	if err != nil {
-		return webhookError(err)
-	}
-	return c.JSON(http.StatusAccepted, map[string]any{"id": run.ID, "status": run.Status})
-}
-
-// webhookError gives a refused delivery its status; the error handler
-// maps the rest (404, 409, 422) as everywhere.
-func webhookError(err error) error {
-	switch {
-	case errors.Is(err, deployments.ErrBodyTooLarge):
-		return echo.NewHTTPError(http.StatusRequestEntityTooLarge).SetInternal(err)
-	case errors.Is(err, deployments.ErrStale):
-		return echo.NewHTTPError(http.StatusUnauthorized, "The delivery is stale: "+deployments.TimestampHeader+
-			" must be within 5 minutes of now. Sign each delivery when you send it.").SetInternal(err)
-	case errors.Is(err, deployments.ErrBadSignature):
-		return echo.NewHTTPError(http.StatusUnauthorized, "The signature does not match. Send "+deployments.TimestampHeader+
-			" (Unix seconds) and "+deployments.SignatureHeader+": sha256= and the hex HMAC-SHA256 of the timestamp, a dot and the body, keyed with the webhook secret.").SetInternal(err)
-	case errors.Is(err, deployments.ErrMalformedBody):
-		return echo.NewHTTPError(http.StatusBadRequest, "The body must be one JSON object, with nothing after it.").SetInternal(err)
-	}
-	return err
 }
 
 // deploymentRunPage is the run form of a deployment's pinned version.

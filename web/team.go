@@ -3,6 +3,7 @@ package web
 import (
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -71,4 +72,23 @@ func (s *Server) deleteProviderKey(c echo.Context) error {
 	}
 	s.addFlash(c, "success", "The team's "+provider+" key is removed; the instance's key applies again.")
 	return redirect(c, "/team#provider-keys")
+}
+
+// saveTeamSettings sets the team's time zone, which its schedules use.
+func (s *Server) saveTeamSettings(c echo.Context) error {
+	a, err := actor(c)
+	if err != nil {
+		return err
+	}
+	tz := strings.TrimSpace(c.FormValue("time_zone"))
+	err = s.deploys.SetTimeZone(c.Request().Context(), a, tz)
+	var verrs validation.Errors
+	if errors.As(err, &verrs) {
+		return s.renderTeam(c, http.StatusUnprocessableEntity, team.Data{Settings: team.Settings{TimeZone: tz, Error: verrs["time_zone"]}})
+	}
+	if err != nil {
+		return err
+	}
+	s.addFlash(c, "success", "The team's time zone is "+tz+"; schedules run in it.")
+	return redirect(c, "/team#settings")
 }

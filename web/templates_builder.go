@@ -15,6 +15,7 @@ import (
 	"github.com/nofxhq/nofx/internal/templates"
 	"github.com/nofxhq/nofx/internal/validation"
 	templatesview "github.com/nofxhq/nofx/views/templates"
+	"github.com/nofxhq/nofx/web/form"
 )
 
 // isHTMX reports whether the request came from htmx, not boosted: it wants
@@ -80,7 +81,7 @@ func (s *Server) editTemplatePage(c echo.Context) error {
 			return err
 		}
 	}
-	b := builderFromSpec(spec)
+	b := form.BuilderFromSpec(spec)
 	b.Editing = t.Slug
 	if c.QueryParam("comparison") != "" {
 		b.Note = fmt.Sprintf("Use a model compared in comparison #%s", c.QueryParam("comparison"))
@@ -130,24 +131,24 @@ func (s *Server) builderUpdate(c echo.Context) error {
 		return err
 	}
 	provider, model := s.defaultModel()
-	applyBuilderAction(&b, c.FormValue("action"), provider, model)
+	form.ApplyBuilderAction(&b, c.FormValue("action"), provider, model)
 	return s.renderBuilder(c, http.StatusOK, b)
 }
 
 // builderForm reads the posted builder form.
 func builderForm(c echo.Context) (templatesview.Builder, error) {
-	form, err := c.FormParams()
+	values, err := c.FormParams()
 	if err != nil {
 		return templatesview.Builder{}, echo.NewHTTPError(http.StatusBadRequest, "The form could not be read.")
 	}
-	return parseBuilder(form), nil
+	return form.ParseBuilder(values), nil
 }
 
 // checkBuilder turns the builder's fields into a spec and checks it: what
 // does not parse, then what the service finds, kept in b.Errors and
 // b.Warnings.
 func (s *Server) checkBuilder(b *templatesview.Builder) templates.Spec {
-	spec, errs := builderSpec(*b)
+	spec, errs := form.BuilderSpec(*b)
 	checkErrs, warnings := s.templates.Check(&spec)
 	for k, v := range checkErrs {
 		errs.Add(k, v)
@@ -295,7 +296,7 @@ func (s *Server) importTemplate(c echo.Context) error {
 			return err
 		}
 	}
-	b := builderFromSpec(spec)
+	b := form.BuilderFromSpec(spec)
 	b.Note, b.Errors, b.Warnings, b.Import = im.Note, errs, warnings, im
 	b.Import.Error = "The JSON reads, but the template needs another look: it is loaded into the builder above."
 	return s.renderBuilder(c, http.StatusUnprocessableEntity, b)
@@ -307,4 +308,25 @@ func jsonProblem(verrs validation.Errors) string {
 		return msg
 	}
 	return verrs.Error()
+}
+
+// providerModels lists the models each provider suggests, for the model
+// field's datalist; providers that do not list theirs get none.
+func providerModels(reg *ai.Registry) map[string][]string {
+	out := map[string][]string{}
+	for _, name := range reg.Names() {
+		p, _ := reg.Get(name)
+		for p != nil {
+			if lister, ok := p.(interface{ Models() []string }); ok {
+				out[name] = lister.Models()
+				break
+			}
+			unwrapper, ok := p.(interface{ Unwrap() ai.Provider })
+			if !ok {
+				break
+			}
+			p = unwrapper.Unwrap()
+		}
+	}
+	return out
 }

@@ -1,4 +1,8 @@
-package web
+// Package form reads the HTML forms whose fields are more than flat values:
+// the template builder, whose steps and inputs come as numbered fields
+// (steps.0.name, inputs.1.type), into what the pages show and the spec the
+// templates service saves.
+package form
 
 import (
 	"encoding/json"
@@ -10,24 +14,23 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/nofxhq/nofx/internal/ai"
 	"github.com/nofxhq/nofx/internal/plan"
 	"github.com/nofxhq/nofx/internal/templates"
 	"github.com/nofxhq/nofx/internal/validation"
 	templatesview "github.com/nofxhq/nofx/views/templates"
 )
 
-// maxBuilderRows bounds the steps and inputs read from a builder form, so
+// MaxBuilderRows bounds the steps and inputs read from a builder form, so
 // that a form naming steps.99999999.name costs nothing.
-const maxBuilderRows = 100
+const MaxBuilderRows = 100
 
 // builderRowRE matches the names of the builder's repeated fields, such as
 // "steps.2.prompt" or "inputs.0.type".
 var builderRowRE = regexp.MustCompile(`^(steps|inputs)\.(\d{1,3})\.([a-z_]+)$`)
 
-// parseBuilder reads the builder form, as posted, into its fields. It never
-// fails: what does not parse is kept as typed and reported by builderSpec.
-func parseBuilder(form url.Values) templatesview.Builder {
+// ParseBuilder reads the builder form, as posted, into its fields. It never
+// fails: what does not parse is kept as typed and reported by BuilderSpec.
+func ParseBuilder(form url.Values) templatesview.Builder {
 	b := templatesview.Builder{
 		Editing:     strings.TrimSpace(form.Get("editing")),
 		Slug:        form.Get("slug"),
@@ -43,7 +46,7 @@ func parseBuilder(form url.Values) templatesview.Builder {
 			continue
 		}
 		n, err := strconv.Atoi(m[2])
-		if err != nil || n >= maxBuilderRows {
+		if err != nil || n >= MaxBuilderRows {
 			continue
 		}
 		if m[1] == "steps" {
@@ -93,9 +96,9 @@ func sortedKeys(m map[int]bool) []int {
 	return out
 }
 
-// builderSpec turns the builder's fields into a spec. Numbers, options and
+// BuilderSpec turns the builder's fields into a spec. Numbers, options and
 // fallbacks that do not parse are reported under their fields' keys.
-func builderSpec(b templatesview.Builder) (templates.Spec, validation.Errors) {
+func BuilderSpec(b templatesview.Builder) (templates.Spec, validation.Errors) {
 	errs := validation.Errors{}
 	spec := templates.Spec{
 		Slug: strings.TrimSpace(b.Slug), Name: b.Name, Description: b.Description,
@@ -166,8 +169,8 @@ func parseFallback(text string) ([]plan.Fallback, string) {
 	return out, ""
 }
 
-// builderFromSpec fills the builder's fields from a saved spec.
-func builderFromSpec(spec templates.Spec) templatesview.Builder {
+// BuilderFromSpec fills the builder's fields from a saved spec.
+func BuilderFromSpec(spec templates.Spec) templatesview.Builder {
 	b := templatesview.Builder{Slug: spec.Slug, Name: spec.Name, Description: spec.Description, Goal: spec.Plan.Goal}
 	for _, in := range spec.Inputs {
 		b.Inputs = append(b.Inputs, templatesview.BuilderInput{
@@ -203,11 +206,11 @@ func builderFromSpec(spec templates.Spec) templatesview.Builder {
 	return b
 }
 
-// applyBuilderAction changes the builder's structure as a button asked:
+// ApplyBuilderAction changes the builder's structure as a button asked:
 // "add-step", "remove-step:i", "up:i", "down:i", "add-input",
 // "remove-input:i". Anything else (a kind changed) changes nothing; the
 // form is only drawn again.
-func applyBuilderAction(b *templatesview.Builder, action, provider, model string) {
+func ApplyBuilderAction(b *templatesview.Builder, action, provider, model string) {
 	verb, arg, _ := strings.Cut(action, ":")
 	i, err := strconv.Atoi(arg)
 	validStep := err == nil && i >= 0 && i < len(b.Steps)
@@ -250,7 +253,7 @@ func applyBuilderAction(b *templatesview.Builder, action, provider, model string
 		if (verb == "up" && k == 0) || (verb == "down" && k == len(b.Steps)-1) {
 			b.Focus = templatesview.StepID(k, map[string]string{"up": "down", "down": "up"}[verb])
 		}
-	case verb == "add-input" && len(b.Inputs) < maxBuilderRows:
+	case verb == "add-input" && len(b.Inputs) < MaxBuilderRows:
 		b.Inputs = append(b.Inputs, templatesview.BuilderInput{Type: templates.InputText, Required: true})
 		b.Focus = templatesview.InputID(len(b.Inputs)-1, "name")
 	case verb == "remove-input" && err == nil && i >= 0 && i < len(b.Inputs):
@@ -268,26 +271,5 @@ func remapNeeds(needs []int, move func(int) int) []int {
 		}
 	}
 	sort.Ints(out)
-	return out
-}
-
-// providerModels lists the models each provider suggests, for the model
-// field's datalist; providers that do not list theirs get none.
-func providerModels(reg *ai.Registry) map[string][]string {
-	out := map[string][]string{}
-	for _, name := range reg.Names() {
-		p, _ := reg.Get(name)
-		for p != nil {
-			if lister, ok := p.(interface{ Models() []string }); ok {
-				out[name] = lister.Models()
-				break
-			}
-			unwrapper, ok := p.(interface{ Unwrap() ai.Provider })
-			if !ok {
-				break
-			}
-			p = unwrapper.Unwrap()
-		}
-	}
 	return out
 }

@@ -1,4 +1,4 @@
-package web
+package form
 
 import (
 	"encoding/json"
@@ -50,7 +50,7 @@ func builderFormValues(b templatesview.Builder) url.Values {
 func FuzzBuilderForm(f *testing.F) {
 	actions := []string{"", "add-step", "remove-step:0", "up:1", "down:0", "add-input", "remove-input:0", "kind"}
 	for i, spec := range templates.Starters() {
-		f.Add(builderFormValues(builderFromSpec(spec)).Encode(), actions[i%len(actions)])
+		f.Add(builderFormValues(BuilderFromSpec(spec)).Encode(), actions[i%len(actions)])
 	}
 	for _, seed := range []struct{ form, action string }{
 		{"", ""},
@@ -75,9 +75,9 @@ func FuzzBuilderForm(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, raw, action string) {
 		form, _ := url.ParseQuery(raw) // what parsed, as Echo would hand it over
-		b := parseBuilder(form)
-		require.LessOrEqual(t, len(b.Steps), maxBuilderRows)
-		require.LessOrEqual(t, len(b.Inputs), maxBuilderRows)
+		b := ParseBuilder(form)
+		require.LessOrEqual(t, len(b.Steps), MaxBuilderRows)
+		require.LessOrEqual(t, len(b.Inputs), MaxBuilderRows)
 		requireNeedsInRange(t, b)
 
 		// A button press keeps needs pointing at other, existing steps.
@@ -87,11 +87,11 @@ func FuzzBuilderForm(f *testing.F) {
 		for i := range moved.Steps {
 			moved.Steps[i].Needs = append([]int(nil), b.Steps[i].Needs...)
 		}
-		applyBuilderAction(&moved, action, "simulated", "echo")
+		ApplyBuilderAction(&moved, action, "simulated", "echo")
 		requireNeedsInRange(t, moved)
 		require.LessOrEqual(t, len(moved.Steps), max(len(b.Steps), plan.MaxSteps))
 
-		spec, errs := builderSpec(b)
+		spec, errs := BuilderSpec(b)
 		require.Len(t, spec.Plan.Steps, len(b.Steps))
 		require.Len(t, spec.Inputs, len(b.Inputs))
 		if len(errs) > 0 {
@@ -107,7 +107,7 @@ func FuzzBuilderForm(f *testing.F) {
 		imported.Normalize()
 		require.JSONEq(t, string(exported), string(imported.Export()))
 
-		again, errs := builderSpec(builderFromSpec(spec))
+		again, errs := BuilderSpec(BuilderFromSpec(spec))
 		require.Empty(t, errs, "a saved spec loads back into the builder without errors")
 		again.Normalize()
 		require.JSONEq(t, specJSON(t, spec), specJSON(t, again))
