@@ -514,6 +514,15 @@ func TestRoutes(t *testing.T) {
 	require.Equal(t, "site admin", rows["GET /admin"])
 	require.Equal(t, "users only", rows["POST /api/v1/teams"])
 	require.Greater(t, len(rows), 100)
+
+	// The README's Layout section shows the same table.
+	readme, err := os.ReadFile("../../README.md")
+	require.NoError(t, err)
+	_, block, ok := strings.Cut(string(readme), "<!-- routes -->\n```\n")
+	require.True(t, ok, "README.md has the route table")
+	block, _, ok = strings.Cut(block, "```\n<!-- /routes -->")
+	require.True(t, ok)
+	require.Equal(t, out, block, "README.md's route table is out of date: paste `go run ./cmd/nofx routes` between its <!-- routes --> markers")
 }
 
 func TestUnknownCommand(t *testing.T) {
