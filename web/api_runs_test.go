@@ -233,6 +233,8 @@ func TestAPIRunErrors(t *testing.T) {
 		{"unknown template", c, "POST", "/api/v1/runs", `{"template":"nope"}`, 422, "validation_failed", "template"},
 		{"bad plan", c, "POST", "/api/v1/runs", `{"plan":{"goal":"g","steps":[{"name":"a","kind":"llm","provider":"simulated","model":"echo","prompt":"x","needs":["a"]}]}}`, 422, "validation_failed", "steps[0].needs"},
 		{"unknown provider", c, "POST", "/api/v1/runs", `{"prompt":"x","provider":"nowhere","model":"m"}`, 422, "validation_failed", "steps[0].provider"},
+		{"provider without a key", c, "POST", "/api/v1/runs", `{"prompt":"x","provider":"anthropic","model":"claude-sonnet-4-5"}`, 422, "validation_failed", "steps[0].provider"},
+		{"plan step without a key", c, "POST", "/api/v1/runs", `{"plan":{"goal":"g","steps":[{"name":"a","kind":"text","prompt":"x"},{"name":"b","kind":"llm","provider":"openai","model":"gpt-4o","prompt":"y"}]}}`, 422, "validation_failed", "steps[1].provider"},
 		{"missing input", c, "POST", "/api/v1/runs", `{"plan":{"goal":"g","steps":[{"name":"a","kind":"text","prompt":"{{inputs.who}}"}]}}`, 422, "validation_failed", "inputs.who"},
 		{"viewer cannot create", viewer, "POST", "/api/v1/runs", `{"prompt":"x"}`, 403, "forbidden", ""},
 		{"viewer cannot cancel", viewer, "POST", "/api/v1/runs/999999/cancel", ``, 403, "forbidden", ""},

@@ -614,9 +614,19 @@ func TestNewRunOffersWhatCanRun(t *testing.T) {
 	require.Contains(t, res.Doc(t).Find(`#provider-error`).Text(), "anthropic has no API key here")
 	require.Equal(t, "hello", res.Doc(t).Find(`#prompt`).Text(), "the prompt is kept")
 
+	// A plan is held to the same: its step on a keyless provider is named.
+	res = c.submit("/runs/new", "/runs", url.Values{"prompt": {""}, "provider": {"simulated"}, "model": {"echo"},
+		"plan": {`{"goal":"g","steps":[{"name":"ask","kind":"llm","provider":"openai","model":"gpt-4o","prompt":"hi"}]}`}})
+	require.Equal(t, http.StatusUnprocessableEntity, res.StatusCode)
+	require.Contains(t, res.Doc(t).Text(), "openai has no API key here")
+	runsBefore := len(c.get("/runs").Doc(t).Find(`[data-testid=runs-table] tbody tr`).Nodes)
+	require.Zero(t, runsBefore, "nothing was created")
+
 	res = c.submit("/team", "/team/keys", url.Values{"provider": {"anthropic"}, "key": {"sk-ant-api03-team-secret-4321"}})
 	require.Equal(t, http.StatusSeeOther, res.StatusCode, res.Body)
 	require.Equal(t, []string{"anthropic", "simulated"}, offered())
+	res = c.submit("/runs/new", "/runs", url.Values{"prompt": {"hello"}, "provider": {"anthropic"}, "model": {"claude-sonnet-4-5"}})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode, "with the team's key the run starts")
 	doc = c.get("/runs/new").Doc(t)
 	require.Contains(t, doc.Find(`[data-testid=providers-missing]`).Text(), "openai need an API key")
 	require.Contains(t, doc.Find(`#model-hint`).Text(), "anthropic: such as claude-sonnet-4-5")
