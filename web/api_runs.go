@@ -165,7 +165,7 @@ func (s *Server) apiCreateRun(c echo.Context) error {
 		if errors.Is(err, db.ErrNotFound) {
 			return validation.Errors{"template": fmt.Sprintf("There is no template %q in this team.", what.Template)}
 		}
-	} else if err = s.refuseKeyless(ctx, a, what.Plan); err == nil {
+	} else {
 		run, replayed, err = s.runs.Create(ctx, a, runs.CreateInput{Plan: what.Plan, Inputs: req.Inputs, IdempotencyKey: key})
 	}
 	if err != nil {

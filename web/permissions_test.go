@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/nofxhq/nofx/internal/runs"
 	"github.com/nofxhq/nofx/internal/teams"
 	"github.com/nofxhq/nofx/internal/templates"
+	"github.com/nofxhq/nofx/web"
 )
 
 // caller is one identity the matrix calls every route as.
@@ -140,6 +142,10 @@ func checkRoutePermissions(t *testing.T, a *app) {
 			"*", "css/app.css").Replace(path)
 	}
 
+	// What each route should allow comes from a file of its own, not from
+	// the table the middleware enforces: a route declared too loosely in
+	// web/routes.go fails here until the file agrees.
+	expected := expectedAccess(t)
 	registered := map[string]bool{}
 	deletions := 0
 	for _, route := range a.App.Web.Routes() {
@@ -149,9 +155,14 @@ func checkRoutePermissions(t *testing.T, a *app) {
 		if route.Path == "/*" || strings.HasSuffix(route.Path, "/*") && route.Path != "/static/*" {
 			continue
 		}
-		want, ok := a.App.Web.AccessOf(route.Method, route.Path)
+		want, ok := expected[route.Method+" "+route.Path]
 		if !ok {
-			t.Errorf("%s %s is registered without its access (register it in web/routes.go)", route.Method, route.Path)
+			t.Errorf("%s %s is not in web/testdata/routes.txt: add it with the access it should have", route.Method, route.Path)
+			continue
+		}
+		declared, ok := a.App.Web.AccessOf(route.Method, route.Path)
+		if !ok || declared != want {
+			t.Errorf("%s %s is declared %q in web/routes.go, but web/testdata/routes.txt expects %q", route.Method, route.Path, declared, want)
 			continue
 		}
 		registered[route.Method+" "+route.Path] = true
@@ -203,6 +214,9 @@ func checkRoutePermissions(t *testing.T, a *app) {
 	for _, route := range a.App.Web.RouteTable() {
 		require.True(t, registered[route.Method+" "+route.Path], "%s %s is in the route table but not registered", route.Method, route.Path)
 	}
+	for route := range expected {
+		require.True(t, registered[route], "%s is in web/testdata/routes.txt but not registered", route)
+	}
 }
 
 // callRoute makes one request as c and returns the status. Event streams
@@ -252,4 +266,37 @@ func callRoute(t *testing.T, a *app, c *caller, api bool, method, path string) i
 	require.NoError(t, err, "%s %s", method, path)
 	res.Body.Close()
 	return res.StatusCode
+}
+
+// expectedAccess reads web/testdata/routes.txt, the route table as
+// `nofx routes` prints it (METHOD, path, access), into each route's access.
+func expectedAccess(t *testing.T) map[string]web.Access {
+	t.Helper()
+	data, err := os.ReadFile("testdata/routes.txt")
+	require.NoError(t, err)
+	out := map[string]web.Access{}
+	for i, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		f := strings.Fields(line)
+		if i == 0 {
+			require.Equal(t, []string{"METHOD", "PATH", "ACCESS"}, f)
+			continue
+		}
+		require.GreaterOrEqual(t, len(f), 3, "routes.txt line %d: %q", i+1, line)
+		var a web.Access
+		switch text := strings.Join(f[2:], " "); text {
+		case "public":
+			a.Public = true
+		case "signed in":
+			a.SignedIn = true
+		case "users only":
+			a.SignedIn, a.UsersOnly = true, true
+		case "site admin":
+			a.SiteAdmin = true
+		default:
+			perm, scoped := strings.CutSuffix(text, " (scoped)")
+			a.Perm, a.Scoped = access.Permission(perm), scoped
+		}
+		out[f[0]+" "+f[1]] = a
+	}
+	return out
 }

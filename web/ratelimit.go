@@ -62,17 +62,20 @@ func starterKeys(c echo.Context) []string {
 	return principalKeys(c)
 }
 
-// authKeys are the buckets of an account form: the client's address and
-// the account's email (the form's, or the signed-in user's), so that
-// neither many addresses nor many accounts get more guesses.
+// authKeys are the buckets of an account form: the client's address, the
+// email the form names, and the signed-in user's own, so that neither many
+// addresses nor many accounts get more guesses. The user's own bucket
+// counts even when the form names another email (a new one on the profile
+// form), so that a session cannot guess its account's password by naming
+// a fresh email each time.
 func authKeys(c echo.Context) []string {
 	keys := []string{ipKey(c)}
 	email := auth.NormalizeEmail(c.FormValue("email"))
-	if u := who(c).User; u != nil && email == "" {
-		email = u.Email
-	}
 	if email != "" {
 		keys = append(keys, emailKey(email))
+	}
+	if u := who(c).User; u != nil && u.Email != email {
+		keys = append(keys, emailKey(u.Email))
 	}
 	return keys
 }

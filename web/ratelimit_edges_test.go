@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -200,4 +201,31 @@ func TestLockoutThroughTheLogInForm(t *testing.T) {
 	require.Equal(t, wrong, res.Doc(t).Find("main").Text(), "the same answer as a wrong password")
 	require.Empty(t, c.get("/runs").Header.Get("Set-Cookie"))
 	require.Equal(t, http.StatusSeeOther, c.get("/runs").StatusCode, "not signed in")
+}
+
+// A signed-in session guessing its account's password on the profile form
+// spends the account's tries, whatever new email and address each guess
+// names.
+func TestProfileGuessesCountAgainstTheAccount(t *testing.T) {
+	t.Parallel()
+	a := limited(t, func(c *config.Config) {
+		c.RateAuth = config.Rate{N: 3, Per: time.Hour}
+		c.TrustedProxies = loopbackProxy()
+	})
+	c := a.client()
+	require.Equal(t, http.StatusSeeOther, c.signUp("guessed@example.com", password).StatusCode) // 1 of the account's 3
+	guess := func(i int) response {
+		token := c.csrf("/account")
+		form := url.Values{"_csrf": {token}, "name": {""}, "email": {fmt.Sprintf("fresh%d@example.com", i)}, "current_password": {fmt.Sprintf("guess number %d", i)}}
+		req, err := http.NewRequest(http.MethodPost, a.URL+"/account/profile", strings.NewReader(form.Encode()))
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("X-Forwarded-For", fmt.Sprintf("198.51.100.%d", i+1))
+		return c.do(req)
+	}
+	for i := range 2 {
+		res := guess(i)
+		require.Equal(t, http.StatusUnprocessableEntity, res.StatusCode, "guess %d is answered", i)
+	}
+	requireLimited(t, guess(2), false)
 }

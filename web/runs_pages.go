@@ -117,33 +117,6 @@ func (s *Server) providerChoices(ctx context.Context, a access.Actor) (runnable,
 	return runnable, missing, nil
 }
 
-// refuseKeyless refuses a plan whose LLM steps call a provider that needs
-// a key neither the instance nor the team has: the run would only fail at
-// that step. The New run form and POST /api/v1/runs both ask it; the
-// team's saved keys are read only when a step needs one.
-func (s *Server) refuseKeyless(ctx context.Context, a access.Actor, p plan.Plan) error {
-	var saved []string
-	read := false
-	errs := validation.Errors{}
-	for i, step := range p.Steps {
-		provider, ok := s.ai.Get(step.Provider)
-		if step.Kind != plan.KindLLM || !ok || !ai.NeedsKey(provider) {
-			continue
-		}
-		if !read {
-			var err error
-			if saved, err = s.keys.Saved(ctx, a.TeamID); err != nil {
-				return err
-			}
-			read = true
-		}
-		if !slices.Contains(saved, step.Provider) {
-			errs.Add(fmt.Sprintf("steps[%d].provider", i), step.Provider+" has no API key here: add one under Team → Provider keys, or pick another provider.")
-		}
-	}
-	return errs.Err()
-}
-
 // newRunFields are the fields of the new run form that problems can sit next to.
 var newRunFields = map[string]bool{"prompt": true, "provider": true, "model": true, "plan": true, "inputs": true}
 
@@ -167,9 +140,6 @@ func (s *Server) createRun(c echo.Context) error {
 	}
 	planMode := strings.TrimSpace(d.Plan) != ""
 	in, err := runInputFromForm(d, planMode)
-	if err == nil {
-		err = s.refuseKeyless(c.Request().Context(), a, in.Plan)
-	}
 	if err == nil {
 		var run runs.Run
 		run, _, err = s.runs.Create(c.Request().Context(), a, in)

@@ -27,7 +27,7 @@ func forTeam(ctx context.Context, q db.Queryer, teamID int64) ([]Summary, error)
 		JOIN templates t ON t.id = d.template_id
 		LEFT JOIN runs r ON r.id = (SELECT MAX(id) FROM runs WHERE deployment_id = d.id)
 		WHERE d.team_id = ?
-		ORDER BY t.name, t.slug, CASE d.environment WHEN 'production' THEN 0 ELSE 1 END, d.environment`, teamID)
+		ORDER BY LOWER(t.name), t.slug, CASE d.environment WHEN 'production' THEN 0 ELSE 1 END, d.environment`, teamID)
 	if err != nil {
 		return nil, fmt.Errorf("deployments: list for team %d: %w", teamID, err)
 	}

@@ -1,6 +1,7 @@
 package runs_test
 
 import (
+	"context"
 	"encoding/json"
 	"testing"
 	"time"
@@ -8,11 +9,13 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nofxhq/nofx/internal/access"
+	"github.com/nofxhq/nofx/internal/ai"
 	"github.com/nofxhq/nofx/internal/apikeys"
 	"github.com/nofxhq/nofx/internal/db"
 	"github.com/nofxhq/nofx/internal/db/dbtest"
 	"github.com/nofxhq/nofx/internal/runs"
 	"github.com/nofxhq/nofx/internal/teams"
+	"github.com/nofxhq/nofx/internal/validation"
 )
 
 // TestCreateReturnsTheRunAsRead checks that the run Create returns, built
@@ -69,4 +72,44 @@ func inUTC(r runs.Run) runs.Run {
 		}
 	}
 	return r
+}
+
+// savedKeys is a team's saved provider keys, for Service.Keys.
+type savedKeys map[int64][]string
+
+func (k savedKeys) Saved(_ context.Context, teamID int64) ([]string, error) { return k[teamID], nil }
+
+// TestCreateRefusesKeylessProviders checks that a new run whose LLM step
+// calls a provider with neither the instance's key nor the team's is
+// refused on that step's provider, after the plan is normalised, and that
+// an idempotent replay still returns the run it made.
+func TestCreateRefusesKeylessProviders(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		e := setupService(t, d)
+		keys := savedKeys{}
+		e.svc.Keys = keys
+		e.svc.Providers = ai.NewRegistry(ai.NewSimulated(1), ai.NewOpenAI(ai.OpenAIConfig{}))
+		keyless := mustPlan(t, `{"goal":"g","steps":[{"name":"a","kind":"text","prompt":"x"},
+			{"name":"b","kind":"llm","provider":" openai ","model":"gpt-4o","prompt":"y"}]}`)
+
+		before := e.countRuns(t)
+		_, _, err := e.svc.Create(e.ctx, e.actor, runs.CreateInput{Plan: keyless})
+		var errs validation.Errors
+		require.ErrorAs(t, err, &errs)
+		require.Contains(t, errs["steps[1].provider"], "openai has no API key here", "spaces around the name change nothing")
+		require.Equal(t, before, e.countRuns(t), "nothing is written")
+
+		keys[e.actor.TeamID] = []string{"openai"}
+		first, _, err := e.svc.Create(e.ctx, e.actor, runs.CreateInput{Plan: keyless, IdempotencyKey: "k1"})
+		require.NoError(t, err, "with the team's key the run starts")
+
+		delete(keys, e.actor.TeamID)
+		again, replayed, err := e.svc.Create(e.ctx, e.actor, runs.CreateInput{Plan: keyless, IdempotencyKey: "k1"})
+		require.NoError(t, err, "a replay returns its run although the key is gone")
+		require.True(t, replayed)
+		require.Equal(t, first.ID, again.ID)
+
+		_, _, err = e.svc.Create(e.ctx, e.actor, runs.CreateInput{Plan: mustPlan(t, `{"goal":"g","steps":[{"name":"a","kind":"llm","provider":"simulated","model":"echo","prompt":"x"}]}`)})
+		require.NoError(t, err, "a provider that needs no key is not asked about")
+	})
 }

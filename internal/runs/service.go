@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -47,6 +48,13 @@ type Service struct {
 	Scheduler Scheduler
 	Broker    live.Broker
 	Providers *ai.Registry
+	// Keys tells which providers a team saved a key of its own for. With
+	// it, Create refuses a new run whose LLM step names a provider that
+	// needs a key neither the instance nor the team has: the run would only
+	// fail at that step. Nil skips the check.
+	Keys interface {
+		Saved(ctx context.Context, teamID int64) ([]string, error)
+	}
 	// RetryBase and RetryMax shape the backoff between attempts of a step:
 	// RetryBase doubled after each failed attempt, at most RetryMax.
 	RetryBase time.Duration
@@ -240,6 +248,9 @@ func (s *Service) create(ctx context.Context, actor access.Actor, in CreateInput
 				return nil
 			}
 		}
+		if err := s.refuseKeyless(ctx, actor.TeamID, in.Plan); err != nil {
+			return err // after the replay: a run already made is returned as it was
+		}
 		st, err := insertRun(ctx, q, actor, in, planJSON, inputsJSON, hash, now)
 		if err != nil {
 			return err
@@ -256,6 +267,35 @@ func (s *Service) create(ctx context.Context, actor access.Actor, in CreateInput
 		return Run{}, false, err
 	}
 	return run, replayed, nil
+}
+
+// refuseKeyless refuses a plan whose LLM steps call a provider that needs
+// a key neither the instance nor the team has (see Service.Keys). The
+// team's saved keys are read only when a step needs one.
+func (s *Service) refuseKeyless(ctx context.Context, teamID int64, p plan.Plan) error {
+	if s.Keys == nil || s.Providers == nil {
+		return nil
+	}
+	var saved []string
+	read := false
+	errs := validation.Errors{}
+	for i, step := range p.Steps {
+		provider, ok := s.Providers.Get(step.Provider)
+		if step.Kind != plan.KindLLM || !ok || !ai.NeedsKey(provider) {
+			continue
+		}
+		if !read {
+			var err error
+			if saved, err = s.Keys.Saved(ctx, teamID); err != nil {
+				return err
+			}
+			read = true
+		}
+		if !slices.Contains(saved, step.Provider) {
+			errs.Add(fmt.Sprintf("steps[%d].provider", i), step.Provider+" has no API key here: add one under Team → Provider keys, or pick another provider.")
+		}
+	}
+	return errs.Err()
 }
 
 // insertRun writes a new run, queued, and returns it as written, for the

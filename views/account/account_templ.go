@@ -66,7 +66,7 @@ func Page(d Data) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = components.Input(components.Field{ID: "name", Name: "name", Label: "Display name", Value: d.Name, Autocomplete: "name", Hint: "Shown to your teams instead of your email. Leave it empty to show the email.", Error: d.errorsOf("profile")["name"]}).Render(ctx, templ_7745c5c3_Buffer)
+		templ_7745c5c3_Err = components.Input(components.Field{ID: "name", Name: "name", Label: "Display name", Type: "text", Value: d.Name, Autocomplete: "name", Hint: "Shown to your teams instead of your email. Leave it empty to show the email.", Error: d.errorsOf("profile")["name"]}).Render(ctx, templ_7745c5c3_Buffer)
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

@@ -121,7 +121,7 @@ func inZone(t time.Time, loc *time.Location) string {
 	if loc == nil {
 		loc = time.UTC
 	}
-	return t.In(loc).Format("2 Jan 2006, 15:04 MST") // as components.DateTime, in the team's zone
+	return t.In(loc).Format("Mon 2 Jan 2006, 15:04 MST") // in the team's zone, with the weekday a weekly schedule needs
 }
 
 // rate writes a success rate as a percentage, or a dash before any run

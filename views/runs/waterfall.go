@@ -72,6 +72,7 @@ func Waterfall(run runs.Run, steps []runs.Step, now time.Time) []WaterfallRow {
 			if s.FinishedAt != nil {
 				stop = *s.FinishedAt
 			}
+			row.x1 = min(row.x1, waterfallWidth-2)
 			row.x2 = max(at(stop), row.x1+2) // a step of no time still shows
 		} else if row.Ready && !s.Finished() {
 			row.Wait = max(now.Sub(ready), 0)
