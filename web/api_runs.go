@@ -7,9 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"slices"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -20,6 +17,7 @@ import (
 	"github.com/nofxhq/nofx/internal/pricing"
 	"github.com/nofxhq/nofx/internal/runs"
 	"github.com/nofxhq/nofx/internal/validation"
+	"github.com/nofxhq/nofx/web/form"
 )
 
 // runJSON is a run in the API.
@@ -186,63 +184,12 @@ type listRunsResponse struct {
 	NextBeforeCost *int64    `json:"next_before_cost,omitempty"`
 }
 
-// listFilter reads the runs list filters shared by the page and the API.
-func listFilter(c echo.Context) (runs.ListFilter, error) {
-	f := runs.ListFilter{Status: c.QueryParam("status"), Template: c.QueryParam("template")}
-	errs := validation.Errors{}
-	switch c.QueryParam("sort") {
-	case "", "newest":
-	case "cost":
-		f.SortByCost = true
-	default:
-		errs.Add("sort", "Use newest or cost.")
-	}
-	if f.Status != "" && !slices.Contains(runs.RunStatuses, f.Status) {
-		errs.Add("status", "Use one of "+strings.Join(runs.RunStatuses, ", ")+".")
-	}
-	for _, p := range []struct {
-		name string
-		dst  *time.Time
-		add  time.Duration
-	}{{"from", &f.From, 0}, {"to", &f.To, 24 * time.Hour}} {
-		if v := c.QueryParam(p.name); v != "" {
-			t, err := time.Parse("2006-01-02", v)
-			if err != nil {
-				errs.Add(p.name, "Use a date like 2026-01-31.")
-				continue
-			}
-			*p.dst = t.Add(p.add) // "to" includes its whole day
-		}
-	}
-	for _, p := range []struct {
-		name string
-		dst  *int64
-	}{{"before", &f.Before}, {"before_cost", &f.BeforeCost}} {
-		if v := c.QueryParam(p.name); v != "" {
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil || n < 0 {
-				errs.Add(p.name, "Use the cursor of the previous page.")
-				continue
-			}
-			*p.dst = n
-		}
-	}
-	if v := c.QueryParam("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 200 {
-			errs.Add("limit", "Use a number from 1 to 200.")
-		}
-		f.Limit = n
-	}
-	return f, errs.Err()
-}
-
 func (s *Server) apiListRuns(c echo.Context) error {
 	a, err := actor(c)
 	if err != nil {
 		return err
 	}
-	f, err := listFilter(c)
+	f, err := form.RunsFilter(c.QueryParams())
 	if err != nil {
 		return err
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/nofxhq/nofx/internal/runs"
 	"github.com/nofxhq/nofx/internal/validation"
 	runsview "github.com/nofxhq/nofx/views/runs"
+	"github.com/nofxhq/nofx/web/form"
 )
 
 // listLiveBatch is how long the live list gathers run changes before it
@@ -71,7 +72,7 @@ func (s *Server) runsLive(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	f, err := listFilter(c)
+	f, err := form.RunsFilter(c.QueryParams())
 	if err != nil {
 		return err
 	}

@@ -27,6 +27,7 @@ import (
 	"github.com/nofxhq/nofx/views/components"
 	"github.com/nofxhq/nofx/views/errorpage"
 	runsview "github.com/nofxhq/nofx/views/runs"
+	"github.com/nofxhq/nofx/web/form"
 )
 
 // permissions are the run actions the actor's role allows, for the pages
@@ -65,7 +66,7 @@ func (s *Server) runsPage(c echo.Context) error {
 		},
 	}
 	status := http.StatusOK
-	f, err := listFilter(c)
+	f, err := form.RunsFilter(c.QueryParams())
 	var verrs validation.Errors
 	switch {
 	case errors.As(err, &verrs):

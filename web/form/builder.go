@@ -1,7 +1,8 @@
-// Package form reads the HTML forms whose fields are more than flat values:
-// the template builder, whose steps and inputs come as numbered fields
-// (steps.0.name, inputs.1.type), into what the pages show and the spec the
-// templates service saves.
+// Package form reads what forms and query strings send beyond flat values,
+// for the pages and the API alike: the template builder, whose steps and
+// inputs come as numbered fields (steps.0.name, inputs.1.type), into what
+// the pages show and the spec the templates service saves; and the runs
+// list's filters.
 package form
 
 import (
