@@ -6,6 +6,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/nofxhq/nofx/internal/access"
+	"github.com/nofxhq/nofx/web/httpx"
 )
 
 // Access is who may call a route. It is declared once, where the route is
@@ -77,7 +78,7 @@ func (s *Server) enforce(a Access, api bool) []echo.MiddlewareFunc {
 func requirePerm(perm access.Permission) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			a, err := actor(c)
+			a, err := httpx.Actor(c)
 			if err != nil {
 				return err
 			}
@@ -93,7 +94,7 @@ func requirePerm(perm access.Permission) echo.MiddlewareFunc {
 // acts for a user across teams.
 func refuseAPIKeys(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if who(c).APIKey != nil {
+		if httpx.Who(c).APIKey != nil {
 			return echo.NewHTTPError(http.StatusForbidden, "API keys act inside one team and cannot do this. Sign in as a user.")
 		}
 		return next(c)

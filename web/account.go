@@ -14,11 +14,12 @@ import (
 	"github.com/nofxhq/nofx/internal/validation"
 	"github.com/nofxhq/nofx/views/account"
 	authviews "github.com/nofxhq/nofx/views/auth"
+	"github.com/nofxhq/nofx/web/httpx"
 )
 
 // home sends signed-in users to their runs and others to log in.
 func (s *Server) home(c echo.Context) error {
-	if who(c).User != nil {
+	if httpx.Who(c).User != nil {
 		return c.Redirect(http.StatusSeeOther, "/runs")
 	}
 	return c.Redirect(http.StatusSeeOther, "/login")
@@ -26,7 +27,7 @@ func (s *Server) home(c echo.Context) error {
 
 func (s *Server) signupPage(c echo.Context) error {
 	next := safeNext(c.QueryParam("next"))
-	if who(c).User != nil {
+	if httpx.Who(c).User != nil {
 		return c.Redirect(http.StatusSeeOther, cmp.Or(next, "/runs"))
 	}
 	if err := s.signupAllowed(c, next); err != nil {
@@ -87,7 +88,7 @@ func (s *Server) signup(c echo.Context) error {
 
 func (s *Server) loginPage(c echo.Context) error {
 	next := safeNext(c.QueryParam("next"))
-	if who(c).User != nil {
+	if httpx.Who(c).User != nil {
 		return c.Redirect(http.StatusSeeOther, cmp.Or(next, "/runs"))
 	}
 	form := authviews.LoginForm{Next: next, Email: strings.TrimSpace(c.QueryParam("email")), SignupClosed: s.cfg.Signup == config.SignupClosed}
@@ -113,7 +114,7 @@ func (s *Server) login(c echo.Context) error {
 
 // startSession signs userID in, replacing any session the browser had.
 func (s *Server) startSession(c echo.Context, userID int64) error {
-	token, err := s.auth.StartSession(c.Request().Context(), userID, who(c).SessionToken, c.RealIP(), c.Request().UserAgent())
+	token, err := s.auth.StartSession(c.Request().Context(), userID, httpx.Who(c).SessionToken, c.RealIP(), c.Request().UserAgent())
 	if err != nil {
 		return err
 	}
@@ -122,7 +123,7 @@ func (s *Server) startSession(c echo.Context, userID int64) error {
 }
 
 func (s *Server) logout(c echo.Context) error {
-	if p := who(c); p.SessionToken != "" {
+	if p := httpx.Who(c); p.SessionToken != "" {
 		if err := s.auth.EndSession(c.Request().Context(), p.User.ID, p.SessionToken); err != nil {
 			return err
 		}
@@ -133,7 +134,7 @@ func (s *Server) logout(c echo.Context) error {
 }
 
 func (s *Server) accountPage(c echo.Context) error {
-	u := who(c).User
+	u := httpx.Who(c).User
 	return s.render(c, http.StatusOK, page{Title: "Account", Nav: "account",
 		Content: account.Page(account.Data{Email: u.Email, Name: u.Name, MinLength: auth.MinPasswordLen})})
 }
@@ -141,7 +142,7 @@ func (s *Server) accountPage(c echo.Context) error {
 // updateProfile changes the user's name and email; problems come back next
 // to their fields with what was typed.
 func (s *Server) updateProfile(c echo.Context) error {
-	p := who(c)
+	p := httpx.Who(c)
 	in := auth.Profile{Name: c.FormValue("name"), Email: c.FormValue("email"), CurrentPassword: c.FormValue("current_password")}
 	_, err := s.auth.UpdateProfile(c.Request().Context(), p.User.ID, in)
 	var verrs validation.Errors
@@ -157,7 +158,7 @@ func (s *Server) updateProfile(c echo.Context) error {
 }
 
 func (s *Server) changePassword(c echo.Context) error {
-	p := who(c)
+	p := httpx.Who(c)
 	err := s.auth.ChangePassword(c.Request().Context(), p.User.ID, p.SessionToken, c.FormValue("current_password"), c.FormValue("new_password"))
 	var verrs validation.Errors
 	if errors.As(err, &verrs) {
@@ -172,7 +173,7 @@ func (s *Server) changePassword(c echo.Context) error {
 }
 
 func (s *Server) switchTeam(c echo.Context) error {
-	p := who(c)
+	p := httpx.Who(c)
 	teamID, err := formInt64(c, "team_id")
 	if err != nil {
 		return err

@@ -15,13 +15,14 @@ import (
 	"github.com/nofxhq/nofx/internal/validation"
 	"github.com/nofxhq/nofx/internal/version"
 	"github.com/nofxhq/nofx/views/admin"
+	"github.com/nofxhq/nofx/web/httpx"
 )
 
 // auditEntry starts an audit entry for the request's user, for changes
 // that belong to no team (the instance's own settings).
 func auditEntry(c echo.Context, action, target, summary string) audit.Entry {
 	e := audit.Entry{Action: action, Target: target, Summary: summary}
-	if u := who(c).User; u != nil {
+	if u := httpx.Who(c).User; u != nil {
 		e.ActorUserID, e.Actor = &u.ID, u.Email
 	}
 	return e
@@ -30,7 +31,7 @@ func auditEntry(c echo.Context, action, target, summary string) audit.Entry {
 // siteAdminOf is the request's site admin as the audit log names them (the
 // admin routes let only site admins through).
 func siteAdminOf(c echo.Context) instance.Admin {
-	u := who(c).User
+	u := httpx.Who(c).User
 	return instance.Admin{UserID: u.ID, Email: u.Email}
 }
 

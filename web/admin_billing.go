@@ -12,6 +12,7 @@ import (
 	"github.com/nofxhq/nofx/internal/db"
 	"github.com/nofxhq/nofx/internal/validation"
 	"github.com/nofxhq/nofx/views/admin"
+	"github.com/nofxhq/nofx/web/httpx"
 )
 
 // plansPage lists the plans, each with a form to change it.
@@ -83,7 +84,7 @@ func (s *Server) teamsPage(c echo.Context) error {
 
 // setTeamPlan moves a team to a plan by hand.
 func (s *Server) setTeamPlan(c echo.Context) error {
-	id, err := pathID(c, "id")
+	id, err := httpx.PathID(c, "id")
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/nofxhq/nofx/internal/teams"
+	"github.com/nofxhq/nofx/web/httpx"
 )
 
 // meResponse says who the API sees.
@@ -37,7 +38,7 @@ type meTeam struct {
 
 // apiMe returns the caller: the user or API key, and the team it acts in.
 func (s *Server) apiMe(c echo.Context) error {
-	p := who(c)
+	p := httpx.Who(c)
 	var out meResponse
 	if p.User != nil {
 		out.User = &meUser{ID: p.User.ID, Email: p.User.Email, Name: p.User.Name, IsSiteAdmin: p.User.IsSiteAdmin}

@@ -8,6 +8,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/nofxhq/nofx/internal/comparisons"
+	"github.com/nofxhq/nofx/web/httpx"
 )
 
 // compareRequest is the body of POST /api/v1/runs/{id}/steps/{name}/compare.
@@ -78,7 +79,7 @@ func (s *Server) apiCompareStep(c echo.Context) error {
 		return err
 	}
 	var req compareRequest
-	if err := decodeJSON(c, &req); err != nil {
+	if err := httpx.DecodeJSON(c, &req); err != nil {
 		return err
 	}
 	cmp, err := s.compare.Create(c.Request().Context(), a, runID, c.Param("step"), req.Candidates)
@@ -95,11 +96,11 @@ func (s *Server) apiCompareStep(c echo.Context) error {
 
 // apiGetComparison returns a comparison with its outputs.
 func (s *Server) apiGetComparison(c echo.Context) error {
-	a, err := actor(c)
+	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
 	}
-	id, err := pathID(c, "id")
+	id, err := httpx.PathID(c, "id")
 	if err != nil {
 		return err
 	}
@@ -112,16 +113,16 @@ func (s *Server) apiGetComparison(c echo.Context) error {
 
 // apiPreferCandidate marks the preferred output of a comparison.
 func (s *Server) apiPreferCandidate(c echo.Context) error {
-	a, err := actor(c)
+	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
 	}
-	id, err := pathID(c, "id")
+	id, err := httpx.PathID(c, "id")
 	if err != nil {
 		return err
 	}
 	var req preferRequest
-	if err := decodeJSON(c, &req); err != nil {
+	if err := httpx.DecodeJSON(c, &req); err != nil {
 		return err
 	}
 	if err := s.compare.Prefer(c.Request().Context(), a, id, req.Preferred); err != nil {
@@ -136,11 +137,11 @@ func (s *Server) apiPreferCandidate(c echo.Context) error {
 
 // apiDeleteComparison deletes a comparison and its replay.
 func (s *Server) apiDeleteComparison(c echo.Context) error {
-	a, err := actor(c)
+	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
 	}
-	id, err := pathID(c, "id")
+	id, err := httpx.PathID(c, "id")
 	if err != nil {
 		return err
 	}

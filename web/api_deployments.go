@@ -11,6 +11,7 @@ import (
 
 	"github.com/nofxhq/nofx/internal/deployments"
 	"github.com/nofxhq/nofx/internal/pricing"
+	"github.com/nofxhq/nofx/web/httpx"
 )
 
 // deploymentJSON is a deployment in the API; its webhook secret is shown
@@ -89,12 +90,12 @@ func (s *Server) toDeploymentJSON(c echo.Context, d deployments.Deployment) depl
 }
 
 func (s *Server) apiDeployTemplate(c echo.Context) error {
-	a, err := actor(c)
+	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
 	}
 	var req deployRequest
-	if err := decodeJSON(c, &req); err != nil {
+	if err := httpx.DecodeJSON(c, &req); err != nil {
 		return err
 	}
 	out, err := s.deploys.Deploy(c.Request().Context(), a, c.Param("slug"), req.Environment, req.Version)
@@ -110,7 +111,7 @@ func (s *Server) apiDeployTemplate(c echo.Context) error {
 }
 
 func (s *Server) apiListDeployments(c echo.Context) error {
-	a, err := actor(c)
+	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
 	}
@@ -133,12 +134,12 @@ func (s *Server) apiListDeployments(c echo.Context) error {
 }
 
 func (s *Server) apiTriggerDeployment(c echo.Context) error {
-	a, err := actor(c)
+	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
 	}
 	var req triggerRequest
-	if err := decodeJSON(c, &req); err != nil {
+	if err := httpx.DecodeJSON(c, &req); err != nil {
 		return err
 	}
 	run, replayed, err := s.deploys.Trigger(c.Request().Context(), a, c.Param("slug"), c.Param("env"), req.Inputs,
@@ -163,7 +164,7 @@ func (s *Server) apiResumeDeployment(c echo.Context) error {
 
 // apiSetPaused pauses or resumes a deployment and answers with it.
 func (s *Server) apiSetPaused(c echo.Context, paused bool) error {
-	a, err := actor(c)
+	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/nofxhq/nofx/internal/db"
 	"github.com/nofxhq/nofx/internal/invites"
 	"github.com/nofxhq/nofx/internal/teams"
+	"github.com/nofxhq/nofx/web/httpx"
 )
 
 // inviteJSON is an invitation in the API, never with its token.
@@ -51,7 +52,7 @@ type createInviteRequest struct {
 }
 
 func (s *Server) apiListInvites(c echo.Context) error {
-	a, err := actor(c)
+	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
 	}
@@ -68,12 +69,12 @@ func (s *Server) apiListInvites(c echo.Context) error {
 }
 
 func (s *Server) apiCreateInvite(c echo.Context) error {
-	a, err := actor(c)
+	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
 	}
 	var req createInviteRequest
-	if err := decodeJSON(c, &req); err != nil {
+	if err := httpx.DecodeJSON(c, &req); err != nil {
 		return err
 	}
 	c = s.inviteContext(c)
@@ -82,11 +83,11 @@ func (s *Server) apiCreateInvite(c echo.Context) error {
 }
 
 func (s *Server) apiRevokeInvite(c echo.Context) error {
-	a, err := actor(c)
+	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
 	}
-	id, err := pathID(c, "id")
+	id, err := httpx.PathID(c, "id")
 	if err != nil {
 		return err
 	}
@@ -97,11 +98,11 @@ func (s *Server) apiRevokeInvite(c echo.Context) error {
 }
 
 func (s *Server) apiResendInvite(c echo.Context) error {
-	a, err := actor(c)
+	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
 	}
-	id, err := pathID(c, "id")
+	id, err := httpx.PathID(c, "id")
 	if err != nil {
 		return err
 	}

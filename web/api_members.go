@@ -13,6 +13,7 @@ import (
 	"github.com/nofxhq/nofx/internal/db"
 	"github.com/nofxhq/nofx/internal/invites"
 	"github.com/nofxhq/nofx/internal/teams"
+	"github.com/nofxhq/nofx/web/httpx"
 )
 
 // memberJSON is a team member in the API.
@@ -34,7 +35,7 @@ type changeRoleRequest struct {
 }
 
 func (s *Server) apiListMembers(c echo.Context) error {
-	a, err := actor(c)
+	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
 	}
@@ -50,16 +51,16 @@ func (s *Server) apiListMembers(c echo.Context) error {
 }
 
 func (s *Server) apiChangeMemberRole(c echo.Context) error {
-	a, err := actor(c)
+	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
 	}
-	userID, err := pathID(c, "user")
+	userID, err := httpx.PathID(c, "user")
 	if err != nil {
 		return err
 	}
 	var req changeRoleRequest
-	if err := decodeJSON(c, &req); err != nil {
+	if err := httpx.DecodeJSON(c, &req); err != nil {
 		return err
 	}
 	ctx := c.Request().Context()
@@ -74,11 +75,11 @@ func (s *Server) apiChangeMemberRole(c echo.Context) error {
 }
 
 func (s *Server) apiRemoveMember(c echo.Context) error {
-	a, err := actor(c)
+	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
 	}
-	userID, err := pathID(c, "user")
+	userID, err := httpx.PathID(c, "user")
 	if err != nil {
 		return err
 	}

@@ -1,11 +1,9 @@
 package web
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"time"
 
@@ -18,6 +16,7 @@ import (
 	"github.com/nofxhq/nofx/internal/runs"
 	"github.com/nofxhq/nofx/internal/validation"
 	"github.com/nofxhq/nofx/web/form"
+	"github.com/nofxhq/nofx/web/httpx"
 )
 
 // runJSON is a run in the API.
@@ -117,36 +116,13 @@ type createRunRequest struct {
 	Inputs   map[string]any  `json:"inputs"`
 }
 
-// decodeJSON reads a JSON body strictly: unknown fields and trailing data
-// are a 400 that says what is wrong.
-func decodeJSON(c echo.Context, dst any) error {
-	body, err := io.ReadAll(c.Request().Body)
-	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return echo.ErrStatusRequestEntityTooLarge
-		}
-		return echo.NewHTTPError(http.StatusBadRequest, "Could not read the request body.")
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	dec.UseNumber() // inputs keep every digit: 9007199254740993 is not a float64
-	if err := dec.Decode(dst); err != nil {
-		return echo.NewHTTPError(http.StatusBadRequest, "The body is not valid JSON for this request: "+err.Error())
-	}
-	if dec.More() {
-		return echo.NewHTTPError(http.StatusBadRequest, "The body has data after the JSON object.")
-	}
-	return nil
-}
-
 func (s *Server) apiCreateRun(c echo.Context) error {
-	a, err := actor(c)
+	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
 	}
 	var req createRunRequest
-	if err := decodeJSON(c, &req); err != nil {
+	if err := httpx.DecodeJSON(c, &req); err != nil {
 		return err
 	}
 	what, err := runs.Request{Template: req.Template, Prompt: req.Prompt, Provider: req.Provider, Model: req.Model, Plan: req.Plan}.Resolve()
@@ -185,7 +161,7 @@ type listRunsResponse struct {
 }
 
 func (s *Server) apiListRuns(c echo.Context) error {
-	a, err := actor(c)
+	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
 	}
@@ -209,11 +185,11 @@ func (s *Server) apiListRuns(c echo.Context) error {
 
 // actorAndRun reads who acts and the run the path names.
 func actorAndRun(c echo.Context) (access.Actor, int64, error) {
-	a, err := actor(c)
+	a, err := httpx.Actor(c)
 	if err != nil {
 		return access.Actor{}, 0, err
 	}
-	id, err := pathID(c, "id")
+	id, err := httpx.PathID(c, "id")
 	return a, id, err
 }
 
@@ -247,14 +223,14 @@ func (s *Server) apiRunAction(c echo.Context, action func(id int64) error) error
 
 func (s *Server) apiCancelRun(c echo.Context) error {
 	return s.apiRunAction(c, func(id int64) error {
-		a, _ := actor(c)
+		a, _ := httpx.Actor(c)
 		return s.runs.Cancel(c.Request().Context(), a, id)
 	})
 }
 
 func (s *Server) apiRetryRun(c echo.Context) error {
 	return s.apiRunAction(c, func(id int64) error {
-		a, _ := actor(c)
+		a, _ := httpx.Actor(c)
 		return s.runs.Retry(c.Request().Context(), a, id)
 	})
 }
@@ -280,12 +256,12 @@ type decisionRequest struct {
 func (s *Server) apiDecide(c echo.Context, approve bool) error {
 	var req decisionRequest
 	if c.Request().ContentLength != 0 {
-		if err := decodeJSON(c, &req); err != nil {
+		if err := httpx.DecodeJSON(c, &req); err != nil {
 			return err
 		}
 	}
 	return s.apiRunAction(c, func(id int64) error {
-		a, _ := actor(c)
+		a, _ := httpx.Actor(c)
 		return s.runs.Decide(c.Request().Context(), a, id, c.Param("step"), approve, req.Comment)
 	})
 }

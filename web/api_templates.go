@@ -26,6 +26,7 @@ import (
 	"github.com/nofxhq/nofx/internal/plan"
 	"github.com/nofxhq/nofx/internal/templates"
 	"github.com/nofxhq/nofx/internal/validation"
+	"github.com/nofxhq/nofx/web/httpx"
 )
 
 // templateJSON is a template in the API.
@@ -129,7 +130,7 @@ func badTemplateJSON(err error) error {
 }
 
 func (s *Server) apiListTemplates(c echo.Context) error {
-	a, err := actor(c)
+	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
 	}
@@ -145,7 +146,7 @@ func (s *Server) apiListTemplates(c echo.Context) error {
 }
 
 func (s *Server) apiCreateTemplate(c echo.Context) error {
-	a, err := actor(c)
+	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
 	}
@@ -168,7 +169,7 @@ func (s *Server) apiCreateTemplate(c echo.Context) error {
 }
 
 func (s *Server) apiGetTemplate(c echo.Context) error {
-	a, err := actor(c)
+	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
 	}
@@ -190,7 +191,7 @@ func (s *Server) apiGetTemplate(c echo.Context) error {
 }
 
 func (s *Server) apiSaveTemplate(c echo.Context) error {
-	a, err := actor(c)
+	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
 	}
@@ -218,7 +219,7 @@ func (s *Server) apiSaveTemplate(c echo.Context) error {
 }
 
 func (s *Server) apiTemplateVersions(c echo.Context) error {
-	a, err := actor(c)
+	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
 	}
@@ -245,7 +246,7 @@ type diffLineJSON struct {
 // of a template's exported JSON (by default the one before current, and
 // current).
 func (s *Server) apiTemplateDiff(c echo.Context) error {
-	a, err := actor(c)
+	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
 	}
@@ -271,7 +272,7 @@ func (s *Server) apiTemplateDiff(c echo.Context) error {
 
 // apiRollbackTemplate makes an older version current again.
 func (s *Server) apiRollbackTemplate(c echo.Context) error {
-	a, err := actor(c)
+	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
 	}
@@ -292,7 +293,7 @@ func (s *Server) apiRollbackTemplate(c echo.Context) error {
 // apiDeleteTemplate deletes a template with its versions and deployments;
 // the runs started from it stay.
 func (s *Server) apiDeleteTemplate(c echo.Context) error {
-	a, err := actor(c)
+	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/nofxhq/nofx/internal/teams"
 	"github.com/nofxhq/nofx/internal/validation"
 	view "github.com/nofxhq/nofx/views/apikeys"
+	"github.com/nofxhq/nofx/web/httpx"
 )
 
 func (s *Server) apiKeysPage(c echo.Context) error {
@@ -22,7 +23,7 @@ func (s *Server) apiKeysPage(c echo.Context) error {
 // renderAPIKeys shows the API keys page around d, which carries a form that
 // came back with errors or a key just created.
 func (s *Server) renderAPIKeys(c echo.Context, status int, d view.Data) error {
-	a, err := actor(c)
+	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
 	}
@@ -30,7 +31,7 @@ func (s *Server) renderAPIKeys(c echo.Context, status int, d view.Data) error {
 		return err
 	}
 	d.Now = db.Now()
-	d.Team = *who(c).Team
+	d.Team = *httpx.Who(c).Team
 	d.Roles = grantableRoles(a.Role)
 	return s.render(c, status, page{Title: "API keys", Nav: "team", Content: view.Page(d)})
 }
@@ -49,7 +50,7 @@ func grantableRoles(role teams.Role) []teams.Role {
 // createAPIKey makes a key from the form and shows its secret on this
 // response only: it is never put in a flash cookie or a redirect.
 func (s *Server) createAPIKey(c echo.Context) error {
-	a, err := actor(c)
+	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
 	}
@@ -77,11 +78,11 @@ func (s *Server) createAPIKey(c echo.Context) error {
 
 // revokeAPIKey ends a key of the team at once.
 func (s *Server) revokeAPIKey(c echo.Context) error {
-	a, err := actor(c)
+	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
 	}
-	id, err := pathID(c, "id")
+	id, err := httpx.PathID(c, "id")
 	if err != nil {
 		return err
 	}
@@ -116,7 +117,7 @@ type createKeyResponse struct {
 }
 
 func (s *Server) apiListKeys(c echo.Context) error {
-	a, err := actor(c)
+	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
 	}
@@ -133,12 +134,12 @@ func (s *Server) apiListKeys(c echo.Context) error {
 }
 
 func (s *Server) apiCreateKey(c echo.Context) error {
-	a, err := actor(c)
+	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
 	}
 	var req createKeyRequest
-	if err := decodeJSON(c, &req); err != nil {
+	if err := httpx.DecodeJSON(c, &req); err != nil {
 		return err
 	}
 	var expires *time.Time
@@ -158,11 +159,11 @@ func (s *Server) apiCreateKey(c echo.Context) error {
 }
 
 func (s *Server) apiRevokeKey(c echo.Context) error {
-	a, err := actor(c)
+	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
 	}
-	id, err := pathID(c, "id")
+	id, err := httpx.PathID(c, "id")
 	if err != nil {
 		return err
 	}

@@ -13,17 +13,18 @@ import (
 	"github.com/nofxhq/nofx/internal/audit"
 	"github.com/nofxhq/nofx/internal/validation"
 	auditview "github.com/nofxhq/nofx/views/audit"
+	"github.com/nofxhq/nofx/web/httpx"
 )
 
 // auditPage shows one page of the team's audit log, filtered; bad filters
 // come back next to their fields (422).
 func (s *Server) auditPage(c echo.Context) error {
-	a, err := actor(c)
+	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
 	}
 	ctx := c.Request().Context()
-	d := auditview.Data{Team: *who(c).Team, Filter: auditFilterTyped(c), Origin: audit.ShowsOrigin(a)}
+	d := auditview.Data{Team: *httpx.Who(c).Team, Filter: auditFilterTyped(c), Origin: audit.ShowsOrigin(a)}
 	f, err := auditFilter(c)
 	status := http.StatusOK
 	var verrs validation.Errors
@@ -52,7 +53,7 @@ func (s *Server) auditPage(c echo.Context) error {
 // columns are the same for every reader; the ip and user_agent cells are
 // empty unless audit.ShowsOrigin allows the reader to see them.
 func (s *Server) auditCSV(c echo.Context) error {
-	a, err := actor(c)
+	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
 	}
@@ -69,7 +70,7 @@ func (s *Server) auditCSV(c echo.Context) error {
 		return err
 	}
 
-	name := "audit-" + who(c).Team.Slug + "-" + time.Now().UTC().Format("2006-01-02") + ".csv"
+	name := "audit-" + httpx.Who(c).Team.Slug + "-" + time.Now().UTC().Format("2006-01-02") + ".csv"
 	h := c.Response().Header()
 	h.Set(echo.HeaderContentType, "text/csv; charset=utf-8")
 	h.Set(echo.HeaderContentDisposition, `attachment; filename="`+name+`"`)

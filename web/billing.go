@@ -13,12 +13,13 @@ import (
 	"github.com/nofxhq/nofx/internal/runs"
 	"github.com/nofxhq/nofx/internal/validation"
 	billingview "github.com/nofxhq/nofx/views/billing"
+	"github.com/nofxhq/nofx/web/httpx"
 )
 
 // billingPage shows the team's plan, its period's usage against each
 // limit, runs and cost by day, the costliest templates, and the plans.
 func (s *Server) billingPage(c echo.Context) error {
-	a, err := actor(c)
+	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
 	}
@@ -31,7 +32,7 @@ func (s *Server) billingPage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	t, err := currentTeam(c)
+	t, err := httpx.CurrentTeam(c)
 	if err != nil {
 		return err
 	}
@@ -62,7 +63,7 @@ var errStripeBilled = &runs.ConflictError{Message: "Plans on this instance are b
 // changePlan moves the team to another plan under local billing: the
 // owner chooses, and nothing is charged.
 func (s *Server) changePlan(c echo.Context) error {
-	a, err := actor(c)
+	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
 	}
@@ -140,7 +141,7 @@ func toLimitsJSON(p billing.Plan) limitsJSON {
 
 // apiBilling returns the team's plan, period, limits, usage and warnings.
 func (s *Server) apiBilling(c echo.Context) error {
-	a, err := actor(c)
+	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/nofxhq/nofx/internal/access"
 	"github.com/nofxhq/nofx/internal/billing"
 	"github.com/nofxhq/nofx/internal/validation"
+	"github.com/nofxhq/nofx/web/httpx"
 )
 
 // StripeWebhookPath is where Stripe sends its events.
@@ -27,7 +28,7 @@ var errNoStripe = echo.NewHTTPError(http.StatusNotFound, "This instance does not
 // stripeOwner returns the acting owner of a Stripe action (the route has
 // checked the role), refusing instances without Stripe.
 func (s *Server) stripeOwner(c echo.Context) (access.Actor, error) {
-	a, err := actor(c)
+	a, err := httpx.Actor(c)
 	if err != nil {
 		return access.Actor{}, err
 	}

@@ -18,6 +18,7 @@ import (
 	view "github.com/nofxhq/nofx/views/comparisons"
 	"github.com/nofxhq/nofx/views/components"
 	runsview "github.com/nofxhq/nofx/views/runs"
+	"github.com/nofxhq/nofx/web/httpx"
 )
 
 // candidateField is a problem's key about one candidate's field.
@@ -69,11 +70,11 @@ func (s *Server) compareStep(c echo.Context) error {
 
 // comparisonPage shows a comparison's outputs side by side.
 func (s *Server) comparisonPage(c echo.Context) error {
-	a, err := actor(c)
+	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
 	}
-	id, err := pathID(c, "id")
+	id, err := httpx.PathID(c, "id")
 	if err != nil {
 		return err
 	}
@@ -88,11 +89,11 @@ func (s *Server) comparisonPage(c echo.Context) error {
 // comparisonEvents streams the comparison's grid each time its replay
 // changes, until every candidate finished.
 func (s *Server) comparisonEvents(c echo.Context) error {
-	a, err := actor(c)
+	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
 	}
-	id, err := pathID(c, "id")
+	id, err := httpx.PathID(c, "id")
 	if err != nil {
 		return err
 	}
@@ -120,11 +121,11 @@ func (s *Server) comparisonEvents(c echo.Context) error {
 
 // preferCandidate marks the output a person prefers.
 func (s *Server) preferCandidate(c echo.Context) error {
-	a, err := actor(c)
+	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
 	}
-	id, err := pathID(c, "id")
+	id, err := httpx.PathID(c, "id")
 	if err != nil {
 		return err
 	}
@@ -143,11 +144,11 @@ func (s *Server) preferCandidate(c echo.Context) error {
 
 // deleteComparison deletes a comparison and its replay.
 func (s *Server) deleteComparison(c echo.Context) error {
-	a, err := actor(c)
+	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
 	}
-	id, err := pathID(c, "id")
+	id, err := httpx.PathID(c, "id")
 	if err != nil {
 		return err
 	}

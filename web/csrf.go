@@ -12,6 +12,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/nofxhq/nofx/internal/auth"
+	"github.com/nofxhq/nofx/web/httpx"
 )
 
 // CSRF tokens are bound to who holds them: for a signed-in browser, an HMAC
@@ -47,7 +48,7 @@ func (s *Server) csrfMAC(subject string) string {
 // csrfSubject is what this request's token is bound to: its session, or
 // its visitor id, made (and set as a cookie) when it has none.
 func (s *Server) csrfSubject(c echo.Context) (string, error) {
-	if p := who(c); p.SessionToken != "" {
+	if p := httpx.Who(c); p.SessionToken != "" {
 		return "session:" + auth.HashToken(p.SessionToken), nil
 	}
 	name := s.cookieName(c, csrfCookie)

@@ -19,6 +19,7 @@ import (
 	"github.com/nofxhq/nofx/internal/validation"
 	view "github.com/nofxhq/nofx/views/deployments"
 	templatesview "github.com/nofxhq/nofx/views/templates"
+	"github.com/nofxhq/nofx/web/httpx"
 )
 
 // deploymentsState is what a deployments page shows besides the saved
@@ -32,7 +33,7 @@ type deploymentsState struct {
 
 // deploymentsIndex lists every deployment of the team.
 func (s *Server) deploymentsIndex(c echo.Context) error {
-	a, err := actor(c)
+	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
 	}
@@ -49,7 +50,7 @@ func (s *Server) deploymentsPage(c echo.Context) error {
 
 // renderDeployments shows the deployments page of the template :slug.
 func (s *Server) renderDeployments(c echo.Context, status int, st deploymentsState) error {
-	a, err := actor(c)
+	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
 	}
@@ -62,7 +63,7 @@ func (s *Server) renderDeployments(c echo.Context, status int, st deploymentsSta
 	if err != nil {
 		return err
 	}
-	tz := who(c).Team.TimeZone
+	tz := httpx.Who(c).Team.TimeZone
 	loc, err := teams.LoadLocation(tz)
 	if err != nil {
 		tz, loc = "UTC", time.UTC
@@ -92,7 +93,7 @@ func (s *Server) renderDeployments(c echo.Context, status int, st deploymentsSta
 // deployTemplate pins the chosen version to the chosen environment. A new
 // deployment's webhook secret is shown on this response only.
 func (s *Server) deployTemplate(c echo.Context) error {
-	a, err := actor(c)
+	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
 	}
@@ -125,7 +126,7 @@ func (s *Server) deployTemplate(c echo.Context) error {
 }
 
 func (s *Server) pauseDeployment(c echo.Context) error {
-	a, err := actor(c)
+	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
 	}
@@ -138,7 +139,7 @@ func (s *Server) pauseDeployment(c echo.Context) error {
 }
 
 func (s *Server) resumeDeployment(c echo.Context) error {
-	a, err := actor(c)
+	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
 	}
@@ -157,7 +158,7 @@ func (s *Server) resumeDeployment(c echo.Context) error {
 }
 
 func (s *Server) setDeploymentSchedule(c echo.Context) error {
-	a, err := actor(c)
+	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
 	}
@@ -180,7 +181,7 @@ func (s *Server) setDeploymentSchedule(c echo.Context) error {
 }
 
 func (s *Server) setDeploymentInputMap(c echo.Context) error {
-	a, err := actor(c)
+	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
 	}
@@ -201,7 +202,7 @@ func (s *Server) setDeploymentInputMap(c echo.Context) error {
 // rotateWebhookSecret replaces a deployment's webhook secret and shows the
 // new one on this response only.
 func (s *Server) rotateWebhookSecret(c echo.Context) error {
-	a, err := actor(c)
+	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
 	}
@@ -223,7 +224,7 @@ func (s *Server) rotateWebhookSecret(c echo.Context) error {
 
 // deploymentRunPage is the run form of a deployment's pinned version.
 func (s *Server) deploymentRunPage(c echo.Context) error {
-	a, err := actor(c)
+	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
 	}
@@ -237,7 +238,7 @@ func (s *Server) deploymentRunPage(c echo.Context) error {
 // startDeploymentRun starts a run of a deployment's pinned version from its
 // run form, recorded as started by hand.
 func (s *Server) startDeploymentRun(c echo.Context) error {
-	a, err := actor(c)
+	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
 	}

@@ -10,8 +10,10 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/nofxhq/nofx/internal/health"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/nofxhq/nofx/internal/health"
+	"github.com/nofxhq/nofx/web/httpx"
 )
 
 // healthz answers while the process is up.
@@ -88,7 +90,7 @@ func (s *Server) readyz(c echo.Context) error {
 // mayReadHealth reports whether the request may read what health checks
 // say: a signed-in site admin, or the metrics token when one is set.
 func (s *Server) mayReadHealth(c echo.Context) bool {
-	if u := who(c).User; u != nil && u.IsSiteAdmin {
+	if u := httpx.Who(c).User; u != nil && u.IsSiteAdmin {
 		return true
 	}
 	want := s.cfg.MetricsToken

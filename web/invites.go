@@ -13,6 +13,7 @@ import (
 	"github.com/nofxhq/nofx/internal/teams"
 	"github.com/nofxhq/nofx/internal/validation"
 	view "github.com/nofxhq/nofx/views/invites"
+	"github.com/nofxhq/nofx/web/httpx"
 )
 
 func (s *Server) invitesPage(c echo.Context) error {
@@ -23,7 +24,7 @@ func (s *Server) invitesPage(c echo.Context) error {
 // was typed and its problems, and kept, an invitation whose email stayed
 // in the outbox, with its link.
 func (s *Server) renderInvites(c echo.Context, status int, form view.Form, kept *invites.Invite) error {
-	a, err := actor(c)
+	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
 	}
@@ -37,7 +38,7 @@ func (s *Server) renderInvites(c echo.Context, status int, form view.Form, kept 
 			roles = append(roles, r)
 		}
 	}
-	d := view.Data{Team: *who(c).Team, Invites: list, Now: db.Now(), Roles: roles, Form: form, Kept: kept}
+	d := view.Data{Team: *httpx.Who(c).Team, Invites: list, Now: db.Now(), Roles: roles, Form: form, Kept: kept}
 	return s.render(c, status, page{Title: "Invitations", Nav: "team", Content: view.Page(d)})
 }
 
@@ -51,7 +52,7 @@ func (s *Server) inviteContext(c echo.Context) echo.Context {
 }
 
 func (s *Server) createInvite(c echo.Context) error {
-	a, err := actor(c)
+	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
 	}
@@ -84,11 +85,11 @@ func (s *Server) createInvite(c echo.Context) error {
 }
 
 func (s *Server) revokeInvite(c echo.Context) error {
-	a, err := actor(c)
+	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
 	}
-	id, err := pathID(c, "id")
+	id, err := httpx.PathID(c, "id")
 	if err != nil {
 		return err
 	}
@@ -100,11 +101,11 @@ func (s *Server) revokeInvite(c echo.Context) error {
 }
 
 func (s *Server) resendInvite(c echo.Context) error {
-	a, err := actor(c)
+	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
 	}
-	id, err := pathID(c, "id")
+	id, err := httpx.PathID(c, "id")
 	if err != nil {
 		return err
 	}
@@ -164,7 +165,7 @@ func (s *Server) invitationPage(c echo.Context) error {
 		return err
 	}
 	show := view.Show{Invite: inv, Token: token}
-	if u := who(c).User; u != nil {
+	if u := httpx.Who(c).User; u != nil {
 		show.SignedInAs = u.Email
 		switch {
 		case auth.NormalizeEmail(u.Email) != inv.Email:
@@ -182,7 +183,7 @@ func (s *Server) invitationPage(c echo.Context) error {
 
 // acceptInvite makes the signed-in user a member of the invitation's team.
 func (s *Server) acceptInvite(c echo.Context) error {
-	u := who(c).User
+	u := httpx.Who(c).User
 	if u == nil {
 		return echo.NewHTTPError(http.StatusUnauthorized, "Log in first.")
 	}
@@ -200,7 +201,7 @@ func (s *Server) acceptInvite(c echo.Context) error {
 		return err
 	}
 	s.log.Info("invitation accepted", "user_id", u.ID, "team_id", inv.TeamID, "role", inv.Role)
-	if err := s.auth.SwitchTeam(c.Request().Context(), who(c).SessionToken, u.ID, inv.TeamID); err != nil {
+	if err := s.auth.SwitchTeam(c.Request().Context(), httpx.Who(c).SessionToken, u.ID, inv.TeamID); err != nil {
 		return err
 	}
 	s.addFlash(c, "success", "You joined "+inv.TeamName+" as "+string(inv.Role)+"; it is now your current team.")

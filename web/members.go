@@ -10,6 +10,7 @@ import (
 	"github.com/nofxhq/nofx/internal/access"
 	"github.com/nofxhq/nofx/internal/validation"
 	"github.com/nofxhq/nofx/views/team"
+	"github.com/nofxhq/nofx/web/httpx"
 )
 
 // membersPage lists the current team's members with the actions the
@@ -20,11 +21,11 @@ func (s *Server) membersPage(c echo.Context) error {
 
 // renderMembers shows the members page; d carries a form that came back.
 func (s *Server) renderMembers(c echo.Context, status int, d team.MembersData) error {
-	a, err := actor(c)
+	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
 	}
-	m := who(c).Team
+	m := httpx.Who(c).Team
 	if d.Members, err = s.members.List(c.Request().Context(), a); err != nil {
 		return err
 	}
@@ -39,11 +40,11 @@ func (s *Server) renderMembers(c echo.Context, status int, d team.MembersData) e
 // memberAction runs op on the member named in the path (the route has
 // checked the role); validation errors come back on the page with 422.
 func (s *Server) memberAction(c echo.Context, form string, op func(a access.Actor, userID int64) error) error {
-	a, err := actor(c)
+	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
 	}
-	userID, err := pathID(c, "user")
+	userID, err := httpx.PathID(c, "user")
 	if err != nil {
 		return err
 	}
@@ -94,7 +95,7 @@ func (s *Server) removeMember(c echo.Context) error {
 // leaveTeam takes the signed-in user out of the current team, which the
 // form names, and moves them to another of their teams.
 func (s *Server) leaveTeam(c echo.Context) error {
-	a, err := actor(c)
+	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
 	}
@@ -110,13 +111,13 @@ func (s *Server) leaveTeam(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	s.addFlash(c, "success", "You left "+who(c).Team.Name+".")
+	s.addFlash(c, "success", "You left "+httpx.Who(c).Team.Name+".")
 	return redirect(c, "/runs")
 }
 
 // transferOwnership makes another member the owner; the owner becomes an admin.
 func (s *Server) transferOwnership(c echo.Context) error {
-	a, err := actor(c)
+	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
 	}
@@ -135,7 +136,7 @@ func (s *Server) transferOwnership(c echo.Context) error {
 
 // deleteTeam deletes the current team once its name is typed.
 func (s *Server) deleteTeam(c echo.Context) error {
-	a, err := actor(c)
+	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
 	}
@@ -148,6 +149,6 @@ func (s *Server) deleteTeam(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	s.addFlash(c, "success", "The team "+who(c).Team.Name+" is deleted.")
+	s.addFlash(c, "success", "The team "+httpx.Who(c).Team.Name+" is deleted.")
 	return redirect(c, "/runs")
 }

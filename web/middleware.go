@@ -17,6 +17,7 @@ import (
 	"github.com/nofxhq/nofx/internal/auth"
 	"github.com/nofxhq/nofx/internal/db"
 	"github.com/nofxhq/nofx/internal/teams"
+	"github.com/nofxhq/nofx/web/httpx"
 )
 
 const sessionCookie = "nofx_session"
@@ -96,7 +97,7 @@ func (s *Server) loadSession(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		p := who(c)
+		p := httpx.Who(c)
 		p.User = &user
 		p.SessionToken = cookie.Value
 		if team, err := s.currentTeam(c, sess, user.ID); err != nil {
@@ -147,7 +148,7 @@ func (s *Server) clearSessionCookie(c echo.Context) {
 // requireUser lets signed-in users through; others are sent to log in.
 func (s *Server) requireUser(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if who(c).User != nil {
+		if httpx.Who(c).User != nil {
 			return next(c)
 		}
 		if c.Request().Method == http.MethodGet && !isAPI(c) {
@@ -160,7 +161,7 @@ func (s *Server) requireUser(next echo.HandlerFunc) echo.HandlerFunc {
 // requireSiteAdmin lets site admins through.
 func (s *Server) requireSiteAdmin(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if u := who(c).User; u != nil && u.IsSiteAdmin {
+		if u := httpx.Who(c).User; u != nil && u.IsSiteAdmin {
 			return next(c)
 		}
 		return echo.NewHTTPError(http.StatusForbidden, "Only site admins can see this page.")
@@ -170,7 +171,7 @@ func (s *Server) requireSiteAdmin(next echo.HandlerFunc) echo.HandlerFunc {
 // requireAPIAuth lets through requests with a valid API key, or a session.
 func (s *Server) requireAPIAuth(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		p := who(c)
+		p := httpx.Who(c)
 		if token, ok := bearerToken(c); ok {
 			key, team, err := apikeys.Authenticate(c.Request().Context(), s.db, token)
 			if errors.Is(err, apikeys.ErrInvalid) {
@@ -184,7 +185,7 @@ func (s *Server) requireAPIAuth(next echo.HandlerFunc) echo.HandlerFunc {
 			if err != nil {
 				return err
 			}
-			*p = principal{APIKey: &key, Team: &teams.Membership{Team: team, Role: key.Role}}
+			*p = httpx.Principal{APIKey: &key, Team: &teams.Membership{Team: team, Role: key.Role}}
 			return next(c)
 		}
 		if p.User != nil {
@@ -262,7 +263,7 @@ func (s *Server) recordMetrics(next echo.HandlerFunc) echo.HandlerFunc {
 			route = "unmatched"
 		}
 		method := c.Request().Method
-		if p := who(c); c.Response().Status < 500 && (p.User != nil || p.APIKey != nil) {
+		if p := httpx.Who(c); c.Response().Status < 500 && (p.User != nil || p.APIKey != nil) {
 			s.dbOutage.Observe(nil) // its session or key was read: the database answers
 		}
 		s.metrics.HTTPRequests.WithLabelValues(method, route, strconv.Itoa(c.Response().Status)).Inc()

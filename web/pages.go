@@ -5,18 +5,7 @@ import (
 	"strconv"
 
 	"github.com/labstack/echo/v4"
-
-	"github.com/nofxhq/nofx/internal/teams"
 )
-
-// currentTeam returns the team the signed-in user is working in; a user
-// without any team cannot use team pages.
-func currentTeam(c echo.Context) (*teams.Membership, error) {
-	if t := who(c).Team; t != nil {
-		return t, nil
-	}
-	return nil, echo.NewHTTPError(http.StatusForbidden, "You are not a member of any team.")
-}
 
 // formInt64 reads a whole number from a form field; anything else is a 400.
 func formInt64(c echo.Context, name string) (int64, error) {

@@ -16,6 +16,7 @@ import (
 	"github.com/nofxhq/nofx/internal/billing"
 	"github.com/nofxhq/nofx/internal/db"
 	"github.com/nofxhq/nofx/internal/ratelimit"
+	"github.com/nofxhq/nofx/web/httpx"
 )
 
 // Rate limits: each route names its tiers where it is registered (routes.go);
@@ -42,7 +43,7 @@ func ipKeys(c echo.Context) []string { return []string{ipKey(c)} }
 // principalKeys is the bucket of the signed-in user or API key, else of
 // the client's address.
 func principalKeys(c echo.Context) []string {
-	p := who(c)
+	p := httpx.Who(c)
 	switch {
 	case p.APIKey != nil:
 		return []string{"key:" + strconv.FormatInt(p.APIKey.ID, 10)}
@@ -56,7 +57,7 @@ func principalKeys(c echo.Context) []string {
 // for an API key the user who made it, so that minting more keys gives no
 // more runs; else the client's address.
 func starterKeys(c echo.Context) []string {
-	if k := who(c).APIKey; k != nil && k.CreatedBy.Valid {
+	if k := httpx.Who(c).APIKey; k != nil && k.CreatedBy.Valid {
 		return []string{"user:" + strconv.FormatInt(k.CreatedBy.Int64, 10)}
 	}
 	return principalKeys(c)
@@ -74,7 +75,7 @@ func authKeys(c echo.Context) []string {
 	if email != "" {
 		keys = append(keys, emailKey(email))
 	}
-	if u := who(c).User; u != nil && u.Email != email {
+	if u := httpx.Who(c).User; u != nil && u.Email != email {
 		keys = append(keys, emailKey(u.Email))
 	}
 	return keys
@@ -131,7 +132,7 @@ func (s *Server) limitGeneral(next echo.HandlerFunc) echo.HandlerFunc {
 // team's plan's requests per minute.
 func (s *Server) limitGeneralAPI(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		p := who(c)
+		p := httpx.Who(c)
 		if p.APIKey != nil {
 			if err := s.allow(c, s.limits.General, principalKeys(c)); err != nil {
 				return err

@@ -11,6 +11,7 @@ import (
 	"github.com/nofxhq/nofx/internal/teams"
 	"github.com/nofxhq/nofx/views/components"
 	"github.com/nofxhq/nofx/views/layouts"
+	"github.com/nofxhq/nofx/web/httpx"
 )
 
 // page is a screen to render inside the layout.
@@ -43,7 +44,7 @@ func (s *Server) render(c echo.Context, status int, p page) error {
 // on a 500 page) the shell shows no team switcher.
 func (s *Server) layout(c echo.Context, p page) layouts.Page {
 	l := layouts.Page{Title: p.Title, Nav: p.Nav, CSRF: csrfToken(c)}
-	pr := who(c)
+	pr := httpx.Who(c)
 	if pr.User != nil {
 		l.User = &layouts.User{Name: pr.User.Name, Email: pr.User.Email, IsSiteAdmin: pr.User.IsSiteAdmin}
 		memberships, err := teams.ForUser(c.Request().Context(), s.db, pr.User.ID)

@@ -20,6 +20,7 @@ import (
 	"github.com/nofxhq/nofx/internal/validation"
 	runsview "github.com/nofxhq/nofx/views/runs"
 	"github.com/nofxhq/nofx/web/form"
+	"github.com/nofxhq/nofx/web/httpx"
 )
 
 // listLiveBatch is how long the live list gathers run changes before it
@@ -68,7 +69,7 @@ func listLiveURL(q url.Values, shown []runs.Run, readAt time.Time) string {
 // user's stream slots, subscribes before it reads, and ends when the server
 // stops.
 func (s *Server) runsLive(c echo.Context) error {
-	a, err := actor(c)
+	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
 	}

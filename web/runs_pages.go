@@ -28,6 +28,7 @@ import (
 	"github.com/nofxhq/nofx/views/errorpage"
 	runsview "github.com/nofxhq/nofx/views/runs"
 	"github.com/nofxhq/nofx/web/form"
+	"github.com/nofxhq/nofx/web/httpx"
 )
 
 // permissions are the run actions the actor's role allows, for the pages
@@ -44,7 +45,7 @@ func permissions(a access.Actor) runsview.Permissions {
 // runsPage lists the team's runs, newest first, with filters and keyset
 // pagination. Filters that do not parse are shown next to their fields (422).
 func (s *Server) runsPage(c echo.Context) error {
-	a, err := actor(c)
+	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
 	}
@@ -55,7 +56,7 @@ func (s *Server) runsPage(c echo.Context) error {
 	}
 	q := c.QueryParams()
 	d := runsview.ListData{
-		TeamName:  who(c).Team.Name,
+		TeamName:  httpx.Who(c).Team.Name,
 		Now:       time.Now(),
 		Statuses:  runs.RunStatuses,
 		Templates: templates,
@@ -89,7 +90,7 @@ func (s *Server) runsPage(c echo.Context) error {
 
 // newRunPage is the form that starts a run.
 func (s *Server) newRunPage(c echo.Context) error {
-	a, err := actor(c)
+	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
 	}
@@ -125,7 +126,7 @@ var newRunFields = map[string]bool{"prompt": true, "provider": true, "model": tr
 // the prompt with its provider and model. Problems re-render the form (422)
 // with what was typed.
 func (s *Server) createRun(c echo.Context) error {
-	a, err := actor(c)
+	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
 	}
@@ -248,7 +249,7 @@ func (s *Server) runPage(c echo.Context) error {
 // run of another of the user's teams, a page that offers to switch to it;
 // else notFound as it is.
 func (s *Server) runInOtherTeam(c echo.Context, id int64, notFound error) error {
-	p := who(c)
+	p := httpx.Who(c)
 	if p.User == nil {
 		return notFound
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/nofxhq/nofx/internal/access"
 	"github.com/nofxhq/nofx/internal/validation"
 	"github.com/nofxhq/nofx/views/team"
+	"github.com/nofxhq/nofx/web/httpx"
 )
 
 func (s *Server) teamPage(c echo.Context) error {
@@ -19,11 +20,11 @@ func (s *Server) teamPage(c echo.Context) error {
 // renderTeam shows the team page; d carries a provider key form (d.Keys)
 // or a settings form (d.Settings) that came back with errors.
 func (s *Server) renderTeam(c echo.Context, status int, d team.Data) error {
-	t, err := currentTeam(c)
+	t, err := httpx.CurrentTeam(c)
 	if err != nil {
 		return err
 	}
-	a, err := actor(c)
+	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
 	}
@@ -43,7 +44,7 @@ func (s *Server) renderTeam(c echo.Context, status int, d team.Data) error {
 
 // saveProviderKey stores the team's own key for a provider.
 func (s *Server) saveProviderKey(c echo.Context) error {
-	a, err := actor(c)
+	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
 	}
@@ -62,7 +63,7 @@ func (s *Server) saveProviderKey(c echo.Context) error {
 
 // deleteProviderKey removes the team's own key for a provider.
 func (s *Server) deleteProviderKey(c echo.Context) error {
-	a, err := actor(c)
+	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
 	}
@@ -76,7 +77,7 @@ func (s *Server) deleteProviderKey(c echo.Context) error {
 
 // saveTeamSettings sets the team's time zone, which its schedules use.
 func (s *Server) saveTeamSettings(c echo.Context) error {
-	a, err := actor(c)
+	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/nofxhq/nofx/internal/validation"
 	"github.com/nofxhq/nofx/views/team"
+	"github.com/nofxhq/nofx/web/httpx"
 )
 
 func (s *Server) newTeamPage(c echo.Context) error {
@@ -21,7 +22,7 @@ func (s *Server) renderNewTeam(c echo.Context, status int, d team.NewData) error
 // createTeam creates a team owned by the signed-in user and makes it the
 // session's current team.
 func (s *Server) createTeam(c echo.Context) error {
-	p := who(c)
+	p := httpx.Who(c)
 	ctx := c.Request().Context()
 	name := c.FormValue("name")
 	t, err := s.auth.CreateTeam(ctx, p.User.ID, name)
@@ -47,9 +48,9 @@ type createTeamRequest struct {
 // apiCreateTeam creates a team owned by the signed-in user. It leaves the
 // session's current team as it is.
 func (s *Server) apiCreateTeam(c echo.Context) error {
-	p := who(c) // a user: the route refuses API keys
+	p := httpx.Who(c) // a user: the route refuses API keys
 	var req createTeamRequest
-	if err := decodeJSON(c, &req); err != nil {
+	if err := httpx.DecodeJSON(c, &req); err != nil {
 		return err
 	}
 	t, err := s.auth.CreateTeam(c.Request().Context(), p.User.ID, req.Name)

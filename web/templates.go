@@ -18,6 +18,7 @@ import (
 	"github.com/nofxhq/nofx/internal/templates"
 	"github.com/nofxhq/nofx/internal/validation"
 	templatesview "github.com/nofxhq/nofx/views/templates"
+	"github.com/nofxhq/nofx/web/httpx"
 )
 
 // templateCan is what the actor may do with templates, for the pages.
@@ -33,7 +34,7 @@ func templateCan(a access.Actor) templatesview.Can {
 // templatesPage lists the team's templates. With ?picker=1 from htmx, it is
 // only the list of links the new run form offers.
 func (s *Server) templatesPage(c echo.Context) error {
-	a, err := actor(c)
+	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
 	}
@@ -44,13 +45,13 @@ func (s *Server) templatesPage(c echo.Context) error {
 	if c.QueryParam("picker") != "" && isHTMX(c) {
 		return s.render(c, http.StatusOK, page{Content: templatesview.Picker(list)})
 	}
-	d := templatesview.ListData{TeamName: who(c).Team.Name, Templates: list, CanWrite: access.Allowed(a.Role, access.TemplatesWrite)}
+	d := templatesview.ListData{TeamName: httpx.Who(c).Team.Name, Templates: list, CanWrite: access.Allowed(a.Role, access.TemplatesWrite)}
 	return s.render(c, http.StatusOK, page{Title: "Templates", Nav: "templates", Content: templatesview.Index(d)})
 }
 
 // showVersion renders a template with version n (0: the current one).
 func (s *Server) showVersion(c echo.Context, status int, n int, deleteError string) error {
-	a, err := actor(c)
+	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
 	}
@@ -103,7 +104,7 @@ func versionParam(c echo.Context) (int, error) {
 
 // templateVersionsPage lists a template's versions, newest first.
 func (s *Server) templateVersionsPage(c echo.Context) error {
-	a, err := actor(c)
+	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
 	}
@@ -117,7 +118,7 @@ func (s *Server) templateVersionsPage(c echo.Context) error {
 
 // rollbackTemplate makes an older version current again.
 func (s *Server) rollbackTemplate(c echo.Context) error {
-	a, err := actor(c)
+	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
 	}
@@ -137,7 +138,7 @@ func (s *Server) rollbackTemplate(c echo.Context) error {
 // (by default, the one before the current and the current). Values that
 // are not version numbers are a 400 that says so.
 func (s *Server) templateDiffPage(c echo.Context) error {
-	a, err := actor(c)
+	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
 	}
@@ -166,7 +167,7 @@ func (s *Server) templateDiffPage(c echo.Context) error {
 
 // templateJSONPage shows the current version as JSON, with the import form.
 func (s *Server) templateJSONPage(c echo.Context) error {
-	a, err := actor(c)
+	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
 	}
@@ -192,7 +193,7 @@ func (s *Server) jsonData(c echo.Context, a access.Actor) (templatesview.JSONDat
 
 // exportTemplate downloads the current version as slug.json.
 func (s *Server) exportTemplate(c echo.Context) error {
-	a, err := actor(c)
+	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
 	}
@@ -211,7 +212,7 @@ func (s *Server) exportTemplate(c echo.Context) error {
 // importTemplateVersion saves pasted JSON as the template's new version.
 // Problems are shown next to the textarea (422) with nothing written.
 func (s *Server) importTemplateVersion(c echo.Context) error {
-	a, err := actor(c)
+	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
 	}
@@ -253,7 +254,7 @@ func (s *Server) importTemplateVersion(c echo.Context) error {
 
 // deleteTemplate deletes the template once its slug is typed to confirm.
 func (s *Server) deleteTemplate(c echo.Context) error {
-	a, err := actor(c)
+	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/nofxhq/nofx/internal/validation"
 	templatesview "github.com/nofxhq/nofx/views/templates"
 	"github.com/nofxhq/nofx/web/form"
+	"github.com/nofxhq/nofx/web/httpx"
 )
 
 // isHTMX reports whether the request came from htmx, not boosted: it wants
@@ -64,7 +65,7 @@ func (s *Server) newTemplatePage(c echo.Context) error {
 
 // editTemplatePage is the builder filled with the current version.
 func (s *Server) editTemplatePage(c echo.Context) error {
-	a, err := actor(c)
+	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
 	}
@@ -202,7 +203,7 @@ func sampleValue(in templates.Input, raw string) any {
 // createTemplate saves a new template from the builder as its version 1.
 // Problems re-render the builder (422) with nothing written.
 func (s *Server) createTemplate(c echo.Context) error {
-	a, err := actor(c)
+	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
 	}
@@ -230,7 +231,7 @@ func (s *Server) createTemplate(c echo.Context) error {
 // saveTemplate saves the builder as the template's new current version,
 // with its change note; an unchanged template writes nothing.
 func (s *Server) saveTemplate(c echo.Context) error {
-	a, err := actor(c)
+	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
 	}
@@ -268,7 +269,7 @@ func (s *Server) saveTemplate(c echo.Context) error {
 // parse is shown next to the textarea; a template that does not check is
 // loaded into the builder with its problems.
 func (s *Server) importTemplate(c echo.Context) error {
-	a, err := actor(c)
+	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
 	}

@@ -16,12 +16,13 @@ import (
 	"github.com/nofxhq/nofx/internal/templates"
 	"github.com/nofxhq/nofx/internal/validation"
 	templatesview "github.com/nofxhq/nofx/views/templates"
+	"github.com/nofxhq/nofx/web/httpx"
 )
 
 // templateRunPage is the form, generated from the current version's
 // inputs, that starts a run; defaults are filled in.
 func (s *Server) templateRunPage(c echo.Context) error {
-	a, err := actor(c)
+	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
 	}
@@ -58,7 +59,7 @@ func (s *Server) showRunForm(c echo.Context, d templatesview.RunData) error {
 // startTemplateRun starts a run from the form and goes to it; problems are
 // shown next to their fields (422) with what was typed.
 func (s *Server) startTemplateRun(c echo.Context) error {
-	a, err := actor(c)
+	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
 	}
