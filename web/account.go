@@ -143,8 +143,8 @@ func (s *Server) accountPage(c echo.Context) error {
 // to their fields with what was typed.
 func (s *Server) updateProfile(c echo.Context) error {
 	p := httpx.Who(c)
-	in := auth.Profile{Name: c.FormValue("name"), Email: c.FormValue("email"), CurrentPassword: c.FormValue("current_password")}
-	_, err := s.auth.UpdateProfile(c.Request().Context(), p.User.ID, in)
+	in := auth.Profile{Name: c.FormValue("name"), Email: c.FormValue("email"), CurrentPassword: c.FormValue("current_password"), KeepToken: p.SessionToken}
+	saved, err := s.auth.UpdateProfile(c.Request().Context(), p.User.ID, in)
 	var verrs validation.Errors
 	if errors.As(err, &verrs) {
 		return s.render(c, http.StatusUnprocessableEntity, page{Title: "Account", Nav: "account",
@@ -153,7 +153,11 @@ func (s *Server) updateProfile(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	s.addFlash(c, "success", "Your profile is saved.")
+	msg := "Your profile is saved."
+	if saved.Email != p.User.Email {
+		msg = "Your profile is saved. You now sign in as " + saved.Email + "; your other sessions were signed out."
+	}
+	s.addFlash(c, "success", msg)
 	return redirect(c, "/account")
 }
 

@@ -276,6 +276,9 @@ type Profile struct {
 	// CurrentPassword is needed to change the email, with which one signs
 	// in: a session left open must not be enough to take the account.
 	CurrentPassword string
+	// KeepToken is the session that asks; a new email signs out the others,
+	// as a new password does.
+	KeepToken string
 }
 
 // UpdateProfile changes the user's display name and email. Problems are
@@ -313,7 +316,7 @@ func (s *Service) UpdateProfile(ctx context.Context, userID int64, in Profile) (
 		changes = append(changes, "name changed")
 	}
 	if emailChanged {
-		changes = append(changes, "email changed from "+user.Email+" to "+email)
+		changes = append(changes, "email changed from "+user.Email+" to "+email+"; other sessions signed out")
 	}
 	err = db.WithTx(ctx, s.DB, func(tx *sqlx.Tx) error {
 		err := db.ExecOne(ctx, tx, `UPDATE users SET name = ?, email = ?, updated_at = ? WHERE id = ?`, name, email, db.Now(), userID)
@@ -322,6 +325,11 @@ func (s *Service) UpdateProfile(ctx context.Context, userID int64, in Profile) (
 		}
 		if err != nil {
 			return fmt.Errorf("auth: update profile of user %d: %w", userID, err)
+		}
+		if emailChanged {
+			if _, err := db.Exec(ctx, tx, `DELETE FROM sessions WHERE user_id = ? AND token_hash <> ?`, userID, HashToken(in.KeepToken)); err != nil {
+				return fmt.Errorf("auth: end other sessions: %w", err)
+			}
 		}
 		entry := audit.For(access.Actor{UserID: userID}, "user.profile_change", email, strings.Join(changes, "; "))
 		entry.Actor = email
