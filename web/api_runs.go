@@ -279,24 +279,24 @@ func (s *Server) apiRunEvents(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	afterID, err := lastEventID(c)
+	afterID, err := httpx.LastEventID(c)
 	if err != nil {
 		return err
 	}
-	return s.followRun(c, a, id, afterID, runFollower{
-		untilFinished: true,
-		changed: func(stream *sse, events []runs.Event, run runs.Run) error {
+	return s.followRun(c, a, id, afterID, httpx.RunFollower{
+		UntilFinished: true,
+		Changed: func(stream *httpx.Stream, events []runs.Event, run runs.Run) error {
 			for _, e := range events {
 				b, _ := json.Marshal(eventJSON{ID: e.ID, Kind: e.Kind, Step: e.Step, Message: e.Message, Actor: e.Actor, CreatedAt: e.CreatedAt, RunStatus: run.Status})
-				if err := stream.send(e.Kind, e.ID, string(b)); err != nil {
+				if err := stream.Send(e.Kind, e.ID, string(b)); err != nil {
 					return err
 				}
 			}
 			return nil
 		},
-		delta: func(stream *sse, m live.Message) error {
+		Delta: func(stream *httpx.Stream, m live.Message) error {
 			b, _ := json.Marshal(map[string]string{"step": m.Step, "text": m.Text})
-			return stream.send("delta", 0, string(b))
+			return stream.Send("delta", 0, string(b))
 		},
 	})
 }

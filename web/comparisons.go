@@ -104,16 +104,16 @@ func (s *Server) comparisonEvents(c echo.Context) error {
 	can := access.Allowed(a.Role, access.RunsCreate)
 	// The grid's forms carry the page's CSRF token.
 	ctx := components.WithCSRF(c.Request().Context(), csrfToken(c))
-	send := func(ctx context.Context, stream *sse) error {
+	send := func(ctx context.Context, stream *httpx.Stream) error {
 		v, err := s.compare.Get(ctx, a, id)
 		if err != nil {
 			return err
 		}
 		return sendHTML(ctx, stream, "candidates", 0, view.Grid(view.Data{View: v, CanCompare: can}))
 	}
-	return s.followRun(c, a, v.ReplayRunID, 0, runFollower{
-		untilFinished: true,
-		changed: func(stream *sse, _ []runs.Event, _ runs.Run) error {
+	return s.followRun(c, a, v.ReplayRunID, 0, httpx.RunFollower{
+		UntilFinished: true,
+		Changed: func(stream *httpx.Stream, _ []runs.Event, _ runs.Run) error {
 			return send(ctx, stream)
 		},
 	})

@@ -100,7 +100,7 @@ func (s *Server) runsLive(c echo.Context) error {
 		top:      top, empty: top == 0,
 		shown: map[int64]rowState{},
 	}
-	l.stream = startSSE(c)
+	l.stream = httpx.StartStream(c)
 	if l.sync(ctx, page.Runs, since) != nil {
 		return nil
 	}
@@ -115,7 +115,7 @@ func (s *Server) runsLive(c echo.Context) error {
 		case <-s.stopping:
 			return nil // shutting down: the browser reconnects to another process
 		case <-keepalive.C:
-			if l.stream.comment("keepalive") != nil {
+			if l.stream.Comment("keepalive") != nil {
 				return nil
 			}
 			// In case a notification was lost, read the page again.
@@ -190,7 +190,7 @@ func rowStateOf(r runs.Run) rowState {
 type listLive struct {
 	server *Server
 	actor  access.Actor
-	stream *sse
+	stream *httpx.Stream
 	filter runs.ListFilter
 	query  url.Values
 	// prepends: the page is the first of the newest runs, where new runs
@@ -236,7 +236,7 @@ func (l *listLive) changed(ctx context.Context, ids map[int64]bool) error {
 		case !matches:
 			if seen {
 				delete(l.shown, id)
-				if err := l.stream.send(rowEvent(id), 0, "<!-- no longer listed -->"); err != nil {
+				if err := l.stream.Send(rowEvent(id), 0, "<!-- no longer listed -->"); err != nil {
 					return err
 				}
 			}

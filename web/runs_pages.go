@@ -345,29 +345,29 @@ func (s *Server) runLive(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	afterID, err := lastEventID(c)
+	afterID, err := httpx.LastEventID(c)
 	if err != nil {
 		return err
 	}
 	ctx := components.WithCSRF(c.Request().Context(), csrfToken(c))
 	page := &runLiveState{server: s, actor: a, runID: id, can: permissions(a), steps: map[string]stepState{}, slotNotes: map[string]string{}}
-	return s.followRun(c, a, id, afterID, runFollower{
-		changed: func(stream *sse, events []runs.Event, _ runs.Run) error {
+	return s.followRun(c, a, id, afterID, httpx.RunFollower{
+		Changed: func(stream *httpx.Stream, events []runs.Event, _ runs.Run) error {
 			return page.changed(ctx, stream, events)
 		},
-		delta: func(stream *sse, m live.Message) error {
-			return stream.send("delta-"+m.Step, 0, html.EscapeString(m.Text))
+		Delta: func(stream *httpx.Stream, m live.Message) error {
+			return stream.Send("delta-"+m.Step, 0, html.EscapeString(m.Text))
 		},
-		team: func(stream *sse) error {
+		Team: func(stream *httpx.Stream) error {
 			return page.teamChanged(ctx, stream)
 		},
-		teamID: a.TeamID,
-		outage: func(stream *sse, down bool) error {
+		TeamID: a.TeamID,
+		Outage: func(stream *httpx.Stream, down bool) error {
 			note := `<span hidden></span>` // an event needs data to be delivered
 			if down {
 				note = "The database is unavailable; this page catches up when it is back."
 			}
-			return stream.send("live-note", 0, note)
+			return stream.Send("live-note", 0, note)
 		},
 	})
 }
@@ -397,7 +397,7 @@ func (l *runLiveState) read(ctx context.Context) (runsview.RunData, error) {
 }
 
 // changed sends what events changed on the page.
-func (l *runLiveState) changed(ctx context.Context, stream *sse, events []runs.Event) error {
+func (l *runLiveState) changed(ctx context.Context, stream *httpx.Stream, events []runs.Event) error {
 	d, err := l.read(ctx)
 	if err != nil {
 		return err
@@ -441,13 +441,13 @@ func (l *runLiveState) changed(ctx context.Context, stream *sse, events []runs.E
 		if step.Kind == plan.KindApproval {
 			continue
 		}
-		if err := stream.send("prompt-"+step.Name, 0, html.EscapeString(runsview.StepPrompt(step))); err != nil {
+		if err := stream.Send("prompt-"+step.Name, 0, html.EscapeString(runsview.StepPrompt(step))); err != nil {
 			return err
 		}
 		// A running step's output is what it streamed: it is replaced
 		// only when a new attempt starts over.
 		if step.Status != runs.StepRunning || (seen && before.attempt != step.Attempt) {
-			if err := stream.send("output-"+step.Name, 0, html.EscapeString(step.Output)); err != nil {
+			if err := stream.Send("output-"+step.Name, 0, html.EscapeString(step.Output)); err != nil {
 				return err
 			}
 		}
@@ -464,7 +464,7 @@ func (l *runLiveState) changed(ctx context.Context, stream *sse, events []runs.E
 // teamChanged sends again the cards of the queued steps whose wait for one
 // of the team's slots reads differently since another run of the team
 // changed (a slot freed, or taken).
-func (l *runLiveState) teamChanged(ctx context.Context, stream *sse) error {
+func (l *runLiveState) teamChanged(ctx context.Context, stream *httpx.Stream) error {
 	if (runs.Run{Status: l.status}).Finished() {
 		return nil
 	}
@@ -488,12 +488,12 @@ func (l *runLiveState) teamChanged(ctx context.Context, stream *sse) error {
 }
 
 // sendHTML renders a component and sends it as one event.
-func sendHTML(ctx context.Context, stream *sse, event string, id int64, comp templ.Component) error {
+func sendHTML(ctx context.Context, stream *httpx.Stream, event string, id int64, comp templ.Component) error {
 	var b bytes.Buffer
 	if err := comp.Render(ctx, &b); err != nil {
 		return err
 	}
-	return stream.send(event, id, b.String())
+	return stream.Send(event, id, b.String())
 }
 
 // runAction runs an action on the run of the path, then shows the run

@@ -2,9 +2,7 @@ package web
 
 import (
 	"fmt"
-	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -13,8 +11,7 @@ import (
 	"github.com/nofxhq/nofx/internal/access"
 	"github.com/nofxhq/nofx/internal/db"
 	"github.com/nofxhq/nofx/internal/live"
-	"github.com/nofxhq/nofx/internal/runs"
-	"github.com/nofxhq/nofx/internal/validation"
+	"github.com/nofxhq/nofx/web/httpx"
 )
 
 // sseKeepalive is how often an idle stream sends a comment, so proxies keep
@@ -24,88 +21,6 @@ const sseKeepalive = 15 * time.Second
 // streamRetry is how soon a stream whose catch-up found the database
 // unavailable tries again.
 const streamRetry = time.Second
-
-// sse writes Server-Sent Events to one client.
-type sse struct {
-	res *echo.Response
-}
-
-// startSSE sends the headers of an event stream.
-func startSSE(c echo.Context) *sse {
-	h := c.Response().Header()
-	h.Set(echo.HeaderContentType, "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Accel-Buffering", "no")
-	c.Response().WriteHeader(http.StatusOK)
-	c.Response().Flush()
-	return &sse{res: c.Response()}
-}
-
-// send writes one event; data may span lines.
-func (s *sse) send(event string, id int64, data string) error {
-	var b strings.Builder
-	if id > 0 {
-		fmt.Fprintf(&b, "id: %d\n", id)
-	}
-	if event != "" {
-		fmt.Fprintf(&b, "event: %s\n", event)
-	}
-	for _, line := range strings.Split(data, "\n") {
-		b.WriteString("data: ")
-		b.WriteString(strings.TrimSuffix(line, "\r"))
-		b.WriteByte('\n')
-	}
-	b.WriteByte('\n')
-	if _, err := s.res.Write([]byte(b.String())); err != nil {
-		return err
-	}
-	s.res.Flush()
-	return nil
-}
-
-func (s *sse) comment(text string) error {
-	if _, err := s.res.Write([]byte(": " + text + "\n\n")); err != nil {
-		return err
-	}
-	s.res.Flush()
-	return nil
-}
-
-// lastEventID is where a stream resumes: after the event named by the
-// Last-Event-ID header (sent by reconnecting browsers) or ?after=.
-func lastEventID(c echo.Context) (int64, error) {
-	after := c.Request().Header.Get("Last-Event-ID")
-	if after == "" {
-		after = c.QueryParam("after")
-	}
-	if after == "" {
-		return 0, nil
-	}
-	id, err := strconv.ParseInt(after, 10, 64)
-	if err != nil || id < 0 {
-		return 0, validation.Errors{"after": "Use the id of an event."}
-	}
-	return id, nil
-}
-
-// runFollower is what a stream does with a run's news.
-type runFollower struct {
-	// changed receives the events written since the last call, with the run
-	// as it is now.
-	changed func(stream *sse, events []runs.Event, run runs.Run) error
-	// delta receives text a step streams (not stored).
-	delta func(stream *sse, m live.Message) error
-	// untilFinished ends the stream once the run has finished.
-	untilFinished bool
-	// outage, when set, is told when the database becomes unavailable to
-	// the stream (down) and when it catches up again.
-	outage func(stream *sse, down bool) error
-	// team, when set, is called when another run of team teamID changes, at
-	// most once per teamEvery, for what the run's page shows of the team's
-	// other runs (a queued step waiting for one of the team's slots).
-	team   func(stream *sse) error
-	teamID int64
-}
 
 // teamEvery is how often a run's stream looks again at what the team's
 // other runs changed.
@@ -179,7 +94,7 @@ func (s *Server) holdStream(c echo.Context, a access.Actor) (release func(), err
 // the client leaves (or the run finishes, with untilFinished). It waits on
 // the run's notifications; nothing polls. Each stream holds one of the
 // actor's stream slots until it ends.
-func (s *Server) followRun(c echo.Context, actor access.Actor, runID, after int64, f runFollower) error {
+func (s *Server) followRun(c echo.Context, actor access.Actor, runID, after int64, f httpx.RunFollower) error {
 	ctx := c.Request().Context()
 	release, err := s.holdStream(c, actor)
 	if err != nil {
@@ -190,15 +105,15 @@ func (s *Server) followRun(c echo.Context, actor access.Actor, runID, after int6
 	messages, unsubscribe := s.broker.Subscribe(runID)
 	defer unsubscribe()
 	var teamMessages <-chan live.Message // nil: never ready
-	if f.team != nil {
-		ch, unsubscribeTeam := s.broker.Subscribe(live.TeamTopic(f.teamID))
+	if f.Team != nil {
+		ch, unsubscribeTeam := s.broker.Subscribe(live.TeamTopic(f.TeamID))
 		defer unsubscribeTeam()
 		teamMessages = ch
 	}
 	if _, _, err := s.runs.Get(ctx, actor, runID); err != nil {
 		return err // before the stream starts: a normal error response
 	}
-	stream := startSSE(c)
+	stream := httpx.StartStream(c)
 	last := after
 	catchUp := func() (finished bool, err error) {
 		events, err := s.runs.Events(ctx, actor, runID, last)
@@ -210,7 +125,7 @@ func (s *Server) followRun(c echo.Context, actor access.Actor, runID, after int6
 			return false, err
 		}
 		if len(events) > 0 {
-			if err := f.changed(stream, events, run); err != nil {
+			if err := f.Changed(stream, events, run); err != nil {
 				return false, err
 			}
 			last = events[len(events)-1].ID
@@ -229,14 +144,14 @@ func (s *Server) followRun(c echo.Context, actor access.Actor, runID, after int6
 	tell := func(now bool) error { // says when the database goes away or comes back
 		was := down
 		down = now
-		if was == now || f.outage == nil {
+		if was == now || f.Outage == nil {
 			return nil
 		}
-		return f.outage(stream, now)
+		return f.Outage(stream, now)
 	}
 	team := func() error {
 		teamDue, teamLast = nil, time.Now()
-		return f.team(stream)
+		return f.Team(stream)
 	}
 	for {
 		finished, err := catchUp()
@@ -244,7 +159,7 @@ func (s *Server) followRun(c echo.Context, actor access.Actor, runID, after int6
 		case err != nil && db.Unavailable(err) && ctx.Err() == nil:
 			// The database is away: the stream stays open (deltas still
 			// pass) and catches up from the last event sent once it is back.
-			if stream.comment("the database is unavailable, retrying") != nil || tell(true) != nil {
+			if stream.Comment("the database is unavailable, retrying") != nil || tell(true) != nil {
 				return nil
 			}
 			retry = time.After(streamRetry)
@@ -257,8 +172,8 @@ func (s *Server) followRun(c echo.Context, actor access.Actor, runID, after int6
 				return nil
 			}
 		}
-		if finished && f.untilFinished {
-			return stream.send("end", 0, `{"reason":"finished"}`)
+		if finished && f.UntilFinished {
+			return stream.Send("end", 0, `{"reason":"finished"}`)
 		}
 		// Wait for news: a change or a keepalive re-reads the run; deltas
 		// pass straight through.
@@ -269,14 +184,14 @@ func (s *Server) followRun(c echo.Context, actor access.Actor, runID, after int6
 			case <-s.stopping:
 				return nil // shutting down: the browser reconnects to another process
 			case <-keepalive.C:
-				if err := stream.comment("keepalive"); err != nil {
+				if err := stream.Comment("keepalive"); err != nil {
 					return nil
 				}
 				waiting = false
 			case m := <-messages:
 				if m.Kind != live.KindDelta {
 					waiting = false
-				} else if f.delta != nil && f.delta(stream, m) != nil {
+				} else if f.Delta != nil && f.Delta(stream, m) != nil {
 					return nil
 				}
 			case m := <-teamMessages:
