@@ -26,6 +26,7 @@ import (
 	"github.com/nofxhq/nofx/internal/plan"
 	"github.com/nofxhq/nofx/internal/templates"
 	"github.com/nofxhq/nofx/internal/validation"
+	"github.com/nofxhq/nofx/web/form"
 	"github.com/nofxhq/nofx/web/httpx"
 )
 
@@ -255,7 +256,7 @@ func (s *Server) apiTemplateDiff(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	from, to, errs := diffVersions(c, t)
+	from, to, errs := form.DiffVersions(c.QueryParams(), t.CurrentVersion)
 	if err := errs.Err(); err != nil {
 		return err
 	}

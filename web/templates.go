@@ -18,6 +18,7 @@ import (
 	"github.com/nofxhq/nofx/internal/templates"
 	"github.com/nofxhq/nofx/internal/validation"
 	templatesview "github.com/nofxhq/nofx/views/templates"
+	"github.com/nofxhq/nofx/web/form"
 	"github.com/nofxhq/nofx/web/httpx"
 )
 
@@ -149,7 +150,7 @@ func (s *Server) templateDiffPage(c echo.Context) error {
 	}
 	d := templatesview.DiffData{Template: t, Versions: versions}
 	var problems validation.Errors
-	d.From, d.To, problems = diffVersions(c, t)
+	d.From, d.To, problems = form.DiffVersions(c.QueryParams(), t.CurrentVersion)
 	status := http.StatusOK
 	if len(problems) > 0 {
 		var msgs []string
@@ -271,27 +272,4 @@ func (s *Server) deleteTemplate(c echo.Context) error {
 	}
 	s.addFlash(c, "success", fmt.Sprintf("Template %s deleted.", t.Name))
 	return redirect(c, "/templates")
-}
-
-// diffVersions reads the versions to compare from the query (from, to): by
-// default the one before current, and current. A value that is not a
-// version number is a problem under its name.
-func diffVersions(c echo.Context, t templates.Template) (from, to int, problems validation.Errors) {
-	from, to, problems = max(t.CurrentVersion-1, 1), t.CurrentVersion, validation.Errors{}
-	for _, p := range []struct {
-		name string
-		dst  *int
-	}{{"from", &from}, {"to", &to}} {
-		raw := strings.TrimSpace(c.QueryParam(p.name))
-		if raw == "" {
-			continue
-		}
-		n, err := strconv.Atoi(raw)
-		if err != nil || n < 1 {
-			problems.Add(p.name, fmt.Sprintf("%q is not a version number for %s.", raw, p.name))
-			continue
-		}
-		*p.dst = n
-	}
-	return from, to, problems
 }

@@ -1,8 +1,8 @@
 // Package form reads what forms and query strings send beyond flat values,
 // for the pages and the API alike: the template builder, whose steps and
 // inputs come as numbered fields (steps.0.name, inputs.1.type), into what
-// the pages show and the spec the templates service saves; and the runs
-// list's filters.
+// the pages show and the spec the templates service saves; the runs list's
+// filters; and the versions a template diff compares.
 package form
 
 import (

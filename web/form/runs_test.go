@@ -30,3 +30,16 @@ func TestRunsFilter(t *testing.T) {
 		require.Contains(t, errs, field)
 	}
 }
+
+func TestDiffVersions(t *testing.T) {
+	from, to, problems := DiffVersions(url.Values{}, 5)
+	require.Equal(t, []int{4, 5}, []int{from, to}, "the one before current, and current")
+	require.Empty(t, problems)
+	from, to, _ = DiffVersions(url.Values{}, 1)
+	require.Equal(t, []int{1, 1}, []int{from, to})
+	from, to, problems = DiffVersions(url.Values{"from": {" 2 "}, "to": {"x"}}, 5)
+	require.Equal(t, []int{2, 5}, []int{from, to})
+	require.Contains(t, problems["to"], `"x" is not a version number`)
+	_, _, problems = DiffVersions(url.Values{"from": {"0"}}, 5)
+	require.Contains(t, problems, "from")
+}
