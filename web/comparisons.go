@@ -27,7 +27,7 @@ var candidateField = regexp.MustCompile(`^candidates\[(\d+)\]\.(\w+)$`)
 // compareStep replays a run's step on the models the run page's form
 // names (provider_N and model_N, up to four), and opens the comparison.
 func (s *Server) compareStep(c echo.Context) error {
-	a, runID, err := actorAndRun(c)
+	a, runID, err := httpx.ActorAndRun(c)
 	if err != nil {
 		return err
 	}

@@ -76,7 +76,7 @@ func (s *Server) renderDeployments(c echo.Context, status int, st deploymentsSta
 		for i := range list {
 			if list[i].Environment == env {
 				e.Deployment = &list[i]
-				e.WebhookURL = s.webhookURL(c, list[i].WebhookToken)
+				e.WebhookURL = httpx.WebhookURL(s.baseURL(c), list[i].WebhookToken)
 				if e.Refusals, err = s.deploys.Refusals(ctx, a, t.Slug, env); err != nil {
 					return err
 				}
@@ -118,7 +118,7 @@ func (s *Server) deployTemplate(c echo.Context) error {
 	if out.Created {
 		c.Response().Header().Set("Cache-Control", "no-store")
 		return s.renderDeployments(c, http.StatusOK, deploymentsState{secret: &view.Secret{
-			Environment: form.Environment, Secret: out.Secret, URL: s.webhookURL(c, out.Deployment.WebhookToken), Created: true,
+			Environment: form.Environment, Secret: out.Secret, URL: httpx.WebhookURL(s.baseURL(c), out.Deployment.WebhookToken), Created: true,
 		}})
 	}
 	s.addFlash(c, "success", fmt.Sprintf("Version %d is deployed to %s.", out.Deployment.Version, form.Environment))
@@ -218,7 +218,7 @@ func (s *Server) rotateWebhookSecret(c echo.Context) error {
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")
 	return s.renderDeployments(c, http.StatusOK, deploymentsState{secret: &view.Secret{
-		Environment: env, Secret: secret, URL: s.webhookURL(c, d.WebhookToken),
+		Environment: env, Secret: secret, URL: httpx.WebhookURL(s.baseURL(c), d.WebhookToken),
 	}})
 }
 

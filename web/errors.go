@@ -19,18 +19,8 @@ import (
 	"github.com/nofxhq/nofx/internal/runs"
 	"github.com/nofxhq/nofx/internal/validation"
 	"github.com/nofxhq/nofx/views/errorpage"
+	"github.com/nofxhq/nofx/web/httpx"
 )
-
-// apiError is the JSON error shape of the API.
-type apiError struct {
-	Error apiErrorBody `json:"error"`
-}
-
-type apiErrorBody struct {
-	Code    string            `json:"code"`
-	Message string            `json:"message"`
-	Fields  map[string]string `json:"fields,omitempty"`
-}
 
 // problem is an error as the client sees it.
 type problem struct {
@@ -193,7 +183,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 		return
 	}
 	if isAPI(c) || wantsJSON(c) {
-		_ = c.JSON(p.status, apiError{apiErrorBody{Code: p.code, Message: p.message, Fields: p.fields}})
+		_ = c.JSON(p.status, httpx.APIError{Error: httpx.APIErrorBody{Code: p.code, Message: p.message, Fields: p.fields}})
 		return
 	}
 	title := http.StatusText(p.status)

@@ -42,22 +42,13 @@ func (s *Server) renderInvites(c echo.Context, status int, form view.Form, kept 
 	return s.render(c, status, page{Title: "Invitations", Nav: "team", Content: view.Page(d)})
 }
 
-// inviteContext carries the link base of this site into the invitation
-// email.
-func (s *Server) inviteContext(c echo.Context) echo.Context {
-	req := c.Request()
-	base := s.baseURL(c)
-	c.SetRequest(req.WithContext(invites.WithBaseURL(req.Context(), base)))
-	return c
-}
-
 func (s *Server) createInvite(c echo.Context) error {
 	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
 	}
 	form := view.Form{Email: c.FormValue("email"), Role: c.FormValue("role")}
-	c = s.inviteContext(c)
+	c = httpx.InviteLinks(c, s.baseURL(c))
 	inv, err := s.invites.Invite(c.Request().Context(), a, form.Email, teams.Role(form.Role))
 	var verrs validation.Errors
 	if errors.As(err, &verrs) {
@@ -109,7 +100,7 @@ func (s *Server) resendInvite(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	c = s.inviteContext(c)
+	c = httpx.InviteLinks(c, s.baseURL(c))
 	inv, err := s.invites.Resend(c.Request().Context(), a, id)
 	if errors.Is(err, invites.ErrNotSent) {
 		s.log.Error("invitation email not sent", "error", err)

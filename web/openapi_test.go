@@ -14,7 +14,7 @@ import (
 	validator "github.com/pb33f/libopenapi-validator"
 	"github.com/stretchr/testify/require"
 
-	"github.com/nofxhq/nofx/web"
+	"github.com/nofxhq/nofx/web/api"
 )
 
 // apiValidator validates the API's answers against the OpenAPI document,
@@ -28,7 +28,7 @@ var apiValidator struct {
 func openAPIValidator(t *testing.T) validator.Validator {
 	t.Helper()
 	apiValidator.once.Do(func() {
-		b, err := json.Marshal(web.OpenAPI())
+		b, err := json.Marshal(api.OpenAPI())
 		if err != nil {
 			apiValidator.err = err
 			return
@@ -91,7 +91,7 @@ func TestOpenAPIDocumentCoversEveryRoute(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(res.Body), &served))
 	require.Equal(t, "3.1.0", served["openapi"])
 
-	b, err := json.Marshal(web.OpenAPI())
+	b, err := json.Marshal(api.OpenAPI())
 	require.NoError(t, err)
 	doc, err := libopenapi.NewDocument(b)
 	require.NoError(t, err)

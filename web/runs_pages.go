@@ -234,7 +234,7 @@ func newRunProblems(verrs validation.Errors, planMode bool) (map[string][]string
 
 // runPage shows a run with its steps and timeline; it follows the run live.
 func (s *Server) runPage(c echo.Context) error {
-	a, id, err := actorAndRun(c)
+	a, id, err := httpx.ActorAndRun(c)
 	if err != nil {
 		return err
 	}
@@ -341,7 +341,7 @@ type stepState struct {
 // least the state of its newest event; what changed since comes with the
 // first events sent here.
 func (s *Server) runLive(c echo.Context) error {
-	a, id, err := actorAndRun(c)
+	a, id, err := httpx.ActorAndRun(c)
 	if err != nil {
 		return err
 	}
@@ -499,7 +499,7 @@ func sendHTML(ctx context.Context, stream *httpx.Stream, event string, id int64,
 // runAction runs an action on the run of the path, then shows the run
 // page with a flash.
 func (s *Server) runAction(c echo.Context, flash string, action func(ctx context.Context, a access.Actor, id int64) error) error {
-	a, id, err := actorAndRun(c)
+	a, id, err := httpx.ActorAndRun(c)
 	if err != nil {
 		return err
 	}
@@ -520,7 +520,7 @@ func (s *Server) retryRun(c echo.Context) error {
 
 // rerunRun starts a new run from the same plan and inputs and goes to it.
 func (s *Server) rerunRun(c echo.Context) error {
-	a, id, err := actorAndRun(c)
+	a, id, err := httpx.ActorAndRun(c)
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/gorilla/sessions"
 	"github.com/labstack/echo/v4"
 
+	"github.com/nofxhq/nofx/internal/access"
 	"github.com/nofxhq/nofx/internal/ai"
 	"github.com/nofxhq/nofx/internal/apikeys"
 	"github.com/nofxhq/nofx/internal/auth"
@@ -32,6 +33,8 @@ import (
 	"github.com/nofxhq/nofx/internal/ratelimit"
 	"github.com/nofxhq/nofx/internal/runs"
 	"github.com/nofxhq/nofx/internal/templates"
+	"github.com/nofxhq/nofx/web/api"
+	"github.com/nofxhq/nofx/web/httpx"
 )
 
 // Deps is what the server is built from.
@@ -115,6 +118,8 @@ type Server struct {
 	echo     *echo.Echo
 	// table is every route with its access, as routes registers them.
 	table []Route
+	// api answers /api/v1.
+	api *api.API
 }
 
 // New builds the server and its routes.
@@ -160,8 +165,21 @@ func New(d Deps) *Server {
 	e.IPExtractor = ipExtractor(d.Config.TrustedProxies)
 	e.SchemeExtractor = schemeExtractor(d.Config.TrustedProxies)
 	s.echo = e
+	s.api = api.New(api.Deps{Log: d.Logger, Auth: d.Auth, Runs: d.Runs, Templates: d.Templates, Deployments: d.Deployments,
+		Comparisons: d.Comparisons, Members: d.Members, Invites: d.Invites, APIKeys: d.APIKeys, Billing: d.Billing, Stripe: d.Stripe,
+		Edge: edge{s}})
 	s.routes()
 	return s
+}
+
+// edge is what the API takes from the server: its address and its event
+// streams.
+type edge struct{ s *Server }
+
+func (e edge) BaseURL(c echo.Context) string { return e.s.baseURL(c) }
+
+func (e edge) FollowRun(c echo.Context, actor access.Actor, runID, after int64, f httpx.RunFollower) error {
+	return e.s.followRun(c, actor, runID, after, f)
 }
 
 // StopStreams ends every open event stream; call it when shutdown begins

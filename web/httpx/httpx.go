@@ -18,6 +18,7 @@ import (
 	"github.com/nofxhq/nofx/internal/apikeys"
 	"github.com/nofxhq/nofx/internal/auth"
 	"github.com/nofxhq/nofx/internal/db"
+	"github.com/nofxhq/nofx/internal/invites"
 	"github.com/nofxhq/nofx/internal/teams"
 )
 
@@ -104,3 +105,37 @@ func DecodeJSON(c echo.Context, dst any) error {
 	}
 	return nil
 }
+
+// APIError is the JSON error shape of the API.
+type APIError struct {
+	Error APIErrorBody `json:"error"`
+}
+
+// APIErrorBody is an API error: a code, a message and field problems.
+type APIErrorBody struct {
+	Code    string            `json:"code"`
+	Message string            `json:"message"`
+	Fields  map[string]string `json:"fields,omitempty"`
+}
+
+// InviteLinks carries the instance's address (base) into the request's
+// context, for the links of the invitation emails it sends.
+func InviteLinks(c echo.Context, base string) echo.Context {
+	req := c.Request()
+	c.SetRequest(req.WithContext(invites.WithBaseURL(req.Context(), base)))
+	return c
+}
+
+// ActorAndRun reads who acts and the run the path's :id names.
+func ActorAndRun(c echo.Context) (access.Actor, int64, error) {
+	a, err := Actor(c)
+	if err != nil {
+		return access.Actor{}, 0, err
+	}
+	id, err := PathID(c, "id")
+	return a, id, err
+}
+
+// WebhookURL is the address a deployment's webhook deliveries go to, on
+// the instance at base.
+func WebhookURL(base, token string) string { return base + "/hooks/" + token }

@@ -1,4 +1,4 @@
-package web
+package api
 
 // The JSON API of invitations, over the service the Invitations page uses.
 
@@ -51,7 +51,7 @@ type createInviteRequest struct {
 	Role  string `json:"role"`
 }
 
-func (s *Server) apiListInvites(c echo.Context) error {
+func (s *API) ListInvites(c echo.Context) error {
 	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
@@ -68,7 +68,7 @@ func (s *Server) apiListInvites(c echo.Context) error {
 	return c.JSON(http.StatusOK, invitesResponse{Invites: out})
 }
 
-func (s *Server) apiCreateInvite(c echo.Context) error {
+func (s *API) CreateInvite(c echo.Context) error {
 	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
@@ -77,12 +77,12 @@ func (s *Server) apiCreateInvite(c echo.Context) error {
 	if err := httpx.DecodeJSON(c, &req); err != nil {
 		return err
 	}
-	c = s.inviteContext(c)
+	c = httpx.InviteLinks(c, s.baseURL(c))
 	inv, err := s.invites.Invite(c.Request().Context(), a, req.Email, teams.Role(req.Role))
 	return s.inviteSent(c, http.StatusCreated, inv, err)
 }
 
-func (s *Server) apiRevokeInvite(c echo.Context) error {
+func (s *API) RevokeInvite(c echo.Context) error {
 	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
@@ -97,7 +97,7 @@ func (s *Server) apiRevokeInvite(c echo.Context) error {
 	return c.NoContent(http.StatusNoContent)
 }
 
-func (s *Server) apiResendInvite(c echo.Context) error {
+func (s *API) ResendInvite(c echo.Context) error {
 	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
@@ -106,7 +106,7 @@ func (s *Server) apiResendInvite(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	c = s.inviteContext(c)
+	c = httpx.InviteLinks(c, s.baseURL(c))
 	inv, err := s.invites.Resend(c.Request().Context(), a, id)
 	return s.inviteSent(c, http.StatusOK, inv, err)
 }

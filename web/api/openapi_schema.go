@@ -1,4 +1,4 @@
-package web
+package api
 
 import (
 	"encoding/json"
@@ -120,6 +120,9 @@ func componentName(t reflect.Type) string {
 	name := strings.TrimSuffix(t.Name(), "JSON")
 	if name == "" {
 		return "Object"
+	}
+	if rest, ok := strings.CutPrefix(name, "API"); ok {
+		name = "Api" + rest // as apiKeyJSON is ApiKey: initialisms are words in schema names
 	}
 	return strings.ToUpper(name[:1]) + name[1:]
 }

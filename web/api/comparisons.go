@@ -1,4 +1,4 @@
-package web
+package api
 
 import (
 	"fmt"
@@ -72,9 +72,9 @@ func toComparisonJSON(v comparisons.View) comparisonJSON {
 	return out
 }
 
-// apiCompareStep replays a finished run's step on other models.
-func (s *Server) apiCompareStep(c echo.Context) error {
-	a, runID, err := actorAndRun(c)
+// CompareStep replays a finished run's step on other models.
+func (s *API) CompareStep(c echo.Context) error {
+	a, runID, err := httpx.ActorAndRun(c)
 	if err != nil {
 		return err
 	}
@@ -94,8 +94,8 @@ func (s *Server) apiCompareStep(c echo.Context) error {
 	return c.JSON(http.StatusCreated, toComparisonJSON(v))
 }
 
-// apiGetComparison returns a comparison with its outputs.
-func (s *Server) apiGetComparison(c echo.Context) error {
+// GetComparison returns a comparison with its outputs.
+func (s *API) GetComparison(c echo.Context) error {
 	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
@@ -111,8 +111,8 @@ func (s *Server) apiGetComparison(c echo.Context) error {
 	return c.JSON(http.StatusOK, toComparisonJSON(v))
 }
 
-// apiPreferCandidate marks the preferred output of a comparison.
-func (s *Server) apiPreferCandidate(c echo.Context) error {
+// PreferCandidate marks the preferred output of a comparison.
+func (s *API) PreferCandidate(c echo.Context) error {
 	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
@@ -135,8 +135,8 @@ func (s *Server) apiPreferCandidate(c echo.Context) error {
 	return c.JSON(http.StatusOK, toComparisonJSON(v))
 }
 
-// apiDeleteComparison deletes a comparison and its replay.
-func (s *Server) apiDeleteComparison(c echo.Context) error {
+// DeleteComparison deletes a comparison and its replay.
+func (s *API) DeleteComparison(c echo.Context) error {
 	a, err := httpx.Actor(c)
 	if err != nil {
 		return err

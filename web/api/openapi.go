@@ -1,4 +1,4 @@
-package web
+package api
 
 import (
 	"net/http"
@@ -12,6 +12,7 @@ import (
 	"github.com/nofxhq/nofx/internal/teams"
 	"github.com/nofxhq/nofx/internal/templates"
 	"github.com/nofxhq/nofx/internal/version"
+	"github.com/nofxhq/nofx/web/httpx"
 )
 
 // The API's answers that are an object around a list or one item.
@@ -178,7 +179,7 @@ var (
 
 func buildOpenAPI() map[string]any {
 	s := &schemas{components: map[string]any{}}
-	errRef := s.of(apiError{})
+	errRef := s.of(httpx.APIError{})
 	// The error codes, named: a client can switch on them.
 	if body, ok := s.components["ApiErrorBody"].(map[string]any); ok {
 		body["properties"].(map[string]any)["code"] = map[string]any{"type": "string", "enum": errorCodes,
@@ -304,8 +305,8 @@ func operationID(op apiOperation) string {
 	return b.String()
 }
 
-// apiOpenAPI serves the document; it needs no key.
-func (s *Server) apiOpenAPI(c echo.Context) error {
+// OpenAPIDocument serves the document; it needs no key.
+func (s *API) OpenAPIDocument(c echo.Context) error {
 	c.Response().Header().Set("Cache-Control", "public, max-age=300")
 	return c.JSON(http.StatusOK, OpenAPI())
 }

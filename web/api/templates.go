@@ -1,15 +1,15 @@
-package web
+package api
 
 // Templates JSON API:
 //
-//	api.GET("/templates", s.apiListTemplates)
-//	api.POST("/templates", s.apiCreateTemplate)
-//	api.GET("/templates/:slug", s.apiGetTemplate)
-//	api.PUT("/templates/:slug", s.apiSaveTemplate)
-//	api.DELETE("/templates/:slug", s.apiDeleteTemplate)
-//	api.GET("/templates/:slug/versions", s.apiTemplateVersions)
-//	api.POST("/templates/:slug/versions/:version/rollback", s.apiRollbackTemplate)
-//	api.GET("/templates/:slug/diff", s.apiTemplateDiff)
+//	api.GET("/templates", s.ListTemplates)
+//	api.POST("/templates", s.CreateTemplate)
+//	api.GET("/templates/:slug", s.GetTemplate)
+//	api.PUT("/templates/:slug", s.SaveTemplate)
+//	api.DELETE("/templates/:slug", s.DeleteTemplate)
+//	api.GET("/templates/:slug/versions", s.TemplateVersions)
+//	api.POST("/templates/:slug/versions/:version/rollback", s.RollbackTemplate)
+//	api.GET("/templates/:slug/diff", s.TemplateDiff)
 
 import (
 	"bytes"
@@ -130,7 +130,7 @@ func badTemplateJSON(err error) error {
 	return echo.NewHTTPError(http.StatusBadRequest, "The body is not a JSON object.")
 }
 
-func (s *Server) apiListTemplates(c echo.Context) error {
+func (s *API) ListTemplates(c echo.Context) error {
 	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
@@ -146,7 +146,7 @@ func (s *Server) apiListTemplates(c echo.Context) error {
 	return c.JSON(http.StatusOK, templatesResponse{Templates: out})
 }
 
-func (s *Server) apiCreateTemplate(c echo.Context) error {
+func (s *API) CreateTemplate(c echo.Context) error {
 	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
@@ -169,7 +169,7 @@ func (s *Server) apiCreateTemplate(c echo.Context) error {
 	return c.JSON(http.StatusCreated, out)
 }
 
-func (s *Server) apiGetTemplate(c echo.Context) error {
+func (s *API) GetTemplate(c echo.Context) error {
 	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
@@ -191,7 +191,7 @@ func (s *Server) apiGetTemplate(c echo.Context) error {
 	return c.JSON(http.StatusOK, out)
 }
 
-func (s *Server) apiSaveTemplate(c echo.Context) error {
+func (s *API) SaveTemplate(c echo.Context) error {
 	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
@@ -219,7 +219,7 @@ func (s *Server) apiSaveTemplate(c echo.Context) error {
 	return c.JSON(http.StatusOK, out)
 }
 
-func (s *Server) apiTemplateVersions(c echo.Context) error {
+func (s *API) TemplateVersions(c echo.Context) error {
 	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
@@ -243,10 +243,10 @@ type diffLineJSON struct {
 	NewNo int    `json:"new,omitempty"`
 }
 
-// apiTemplateDiff answers the line difference between versions from and to
+// TemplateDiff answers the line difference between versions from and to
 // of a template's exported JSON (by default the one before current, and
 // current).
-func (s *Server) apiTemplateDiff(c echo.Context) error {
+func (s *API) TemplateDiff(c echo.Context) error {
 	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
@@ -271,8 +271,8 @@ func (s *Server) apiTemplateDiff(c echo.Context) error {
 	return c.JSON(http.StatusOK, diffResponse{From: from, To: to, Lines: out})
 }
 
-// apiRollbackTemplate makes an older version current again.
-func (s *Server) apiRollbackTemplate(c echo.Context) error {
+// RollbackTemplate makes an older version current again.
+func (s *API) RollbackTemplate(c echo.Context) error {
 	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
@@ -291,9 +291,9 @@ func (s *Server) apiRollbackTemplate(c echo.Context) error {
 	return c.JSON(http.StatusOK, templateOnlyResponse{Template: toTemplateJSON(t)})
 }
 
-// apiDeleteTemplate deletes a template with its versions and deployments;
+// DeleteTemplate deletes a template with its versions and deployments;
 // the runs started from it stay.
-func (s *Server) apiDeleteTemplate(c echo.Context) error {
+func (s *API) DeleteTemplate(c echo.Context) error {
 	a, err := httpx.Actor(c)
 	if err != nil {
 		return err

@@ -1,4 +1,4 @@
-package web
+package api
 
 import (
 	"net/http"
@@ -36,8 +36,8 @@ type meTeam struct {
 	Role teams.Role `json:"role"`
 }
 
-// apiMe returns the caller: the user or API key, and the team it acts in.
-func (s *Server) apiMe(c echo.Context) error {
+// Me returns the caller: the user or API key, and the team it acts in.
+func (s *API) Me(c echo.Context) error {
 	p := httpx.Who(c)
 	var out meResponse
 	if p.User != nil {

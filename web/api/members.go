@@ -1,4 +1,4 @@
-package web
+package api
 
 // The JSON API of members, over the service the Members page uses.
 // Ownership transfer, leaving and deleting a team stay on the pages.
@@ -34,7 +34,7 @@ type changeRoleRequest struct {
 	Role string `json:"role"`
 }
 
-func (s *Server) apiListMembers(c echo.Context) error {
+func (s *API) ListMembers(c echo.Context) error {
 	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
@@ -50,7 +50,7 @@ func (s *Server) apiListMembers(c echo.Context) error {
 	return c.JSON(http.StatusOK, membersResponse{Members: out})
 }
 
-func (s *Server) apiChangeMemberRole(c echo.Context) error {
+func (s *API) ChangeMemberRole(c echo.Context) error {
 	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
@@ -74,7 +74,7 @@ func (s *Server) apiChangeMemberRole(c echo.Context) error {
 	return c.JSON(http.StatusOK, memberResponse{Member: toMemberJSON(m)})
 }
 
-func (s *Server) apiRemoveMember(c echo.Context) error {
+func (s *API) RemoveMember(c echo.Context) error {
 	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
@@ -92,7 +92,7 @@ func (s *Server) apiRemoveMember(c echo.Context) error {
 // inviteSent answers with inv and status once the invitation is saved: an
 // email that could not be sent is logged and reported as email_sent false,
 // as the page's flash does; any other error is returned.
-func (s *Server) inviteSent(c echo.Context, status int, inv invites.Invite, err error) error {
+func (s *API) inviteSent(c echo.Context, status int, inv invites.Invite, err error) error {
 	sent := true
 	if errors.Is(err, invites.ErrNotSent) {
 		s.log.Error("invitation email not sent", "invite_id", inv.ID, "error", err)

@@ -1,4 +1,4 @@
-package web
+package api
 
 import (
 	"encoding/json"
@@ -9,7 +9,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/nofxhq/nofx/internal/access"
 	"github.com/nofxhq/nofx/internal/db"
 	"github.com/nofxhq/nofx/internal/live"
 	"github.com/nofxhq/nofx/internal/pricing"
@@ -116,7 +115,7 @@ type createRunRequest struct {
 	Inputs   map[string]any  `json:"inputs"`
 }
 
-func (s *Server) apiCreateRun(c echo.Context) error {
+func (s *API) CreateRun(c echo.Context) error {
 	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
@@ -160,7 +159,7 @@ type listRunsResponse struct {
 	NextBeforeCost *int64    `json:"next_before_cost,omitempty"`
 }
 
-func (s *Server) apiListRuns(c echo.Context) error {
+func (s *API) ListRuns(c echo.Context) error {
 	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
@@ -183,18 +182,8 @@ func (s *Server) apiListRuns(c echo.Context) error {
 	return c.JSON(http.StatusOK, out)
 }
 
-// actorAndRun reads who acts and the run the path names.
-func actorAndRun(c echo.Context) (access.Actor, int64, error) {
-	a, err := httpx.Actor(c)
-	if err != nil {
-		return access.Actor{}, 0, err
-	}
-	id, err := httpx.PathID(c, "id")
-	return a, id, err
-}
-
-func (s *Server) apiGetRun(c echo.Context) error {
-	a, id, err := actorAndRun(c)
+func (s *API) GetRun(c echo.Context) error {
+	a, id, err := httpx.ActorAndRun(c)
 	if err != nil {
 		return err
 	}
@@ -205,9 +194,9 @@ func (s *Server) apiGetRun(c echo.Context) error {
 	return c.JSON(http.StatusOK, toRunJSON(run, steps))
 }
 
-// apiRunAction runs an action on a run and answers with the run as it is after.
-func (s *Server) apiRunAction(c echo.Context, action func(id int64) error) error {
-	a, id, err := actorAndRun(c)
+// runAction runs an action on a run and answers with the run as it is after.
+func (s *API) runAction(c echo.Context, action func(id int64) error) error {
+	a, id, err := httpx.ActorAndRun(c)
 	if err != nil {
 		return err
 	}
@@ -221,22 +210,22 @@ func (s *Server) apiRunAction(c echo.Context, action func(id int64) error) error
 	return c.JSON(http.StatusOK, toRunJSON(run, steps))
 }
 
-func (s *Server) apiCancelRun(c echo.Context) error {
-	return s.apiRunAction(c, func(id int64) error {
+func (s *API) CancelRun(c echo.Context) error {
+	return s.runAction(c, func(id int64) error {
 		a, _ := httpx.Actor(c)
 		return s.runs.Cancel(c.Request().Context(), a, id)
 	})
 }
 
-func (s *Server) apiRetryRun(c echo.Context) error {
-	return s.apiRunAction(c, func(id int64) error {
+func (s *API) RetryRun(c echo.Context) error {
+	return s.runAction(c, func(id int64) error {
 		a, _ := httpx.Actor(c)
 		return s.runs.Retry(c.Request().Context(), a, id)
 	})
 }
 
-func (s *Server) apiRerunRun(c echo.Context) error {
-	a, id, err := actorAndRun(c)
+func (s *API) RerunRun(c echo.Context) error {
+	a, id, err := httpx.ActorAndRun(c)
 	if err != nil {
 		return err
 	}
@@ -253,29 +242,29 @@ type decisionRequest struct {
 	Comment string `json:"comment"`
 }
 
-func (s *Server) apiDecide(c echo.Context, approve bool) error {
+func (s *API) decide(c echo.Context, approve bool) error {
 	var req decisionRequest
 	if c.Request().ContentLength != 0 {
 		if err := httpx.DecodeJSON(c, &req); err != nil {
 			return err
 		}
 	}
-	return s.apiRunAction(c, func(id int64) error {
+	return s.runAction(c, func(id int64) error {
 		a, _ := httpx.Actor(c)
 		return s.runs.Decide(c.Request().Context(), a, id, c.Param("step"), approve, req.Comment)
 	})
 }
 
-func (s *Server) apiApproveStep(c echo.Context) error { return s.apiDecide(c, true) }
+func (s *API) ApproveStep(c echo.Context) error { return s.decide(c, true) }
 
-func (s *Server) apiRejectStep(c echo.Context) error { return s.apiDecide(c, false) }
+func (s *API) RejectStep(c echo.Context) error { return s.decide(c, false) }
 
-// apiRunEvents streams the run's timeline as Server-Sent Events: every
+// RunEvents streams the run's timeline as Server-Sent Events: every
 // event after Last-Event-ID (or ?after=), then each new one as it happens,
 // and "delta" events with text as steps stream it. The stream ends with an
 // "end" event once the run has finished.
-func (s *Server) apiRunEvents(c echo.Context) error {
-	a, id, err := actorAndRun(c)
+func (s *API) RunEvents(c echo.Context) error {
+	a, id, err := httpx.ActorAndRun(c)
 	if err != nil {
 		return err
 	}

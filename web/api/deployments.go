@@ -1,4 +1,4 @@
-package web
+package api
 
 // Deployments JSON API.
 
@@ -72,24 +72,19 @@ type triggerRequest struct {
 	Inputs map[string]any `json:"inputs"`
 }
 
-// webhookURL is the address a deployment's webhook deliveries go to.
-func (s *Server) webhookURL(c echo.Context, token string) string {
-	return s.baseURL(c) + "/hooks/" + token
-}
-
-func (s *Server) toDeploymentJSON(c echo.Context, d deployments.Deployment) deploymentJSON {
+func (s *API) toDeploymentJSON(c echo.Context, d deployments.Deployment) deploymentJSON {
 	status := "active"
 	if d.Paused {
 		status = "paused"
 	}
 	return deploymentJSON{
 		Template: d.Template, Environment: d.Environment, Version: d.Version, Status: status,
-		Schedule: d.Schedule, NextRunAt: d.NextRunAt, InputMap: d.InputMap(), WebhookURL: s.webhookURL(c, d.WebhookToken),
+		Schedule: d.Schedule, NextRunAt: d.NextRunAt, InputMap: d.InputMap(), WebhookURL: httpx.WebhookURL(s.baseURL(c), d.WebhookToken),
 		CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt,
 	}
 }
 
-func (s *Server) apiDeployTemplate(c echo.Context) error {
+func (s *API) DeployTemplate(c echo.Context) error {
 	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
@@ -110,7 +105,7 @@ func (s *Server) apiDeployTemplate(c echo.Context) error {
 	return c.JSON(status, deployResponse{Deployment: s.toDeploymentJSON(c, out.Deployment), Created: out.Created, WebhookSecret: out.Secret})
 }
 
-func (s *Server) apiListDeployments(c echo.Context) error {
+func (s *API) ListDeployments(c echo.Context) error {
 	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
@@ -133,7 +128,7 @@ func (s *Server) apiListDeployments(c echo.Context) error {
 	return c.JSON(http.StatusOK, deploymentsResponse{Deployments: out})
 }
 
-func (s *Server) apiTriggerDeployment(c echo.Context) error {
+func (s *API) TriggerDeployment(c echo.Context) error {
 	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
@@ -154,16 +149,16 @@ func (s *Server) apiTriggerDeployment(c echo.Context) error {
 	return c.JSON(http.StatusCreated, toRunJSON(run, nil))
 }
 
-func (s *Server) apiPauseDeployment(c echo.Context) error {
-	return s.apiSetPaused(c, true)
+func (s *API) PauseDeployment(c echo.Context) error {
+	return s.setPaused(c, true)
 }
 
-func (s *Server) apiResumeDeployment(c echo.Context) error {
-	return s.apiSetPaused(c, false)
+func (s *API) ResumeDeployment(c echo.Context) error {
+	return s.setPaused(c, false)
 }
 
-// apiSetPaused pauses or resumes a deployment and answers with it.
-func (s *Server) apiSetPaused(c echo.Context, paused bool) error {
+// setPaused pauses or resumes a deployment and answers with it.
+func (s *API) setPaused(c echo.Context, paused bool) error {
 	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
