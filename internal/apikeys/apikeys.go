@@ -51,6 +51,17 @@ type Key struct {
 	RevokedAt  *time.Time    `db:"revoked_at" json:"revoked_at"`
 }
 
+// Status says whether the key is active, revoked or expired at now.
+func (k Key) Status(now time.Time) string {
+	switch {
+	case k.RevokedAt != nil:
+		return "revoked"
+	case k.ExpiresAt != nil && !now.Before(*k.ExpiresAt):
+		return "expired"
+	}
+	return "active"
+}
+
 const keyColumns = `id, team_id, name, prefix, role, created_by, created_at, expires_at, last_used_at, revoked_at`
 
 // keyColumnsOfK is keyColumns of the table aliased k.

@@ -10,7 +10,6 @@ import (
 	"github.com/nofxhq/nofx/internal/db"
 	"github.com/nofxhq/nofx/internal/teams"
 	"github.com/nofxhq/nofx/internal/validation"
-	view "github.com/nofxhq/nofx/views/apikeys"
 	"github.com/nofxhq/nofx/web/httpx"
 )
 
@@ -23,7 +22,7 @@ type apiKeyJSON struct {
 }
 
 func toAPIKeyJSON(k apikeys.Key, now time.Time) apiKeyJSON {
-	return apiKeyJSON{Key: k, Status: view.Status(k, now)}
+	return apiKeyJSON{Key: k, Status: k.Status(now)}
 }
 
 // createKeyRequest is the body of POST /api/v1/api-keys.
