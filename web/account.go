@@ -178,7 +178,7 @@ func (s *Server) changePassword(c echo.Context) error {
 
 func (s *Server) switchTeam(c echo.Context) error {
 	p := httpx.Who(c)
-	teamID, err := formInt64(c, "team_id")
+	teamID, err := httpx.FormInt64(c, "team_id")
 	if err != nil {
 		return err
 	}

@@ -83,6 +83,15 @@ func PathID(c echo.Context, name string) (int64, error) {
 	return id, nil
 }
 
+// FormInt64 reads a whole number from a form field; anything else is a 400.
+func FormInt64(c echo.Context, name string) (int64, error) {
+	n, err := strconv.ParseInt(c.FormValue(name), 10, 64)
+	if err != nil {
+		return 0, echo.NewHTTPError(http.StatusBadRequest, name+" must be a number.")
+	}
+	return n, nil
+}
+
 // DecodeJSON reads a JSON body strictly: unknown fields and trailing data
 // are a 400 that says what is wrong.
 func DecodeJSON(c echo.Context, dst any) error {
