@@ -142,9 +142,9 @@ func checkRoutePermissions(t *testing.T, a *app) {
 			"*", "css/app.css").Replace(path)
 	}
 
-	// What each route should allow comes from a file of its own, not from
-	// the table the middleware enforces: a route declared too loosely in
-	// web/routes.go fails here until the file agrees.
+	// What each route should allow comes from the README's route table, not
+	// from the table the middleware enforces: a route declared too loosely
+	// in web/routes.go fails here until the README says so too.
 	expected := expectedAccess(t)
 	registered := map[string]bool{}
 	deletions := 0
@@ -157,12 +157,12 @@ func checkRoutePermissions(t *testing.T, a *app) {
 		}
 		want, ok := expected[route.Method+" "+route.Path]
 		if !ok {
-			t.Errorf("%s %s is not in web/testdata/routes.txt: add it with the access it should have", route.Method, route.Path)
+			t.Errorf("%s %s is not in README.md's route table: add it with the access it should have", route.Method, route.Path)
 			continue
 		}
 		declared, ok := a.App.Web.AccessOf(route.Method, route.Path)
 		if !ok || declared != want {
-			t.Errorf("%s %s is declared %q in web/routes.go, but web/testdata/routes.txt expects %q", route.Method, route.Path, declared, want)
+			t.Errorf("%s %s is declared %q in web/routes.go, but README.md's route table says %q", route.Method, route.Path, declared, want)
 			continue
 		}
 		registered[route.Method+" "+route.Path] = true
@@ -215,7 +215,7 @@ func checkRoutePermissions(t *testing.T, a *app) {
 		require.True(t, registered[route.Method+" "+route.Path], "%s %s is in the route table but not registered", route.Method, route.Path)
 	}
 	for route := range expected {
-		require.True(t, registered[route], "%s is in web/testdata/routes.txt but not registered", route)
+		require.True(t, registered[route], "%s is in README.md's route table but not registered", route)
 	}
 }
 
@@ -268,20 +268,24 @@ func callRoute(t *testing.T, a *app, c *caller, api bool, method, path string) i
 	return res.StatusCode
 }
 
-// expectedAccess reads web/testdata/routes.txt, the route table as
-// `nofx routes` prints it (METHOD, path, access), into each route's access.
+// expectedAccess reads the route table of README.md's Layout section (as
+// `nofx routes` prints it: METHOD, path, access) into each route's access.
 func expectedAccess(t *testing.T) map[string]web.Access {
 	t.Helper()
-	data, err := os.ReadFile("testdata/routes.txt")
+	readme, err := os.ReadFile("../README.md")
 	require.NoError(t, err)
+	_, table, ok := strings.Cut(string(readme), "<!-- routes -->\n```\n")
+	require.True(t, ok, "README.md has the route table")
+	table, _, ok = strings.Cut(table, "```\n<!-- /routes -->")
+	require.True(t, ok)
 	out := map[string]web.Access{}
-	for i, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+	for i, line := range strings.Split(strings.TrimSpace(table), "\n") {
 		f := strings.Fields(line)
 		if i == 0 {
 			require.Equal(t, []string{"METHOD", "PATH", "ACCESS"}, f)
 			continue
 		}
-		require.GreaterOrEqual(t, len(f), 3, "routes.txt line %d: %q", i+1, line)
+		require.GreaterOrEqual(t, len(f), 3, "README.md route table, line %d: %q", i+1, line)
 		var a web.Access
 		switch text := strings.Join(f[2:], " "); text {
 		case "public":
