@@ -112,17 +112,6 @@ type Route struct {
 // registers them.
 func (s *Server) RouteTable() []Route { return s.table }
 
-// AccessOf returns the declared access of a route, as registered
-// ("GET", "/runs/:id").
-func (s *Server) AccessOf(method, path string) (Access, bool) {
-	for _, r := range s.table {
-		if r.Method == method && r.Path == path {
-			return r.Access, true
-		}
-	}
-	return Access{}, false
-}
-
 // routeSet registers routes on one side of the server, the pages or the API
 // group, each with its access.
 type routeSet struct {
