@@ -118,7 +118,7 @@ func (s *Server) startSession(c echo.Context, userID int64) error {
 	if err != nil {
 		return err
 	}
-	s.setSessionCookie(c, token)
+	s.cookies.SetSession(c, token)
 	return nil
 }
 
@@ -128,7 +128,7 @@ func (s *Server) logout(c echo.Context) error {
 			return err
 		}
 	}
-	s.clearSessionCookie(c)
+	s.cookies.ClearSession(c)
 	s.addFlash(c, "info", "You have been logged out.")
 	return redirect(c, "/login")
 }

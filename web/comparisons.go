@@ -103,7 +103,7 @@ func (s *Server) comparisonEvents(c echo.Context) error {
 	}
 	can := access.Allowed(a.Role, access.RunsCreate)
 	// The grid's forms carry the page's CSRF token.
-	ctx := components.WithCSRF(c.Request().Context(), csrfToken(c))
+	ctx := components.WithCSRF(c.Request().Context(), httpx.CSRFToken(c))
 	send := func(ctx context.Context, stream *httpx.Stream) error {
 		v, err := s.compare.Get(ctx, a, id)
 		if err != nil {

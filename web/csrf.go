@@ -51,7 +51,7 @@ func (s *Server) csrfSubject(c echo.Context) (string, error) {
 	if p := httpx.Who(c); p.SessionToken != "" {
 		return "session:" + auth.HashToken(p.SessionToken), nil
 	}
-	name := s.cookieName(c, csrfCookie)
+	name := s.cookies.Name(c, csrfCookie)
 	if ck, err := c.Cookie(name); err == nil && len(ck.Value) == 43 {
 		if _, err := base64.RawURLEncoding.DecodeString(ck.Value); err == nil {
 			return "visitor:" + ck.Value, nil
@@ -64,7 +64,7 @@ func (s *Server) csrfSubject(c echo.Context) (string, error) {
 	id := base64.RawURLEncoding.EncodeToString(b)
 	c.SetCookie(&http.Cookie{
 		Name: name, Value: id, Path: "/", MaxAge: csrfVisitorTTL,
-		HttpOnly: true, Secure: s.isTLS(c), SameSite: http.SameSiteLaxMode,
+		HttpOnly: true, Secure: s.cookies.Secure(c), SameSite: http.SameSiteLaxMode,
 	})
 	// Later reads in this request see the new id.
 	c.Request().AddCookie(&http.Cookie{Name: name, Value: id})
@@ -88,7 +88,7 @@ func (s *Server) csrfSkipped(c echo.Context) bool {
 		return false
 	}
 	_, bearer := bearerToken(c)
-	_, err := c.Cookie(s.cookieName(c, sessionCookie))
+	_, err := c.Cookie(s.cookies.Name(c, httpx.SessionCookie))
 	return bearer || err != nil
 }
 
@@ -106,7 +106,7 @@ func (s *Server) csrf(next echo.HandlerFunc) echo.HandlerFunc {
 			return err
 		}
 		want := s.csrfMAC(subject)
-		c.Set("csrf", want)
+		httpx.SetCSRFToken(c, want)
 		switch c.Request().Method {
 		case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
 			return next(c)
@@ -126,10 +126,4 @@ func (s *Server) csrf(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		return next(c)
 	}
-}
-
-// csrfToken returns the token to put in forms.
-func csrfToken(c echo.Context) string {
-	s, _ := c.Get("csrf").(string)
-	return s
 }

@@ -57,21 +57,6 @@ func schemeExtractor(trusted []*net.IPNet) func(*http.Request) string {
 	}
 }
 
-// isTLS reports whether the instance is served over TLS for this request:
-// NOFX_BASE_URL is https, the connection is TLS, or a trusted proxy says so.
-func (s *Server) isTLS(c echo.Context) bool {
-	return s.cfg.TLS() || c.Scheme() == "https"
-}
-
-// cookieName is the name of a cookie for this request: with the __Host-
-// prefix over TLS, so that it is Secure, host-only and on every path.
-func (s *Server) cookieName(c echo.Context, name string) string {
-	if s.isTLS(c) {
-		return "__Host-" + name
-	}
-	return name
-}
-
 // requestIDPattern is what a client's X-Request-Id must look like to be kept.
 var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,64}$`)
 

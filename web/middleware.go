@@ -20,8 +20,6 @@ import (
 	"github.com/nofxhq/nofx/web/httpx"
 )
 
-const sessionCookie = "nofx_session"
-
 // contentSecurityPolicy allows no inline script and nothing from elsewhere.
 const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
 	"connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
@@ -37,7 +35,7 @@ func (s *Server) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 		h.Set("Referrer-Policy", "strict-origin-when-cross-origin")
 		h.Set("Cross-Origin-Opener-Policy", "same-origin")
 		h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
-		if s.isTLS(c) {
+		if s.cookies.Secure(c) {
 			h.Set("Strict-Transport-Security", "max-age=31536000")
 		}
 		return next(c)
@@ -84,14 +82,14 @@ func auditRequest(next echo.HandlerFunc) echo.HandlerFunc {
 // they are working in.
 func (s *Server) loadSession(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		cookie, err := c.Cookie(s.cookieName(c, sessionCookie))
+		cookie, err := c.Cookie(s.cookies.Name(c, httpx.SessionCookie))
 		if err != nil || cookie.Value == "" {
 			return next(c)
 		}
 		ctx := c.Request().Context()
 		sess, user, err := s.auth.ResolveSession(ctx, cookie.Value)
 		if errors.Is(err, db.ErrNotFound) {
-			s.clearSessionCookie(c)
+			s.cookies.ClearSession(c)
 			return next(c)
 		}
 		if err != nil {
@@ -127,22 +125,6 @@ func (s *Server) currentTeam(c echo.Context, sess auth.Session, userID int64) (*
 		return nil, err
 	}
 	return &ms[0], nil
-}
-
-func (s *Server) setSessionCookie(c echo.Context, token string) {
-	c.SetCookie(&http.Cookie{
-		Name:     s.cookieName(c, sessionCookie),
-		Value:    token,
-		Path:     "/",
-		MaxAge:   int(auth.SessionTTL / time.Second),
-		HttpOnly: true,
-		Secure:   s.isTLS(c),
-		SameSite: http.SameSiteLaxMode,
-	})
-}
-
-func (s *Server) clearSessionCookie(c echo.Context) {
-	c.SetCookie(&http.Cookie{Name: s.cookieName(c, sessionCookie), Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: s.isTLS(c), SameSite: http.SameSiteLaxMode})
 }
 
 // requireUser lets signed-in users through; others are sent to log in.

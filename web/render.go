@@ -25,7 +25,7 @@ type page struct {
 // content for an htmx request that is not boosted.
 func (s *Server) render(c echo.Context, status int, p page) error {
 	req := c.Request()
-	ctx := components.WithCSRF(req.Context(), csrfToken(c))
+	ctx := components.WithCSRF(req.Context(), httpx.CSRFToken(c))
 	c.Response().Header().Set(echo.HeaderContentType, echo.MIMETextHTMLCharsetUTF8)
 	c.Response().Header().Set("Cache-Control", "no-store")
 
@@ -43,7 +43,7 @@ func (s *Server) render(c echo.Context, status int, p page) error {
 // consumes) the flash messages. It cannot fail: without the database (say,
 // on a 500 page) the shell shows no team switcher.
 func (s *Server) layout(c echo.Context, p page) layouts.Page {
-	l := layouts.Page{Title: p.Title, Nav: p.Nav, CSRF: csrfToken(c)}
+	l := layouts.Page{Title: p.Title, Nav: p.Nav, CSRF: httpx.CSRFToken(c)}
 	pr := httpx.Who(c)
 	if pr.User != nil {
 		l.User = &layouts.User{Name: pr.User.Name, Email: pr.User.Email, IsSiteAdmin: pr.User.IsSiteAdmin}
@@ -72,8 +72,8 @@ const flashSession = "nofx_flash"
 
 // addFlash keeps a message to show on the next page rendered.
 func (s *Server) addFlash(c echo.Context, kind, message string) {
-	sess, _ := s.flash.Get(c.Request(), s.cookieName(c, flashSession)) // a bad cookie gives a new session
-	sess.Options.Secure = s.isTLS(c)
+	sess, _ := s.flash.Get(c.Request(), s.cookies.Name(c, flashSession)) // a bad cookie gives a new session
+	sess.Options.Secure = s.cookies.Secure(c)
 	sess.AddFlash(kind + "|" + message)
 	if err := sess.Save(c.Request(), c.Response()); err != nil {
 		s.log.Warn("save flash", "error", err)
@@ -81,12 +81,12 @@ func (s *Server) addFlash(c echo.Context, kind, message string) {
 }
 
 func (s *Server) takeFlashes(c echo.Context) []layouts.Flash {
-	if _, err := c.Cookie(s.cookieName(c, flashSession)); err != nil {
+	if _, err := c.Cookie(s.cookies.Name(c, flashSession)); err != nil {
 		return nil
 	}
-	sess, _ := s.flash.Get(c.Request(), s.cookieName(c, flashSession))
+	sess, _ := s.flash.Get(c.Request(), s.cookies.Name(c, flashSession))
 	raw := sess.Flashes()
-	sess.Options.Secure = s.isTLS(c)
+	sess.Options.Secure = s.cookies.Secure(c)
 	if err := sess.Save(c.Request(), c.Response()); err != nil {
 		s.log.Warn("clear flash", "error", err)
 	}

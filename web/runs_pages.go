@@ -349,7 +349,7 @@ func (s *Server) runLive(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	ctx := components.WithCSRF(c.Request().Context(), csrfToken(c))
+	ctx := components.WithCSRF(c.Request().Context(), httpx.CSRFToken(c))
 	page := &runLiveState{server: s, actor: a, runID: id, can: permissions(a), steps: map[string]stepState{}, slotNotes: map[string]string{}}
 	return s.followRun(c, a, id, afterID, httpx.RunFollower{
 		Changed: func(stream *httpx.Stream, events []runs.Event, _ runs.Run) error {

@@ -98,6 +98,7 @@ type Server struct {
 	apiKeys    *apikeys.Service
 	instance   *instance.Service
 	flash      *sessions.CookieStore
+	cookies    httpx.Cookies
 	// limits are the rate limit tiers; csrfKey signs CSRF tokens.
 	limits  ratelimit.Set
 	csrfKey []byte
@@ -149,6 +150,7 @@ func New(d Deps) *Server {
 		apiKeys:    d.APIKeys,
 		instance:   d.Instance,
 		flash:      sessions.NewCookieStore(d.Config.SessionSecret),
+		cookies:    httpx.Cookies{TLS: d.Config.TLS()},
 		limits:     ratelimit.FromConfig(d.Config),
 		csrfKey:    csrfKey(d.Config.SessionSecret),
 		planRates:  cache.NewCache[int64, int]().WithMaxKeys(100_000),
