@@ -20,6 +20,7 @@ import (
 	"github.com/nofxhq/nofx/internal/validation"
 	"github.com/nofxhq/nofx/views/errorpage"
 	"github.com/nofxhq/nofx/web/httpx"
+	"github.com/nofxhq/nofx/web/pages"
 )
 
 // problem is an error as the client sees it.
@@ -202,7 +203,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 		title = "Too large to send"
 		p.message += " Your text is still in the form: go back with your browser, shorten it, and send it again."
 	}
-	if rerr := s.render(c, p.status, page{Title: title, Content: errorpage.Page(p.status, title, p.message)}); rerr != nil {
+	if rerr := s.pages.Render(c, p.status, pages.Page{Title: title, Content: errorpage.Page(p.status, title, p.message)}); rerr != nil {
 		s.log.Error("render error page", "error", rerr)
 		_ = c.String(p.status, p.message)
 	}

@@ -1,5 +1,6 @@
-// Package web is NOFX's HTTP server: routes, middleware, the HTML pages and
-// the /api/v1 JSON API.
+// Package web is NOFX's HTTP server: the one route table with each route's
+// access, the middleware, error pages and event streams around the
+// dashboard (package pages) and the /api/v1 JSON API (package api).
 package web
 
 import (
@@ -10,7 +11,6 @@ import (
 	"time"
 
 	cache "github.com/go-pkgz/expirable-cache/v3"
-	"github.com/gorilla/sessions"
 	"github.com/labstack/echo/v4"
 
 	"github.com/nofxhq/nofx/internal/access"
@@ -35,6 +35,7 @@ import (
 	"github.com/nofxhq/nofx/internal/templates"
 	"github.com/nofxhq/nofx/web/api"
 	"github.com/nofxhq/nofx/web/httpx"
+	"github.com/nofxhq/nofx/web/pages"
 )
 
 // Deps is what the server is built from.
@@ -83,21 +84,9 @@ type Server struct {
 	runs       *runs.Service
 	engine     *engine.Engine
 	broker     live.Broker
-	ai         *ai.Registry
-	circuits   *ai.Circuits
-	keys       *providerkeys.Service
-	invites    *invites.Service
-	templates  *templates.Service
 	deploys    *deployments.Service
-	billing    *billing.Service
-	stripe     *billing.Stripe  // nil: local billing
 	stripeHook *billing.Webhook // nil: local billing
 	health     *health.Checker
-	compare    *comparisons.Service
-	members    *members.Service
-	apiKeys    *apikeys.Service
-	instance   *instance.Service
-	flash      *sessions.CookieStore
 	cookies    httpx.Cookies
 	// limits are the rate limit tiers; csrfKey signs CSRF tokens.
 	limits  ratelimit.Set
@@ -119,8 +108,9 @@ type Server struct {
 	echo     *echo.Echo
 	// table is every route with its access, as routes registers them.
 	table []Route
-	// api answers /api/v1.
-	api *api.API
+	// api answers /api/v1; pages answers the dashboard.
+	api   *api.API
+	pages *pages.Pages
 }
 
 // New builds the server and its routes.
@@ -135,21 +125,9 @@ func New(d Deps) *Server {
 		runs:       d.Runs,
 		engine:     d.Engine,
 		broker:     d.Broker,
-		ai:         d.Providers,
-		circuits:   d.Circuits,
-		keys:       d.Keys,
-		invites:    d.Invites,
-		templates:  d.Templates,
 		deploys:    d.Deployments,
-		billing:    d.Billing,
-		stripe:     d.Stripe,
 		stripeHook: d.StripeHook,
 		health:     d.Health,
-		compare:    d.Comparisons,
-		members:    d.Members,
-		apiKeys:    d.APIKeys,
-		instance:   d.Instance,
-		flash:      sessions.NewCookieStore(d.Config.SessionSecret),
 		cookies:    httpx.Cookies{TLS: d.Config.TLS()},
 		limits:     ratelimit.FromConfig(d.Config),
 		csrfKey:    csrfKey(d.Config.SessionSecret),
@@ -158,7 +136,6 @@ func New(d Deps) *Server {
 		keepalive:  cmp.Or(d.StreamKeepalive, sseKeepalive),
 		dbOutage:   &db.Outage{Log: d.Logger, What: "requests"},
 	}
-	s.flash.Options = &sessions.Options{Path: "/", MaxAge: 300, HttpOnly: true, SameSite: http.SameSiteLaxMode}
 
 	e := echo.New()
 	e.HideBanner = true
@@ -170,18 +147,27 @@ func New(d Deps) *Server {
 	s.api = api.New(api.Deps{Log: d.Logger, Auth: d.Auth, Runs: d.Runs, Templates: d.Templates, Deployments: d.Deployments,
 		Comparisons: d.Comparisons, Members: d.Members, Invites: d.Invites, APIKeys: d.APIKeys, Billing: d.Billing, Stripe: d.Stripe,
 		Edge: edge{s}})
+	s.pages = pages.New(pages.Deps{Config: d.Config, DB: d.DB, Logger: d.Logger, Auth: d.Auth, Runs: d.Runs, Engine: d.Engine,
+		Broker: d.Broker, Providers: d.Providers, Circuits: d.Circuits, Keys: d.Keys, Invites: d.Invites, Templates: d.Templates,
+		Deployments: d.Deployments, Billing: d.Billing, Stripe: d.Stripe, Health: d.Health, Comparisons: d.Comparisons,
+		Members: d.Members, APIKeys: d.APIKeys, Instance: d.Instance, Cookies: s.cookies, Stopping: s.stopping,
+		Keepalive: s.keepalive, Edge: edge{s}})
 	s.routes()
 	return s
 }
 
-// edge is what the API takes from the server: its address and its event
-// streams.
+// edge is what the API and the pages take from the server: its address and
+// its event streams.
 type edge struct{ s *Server }
 
 func (e edge) BaseURL(c echo.Context) string { return e.s.baseURL(c) }
 
 func (e edge) FollowRun(c echo.Context, actor access.Actor, runID, after int64, f httpx.RunFollower) error {
 	return e.s.followRun(c, actor, runID, after, f)
+}
+
+func (e edge) HoldStream(c echo.Context, actor access.Actor) (release func(), err error) {
+	return e.s.holdStream(c, actor)
 }
 
 // StopStreams ends every open event stream; call it when shutdown begins

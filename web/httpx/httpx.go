@@ -148,3 +148,6 @@ func ActorAndRun(c echo.Context) (access.Actor, int64, error) {
 // WebhookURL is the address a deployment's webhook deliveries go to, on
 // the instance at base.
 func WebhookURL(base, token string) string { return base + "/hooks/" + token }
+
+// ErrNoStripe answers the Stripe routes of an instance that bills locally.
+var ErrNoStripe = echo.NewHTTPError(http.StatusNotFound, "This instance does not bill through Stripe.")

@@ -1,4 +1,4 @@
-package web
+package pages
 
 import (
 	"errors"
@@ -11,17 +11,17 @@ import (
 	"github.com/nofxhq/nofx/web/httpx"
 )
 
-func (s *Server) newTeamPage(c echo.Context) error {
+func (s *Pages) NewTeamPage(c echo.Context) error {
 	return s.renderNewTeam(c, http.StatusOK, team.NewData{})
 }
 
-func (s *Server) renderNewTeam(c echo.Context, status int, d team.NewData) error {
-	return s.render(c, status, page{Title: "New team", Nav: "team", Content: team.NewPage(d)})
+func (s *Pages) renderNewTeam(c echo.Context, status int, d team.NewData) error {
+	return s.Render(c, status, Page{Title: "New team", Nav: "team", Content: team.NewPage(d)})
 }
 
 // createTeam creates a team owned by the signed-in user and makes it the
 // session's current team.
-func (s *Server) createTeam(c echo.Context) error {
+func (s *Pages) CreateTeam(c echo.Context) error {
 	p := httpx.Who(c)
 	ctx := c.Request().Context()
 	name := c.FormValue("name")

@@ -1,4 +1,4 @@
-package web
+package pages
 
 import (
 	"errors"
@@ -16,14 +16,14 @@ import (
 	"github.com/nofxhq/nofx/web/httpx"
 )
 
-func (s *Server) invitesPage(c echo.Context) error {
+func (s *Pages) InvitesPage(c echo.Context) error {
 	return s.renderInvites(c, http.StatusOK, view.Form{}, nil)
 }
 
 // renderInvites shows the invitations page with form, which may carry what
 // was typed and its problems, and kept, an invitation whose email stayed
 // in the outbox, with its link.
-func (s *Server) renderInvites(c echo.Context, status int, form view.Form, kept *invites.Invite) error {
+func (s *Pages) renderInvites(c echo.Context, status int, form view.Form, kept *invites.Invite) error {
 	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
@@ -39,10 +39,10 @@ func (s *Server) renderInvites(c echo.Context, status int, form view.Form, kept 
 		}
 	}
 	d := view.Data{Team: *httpx.Who(c).Team, Invites: list, Now: db.Now(), Roles: roles, Form: form, Kept: kept}
-	return s.render(c, status, page{Title: "Invitations", Nav: "team", Content: view.Page(d)})
+	return s.Render(c, status, Page{Title: "Invitations", Nav: "team", Content: view.Page(d)})
 }
 
-func (s *Server) createInvite(c echo.Context) error {
+func (s *Pages) CreateInvite(c echo.Context) error {
 	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
@@ -75,7 +75,7 @@ func (s *Server) createInvite(c echo.Context) error {
 	return redirect(c, "/team/invites")
 }
 
-func (s *Server) revokeInvite(c echo.Context) error {
+func (s *Pages) RevokeInvite(c echo.Context) error {
 	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
@@ -91,7 +91,7 @@ func (s *Server) revokeInvite(c echo.Context) error {
 	return redirect(c, "/team/invites")
 }
 
-func (s *Server) resendInvite(c echo.Context) error {
+func (s *Pages) ResendInvite(c echo.Context) error {
 	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
@@ -119,7 +119,7 @@ func (s *Server) resendInvite(c echo.Context) error {
 
 // inviteProblem renders the page for an invitation link that cannot be
 // used, when err says why; it returns false for other errors.
-func (s *Server) inviteProblem(c echo.Context, err error) (bool, error) {
+func (s *Pages) inviteProblem(c echo.Context, err error) (bool, error) {
 	var status int
 	var title, msg string
 	switch {
@@ -134,7 +134,7 @@ func (s *Server) inviteProblem(c echo.Context, err error) (bool, error) {
 	default:
 		return false, nil
 	}
-	return true, s.render(c, status, page{Title: title, Content: view.Unusable(title, msg)})
+	return true, s.Render(c, status, Page{Title: title, Content: view.Unusable(title, msg)})
 }
 
 // wrongEmailMessage explains why a signed-in user cannot accept.
@@ -145,7 +145,7 @@ func wrongEmailMessage(inv invites.Invite, email string) string {
 
 // invitationPage is where an invitation link leads: public, it shows the
 // team and the role, and how to accept.
-func (s *Server) invitationPage(c echo.Context) error {
+func (s *Pages) InvitationPage(c echo.Context) error {
 	ctx := c.Request().Context()
 	token := c.Param("token")
 	inv, err := s.invites.Lookup(ctx, token)
@@ -169,11 +169,11 @@ func (s *Server) invitationPage(c echo.Context) error {
 			}
 		}
 	}
-	return s.render(c, http.StatusOK, page{Title: "Join " + inv.TeamName, Content: view.Invitation(show)})
+	return s.Render(c, http.StatusOK, Page{Title: "Join " + inv.TeamName, Content: view.Invitation(show)})
 }
 
 // acceptInvite makes the signed-in user a member of the invitation's team.
-func (s *Server) acceptInvite(c echo.Context) error {
+func (s *Pages) AcceptInvite(c echo.Context) error {
 	u := httpx.Who(c).User
 	if u == nil {
 		return echo.NewHTTPError(http.StatusUnauthorized, "Log in first.")

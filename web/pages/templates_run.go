@@ -1,4 +1,4 @@
-package web
+package pages
 
 import (
 	"crypto/rand"
@@ -21,7 +21,7 @@ import (
 
 // templateRunPage is the form, generated from the current version's
 // inputs, that starts a run; defaults are filled in.
-func (s *Server) templateRunPage(c echo.Context) error {
+func (s *Pages) TemplateRunPage(c echo.Context) error {
 	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
@@ -34,7 +34,7 @@ func (s *Server) templateRunPage(c echo.Context) error {
 }
 
 // runFormData reads the template and its current version for the run form.
-func (s *Server) runFormData(c echo.Context, a access.Actor) (templatesview.RunData, error) {
+func (s *Pages) runFormData(c echo.Context, a access.Actor) (templatesview.RunData, error) {
 	t, v, err := s.templates.Get(c.Request().Context(), a, c.Param("slug"))
 	if err != nil {
 		return templatesview.RunData{}, err
@@ -48,17 +48,17 @@ func (s *Server) runFormData(c echo.Context, a access.Actor) (templatesview.RunD
 
 // showRunForm renders a fresh run form: defaults filled in, and a new
 // idempotency key.
-func (s *Server) showRunForm(c echo.Context, d templatesview.RunData) error {
+func (s *Pages) showRunForm(c echo.Context, d templatesview.RunData) error {
 	for _, in := range d.Spec.Inputs {
 		d.Values[in.Name] = in.Default
 	}
 	d.IdempotencyKey = newIdempotencyKey()
-	return s.render(c, http.StatusOK, page{Title: "Run " + d.Template.Name, Nav: "templates", Content: templatesview.RunForm(d)})
+	return s.Render(c, http.StatusOK, Page{Title: "Run " + d.Template.Name, Nav: "templates", Content: templatesview.RunForm(d)})
 }
 
 // startTemplateRun starts a run from the form and goes to it; problems are
 // shown next to their fields (422) with what was typed.
-func (s *Server) startTemplateRun(c echo.Context) error {
+func (s *Pages) StartTemplateRun(c echo.Context) error {
 	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
@@ -73,7 +73,7 @@ func (s *Server) startTemplateRun(c echo.Context) error {
 // submitRunForm reads a run form, starts the run with start and goes to
 // it; on problems it shows the form that formData describes again, with
 // what was typed and each problem next to its field (422).
-func (s *Server) submitRunForm(c echo.Context, start func(values map[string]any, key string) (runs.Run, bool, error),
+func (s *Pages) submitRunForm(c echo.Context, start func(values map[string]any, key string) (runs.Run, bool, error),
 	formData func() (templatesview.RunData, error)) error {
 	form, err := c.FormParams()
 	if err != nil {
@@ -137,7 +137,7 @@ func (s *Server) submitRunForm(c echo.Context, start func(values map[string]any,
 	} else if len(d.Errors) == 0 && d.Other == "" {
 		d.Other = "The run was not started."
 	}
-	return s.render(c, status, page{Title: "Run " + d.Template.Name, Nav: "templates", Content: templatesview.RunForm(d)})
+	return s.Render(c, status, Page{Title: "Run " + d.Template.Name, Nav: "templates", Content: templatesview.RunForm(d)})
 }
 
 // declared reports whether the spec declares an input called name.

@@ -1,4 +1,4 @@
-package web
+package pages
 
 import (
 	"net/http"
@@ -14,16 +14,16 @@ import (
 	"github.com/nofxhq/nofx/web/httpx"
 )
 
-// page is a screen to render inside the layout.
-type page struct {
+// Page is a screen to render inside the layout.
+type Page struct {
 	Title   string
 	Nav     string
 	Content templ.Component
 }
 
-// render writes p with status: the whole document normally, or only the
+// Render writes p with status: the whole document normally, or only the
 // content for an htmx request that is not boosted.
-func (s *Server) render(c echo.Context, status int, p page) error {
+func (s *Pages) Render(c echo.Context, status int, p Page) error {
 	req := c.Request()
 	ctx := components.WithCSRF(req.Context(), httpx.CSRFToken(c))
 	c.Response().Header().Set(echo.HeaderContentType, echo.MIMETextHTMLCharsetUTF8)
@@ -42,7 +42,7 @@ func (s *Server) render(c echo.Context, status int, p page) error {
 // layout gathers what the shell shows around a page. It reads (and so
 // consumes) the flash messages. It cannot fail: without the database (say,
 // on a 500 page) the shell shows no team switcher.
-func (s *Server) layout(c echo.Context, p page) layouts.Page {
+func (s *Pages) layout(c echo.Context, p Page) layouts.Page {
 	l := layouts.Page{Title: p.Title, Nav: p.Nav, CSRF: httpx.CSRFToken(c)}
 	pr := httpx.Who(c)
 	if pr.User != nil {
@@ -71,7 +71,7 @@ func (s *Server) layout(c echo.Context, p page) layouts.Page {
 const flashSession = "nofx_flash"
 
 // addFlash keeps a message to show on the next page rendered.
-func (s *Server) addFlash(c echo.Context, kind, message string) {
+func (s *Pages) addFlash(c echo.Context, kind, message string) {
 	sess, _ := s.flash.Get(c.Request(), s.cookies.Name(c, flashSession)) // a bad cookie gives a new session
 	sess.Options.Secure = s.cookies.Secure(c)
 	sess.AddFlash(kind + "|" + message)
@@ -80,7 +80,7 @@ func (s *Server) addFlash(c echo.Context, kind, message string) {
 	}
 }
 
-func (s *Server) takeFlashes(c echo.Context) []layouts.Flash {
+func (s *Pages) takeFlashes(c echo.Context) []layouts.Flash {
 	if _, err := c.Cookie(s.cookies.Name(c, flashSession)); err != nil {
 		return nil
 	}

@@ -1,4 +1,4 @@
-package web
+package pages
 
 import (
 	"encoding/csv"
@@ -18,7 +18,7 @@ import (
 
 // auditPage shows one page of the team's audit log, filtered; bad filters
 // come back next to their fields (422).
-func (s *Server) auditPage(c echo.Context) error {
+func (s *Pages) AuditPage(c echo.Context) error {
 	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
@@ -45,14 +45,14 @@ func (s *Server) auditPage(c echo.Context) error {
 	if d.Actions, err = audit.Actions(ctx, s.db, a.TeamID); err != nil {
 		return err
 	}
-	return s.render(c, status, page{Title: "Audit log", Nav: "team", Content: auditview.Page(d)})
+	return s.Render(c, status, Page{Title: "Audit log", Nav: "team", Content: auditview.Page(d)})
 }
 
 // auditCSV streams every entry of the team's audit log that matches the
 // filters, as a CSV download, in pages so that memory stays flat. The
 // columns are the same for every reader; the ip and user_agent cells are
 // empty unless audit.ShowsOrigin allows the reader to see them.
-func (s *Server) auditCSV(c echo.Context) error {
+func (s *Pages) AuditCSV(c echo.Context) error {
 	a, err := httpx.Actor(c)
 	if err != nil {
 		return err

@@ -1,8 +1,7 @@
-package web
+package pages
 
 import (
 	"errors"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -16,24 +15,15 @@ import (
 	"github.com/nofxhq/nofx/web/httpx"
 )
 
-// StripeWebhookPath is where Stripe sends its events.
-const StripeWebhookPath = "/webhooks/stripe"
-
-// maxStripeEvent caps a Stripe event's body; Stripe's are far smaller.
-const maxStripeEvent = 512 << 10
-
-// errNoStripe answers the Stripe routes of an instance that bills locally.
-var errNoStripe = echo.NewHTTPError(http.StatusNotFound, "This instance does not bill through Stripe.")
-
 // stripeOwner returns the acting owner of a Stripe action (the route has
 // checked the role), refusing instances without Stripe.
-func (s *Server) stripeOwner(c echo.Context) (access.Actor, error) {
+func (s *Pages) stripeOwner(c echo.Context) (access.Actor, error) {
 	a, err := httpx.Actor(c)
 	if err != nil {
 		return access.Actor{}, err
 	}
 	if s.stripe == nil {
-		return access.Actor{}, errNoStripe
+		return access.Actor{}, httpx.ErrNoStripe
 	}
 	return a, nil
 }
@@ -52,7 +42,7 @@ func stripeFailed(err error) error {
 }
 
 // startCheckout sends the owner to Stripe Checkout for a plan and interval.
-func (s *Server) startCheckout(c echo.Context) error {
+func (s *Pages) StartCheckout(c echo.Context) error {
 	a, err := s.stripeOwner(c)
 	if err != nil {
 		return err
@@ -78,20 +68,20 @@ func (s *Server) startCheckout(c echo.Context) error {
 }
 
 // checkoutDone is where Stripe sends the owner back after paying.
-func (s *Server) checkoutDone(c echo.Context) error {
+func (s *Pages) CheckoutDone(c echo.Context) error {
 	s.addFlash(c, "success", "Checkout is complete. The plan changes as soon as Stripe confirms the subscription, usually within seconds; reload this page to see it.")
 	return redirect(c, "/billing")
 }
 
 // checkoutCancelled is where Stripe sends the owner back when they leave
 // Checkout without paying.
-func (s *Server) checkoutCancelled(c echo.Context) error {
+func (s *Pages) CheckoutCancelled(c echo.Context) error {
 	s.addFlash(c, "info", "Checkout was cancelled: nothing was charged and the plan is unchanged.")
 	return redirect(c, "/billing")
 }
 
 // openPortal sends the owner to Stripe's billing portal.
-func (s *Server) openPortal(c echo.Context) error {
+func (s *Pages) OpenPortal(c echo.Context) error {
 	a, err := s.stripeOwner(c)
 	if err != nil {
 		return err
@@ -108,16 +98,16 @@ func (s *Server) openPortal(c echo.Context) error {
 }
 
 // cancelSubscription ends the subscription at the end of its period.
-func (s *Server) cancelSubscription(c echo.Context) error {
+func (s *Pages) CancelSubscription(c echo.Context) error {
 	return s.setCancel(c, true, "The subscription ends at the end of this period; until then the plan stays as it is.")
 }
 
 // resumeSubscription undoes a cancellation before the period ends.
-func (s *Server) resumeSubscription(c echo.Context) error {
+func (s *Pages) ResumeSubscription(c echo.Context) error {
 	return s.setCancel(c, false, "The subscription goes on: it renews at the end of this period.")
 }
 
-func (s *Server) setCancel(c echo.Context, cancel bool, done string) error {
+func (s *Pages) setCancel(c echo.Context, cancel bool, done string) error {
 	a, err := s.stripeOwner(c)
 	if err != nil {
 		return err
@@ -132,29 +122,4 @@ func (s *Server) setCancel(c echo.Context, cancel bool, done string) error {
 	}
 	s.addFlash(c, "success", done)
 	return redirect(c, "/billing")
-}
-
-// receiveStripeEvent applies one of Stripe's events. A bad signature
-// answers 400 and changes nothing; 200 means the effect is committed (or a
-// replay had none); anything else makes Stripe send it again.
-func (s *Server) receiveStripeEvent(c echo.Context) error {
-	if s.stripeHook == nil {
-		return errNoStripe
-	}
-	body, err := io.ReadAll(io.LimitReader(c.Request().Body, maxStripeEvent+1))
-	if err != nil {
-		return err
-	}
-	if len(body) > maxStripeEvent {
-		return echo.NewHTTPError(http.StatusRequestEntityTooLarge)
-	}
-	err = s.stripeHook.Handle(c.Request().Context(), body, c.Request().Header.Get("Stripe-Signature"))
-	if errors.Is(err, billing.ErrBadSignature) {
-		return echo.NewHTTPError(http.StatusBadRequest, "The Stripe-Signature header is missing, wrong or more than 5 minutes old, or the event's API version is not "+
-			stripe.APIVersion+".").SetInternal(err)
-	}
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, map[string]bool{"received": true})
 }

@@ -1,4 +1,4 @@
-package web
+package pages
 
 import (
 	"bytes"
@@ -44,7 +44,7 @@ func permissions(a access.Actor) runsview.Permissions {
 
 // runsPage lists the team's runs, newest first, with filters and keyset
 // pagination. Filters that do not parse are shown next to their fields (422).
-func (s *Server) runsPage(c echo.Context) error {
+func (s *Pages) RunsPage(c echo.Context) error {
 	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
@@ -85,11 +85,11 @@ func (s *Server) runsPage(c echo.Context) error {
 			d.NextURL = d.Filter.URL(page.NextBefore, page.NextBeforeCost)
 		}
 	}
-	return s.render(c, status, page{Title: "Runs", Nav: "runs", Content: runsview.Index(d)})
+	return s.Render(c, status, Page{Title: "Runs", Nav: "runs", Content: runsview.Index(d)})
 }
 
 // newRunPage is the form that starts a run.
-func (s *Server) newRunPage(c echo.Context) error {
+func (s *Pages) NewRunPage(c echo.Context) error {
 	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
@@ -98,13 +98,13 @@ func (s *Server) newRunPage(c echo.Context) error {
 	if d.Providers, d.Missing, err = s.providerChoices(c.Request().Context(), a); err != nil {
 		return err
 	}
-	return s.render(c, http.StatusOK, page{Title: "New run", Nav: "runs", Content: runsview.New(d)})
+	return s.Render(c, http.StatusOK, Page{Title: "New run", Nav: "runs", Content: runsview.New(d)})
 }
 
 // providerChoices splits the providers into those a run of the actor's
 // team can call now (the instance's key, the team's own, or none needed)
 // and those that need a key first.
-func (s *Server) providerChoices(ctx context.Context, a access.Actor) (runnable, missing []string, err error) {
+func (s *Pages) providerChoices(ctx context.Context, a access.Actor) (runnable, missing []string, err error) {
 	saved, err := s.keys.Saved(ctx, a.TeamID)
 	if err != nil {
 		return nil, nil, err
@@ -125,7 +125,7 @@ var newRunFields = map[string]bool{"prompt": true, "provider": true, "model": tr
 // createRun starts a run from the form: the plan when one is given, else
 // the prompt with its provider and model. Problems re-render the form (422)
 // with what was typed.
-func (s *Server) createRun(c echo.Context) error {
+func (s *Pages) CreateRun(c echo.Context) error {
 	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
@@ -153,14 +153,14 @@ func (s *Server) createRun(c echo.Context) error {
 	var overPlan *billing.LimitError
 	if errors.As(err, &overPlan) {
 		d.Limit = overPlan.Error()
-		return s.render(c, http.StatusPaymentRequired, page{Title: "New run", Nav: "runs", Content: runsview.New(d)})
+		return s.Render(c, http.StatusPaymentRequired, Page{Title: "New run", Nav: "runs", Content: runsview.New(d)})
 	}
 	var verrs validation.Errors
 	if !errors.As(err, &verrs) {
 		return err
 	}
 	d.Errors, d.Other = newRunProblems(verrs, planMode)
-	return s.render(c, http.StatusUnprocessableEntity, page{Title: "New run", Nav: "runs", Content: runsview.New(d)})
+	return s.Render(c, http.StatusUnprocessableEntity, Page{Title: "New run", Nav: "runs", Content: runsview.New(d)})
 }
 
 // runInputFromForm reads the new run form as a run request (the plan when
@@ -233,7 +233,7 @@ func newRunProblems(verrs validation.Errors, planMode bool) (map[string][]string
 }
 
 // runPage shows a run with its steps and timeline; it follows the run live.
-func (s *Server) runPage(c echo.Context) error {
+func (s *Pages) RunPage(c echo.Context) error {
 	a, id, err := httpx.ActorAndRun(c)
 	if err != nil {
 		return err
@@ -248,7 +248,7 @@ func (s *Server) runPage(c echo.Context) error {
 // runInOtherTeam answers a run not found in the current team: when it is a
 // run of another of the user's teams, a page that offers to switch to it;
 // else notFound as it is.
-func (s *Server) runInOtherTeam(c echo.Context, id int64, notFound error) error {
+func (s *Pages) runInOtherTeam(c echo.Context, id int64, notFound error) error {
 	p := httpx.Who(c)
 	if p.User == nil {
 		return notFound
@@ -267,12 +267,12 @@ func (s *Server) runInOtherTeam(c echo.Context, id int64, notFound error) error 
 	}
 	title := fmt.Sprintf("Run #%d is in %s", id, team.Name)
 	msg := fmt.Sprintf("You are working in %s; run #%d belongs to your team %s.", p.Team.Name, id, team.Name)
-	return s.render(c, http.StatusNotFound, page{Title: title, Content: errorpage.InOtherTeam(title, msg, team.ID, team.Name, fmt.Sprintf("/runs/%d", id))})
+	return s.Render(c, http.StatusNotFound, Page{Title: title, Content: errorpage.InOtherTeam(title, msg, team.ID, team.Name, fmt.Sprintf("/runs/%d", id))})
 }
 
 // renderRunPage shows run id with status; compare is a compare form sent
 // back with its problems (or empty).
-func (s *Server) renderRunPage(c echo.Context, a access.Actor, id int64, status int, compare runsview.CompareForm) error {
+func (s *Pages) renderRunPage(c echo.Context, a access.Actor, id int64, status int, compare runsview.CompareForm) error {
 	ctx := c.Request().Context()
 	// The timeline is read first: the page then follows from its newest
 	// event, and the run and steps read after it are at least as new, so no
@@ -293,12 +293,12 @@ func (s *Server) renderRunPage(c echo.Context, a access.Actor, id int64, status 
 	if d.Comparisons, err = s.compare.ForRun(ctx, a, run.ID); err != nil {
 		return err
 	}
-	return s.render(c, status, page{Title: fmt.Sprintf("Run #%d", id), Nav: "runs", Content: runsview.Show(d)})
+	return s.Render(c, status, Page{Title: fmt.Sprintf("Run #%d", id), Nav: "runs", Content: runsview.Show(d)})
 }
 
 // teamSlots fills in the team's step limit and how many steps it runs,
 // when the run has a queued step that could be waiting for a slot.
-func (s *Server) teamSlots(ctx context.Context, a access.Actor, d *runsview.RunData) error {
+func (s *Pages) teamSlots(ctx context.Context, a access.Actor, d *runsview.RunData) error {
 	for _, st := range d.Steps {
 		if st.Status != runs.StepQueued {
 			continue
@@ -340,7 +340,7 @@ type stepState struct {
 // The page reads its timeline before its run and steps, so it shows at
 // least the state of its newest event; what changed since comes with the
 // first events sent here.
-func (s *Server) runLive(c echo.Context) error {
+func (s *Pages) RunLive(c echo.Context) error {
 	a, id, err := httpx.ActorAndRun(c)
 	if err != nil {
 		return err
@@ -374,7 +374,7 @@ func (s *Server) runLive(c echo.Context) error {
 
 // runLiveState is what one live stream of a run page has sent so far.
 type runLiveState struct {
-	server     *Server
+	server     *Pages
 	actor      access.Actor
 	runID      int64
 	can        runsview.Permissions
@@ -498,7 +498,7 @@ func sendHTML(ctx context.Context, stream *httpx.Stream, event string, id int64,
 
 // runAction runs an action on the run of the path, then shows the run
 // page with a flash.
-func (s *Server) runAction(c echo.Context, flash string, action func(ctx context.Context, a access.Actor, id int64) error) error {
+func (s *Pages) runAction(c echo.Context, flash string, action func(ctx context.Context, a access.Actor, id int64) error) error {
 	a, id, err := httpx.ActorAndRun(c)
 	if err != nil {
 		return err
@@ -510,16 +510,16 @@ func (s *Server) runAction(c echo.Context, flash string, action func(ctx context
 	return redirect(c, fmt.Sprintf("/runs/%d", id))
 }
 
-func (s *Server) cancelRun(c echo.Context) error {
+func (s *Pages) CancelRun(c echo.Context) error {
 	return s.runAction(c, "Run cancelled.", s.runs.Cancel)
 }
 
-func (s *Server) retryRun(c echo.Context) error {
+func (s *Pages) RetryRun(c echo.Context) error {
 	return s.runAction(c, "Run retried: its unfinished steps start again.", s.runs.Retry)
 }
 
 // rerunRun starts a new run from the same plan and inputs and goes to it.
-func (s *Server) rerunRun(c echo.Context) error {
+func (s *Pages) RerunRun(c echo.Context) error {
 	a, id, err := httpx.ActorAndRun(c)
 	if err != nil {
 		return err
@@ -532,12 +532,12 @@ func (s *Server) rerunRun(c echo.Context) error {
 	return redirect(c, fmt.Sprintf("/runs/%d", run.ID))
 }
 
-func (s *Server) approveStep(c echo.Context) error { return s.decideStep(c, true) }
+func (s *Pages) ApproveStep(c echo.Context) error { return s.decideStep(c, true) }
 
-func (s *Server) rejectStep(c echo.Context) error { return s.decideStep(c, false) }
+func (s *Pages) RejectStep(c echo.Context) error { return s.decideStep(c, false) }
 
 // decideStep approves or rejects a waiting approval step with the form's comment.
-func (s *Server) decideStep(c echo.Context, approve bool) error {
+func (s *Pages) decideStep(c echo.Context, approve bool) error {
 	step := c.Param("step")
 	flash := "Step " + step + " approved."
 	if !approve {

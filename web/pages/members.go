@@ -1,4 +1,4 @@
-package web
+package pages
 
 import (
 	"errors"
@@ -15,12 +15,12 @@ import (
 
 // membersPage lists the current team's members with the actions the
 // viewer's role allows.
-func (s *Server) membersPage(c echo.Context) error {
+func (s *Pages) MembersPage(c echo.Context) error {
 	return s.renderMembers(c, http.StatusOK, team.MembersData{})
 }
 
 // renderMembers shows the members page; d carries a form that came back.
-func (s *Server) renderMembers(c echo.Context, status int, d team.MembersData) error {
+func (s *Pages) renderMembers(c echo.Context, status int, d team.MembersData) error {
 	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
@@ -34,12 +34,12 @@ func (s *Server) renderMembers(c echo.Context, status int, d team.MembersData) e
 	d.CanRemove = access.Allowed(a.Role, access.MembersRemove)
 	d.CanTransfer = access.Allowed(a.Role, access.OwnershipTransfer)
 	d.CanDelete = access.Allowed(a.Role, access.TeamDelete)
-	return s.render(c, status, page{Title: "Members · " + m.Name, Nav: "team", Content: team.Members(d)})
+	return s.Render(c, status, Page{Title: "Members · " + m.Name, Nav: "team", Content: team.Members(d)})
 }
 
 // memberAction runs op on the member named in the path (the route has
 // checked the role); validation errors come back on the page with 422.
-func (s *Server) memberAction(c echo.Context, form string, op func(a access.Actor, userID int64) error) error {
+func (s *Pages) memberAction(c echo.Context, form string, op func(a access.Actor, userID int64) error) error {
 	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
@@ -59,7 +59,7 @@ func (s *Server) memberAction(c echo.Context, form string, op func(a access.Acto
 }
 
 // changeMemberRole gives a member another role.
-func (s *Server) changeMemberRole(c echo.Context) error {
+func (s *Pages) ChangeMemberRole(c echo.Context) error {
 	done := false
 	err := s.memberAction(c, "role", func(a access.Actor, userID int64) error {
 		if err := s.members.ChangeRole(c.Request().Context(), a, userID, c.FormValue("role")); err != nil {
@@ -76,7 +76,7 @@ func (s *Server) changeMemberRole(c echo.Context) error {
 }
 
 // removeMember takes a member out of the team.
-func (s *Server) removeMember(c echo.Context) error {
+func (s *Pages) RemoveMember(c echo.Context) error {
 	done := false
 	err := s.memberAction(c, "remove", func(a access.Actor, userID int64) error {
 		if err := s.members.Remove(c.Request().Context(), a, userID); err != nil {
@@ -94,7 +94,7 @@ func (s *Server) removeMember(c echo.Context) error {
 
 // leaveTeam takes the signed-in user out of the current team, which the
 // form names, and moves them to another of their teams.
-func (s *Server) leaveTeam(c echo.Context) error {
+func (s *Pages) LeaveTeam(c echo.Context) error {
 	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
@@ -116,7 +116,7 @@ func (s *Server) leaveTeam(c echo.Context) error {
 }
 
 // transferOwnership makes another member the owner; the owner becomes an admin.
-func (s *Server) transferOwnership(c echo.Context) error {
+func (s *Pages) TransferOwnership(c echo.Context) error {
 	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
@@ -135,7 +135,7 @@ func (s *Server) transferOwnership(c echo.Context) error {
 }
 
 // deleteTeam deletes the current team once its name is typed.
-func (s *Server) deleteTeam(c echo.Context) error {
+func (s *Pages) DeleteTeam(c echo.Context) error {
 	a, err := httpx.Actor(c)
 	if err != nil {
 		return err

@@ -1,4 +1,4 @@
-package web
+package pages
 
 import (
 	"errors"
@@ -36,7 +36,7 @@ func siteAdminOf(c echo.Context) instance.Admin {
 }
 
 // adminPage is the instance's overview: its sizes and last days.
-func (s *Server) adminPage(c echo.Context) error {
+func (s *Pages) AdminPage(c echo.Context) error {
 	ctx := c.Request().Context()
 	counts, err := s.instance.Counts(ctx)
 	if err != nil {
@@ -48,22 +48,22 @@ func (s *Server) adminPage(c echo.Context) error {
 	}
 	o := admin.Overview{Version: version.String(), Database: string(s.db.Dialect), GeneratedSecret: s.cfg.SessionSecretGenerated,
 		SchemaVersion: counts.SchemaVersion, Users: counts.Users, Teams: counts.Teams, ActiveSessions: counts.ActiveSessions, Activity: activity}
-	return s.render(c, http.StatusOK, page{Title: "Admin", Nav: "admin", Content: admin.Page(o)})
+	return s.Render(c, http.StatusOK, Page{Title: "Admin", Nav: "admin", Content: admin.Page(o)})
 }
 
-func (s *Server) circuitsPage(c echo.Context) error {
+func (s *Pages) CircuitsPage(c echo.Context) error {
 	r, err := s.instance.CircuitReport(c.Request().Context())
 	if err != nil {
 		return err
 	}
-	return s.render(c, http.StatusOK, page{Title: "Provider circuits", Nav: "admin",
+	return s.Render(c, http.StatusOK, Page{Title: "Provider circuits", Nav: "admin",
 		Content: admin.Circuits(admin.CircuitsData{Circuits: r.States, Teams: r.Teams, Resets: r.Resets, Now: db.Now()})})
 }
 
 // resetCircuit closes a circuit now, in every process. The form names the
 // circuit by its scope and base URL; without a scope every circuit of the
 // provider is reset.
-func (s *Server) resetCircuit(c echo.Context) error {
+func (s *Pages) ResetCircuit(c echo.Context) error {
 	key := ai.CircuitKey{Provider: c.Param("provider"), Scope: strings.TrimSpace(c.FormValue("scope")), BaseURL: strings.TrimSpace(c.FormValue("base_url"))}
 	by := siteAdminOf(c)
 	target, err := s.instance.ResetCircuit(c.Request().Context(), by, key)
@@ -78,20 +78,20 @@ func (s *Server) resetCircuit(c echo.Context) error {
 	return redirect(c, "/admin/circuits")
 }
 
-func (s *Server) pricesPage(c echo.Context) error {
+func (s *Pages) PricesPage(c echo.Context) error {
 	return s.renderPrices(c, http.StatusOK, admin.PriceForm{})
 }
 
-func (s *Server) renderPrices(c echo.Context, status int, form admin.PriceForm) error {
+func (s *Pages) renderPrices(c echo.Context, status int, form admin.PriceForm) error {
 	prices, err := s.instance.Prices(c.Request().Context())
 	if err != nil {
 		return err
 	}
-	return s.render(c, status, page{Title: "Model prices", Nav: "admin", Content: admin.Prices(prices, form)})
+	return s.Render(c, status, Page{Title: "Model prices", Nav: "admin", Content: admin.Prices(prices, form)})
 }
 
 // setPrice adds or changes a model's price.
-func (s *Server) setPrice(c echo.Context) error {
+func (s *Pages) SetPrice(c echo.Context) error {
 	form := admin.PriceForm{
 		Provider: strings.TrimSpace(c.FormValue("provider")), Model: strings.TrimSpace(c.FormValue("model")),
 		Input: c.FormValue("input"), Output: c.FormValue("output"),
@@ -120,12 +120,12 @@ func (s *Server) setPrice(c echo.Context) error {
 }
 
 // outboxPage shows the mail kept instead of sent.
-func (s *Server) outboxPage(c echo.Context) error {
+func (s *Pages) OutboxPage(c echo.Context) error {
 	msgs, err := s.instance.Outbox(c.Request().Context(), 50)
 	if err != nil {
 		return err
 	}
-	return s.render(c, http.StatusOK, page{Title: "Outbox", Nav: "admin", Content: admin.Outbox(msgs)})
+	return s.Render(c, http.StatusOK, Page{Title: "Outbox", Nav: "admin", Content: admin.Outbox(msgs)})
 }
 
 // sentence is an error message as a sentence: capitalised, with a full stop.

@@ -1,4 +1,4 @@
-package web
+package pages
 
 import (
 	"cmp"
@@ -18,14 +18,14 @@ import (
 )
 
 // home sends signed-in users to their runs and others to log in.
-func (s *Server) home(c echo.Context) error {
+func (s *Pages) Home(c echo.Context) error {
 	if httpx.Who(c).User != nil {
 		return c.Redirect(http.StatusSeeOther, "/runs")
 	}
 	return c.Redirect(http.StatusSeeOther, "/login")
 }
 
-func (s *Server) signupPage(c echo.Context) error {
+func (s *Pages) SignupPage(c echo.Context) error {
 	next := safeNext(c.QueryParam("next"))
 	if httpx.Who(c).User != nil {
 		return c.Redirect(http.StatusSeeOther, cmp.Or(next, "/runs"))
@@ -34,14 +34,14 @@ func (s *Server) signupPage(c echo.Context) error {
 		return err
 	}
 	form := authviews.SignupForm{Next: next, Email: strings.TrimSpace(c.QueryParam("email")), MinLength: auth.MinPasswordLen} // an invitation fills in its email
-	return s.render(c, http.StatusOK, page{Title: "Sign up", Content: authviews.Signup(form)})
+	return s.Render(c, http.StatusOK, Page{Title: "Sign up", Content: authviews.Signup(form)})
 }
 
 // signupAllowed applies NOFX_SIGNUP: open lets anyone sign up; invite only
 // someone with a live invitation (the sign-up's next step is its page), or
 // the first account of an empty instance; closed nobody (accounts are made
 // with nofx users create).
-func (s *Server) signupAllowed(c echo.Context, next string) error {
+func (s *Pages) signupAllowed(c echo.Context, next string) error {
 	switch s.cfg.Signup {
 	case config.SignupClosed:
 		return echo.NewHTTPError(http.StatusForbidden, "Sign-ups are closed on this instance. Ask its operator for an account.")
@@ -63,7 +63,7 @@ func (s *Server) signupAllowed(c echo.Context, next string) error {
 	return nil
 }
 
-func (s *Server) signup(c echo.Context) error {
+func (s *Pages) Signup(c echo.Context) error {
 	form := authviews.SignupForm{Next: safeNext(c.FormValue("next")), Name: c.FormValue("name"), Email: c.FormValue("email"), MinLength: auth.MinPasswordLen}
 	if err := s.signupAllowed(c, form.Next); err != nil {
 		return err
@@ -73,7 +73,7 @@ func (s *Server) signup(c echo.Context) error {
 	var verrs validation.Errors
 	if errors.As(err, &verrs) {
 		form.Errors = verrs
-		return s.render(c, http.StatusUnprocessableEntity, page{Title: "Sign up", Content: authviews.Signup(form)})
+		return s.Render(c, http.StatusUnprocessableEntity, Page{Title: "Sign up", Content: authviews.Signup(form)})
 	}
 	if err != nil {
 		return err
@@ -86,22 +86,22 @@ func (s *Server) signup(c echo.Context) error {
 	return redirect(c, cmp.Or(form.Next, "/runs"))
 }
 
-func (s *Server) loginPage(c echo.Context) error {
+func (s *Pages) LoginPage(c echo.Context) error {
 	next := safeNext(c.QueryParam("next"))
 	if httpx.Who(c).User != nil {
 		return c.Redirect(http.StatusSeeOther, cmp.Or(next, "/runs"))
 	}
 	form := authviews.LoginForm{Next: next, Email: strings.TrimSpace(c.QueryParam("email")), SignupClosed: s.cfg.Signup == config.SignupClosed}
-	return s.render(c, http.StatusOK, page{Title: "Log in", Content: authviews.Login(form)})
+	return s.Render(c, http.StatusOK, Page{Title: "Log in", Content: authviews.Login(form)})
 }
 
-func (s *Server) login(c echo.Context) error {
+func (s *Pages) Login(c echo.Context) error {
 	form := authviews.LoginForm{Email: strings.TrimSpace(c.FormValue("email")), Next: safeNext(c.FormValue("next")), SignupClosed: s.cfg.Signup == config.SignupClosed}
 	user, err := s.auth.Authenticate(c.Request().Context(), form.Email, c.FormValue("password"))
 	if errors.Is(err, auth.ErrInvalidCredentials) {
 		s.log.Warn("failed log-in", "ip", c.RealIP())
 		form.Error = "Wrong email or password."
-		return s.render(c, http.StatusUnauthorized, page{Title: "Log in", Content: authviews.Login(form)})
+		return s.Render(c, http.StatusUnauthorized, Page{Title: "Log in", Content: authviews.Login(form)})
 	}
 	if err != nil {
 		return err
@@ -113,7 +113,7 @@ func (s *Server) login(c echo.Context) error {
 }
 
 // startSession signs userID in, replacing any session the browser had.
-func (s *Server) startSession(c echo.Context, userID int64) error {
+func (s *Pages) startSession(c echo.Context, userID int64) error {
 	token, err := s.auth.StartSession(c.Request().Context(), userID, httpx.Who(c).SessionToken, c.RealIP(), c.Request().UserAgent())
 	if err != nil {
 		return err
@@ -122,7 +122,7 @@ func (s *Server) startSession(c echo.Context, userID int64) error {
 	return nil
 }
 
-func (s *Server) logout(c echo.Context) error {
+func (s *Pages) Logout(c echo.Context) error {
 	if p := httpx.Who(c); p.SessionToken != "" {
 		if err := s.auth.EndSession(c.Request().Context(), p.User.ID, p.SessionToken); err != nil {
 			return err
@@ -133,21 +133,21 @@ func (s *Server) logout(c echo.Context) error {
 	return redirect(c, "/login")
 }
 
-func (s *Server) accountPage(c echo.Context) error {
+func (s *Pages) AccountPage(c echo.Context) error {
 	u := httpx.Who(c).User
-	return s.render(c, http.StatusOK, page{Title: "Account", Nav: "account",
+	return s.Render(c, http.StatusOK, Page{Title: "Account", Nav: "account",
 		Content: account.Page(account.Data{Email: u.Email, Name: u.Name, MinLength: auth.MinPasswordLen})})
 }
 
 // updateProfile changes the user's name and email; problems come back next
 // to their fields with what was typed.
-func (s *Server) updateProfile(c echo.Context) error {
+func (s *Pages) UpdateProfile(c echo.Context) error {
 	p := httpx.Who(c)
 	in := auth.Profile{Name: c.FormValue("name"), Email: c.FormValue("email"), CurrentPassword: c.FormValue("current_password"), KeepToken: p.SessionToken}
 	saved, err := s.auth.UpdateProfile(c.Request().Context(), p.User.ID, in)
 	var verrs validation.Errors
 	if errors.As(err, &verrs) {
-		return s.render(c, http.StatusUnprocessableEntity, page{Title: "Account", Nav: "account",
+		return s.Render(c, http.StatusUnprocessableEntity, Page{Title: "Account", Nav: "account",
 			Content: account.Page(account.Data{Email: in.Email, Name: in.Name, Form: "profile", Errors: verrs, MinLength: auth.MinPasswordLen})})
 	}
 	if err != nil {
@@ -161,12 +161,12 @@ func (s *Server) updateProfile(c echo.Context) error {
 	return redirect(c, "/account")
 }
 
-func (s *Server) changePassword(c echo.Context) error {
+func (s *Pages) ChangePassword(c echo.Context) error {
 	p := httpx.Who(c)
 	err := s.auth.ChangePassword(c.Request().Context(), p.User.ID, p.SessionToken, c.FormValue("current_password"), c.FormValue("new_password"))
 	var verrs validation.Errors
 	if errors.As(err, &verrs) {
-		return s.render(c, http.StatusUnprocessableEntity, page{Title: "Account", Nav: "account",
+		return s.Render(c, http.StatusUnprocessableEntity, Page{Title: "Account", Nav: "account",
 			Content: account.Page(account.Data{Email: p.User.Email, Name: p.User.Name, Form: "password", Errors: verrs, MinLength: auth.MinPasswordLen})})
 	}
 	if err != nil {
@@ -176,7 +176,7 @@ func (s *Server) changePassword(c echo.Context) error {
 	return redirect(c, "/account")
 }
 
-func (s *Server) switchTeam(c echo.Context) error {
+func (s *Pages) SwitchTeam(c echo.Context) error {
 	p := httpx.Who(c)
 	teamID, err := httpx.FormInt64(c, "team_id")
 	if err != nil {

@@ -1,4 +1,4 @@
-package web
+package pages
 
 import (
 	"cmp"
@@ -68,7 +68,7 @@ func listLiveURL(q url.Values, shown []runs.Run, readAt time.Time) string {
 // shows what a reload would. Like the run page's stream it holds one of the
 // user's stream slots, subscribes before it reads, and ends when the server
 // stops.
-func (s *Server) runsLive(c echo.Context) error {
+func (s *Pages) RunsLive(c echo.Context) error {
 	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
@@ -188,7 +188,7 @@ func rowStateOf(r runs.Run) rowState {
 
 // listLive is what one live stream of a runs list page has sent so far.
 type listLive struct {
-	server *Server
+	server *Pages
 	actor  access.Actor
 	stream *httpx.Stream
 	filter runs.ListFilter

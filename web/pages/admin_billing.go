@@ -1,4 +1,4 @@
-package web
+package pages
 
 import (
 	"errors"
@@ -16,16 +16,16 @@ import (
 )
 
 // plansPage lists the plans, each with a form to change it.
-func (s *Server) plansPage(c echo.Context) error {
+func (s *Pages) PlansPage(c echo.Context) error {
 	return s.renderPlans(c, http.StatusOK, admin.PlanForm{})
 }
 
-func (s *Server) renderPlans(c echo.Context, status int, form admin.PlanForm) error {
+func (s *Pages) renderPlans(c echo.Context, status int, form admin.PlanForm) error {
 	plans, err := s.billing.Plans(c.Request().Context())
 	if err != nil {
 		return err
 	}
-	return s.render(c, status, page{Title: "Plans", Nav: "admin", Content: admin.Plans(plans, form)})
+	return s.Render(c, status, Page{Title: "Plans", Nav: "admin", Content: admin.Plans(plans, form)})
 }
 
 // planFields are the fields of a plan's form, as billing.ParsePlanChange
@@ -35,7 +35,7 @@ var planFields = []string{"name", "monthly", "yearly", "stripe_price_monthly", "
 
 // savePlan changes a plan's prices and limits; every field of the form is
 // sent, and a problem keeps what was typed next to its field.
-func (s *Server) savePlan(c echo.Context) error {
+func (s *Pages) SavePlan(c echo.Context) error {
 	id := c.Param("id")
 	typed := map[string]string{}
 	for _, f := range planFields {
@@ -61,7 +61,7 @@ func (s *Server) savePlan(c echo.Context) error {
 
 // teamsPage lists the teams with their plan, owner, usage this period and
 // last activity; q searches names and owners' emails; pages by name.
-func (s *Server) teamsPage(c echo.Context) error {
+func (s *Pages) TeamsPage(c echo.Context) error {
 	ctx := c.Request().Context()
 	q := billing.TeamQuery{Search: c.QueryParam("q"), AfterName: c.QueryParam("after_name")}
 	if after := c.QueryParam("after"); after != "" {
@@ -79,11 +79,11 @@ func (s *Server) teamsPage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.render(c, http.StatusOK, page{Title: "Teams", Nav: "admin", Content: admin.Teams(admin.TeamsData{Page: p, Plans: plans, Search: q.Search})})
+	return s.Render(c, http.StatusOK, Page{Title: "Teams", Nav: "admin", Content: admin.Teams(admin.TeamsData{Page: p, Plans: plans, Search: q.Search})})
 }
 
 // setTeamPlan moves a team to a plan by hand.
-func (s *Server) setTeamPlan(c echo.Context) error {
+func (s *Pages) SetTeamPlan(c echo.Context) error {
 	id, err := httpx.PathID(c, "id")
 	if err != nil {
 		return err

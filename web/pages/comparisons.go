@@ -1,4 +1,4 @@
-package web
+package pages
 
 import (
 	"context"
@@ -26,7 +26,7 @@ var candidateField = regexp.MustCompile(`^candidates\[(\d+)\]\.(\w+)$`)
 
 // compareStep replays a run's step on the models the run page's form
 // names (provider_N and model_N, up to four), and opens the comparison.
-func (s *Server) compareStep(c echo.Context) error {
+func (s *Pages) CompareStep(c echo.Context) error {
 	a, runID, err := httpx.ActorAndRun(c)
 	if err != nil {
 		return err
@@ -69,7 +69,7 @@ func (s *Server) compareStep(c echo.Context) error {
 }
 
 // comparisonPage shows a comparison's outputs side by side.
-func (s *Server) comparisonPage(c echo.Context) error {
+func (s *Pages) ComparisonPage(c echo.Context) error {
 	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
@@ -82,13 +82,13 @@ func (s *Server) comparisonPage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.render(c, http.StatusOK, page{Title: fmt.Sprintf("Comparison #%d", id), Nav: "runs",
+	return s.Render(c, http.StatusOK, Page{Title: fmt.Sprintf("Comparison #%d", id), Nav: "runs",
 		Content: view.Page(view.Data{View: v, CanCompare: access.Allowed(a.Role, access.RunsCreate)})})
 }
 
 // comparisonEvents streams the comparison's grid each time its replay
 // changes, until every candidate finished.
-func (s *Server) comparisonEvents(c echo.Context) error {
+func (s *Pages) ComparisonEvents(c echo.Context) error {
 	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
@@ -120,7 +120,7 @@ func (s *Server) comparisonEvents(c echo.Context) error {
 }
 
 // preferCandidate marks the output a person prefers.
-func (s *Server) preferCandidate(c echo.Context) error {
+func (s *Pages) PreferCandidate(c echo.Context) error {
 	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
@@ -143,7 +143,7 @@ func (s *Server) preferCandidate(c echo.Context) error {
 }
 
 // deleteComparison deletes a comparison and its replay.
-func (s *Server) deleteComparison(c echo.Context) error {
+func (s *Pages) DeleteComparison(c echo.Context) error {
 	a, err := httpx.Actor(c)
 	if err != nil {
 		return err

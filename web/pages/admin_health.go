@@ -1,4 +1,4 @@
-package web
+package pages
 
 import (
 	"net/http"
@@ -10,8 +10,8 @@ import (
 
 // healthPage is Admin → Health: the database, the nodes, the queue, the
 // providers, mail and rate limits, each saying what is wrong, with the fix.
-func (s *Server) healthPage(c echo.Context) error {
+func (s *Pages) HealthPage(c echo.Context) error {
 	report := s.health.Report(c.Request().Context())
-	return s.render(c, http.StatusOK, page{Title: "Health", Nav: "admin",
+	return s.Render(c, http.StatusOK, Page{Title: "Health", Nav: "admin",
 		Content: admin.Health(admin.HealthData{Report: report, Circuits: s.circuits.States()})})
 }

@@ -1,4 +1,4 @@
-package web
+package pages
 
 import (
 	"errors"
@@ -18,7 +18,7 @@ import (
 
 // billingPage shows the team's plan, its period's usage against each
 // limit, runs and cost by day, the costliest templates, and the plans.
-func (s *Server) billingPage(c echo.Context) error {
+func (s *Pages) BillingPage(c echo.Context) error {
 	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
@@ -50,11 +50,11 @@ func (s *Server) billingPage(c echo.Context) error {
 			d.Invoices, d.InvoicesError = nil, "Stripe did not answer, so the invoices cannot be shown now."
 		}
 	}
-	return s.render(c, http.StatusOK, page{Title: "Billing", Nav: "billing", Content: billingview.Page(d)})
+	return s.Render(c, http.StatusOK, Page{Title: "Billing", Nav: "billing", Content: billingview.Page(d)})
 }
 
 // stripeEnabled reports whether Stripe bills this instance's plans.
-func (s *Server) stripeEnabled() bool { return s.stripe != nil }
+func (s *Pages) stripeEnabled() bool { return s.stripe != nil }
 
 // errStripeBilled refuses a change that Stripe checkout makes when Stripe
 // bills the instance.
@@ -62,7 +62,7 @@ var errStripeBilled = &runs.ConflictError{Message: "Plans on this instance are b
 
 // changePlan moves the team to another plan under local billing: the
 // owner chooses, and nothing is charged.
-func (s *Server) changePlan(c echo.Context) error {
+func (s *Pages) ChangePlan(c echo.Context) error {
 	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
@@ -85,7 +85,7 @@ func (s *Server) changePlan(c echo.Context) error {
 }
 
 // planName is a plan's name for a message, or its id when it cannot be read.
-func (s *Server) planName(c echo.Context, id string) string {
+func (s *Pages) planName(c echo.Context, id string) string {
 	if p, err := billing.GetPlan(c.Request().Context(), s.db.Reader(), id); err == nil {
 		return p.Name
 	}

@@ -1,4 +1,4 @@
-package web
+package pages
 
 // Deployment pages: a template's deployments and the team's index of them.
 
@@ -32,7 +32,7 @@ type deploymentsState struct {
 }
 
 // deploymentsIndex lists every deployment of the team.
-func (s *Server) deploymentsIndex(c echo.Context) error {
+func (s *Pages) DeploymentsIndex(c echo.Context) error {
 	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
@@ -41,15 +41,15 @@ func (s *Server) deploymentsIndex(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.render(c, http.StatusOK, page{Title: "Deployments", Nav: "deployments", Content: view.Index(list)})
+	return s.Render(c, http.StatusOK, Page{Title: "Deployments", Nav: "deployments", Content: view.Index(list)})
 }
 
-func (s *Server) deploymentsPage(c echo.Context) error {
+func (s *Pages) DeploymentsPage(c echo.Context) error {
 	return s.renderDeployments(c, http.StatusOK, deploymentsState{})
 }
 
 // renderDeployments shows the deployments page of the template :slug.
-func (s *Server) renderDeployments(c echo.Context, status int, st deploymentsState) error {
+func (s *Pages) renderDeployments(c echo.Context, status int, st deploymentsState) error {
 	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
@@ -87,12 +87,12 @@ func (s *Server) renderDeployments(c echo.Context, status int, st deploymentsSta
 		}
 		d.Envs = append(d.Envs, e)
 	}
-	return s.render(c, status, page{Title: t.Name + " · Deployments", Nav: "templates", Content: view.Page(d)})
+	return s.Render(c, status, Page{Title: t.Name + " · Deployments", Nav: "templates", Content: view.Page(d)})
 }
 
 // deployTemplate pins the chosen version to the chosen environment. A new
 // deployment's webhook secret is shown on this response only.
-func (s *Server) deployTemplate(c echo.Context) error {
+func (s *Pages) DeployTemplate(c echo.Context) error {
 	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
@@ -125,7 +125,7 @@ func (s *Server) deployTemplate(c echo.Context) error {
 	return redirect(c, view.Path(slug))
 }
 
-func (s *Server) pauseDeployment(c echo.Context) error {
+func (s *Pages) PauseDeployment(c echo.Context) error {
 	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
@@ -138,7 +138,7 @@ func (s *Server) pauseDeployment(c echo.Context) error {
 	return redirect(c, view.Path(slug)+"#env-"+env)
 }
 
-func (s *Server) resumeDeployment(c echo.Context) error {
+func (s *Pages) ResumeDeployment(c echo.Context) error {
 	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
@@ -157,7 +157,7 @@ func (s *Server) resumeDeployment(c echo.Context) error {
 	return redirect(c, view.Path(slug)+"#env-"+env)
 }
 
-func (s *Server) setDeploymentSchedule(c echo.Context) error {
+func (s *Pages) SetDeploymentSchedule(c echo.Context) error {
 	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
@@ -180,7 +180,7 @@ func (s *Server) setDeploymentSchedule(c echo.Context) error {
 	return redirect(c, view.Path(slug)+"#env-"+env)
 }
 
-func (s *Server) setDeploymentInputMap(c echo.Context) error {
+func (s *Pages) SetDeploymentInputMap(c echo.Context) error {
 	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
@@ -201,7 +201,7 @@ func (s *Server) setDeploymentInputMap(c echo.Context) error {
 
 // rotateWebhookSecret replaces a deployment's webhook secret and shows the
 // new one on this response only.
-func (s *Server) rotateWebhookSecret(c echo.Context) error {
+func (s *Pages) RotateWebhookSecret(c echo.Context) error {
 	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
@@ -223,7 +223,7 @@ func (s *Server) rotateWebhookSecret(c echo.Context) error {
 }
 
 // deploymentRunPage is the run form of a deployment's pinned version.
-func (s *Server) deploymentRunPage(c echo.Context) error {
+func (s *Pages) DeploymentRunPage(c echo.Context) error {
 	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
@@ -237,7 +237,7 @@ func (s *Server) deploymentRunPage(c echo.Context) error {
 
 // startDeploymentRun starts a run of a deployment's pinned version from its
 // run form, recorded as started by hand.
-func (s *Server) startDeploymentRun(c echo.Context) error {
+func (s *Pages) StartDeploymentRun(c echo.Context) error {
 	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
@@ -251,7 +251,7 @@ func (s *Server) startDeploymentRun(c echo.Context) error {
 }
 
 // deploymentRunForm reads a deployment and its pinned version for its run form.
-func (s *Server) deploymentRunForm(c echo.Context, a access.Actor) (templatesview.RunData, error) {
+func (s *Pages) deploymentRunForm(c echo.Context, a access.Actor) (templatesview.RunData, error) {
 	ctx := c.Request().Context()
 	d, v, err := s.deploys.Pinned(ctx, a, c.Param("slug"), c.Param("env"))
 	if err != nil {

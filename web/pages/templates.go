@@ -1,4 +1,4 @@
-package web
+package pages
 
 // Template pages: the list, a template and its versions, the difference
 // between two versions, rollback, the JSON view with import and export, and
@@ -34,7 +34,7 @@ func templateCan(a access.Actor) templatesview.Can {
 
 // templatesPage lists the team's templates. With ?picker=1 from htmx, it is
 // only the list of links the new run form offers.
-func (s *Server) templatesPage(c echo.Context) error {
+func (s *Pages) TemplatesPage(c echo.Context) error {
 	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
@@ -44,14 +44,14 @@ func (s *Server) templatesPage(c echo.Context) error {
 		return err
 	}
 	if c.QueryParam("picker") != "" && isHTMX(c) {
-		return s.render(c, http.StatusOK, page{Content: templatesview.Picker(list)})
+		return s.Render(c, http.StatusOK, Page{Content: templatesview.Picker(list)})
 	}
 	d := templatesview.ListData{TeamName: httpx.Who(c).Team.Name, Templates: list, CanWrite: access.Allowed(a.Role, access.TemplatesWrite)}
-	return s.render(c, http.StatusOK, page{Title: "Templates", Nav: "templates", Content: templatesview.Index(d)})
+	return s.Render(c, http.StatusOK, Page{Title: "Templates", Nav: "templates", Content: templatesview.Index(d)})
 }
 
 // showVersion renders a template with version n (0: the current one).
-func (s *Server) showVersion(c echo.Context, status int, n int, deleteError string) error {
+func (s *Pages) showVersion(c echo.Context, status int, n int, deleteError string) error {
 	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
@@ -68,7 +68,7 @@ func (s *Server) showVersion(c echo.Context, status int, n int, deleteError stri
 	if d.Comparisons, err = s.compare.ForTemplate(c.Request().Context(), a, t.Slug); err != nil {
 		return err
 	}
-	return s.render(c, status, page{Title: t.Name, Nav: "templates", Content: templatesview.Show(d)})
+	return s.Render(c, status, Page{Title: t.Name, Nav: "templates", Content: templatesview.Show(d)})
 }
 
 // notFoundVersion makes a version the template does not have a 404.
@@ -80,12 +80,12 @@ func notFoundVersion(err error) error {
 }
 
 // templatePage shows the template's current version.
-func (s *Server) templatePage(c echo.Context) error {
+func (s *Pages) TemplatePage(c echo.Context) error {
 	return s.showVersion(c, http.StatusOK, 0, "")
 }
 
 // templateVersionPage shows one version, read-only.
-func (s *Server) templateVersionPage(c echo.Context) error {
+func (s *Pages) TemplateVersionPage(c echo.Context) error {
 	n, err := versionParam(c)
 	if err != nil {
 		return err
@@ -104,7 +104,7 @@ func versionParam(c echo.Context) (int, error) {
 }
 
 // templateVersionsPage lists a template's versions, newest first.
-func (s *Server) templateVersionsPage(c echo.Context) error {
+func (s *Pages) TemplateVersionsPage(c echo.Context) error {
 	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
@@ -114,11 +114,11 @@ func (s *Server) templateVersionsPage(c echo.Context) error {
 		return err
 	}
 	d := templatesview.HistoryData{Template: t, Versions: versions, CanWrite: access.Allowed(a.Role, access.TemplatesWrite)}
-	return s.render(c, http.StatusOK, page{Title: t.Name + " history", Nav: "templates", Content: templatesview.History(d)})
+	return s.Render(c, http.StatusOK, Page{Title: t.Name + " history", Nav: "templates", Content: templatesview.History(d)})
 }
 
 // rollbackTemplate makes an older version current again.
-func (s *Server) rollbackTemplate(c echo.Context) error {
+func (s *Pages) RollbackTemplate(c echo.Context) error {
 	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
@@ -138,7 +138,7 @@ func (s *Server) rollbackTemplate(c echo.Context) error {
 // templateDiffPage shows the difference between versions ?from and ?to
 // (by default, the one before the current and the current). Values that
 // are not version numbers are a 400 that says so.
-func (s *Server) templateDiffPage(c echo.Context) error {
+func (s *Pages) TemplateDiffPage(c echo.Context) error {
 	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
@@ -163,11 +163,11 @@ func (s *Server) templateDiffPage(c echo.Context) error {
 	} else if d.Lines, err = s.templates.Diff(ctx, a, t.Slug, d.From, d.To); err != nil {
 		return notFoundVersion(err)
 	}
-	return s.render(c, status, page{Title: t.Name + " changes", Nav: "templates", Content: templatesview.Diff(d)})
+	return s.Render(c, status, Page{Title: t.Name + " changes", Nav: "templates", Content: templatesview.Diff(d)})
 }
 
 // templateJSONPage shows the current version as JSON, with the import form.
-func (s *Server) templateJSONPage(c echo.Context) error {
+func (s *Pages) TemplateJSONPage(c echo.Context) error {
 	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
@@ -176,11 +176,11 @@ func (s *Server) templateJSONPage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.render(c, http.StatusOK, page{Title: d.Template.Name + " JSON", Nav: "templates", Content: templatesview.JSON(d)})
+	return s.Render(c, http.StatusOK, Page{Title: d.Template.Name + " JSON", Nav: "templates", Content: templatesview.JSON(d)})
 }
 
 // jsonData reads the current version's JSON for the JSON page.
-func (s *Server) jsonData(c echo.Context, a access.Actor) (templatesview.JSONData, error) {
+func (s *Pages) jsonData(c echo.Context, a access.Actor) (templatesview.JSONData, error) {
 	t, v, err := s.templates.Get(c.Request().Context(), a, c.Param("slug"))
 	if err != nil {
 		return templatesview.JSONData{}, err
@@ -193,7 +193,7 @@ func (s *Server) jsonData(c echo.Context, a access.Actor) (templatesview.JSONDat
 }
 
 // exportTemplate downloads the current version as slug.json.
-func (s *Server) exportTemplate(c echo.Context) error {
+func (s *Pages) ExportTemplate(c echo.Context) error {
 	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
@@ -212,7 +212,7 @@ func (s *Server) exportTemplate(c echo.Context) error {
 
 // importTemplateVersion saves pasted JSON as the template's new version.
 // Problems are shown next to the textarea (422) with nothing written.
-func (s *Server) importTemplateVersion(c echo.Context) error {
+func (s *Pages) ImportTemplateVersion(c echo.Context) error {
 	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
@@ -250,11 +250,11 @@ func (s *Server) importTemplateVersion(c echo.Context) error {
 		d.Problems = errs
 		d.Import.Error = "The JSON reads, but the template needs another look (listed above)."
 	}
-	return s.render(c, http.StatusUnprocessableEntity, page{Title: d.Template.Name + " JSON", Nav: "templates", Content: templatesview.JSON(d)})
+	return s.Render(c, http.StatusUnprocessableEntity, Page{Title: d.Template.Name + " JSON", Nav: "templates", Content: templatesview.JSON(d)})
 }
 
 // deleteTemplate deletes the template once its slug is typed to confirm.
-func (s *Server) deleteTemplate(c echo.Context) error {
+func (s *Pages) DeleteTemplate(c echo.Context) error {
 	a, err := httpx.Actor(c)
 	if err != nil {
 		return err

@@ -1,4 +1,4 @@
-package web
+package pages
 
 import (
 	"errors"
@@ -26,14 +26,14 @@ func isHTMX(c echo.Context) bool {
 }
 
 // withChoices adds the providers and their models the builder offers.
-func (s *Server) withChoices(b templatesview.Builder) templatesview.Builder {
+func (s *Pages) withChoices(b templatesview.Builder) templatesview.Builder {
 	b.Providers = s.ai.Names()
 	b.Models = providerModels(s.ai)
 	return b
 }
 
 // defaultModel is the provider and model a new step starts with.
-func (s *Server) defaultModel() (string, string) {
+func (s *Pages) defaultModel() (string, string) {
 	if _, ok := s.ai.Get(ai.SimulatedName); ok {
 		return ai.SimulatedName, "echo"
 	}
@@ -44,27 +44,27 @@ func (s *Server) defaultModel() (string, string) {
 }
 
 // renderBuilder shows the builder page, or only its form for htmx.
-func (s *Server) renderBuilder(c echo.Context, status int, b templatesview.Builder) error {
+func (s *Pages) renderBuilder(c echo.Context, status int, b templatesview.Builder) error {
 	b = s.withChoices(b)
 	title := "New template"
 	if b.Editing != "" {
 		title = "Edit " + b.Editing
 	}
 	if isHTMX(c) {
-		return s.render(c, status, page{Title: title, Nav: "templates", Content: templatesview.BuilderForm(b)})
+		return s.Render(c, status, Page{Title: title, Nav: "templates", Content: templatesview.BuilderForm(b)})
 	}
-	return s.render(c, status, page{Title: title, Nav: "templates", Content: templatesview.BuilderPage(b)})
+	return s.Render(c, status, Page{Title: title, Nav: "templates", Content: templatesview.BuilderPage(b)})
 }
 
 // newTemplatePage is the builder for a new template, with one step to start.
-func (s *Server) newTemplatePage(c echo.Context) error {
+func (s *Pages) NewTemplatePage(c echo.Context) error {
 	provider, model := s.defaultModel()
 	b := templatesview.Builder{Steps: []templatesview.BuilderStep{{Kind: plan.KindLLM, Provider: provider, Model: model}}, Focus: "template-slug"}
 	return s.renderBuilder(c, http.StatusOK, b)
 }
 
 // editTemplatePage is the builder filled with the current version.
-func (s *Server) editTemplatePage(c echo.Context) error {
+func (s *Pages) EditTemplatePage(c echo.Context) error {
 	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
@@ -93,7 +93,7 @@ func (s *Server) editTemplatePage(c echo.Context) error {
 // useComparedModel puts a comparison's candidate model into its step of
 // spec, for the builder to open as an unsaved draft (the options of
 // another provider are dropped: they were the original provider's).
-func (s *Server) useComparedModel(c echo.Context, a access.Actor, slug, rawID, candidate string, spec *templates.Spec) error {
+func (s *Pages) useComparedModel(c echo.Context, a access.Actor, slug, rawID, candidate string, spec *templates.Spec) error {
 	id, err := strconv.ParseInt(rawID, 10, 64)
 	if err != nil || id < 1 {
 		return echo.NewHTTPError(http.StatusNotFound, "There is no such comparison.")
@@ -126,7 +126,7 @@ func (s *Server) useComparedModel(c echo.Context, a access.Actor, slug, rawID, c
 
 // builderUpdate applies a structure-changing button (add, remove or move a
 // step or an input, or a changed kind) and sends the builder back.
-func (s *Server) builderUpdate(c echo.Context) error {
+func (s *Pages) BuilderUpdate(c echo.Context) error {
 	b, err := builderForm(c)
 	if err != nil {
 		return err
@@ -148,7 +148,7 @@ func builderForm(c echo.Context) (templatesview.Builder, error) {
 // checkBuilder turns the builder's fields into a spec and checks it: what
 // does not parse, then what the service finds, kept in b.Errors and
 // b.Warnings.
-func (s *Server) checkBuilder(b *templatesview.Builder) templates.Spec {
+func (s *Pages) checkBuilder(b *templatesview.Builder) templates.Spec {
 	spec, errs := form.BuilderSpec(*b)
 	checkErrs, warnings := s.templates.Check(&spec)
 	for k, v := range checkErrs {
@@ -160,7 +160,7 @@ func (s *Server) checkBuilder(b *templatesview.Builder) templates.Spec {
 
 // previewTemplate renders each step's prompt with sample inputs (the
 // defaults, or the preview panel's values) and sums up what Check finds.
-func (s *Server) previewTemplate(c echo.Context) error {
+func (s *Pages) PreviewTemplate(c echo.Context) error {
 	b, err := builderForm(c)
 	if err != nil {
 		return err
@@ -184,7 +184,7 @@ func (s *Server) previewTemplate(c echo.Context) error {
 	b.Errors, b.Warnings = nil, nil // shown in the preview, not yet next to the fields
 	if isHTMX(c) {
 		b = s.withChoices(b)
-		return s.render(c, http.StatusOK, page{Title: "Preview", Nav: "templates", Content: templatesview.PreviewPanel(b)})
+		return s.Render(c, http.StatusOK, Page{Title: "Preview", Nav: "templates", Content: templatesview.PreviewPanel(b)})
 	}
 	return s.renderBuilder(c, http.StatusOK, b)
 }
@@ -202,7 +202,7 @@ func sampleValue(in templates.Input, raw string) any {
 
 // createTemplate saves a new template from the builder as its version 1.
 // Problems re-render the builder (422) with nothing written.
-func (s *Server) createTemplate(c echo.Context) error {
+func (s *Pages) CreateTemplate(c echo.Context) error {
 	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
@@ -230,7 +230,7 @@ func (s *Server) createTemplate(c echo.Context) error {
 
 // saveTemplate saves the builder as the template's new current version,
 // with its change note; an unchanged template writes nothing.
-func (s *Server) saveTemplate(c echo.Context) error {
+func (s *Pages) SaveTemplate(c echo.Context) error {
 	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
@@ -268,7 +268,7 @@ func (s *Server) saveTemplate(c echo.Context) error {
 // importTemplate creates a template from pasted JSON. JSON that does not
 // parse is shown next to the textarea; a template that does not check is
 // loaded into the builder with its problems.
-func (s *Server) importTemplate(c echo.Context) error {
+func (s *Pages) ImportTemplate(c echo.Context) error {
 	a, err := httpx.Actor(c)
 	if err != nil {
 		return err

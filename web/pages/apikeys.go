@@ -1,4 +1,4 @@
-package web
+package pages
 
 import (
 	"errors"
@@ -15,13 +15,13 @@ import (
 	"github.com/nofxhq/nofx/web/httpx"
 )
 
-func (s *Server) apiKeysPage(c echo.Context) error {
+func (s *Pages) ApiKeysPage(c echo.Context) error {
 	return s.renderAPIKeys(c, http.StatusOK, view.Data{})
 }
 
 // renderAPIKeys shows the API keys page around d, which carries a form that
 // came back with errors or a key just created.
-func (s *Server) renderAPIKeys(c echo.Context, status int, d view.Data) error {
+func (s *Pages) renderAPIKeys(c echo.Context, status int, d view.Data) error {
 	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
@@ -32,7 +32,7 @@ func (s *Server) renderAPIKeys(c echo.Context, status int, d view.Data) error {
 	d.Now = db.Now()
 	d.Team = *httpx.Who(c).Team
 	d.Roles = grantableRoles(a.Role)
-	return s.render(c, status, page{Title: "API keys", Nav: "team", Content: view.Page(d)})
+	return s.Render(c, status, Page{Title: "API keys", Nav: "team", Content: view.Page(d)})
 }
 
 // grantableRoles are the roles an actor with role may give a key.
@@ -48,7 +48,7 @@ func grantableRoles(role teams.Role) []teams.Role {
 
 // createAPIKey makes a key from the form and shows its secret on this
 // response only: it is never put in a flash cookie or a redirect.
-func (s *Server) createAPIKey(c echo.Context) error {
+func (s *Pages) CreateAPIKey(c echo.Context) error {
 	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
@@ -76,7 +76,7 @@ func (s *Server) createAPIKey(c echo.Context) error {
 }
 
 // revokeAPIKey ends a key of the team at once.
-func (s *Server) revokeAPIKey(c echo.Context) error {
+func (s *Pages) RevokeAPIKey(c echo.Context) error {
 	a, err := httpx.Actor(c)
 	if err != nil {
 		return err

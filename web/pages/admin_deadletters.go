@@ -1,4 +1,4 @@
-package web
+package pages
 
 import (
 	"errors"
@@ -17,7 +17,7 @@ import (
 const deadLettersShown = 200
 
 // deadLettersPage lists the steps the engine gave up on, across teams.
-func (s *Server) deadLettersPage(c echo.Context) error {
+func (s *Pages) DeadLettersPage(c echo.Context) error {
 	ctx := c.Request().Context()
 	list, err := s.runs.DeadLetters(ctx, deadLettersShown)
 	if err != nil {
@@ -34,18 +34,18 @@ func (s *Server) deadLettersPage(c echo.Context) error {
 	for i := range list {
 		list[i].Error = errs[list[i].JobID]
 	}
-	return s.render(c, http.StatusOK, page{Title: "Dead letters", Nav: "admin", Content: admin.DeadLetters(list)})
+	return s.Render(c, http.StatusOK, Page{Title: "Dead letters", Nav: "admin", Content: admin.DeadLetters(list)})
 }
 
 // retryDeadLetters gives the selected dead letters (or all) a new job.
-func (s *Server) retryDeadLetters(c echo.Context) error {
+func (s *Pages) RetryDeadLetters(c echo.Context) error {
 	return s.actOnDeadLetters(c, "retried", func(jobID int64) error {
 		return s.runs.RetryDeadLetter(c.Request().Context(), jobID, auditEntry(c, "", "", ""))
 	})
 }
 
 // discardDeadLetters fails the selected dead letters (or all).
-func (s *Server) discardDeadLetters(c echo.Context) error {
+func (s *Pages) DiscardDeadLetters(c echo.Context) error {
 	reason := strings.TrimSpace(c.FormValue("reason"))
 	if r := []rune(reason); len(r) > 500 {
 		reason = string(r[:500]) // on a character, never inside one
@@ -57,7 +57,7 @@ func (s *Server) discardDeadLetters(c echo.Context) error {
 
 // actOnDeadLetters applies act to the dead letters the form selects: the
 // job ids in "job", or every one listed with all=1.
-func (s *Server) actOnDeadLetters(c echo.Context, done string, act func(jobID int64) error) error {
+func (s *Pages) actOnDeadLetters(c echo.Context, done string, act func(jobID int64) error) error {
 	var ids []int64
 	if c.FormValue("all") == "1" {
 		list, err := s.runs.DeadLetters(c.Request().Context(), deadLettersShown)

@@ -1,4 +1,4 @@
-package web
+package pages
 
 import (
 	"errors"
@@ -13,13 +13,13 @@ import (
 	"github.com/nofxhq/nofx/web/httpx"
 )
 
-func (s *Server) teamPage(c echo.Context) error {
+func (s *Pages) TeamPage(c echo.Context) error {
 	return s.renderTeam(c, http.StatusOK, team.Data{})
 }
 
 // renderTeam shows the team page; d carries a provider key form (d.Keys)
 // or a settings form (d.Settings) that came back with errors.
-func (s *Server) renderTeam(c echo.Context, status int, d team.Data) error {
+func (s *Pages) renderTeam(c echo.Context, status int, d team.Data) error {
 	t, err := httpx.CurrentTeam(c)
 	if err != nil {
 		return err
@@ -39,11 +39,11 @@ func (s *Server) renderTeam(c echo.Context, status int, d team.Data) error {
 	d.Keys.Providers = s.keys.Providers
 	d.Keys.CanManage = access.Allowed(a.Role, access.TeamUpdate)
 	d.Team, d.Members = *t, members
-	return s.render(c, status, page{Title: t.Name, Nav: "team", Content: team.Page(d)})
+	return s.Render(c, status, Page{Title: t.Name, Nav: "team", Content: team.Page(d)})
 }
 
 // saveProviderKey stores the team's own key for a provider.
-func (s *Server) saveProviderKey(c echo.Context) error {
+func (s *Pages) SaveProviderKey(c echo.Context) error {
 	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
@@ -62,7 +62,7 @@ func (s *Server) saveProviderKey(c echo.Context) error {
 }
 
 // deleteProviderKey removes the team's own key for a provider.
-func (s *Server) deleteProviderKey(c echo.Context) error {
+func (s *Pages) DeleteProviderKey(c echo.Context) error {
 	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
@@ -76,7 +76,7 @@ func (s *Server) deleteProviderKey(c echo.Context) error {
 }
 
 // saveTeamSettings sets the team's time zone, which its schedules use.
-func (s *Server) saveTeamSettings(c echo.Context) error {
+func (s *Pages) SaveTeamSettings(c echo.Context) error {
 	a, err := httpx.Actor(c)
 	if err != nil {
 		return err
