@@ -2,6 +2,9 @@ package web
 
 import (
 	"net/http"
+	"reflect"
+	"runtime"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -105,7 +108,11 @@ func refuseAPIKeys(next echo.HandlerFunc) echo.HandlerFunc {
 type Route struct {
 	Method string
 	Path   string
-	Access Access
+	// Handler names the function that answers, as a reader finds it:
+	// "pages.RunsPage" is the method RunsPage in web/pages, "api.ListRuns"
+	// one in web/api, "web.healthz" one of the server's own.
+	Handler string
+	Access  Access
 }
 
 // RouteTable lists every route with its access, in the order routes.go
@@ -127,7 +134,7 @@ func (r routeSet) handle(method, path string, a Access, h echo.HandlerFunc, m ..
 		panic("web: " + method + " " + r.prefix + path + " declares no access")
 	}
 	r.add(method, path, h, append(r.s.enforce(a, r.api), m...)...)
-	r.s.table = append(r.s.table, Route{Method: method, Path: r.prefix + path, Access: a})
+	r.s.table = append(r.s.table, Route{Method: method, Path: r.prefix + path, Handler: handlerName(h), Access: a})
 }
 
 func (r routeSet) get(path string, a Access, h echo.HandlerFunc, m ...echo.MiddlewareFunc) {
@@ -144,4 +151,22 @@ func (r routeSet) put(path string, a Access, h echo.HandlerFunc, m ...echo.Middl
 
 func (r routeSet) delete(path string, a Access, h echo.HandlerFunc, m ...echo.MiddlewareFunc) {
 	r.handle(http.MethodDelete, path, a, h, m...)
+}
+
+// handlerName shortens a handler's function name to the package and the
+// function or method: "github.com/nofxhq/nofx/web/pages.(*Pages).RunsPage-fm"
+// becomes "pages.RunsPage", and a closure is named for the function that
+// made it.
+func handlerName(h echo.HandlerFunc) string {
+	name := runtime.FuncForPC(reflect.ValueOf(h).Pointer()).Name()
+	name = name[strings.LastIndex(name, "/")+1:]
+	name = strings.TrimSuffix(name, "-fm")
+	if pkg, rest, ok := strings.Cut(name, "."); ok {
+		if strings.HasPrefix(rest, "(") {
+			_, rest, _ = strings.Cut(rest, ").")
+		}
+		rest, _, _ = strings.Cut(rest, ".func")
+		name = pkg + "." + rest
+	}
+	return name
 }

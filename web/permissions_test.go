@@ -286,12 +286,12 @@ func expectedAccess(t *testing.T) map[string]web.Access {
 	for i, line := range strings.Split(strings.TrimSpace(table), "\n") {
 		f := strings.Fields(line)
 		if i == 0 {
-			require.Equal(t, []string{"METHOD", "PATH", "ACCESS"}, f)
+			require.Equal(t, []string{"METHOD", "PATH", "HANDLER", "ACCESS"}, f)
 			continue
 		}
-		require.GreaterOrEqual(t, len(f), 3, "README.md route table, line %d: %q", i+1, line)
+		require.GreaterOrEqual(t, len(f), 4, "README.md route table, line %d: %q", i+1, line)
 		var a web.Access
-		switch text := strings.Join(f[2:], " "); text {
+		switch text := strings.Join(f[3:], " "); text {
 		case "public":
 			a.Public = true
 		case "signed in":

@@ -9,7 +9,7 @@ import (
 )
 
 // The table of safeNext itself, and its fuzz test, are in
-// redirect_fuzz_test.go: they are in package web, which cannot import the
+// web/pages/redirect_fuzz_test.go: they are in package pages, which cannot import the
 // app that this package's harness starts.
 
 const redirectPassword = "redirect tests pw"

@@ -60,7 +60,7 @@ func (s *Server) routes() {
 	root.post("/teams", signedIn, s.pages.CreateTeam)
 	root.post("/team/keys", teamPerm(access.TeamUpdate), s.pages.SaveProviderKey)
 	root.post("/team/keys/:provider/delete", teamPerm(access.TeamUpdate), s.pages.DeleteProviderKey)
-	root.get("/team/api-keys", teamPerm(access.APIKeysManage), s.pages.ApiKeysPage)
+	root.get("/team/api-keys", teamPerm(access.APIKeysManage), s.pages.APIKeysPage)
 	root.post("/team/api-keys", teamPerm(access.APIKeysManage), s.pages.CreateAPIKey)
 	root.post("/team/api-keys/:id/revoke", scopedPerm(access.APIKeysManage), s.pages.RevokeAPIKey)
 	root.get("/team/members", teamPerm(access.MembersRead), s.pages.MembersPage)

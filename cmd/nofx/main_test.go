@@ -501,13 +501,20 @@ func TestRoutes(t *testing.T) {
 	c := &cli{t: t, env: map[string]string{}}
 	out := c.mustRun("routes")
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	require.Equal(t, []string{"METHOD", "PATH", "ACCESS"}, strings.Fields(lines[0]))
-	rows := map[string]string{}
+	require.Equal(t, []string{"METHOD", "PATH", "HANDLER", "ACCESS"}, strings.Fields(lines[0]))
+	rows, handlers := map[string]string{}, map[string]string{}
 	for _, line := range lines[1:] {
 		f := strings.Fields(line)
-		require.GreaterOrEqual(t, len(f), 3, "%q", line)
-		rows[f[0]+" "+f[1]] = strings.Join(f[2:], " ")
+		require.GreaterOrEqual(t, len(f), 4, "%q", line)
+		handlers[f[0]+" "+f[1]] = f[2]
+		rows[f[0]+" "+f[1]] = strings.Join(f[3:], " ")
 	}
+	// Each route names its handler as a reader finds it: package, then
+	// function or method.
+	require.Equal(t, "web.healthz", handlers["GET /healthz"])
+	require.Equal(t, "web.serveMetrics", handlers["GET /metrics"], "a handler a function builds is named for that function")
+	require.Equal(t, "pages.RunsPage", handlers["GET /runs"])
+	require.Equal(t, "api.CancelRun", handlers["POST /api/v1/runs/:id/cancel"])
 	require.Equal(t, "public", rows["GET /healthz"])
 	require.Equal(t, "runs:read", rows["GET /runs"])
 	require.Equal(t, "runs:cancel (scoped)", rows["POST /api/v1/runs/:id/cancel"])

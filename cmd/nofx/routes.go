@@ -11,7 +11,7 @@ import (
 	"github.com/nofxhq/nofx/web"
 )
 
-// routes prints every HTTP route with who may call it, as web/routes.go
+// routes prints every HTTP route with its handler and who may call it, as web/routes.go
 // declares them. It builds the router only: no database, no workers.
 func routes(stdout io.Writer) error {
 	srv := web.New(web.Deps{
@@ -20,9 +20,9 @@ func routes(stdout io.Writer) error {
 		Metrics: metrics.New(),
 	})
 	w := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(w, "METHOD\tPATH\tACCESS")
+	fmt.Fprintln(w, "METHOD\tPATH\tHANDLER\tACCESS")
 	for _, r := range srv.RouteTable() {
-		fmt.Fprintf(w, "%s\t%s\t%s\n", r.Method, r.Path, r.Access)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", r.Method, r.Path, r.Handler, r.Access)
 	}
 	return w.Flush()
 }

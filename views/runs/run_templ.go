@@ -111,7 +111,7 @@ func (d RunData) lastEventID() int64 {
 
 // Show is the run page. It follows the run over Server-Sent Events: the
 // containers with sse-swap stay in place and the server sends their new
-// content (see web/runs_pages.go for the events).
+// content (see web/pages/runs_pages.go for the events).
 func Show(d RunData) templ.Component {
 	return templruntime.GeneratedTemplate(func(templ_7745c5c3_Input templruntime.GeneratedComponentInput) (templ_7745c5c3_Err error) {
 		templ_7745c5c3_W, ctx := templ_7745c5c3_Input.Writer, templ_7745c5c3_Input.Context

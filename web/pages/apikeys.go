@@ -15,7 +15,7 @@ import (
 	"github.com/nofxhq/nofx/web/httpx"
 )
 
-func (s *Pages) ApiKeysPage(c echo.Context) error {
+func (s *Pages) APIKeysPage(c echo.Context) error {
 	return s.renderAPIKeys(c, http.StatusOK, view.Data{})
 }
 
