@@ -17,7 +17,7 @@ import (
 	"github.com/nofxhq/nofx/web/httpx"
 )
 
-// home sends signed-in users to their runs and others to log in.
+// Home sends signed-in users to their runs and others to log in.
 func (s *Pages) Home(c echo.Context) error {
 	if httpx.Who(c).User != nil {
 		return c.Redirect(http.StatusSeeOther, "/runs")
@@ -139,7 +139,7 @@ func (s *Pages) AccountPage(c echo.Context) error {
 		Content: account.Page(account.Data{Email: u.Email, Name: u.Name, MinLength: auth.MinPasswordLen})})
 }
 
-// updateProfile changes the user's name and email; problems come back next
+// UpdateProfile changes the user's name and email; problems come back next
 // to their fields with what was typed.
 func (s *Pages) UpdateProfile(c echo.Context) error {
 	p := httpx.Who(c)

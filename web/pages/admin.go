@@ -35,7 +35,7 @@ func siteAdminOf(c echo.Context) instance.Admin {
 	return instance.Admin{UserID: u.ID, Email: u.Email}
 }
 
-// adminPage is the instance's overview: its sizes and last days.
+// AdminPage is the instance's overview: its sizes and last days.
 func (s *Pages) AdminPage(c echo.Context) error {
 	ctx := c.Request().Context()
 	counts, err := s.instance.Counts(ctx)
@@ -60,7 +60,7 @@ func (s *Pages) CircuitsPage(c echo.Context) error {
 		Content: admin.Circuits(admin.CircuitsData{Circuits: r.States, Teams: r.Teams, Resets: r.Resets, Now: db.Now()})})
 }
 
-// resetCircuit closes a circuit now, in every process. The form names the
+// ResetCircuit closes a circuit now, in every process. The form names the
 // circuit by its scope and base URL; without a scope every circuit of the
 // provider is reset.
 func (s *Pages) ResetCircuit(c echo.Context) error {
@@ -90,7 +90,7 @@ func (s *Pages) renderPrices(c echo.Context, status int, form admin.PriceForm) e
 	return s.Render(c, status, Page{Title: "Model prices", Nav: "admin", Content: admin.Prices(prices, form)})
 }
 
-// setPrice adds or changes a model's price.
+// SetPrice adds or changes a model's price.
 func (s *Pages) SetPrice(c echo.Context) error {
 	form := admin.PriceForm{
 		Provider: strings.TrimSpace(c.FormValue("provider")), Model: strings.TrimSpace(c.FormValue("model")),
@@ -119,7 +119,7 @@ func (s *Pages) SetPrice(c echo.Context) error {
 	return s.renderPrices(c, http.StatusUnprocessableEntity, form)
 }
 
-// outboxPage shows the mail kept instead of sent.
+// OutboxPage shows the mail kept instead of sent.
 func (s *Pages) OutboxPage(c echo.Context) error {
 	msgs, err := s.instance.Outbox(c.Request().Context(), 50)
 	if err != nil {

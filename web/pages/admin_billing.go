@@ -15,7 +15,7 @@ import (
 	"github.com/nofxhq/nofx/web/httpx"
 )
 
-// plansPage lists the plans, each with a form to change it.
+// PlansPage lists the plans, each with a form to change it.
 func (s *Pages) PlansPage(c echo.Context) error {
 	return s.renderPlans(c, http.StatusOK, admin.PlanForm{})
 }
@@ -33,7 +33,7 @@ func (s *Pages) renderPlans(c echo.Context, status int, form admin.PlanForm) err
 var planFields = []string{"name", "monthly", "yearly", "stripe_price_monthly", "stripe_price_yearly", "runs", "spend",
 	"concurrency", "members", "api_per_minute"}
 
-// savePlan changes a plan's prices and limits; every field of the form is
+// SavePlan changes a plan's prices and limits; every field of the form is
 // sent, and a problem keeps what was typed next to its field.
 func (s *Pages) SavePlan(c echo.Context) error {
 	id := c.Param("id")
@@ -59,7 +59,7 @@ func (s *Pages) SavePlan(c echo.Context) error {
 	return redirect(c, "/admin/plans#plan-"+id)
 }
 
-// teamsPage lists the teams with their plan, owner, usage this period and
+// TeamsPage lists the teams with their plan, owner, usage this period and
 // last activity; q searches names and owners' emails; pages by name.
 func (s *Pages) TeamsPage(c echo.Context) error {
 	ctx := c.Request().Context()
@@ -82,7 +82,7 @@ func (s *Pages) TeamsPage(c echo.Context) error {
 	return s.Render(c, http.StatusOK, Page{Title: "Teams", Nav: "admin", Content: admin.Teams(admin.TeamsData{Page: p, Plans: plans, Search: q.Search})})
 }
 
-// setTeamPlan moves a team to a plan by hand.
+// SetTeamPlan moves a team to a plan by hand.
 func (s *Pages) SetTeamPlan(c echo.Context) error {
 	id, err := httpx.PathID(c, "id")
 	if err != nil {

@@ -16,7 +16,7 @@ import (
 // deadLettersShown caps the dead letters one page lists and acts on.
 const deadLettersShown = 200
 
-// deadLettersPage lists the steps the engine gave up on, across teams.
+// DeadLettersPage lists the steps the engine gave up on, across teams.
 func (s *Pages) DeadLettersPage(c echo.Context) error {
 	ctx := c.Request().Context()
 	list, err := s.runs.DeadLetters(ctx, deadLettersShown)
@@ -37,14 +37,14 @@ func (s *Pages) DeadLettersPage(c echo.Context) error {
 	return s.Render(c, http.StatusOK, Page{Title: "Dead letters", Nav: "admin", Content: admin.DeadLetters(list)})
 }
 
-// retryDeadLetters gives the selected dead letters (or all) a new job.
+// RetryDeadLetters gives the selected dead letters (or all) a new job.
 func (s *Pages) RetryDeadLetters(c echo.Context) error {
 	return s.actOnDeadLetters(c, "retried", func(jobID int64) error {
 		return s.runs.RetryDeadLetter(c.Request().Context(), jobID, auditEntry(c, "", "", ""))
 	})
 }
 
-// discardDeadLetters fails the selected dead letters (or all).
+// DiscardDeadLetters fails the selected dead letters (or all).
 func (s *Pages) DiscardDeadLetters(c echo.Context) error {
 	reason := strings.TrimSpace(c.FormValue("reason"))
 	if r := []rune(reason); len(r) > 500 {

@@ -8,7 +8,7 @@ import (
 	"github.com/nofxhq/nofx/views/admin"
 )
 
-// healthPage is Admin → Health: the database, the nodes, the queue, the
+// HealthPage is Admin → Health: the database, the nodes, the queue, the
 // providers, mail and rate limits, each saying what is wrong, with the fix.
 func (s *Pages) HealthPage(c echo.Context) error {
 	report := s.health.Report(c.Request().Context())

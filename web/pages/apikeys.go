@@ -46,7 +46,7 @@ func grantableRoles(role teams.Role) []teams.Role {
 	return out
 }
 
-// createAPIKey makes a key from the form and shows its secret on this
+// CreateAPIKey makes a key from the form and shows its secret on this
 // response only: it is never put in a flash cookie or a redirect.
 func (s *Pages) CreateAPIKey(c echo.Context) error {
 	a, err := httpx.Actor(c)
@@ -75,7 +75,7 @@ func (s *Pages) CreateAPIKey(c echo.Context) error {
 	return s.renderAPIKeys(c, http.StatusOK, view.Data{Created: &key, Secret: secret})
 }
 
-// revokeAPIKey ends a key of the team at once.
+// RevokeAPIKey ends a key of the team at once.
 func (s *Pages) RevokeAPIKey(c echo.Context) error {
 	a, err := httpx.Actor(c)
 	if err != nil {

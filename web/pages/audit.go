@@ -16,7 +16,7 @@ import (
 	"github.com/nofxhq/nofx/web/httpx"
 )
 
-// auditPage shows one page of the team's audit log, filtered; bad filters
+// AuditPage shows one page of the team's audit log, filtered; bad filters
 // come back next to their fields (422).
 func (s *Pages) AuditPage(c echo.Context) error {
 	a, err := httpx.Actor(c)
@@ -48,7 +48,7 @@ func (s *Pages) AuditPage(c echo.Context) error {
 	return s.Render(c, status, Page{Title: "Audit log", Nav: "team", Content: auditview.Page(d)})
 }
 
-// auditCSV streams every entry of the team's audit log that matches the
+// AuditCSV streams every entry of the team's audit log that matches the
 // filters, as a CSV download, in pages so that memory stays flat. The
 // columns are the same for every reader; the ip and user_agent cells are
 // empty unless audit.ShowsOrigin allows the reader to see them.

@@ -16,7 +16,7 @@ import (
 	"github.com/nofxhq/nofx/web/httpx"
 )
 
-// billingPage shows the team's plan, its period's usage against each
+// BillingPage shows the team's plan, its period's usage against each
 // limit, runs and cost by day, the costliest templates, and the plans.
 func (s *Pages) BillingPage(c echo.Context) error {
 	a, err := httpx.Actor(c)
@@ -60,7 +60,7 @@ func (s *Pages) stripeEnabled() bool { return s.stripe != nil }
 // bills the instance.
 var errStripeBilled = &runs.ConflictError{Message: "Plans on this instance are bought through Stripe checkout."}
 
-// changePlan moves the team to another plan under local billing: the
+// ChangePlan moves the team to another plan under local billing: the
 // owner chooses, and nothing is charged.
 func (s *Pages) ChangePlan(c echo.Context) error {
 	a, err := httpx.Actor(c)

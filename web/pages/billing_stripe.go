@@ -41,7 +41,7 @@ func stripeFailed(err error) error {
 	return err
 }
 
-// startCheckout sends the owner to Stripe Checkout for a plan and interval.
+// StartCheckout sends the owner to Stripe Checkout for a plan and interval.
 func (s *Pages) StartCheckout(c echo.Context) error {
 	a, err := s.stripeOwner(c)
 	if err != nil {
@@ -67,20 +67,20 @@ func (s *Pages) StartCheckout(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, to)
 }
 
-// checkoutDone is where Stripe sends the owner back after paying.
+// CheckoutDone is where Stripe sends the owner back after paying.
 func (s *Pages) CheckoutDone(c echo.Context) error {
 	s.addFlash(c, "success", "Checkout is complete. The plan changes as soon as Stripe confirms the subscription, usually within seconds; reload this page to see it.")
 	return redirect(c, "/billing")
 }
 
-// checkoutCancelled is where Stripe sends the owner back when they leave
+// CheckoutCancelled is where Stripe sends the owner back when they leave
 // Checkout without paying.
 func (s *Pages) CheckoutCancelled(c echo.Context) error {
 	s.addFlash(c, "info", "Checkout was cancelled: nothing was charged and the plan is unchanged.")
 	return redirect(c, "/billing")
 }
 
-// openPortal sends the owner to Stripe's billing portal.
+// OpenPortal sends the owner to Stripe's billing portal.
 func (s *Pages) OpenPortal(c echo.Context) error {
 	a, err := s.stripeOwner(c)
 	if err != nil {
@@ -97,12 +97,12 @@ func (s *Pages) OpenPortal(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, to)
 }
 
-// cancelSubscription ends the subscription at the end of its period.
+// CancelSubscription ends the subscription at the end of its period.
 func (s *Pages) CancelSubscription(c echo.Context) error {
 	return s.setCancel(c, true, "The subscription ends at the end of this period; until then the plan stays as it is.")
 }
 
-// resumeSubscription undoes a cancellation before the period ends.
+// ResumeSubscription undoes a cancellation before the period ends.
 func (s *Pages) ResumeSubscription(c echo.Context) error {
 	return s.setCancel(c, false, "The subscription goes on: it renews at the end of this period.")
 }

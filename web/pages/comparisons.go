@@ -24,7 +24,7 @@ import (
 // candidateField is a problem's key about one candidate's field.
 var candidateField = regexp.MustCompile(`^candidates\[(\d+)\]\.(\w+)$`)
 
-// compareStep replays a run's step on the models the run page's form
+// CompareStep replays a run's step on the models the run page's form
 // names (provider_N and model_N, up to four), and opens the comparison.
 func (s *Pages) CompareStep(c echo.Context) error {
 	a, runID, err := httpx.ActorAndRun(c)
@@ -68,7 +68,7 @@ func (s *Pages) CompareStep(c echo.Context) error {
 	return redirect(c, view.Path(cmp.ID))
 }
 
-// comparisonPage shows a comparison's outputs side by side.
+// ComparisonPage shows a comparison's outputs side by side.
 func (s *Pages) ComparisonPage(c echo.Context) error {
 	a, err := httpx.Actor(c)
 	if err != nil {
@@ -86,7 +86,7 @@ func (s *Pages) ComparisonPage(c echo.Context) error {
 		Content: view.Page(view.Data{View: v, CanCompare: access.Allowed(a.Role, access.RunsCreate)})})
 }
 
-// comparisonEvents streams the comparison's grid each time its replay
+// ComparisonEvents streams the comparison's grid each time its replay
 // changes, until every candidate finished.
 func (s *Pages) ComparisonEvents(c echo.Context) error {
 	a, err := httpx.Actor(c)
@@ -119,7 +119,7 @@ func (s *Pages) ComparisonEvents(c echo.Context) error {
 	})
 }
 
-// preferCandidate marks the output a person prefers.
+// PreferCandidate marks the output a person prefers.
 func (s *Pages) PreferCandidate(c echo.Context) error {
 	a, err := httpx.Actor(c)
 	if err != nil {
@@ -142,7 +142,7 @@ func (s *Pages) PreferCandidate(c echo.Context) error {
 	return redirect(c, view.Path(id))
 }
 
-// deleteComparison deletes a comparison and its replay.
+// DeleteComparison deletes a comparison and its replay.
 func (s *Pages) DeleteComparison(c echo.Context) error {
 	a, err := httpx.Actor(c)
 	if err != nil {

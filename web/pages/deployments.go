@@ -31,7 +31,7 @@ type deploymentsState struct {
 	secret *view.Secret
 }
 
-// deploymentsIndex lists every deployment of the team.
+// DeploymentsIndex lists every deployment of the team.
 func (s *Pages) DeploymentsIndex(c echo.Context) error {
 	a, err := httpx.Actor(c)
 	if err != nil {
@@ -90,7 +90,7 @@ func (s *Pages) renderDeployments(c echo.Context, status int, st deploymentsStat
 	return s.Render(c, status, Page{Title: t.Name + " · Deployments", Nav: "templates", Content: view.Page(d)})
 }
 
-// deployTemplate pins the chosen version to the chosen environment. A new
+// DeployTemplate pins the chosen version to the chosen environment. A new
 // deployment's webhook secret is shown on this response only.
 func (s *Pages) DeployTemplate(c echo.Context) error {
 	a, err := httpx.Actor(c)
@@ -199,7 +199,7 @@ func (s *Pages) SetDeploymentInputMap(c echo.Context) error {
 	return redirect(c, view.Path(slug)+"#env-"+env)
 }
 
-// rotateWebhookSecret replaces a deployment's webhook secret and shows the
+// RotateWebhookSecret replaces a deployment's webhook secret and shows the
 // new one on this response only.
 func (s *Pages) RotateWebhookSecret(c echo.Context) error {
 	a, err := httpx.Actor(c)
@@ -222,7 +222,7 @@ func (s *Pages) RotateWebhookSecret(c echo.Context) error {
 	}})
 }
 
-// deploymentRunPage is the run form of a deployment's pinned version.
+// DeploymentRunPage is the run form of a deployment's pinned version.
 func (s *Pages) DeploymentRunPage(c echo.Context) error {
 	a, err := httpx.Actor(c)
 	if err != nil {
@@ -235,7 +235,7 @@ func (s *Pages) DeploymentRunPage(c echo.Context) error {
 	return s.showRunForm(c, d)
 }
 
-// startDeploymentRun starts a run of a deployment's pinned version from its
+// StartDeploymentRun starts a run of a deployment's pinned version from its
 // run form, recorded as started by hand.
 func (s *Pages) StartDeploymentRun(c echo.Context) error {
 	a, err := httpx.Actor(c)

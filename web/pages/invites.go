@@ -143,7 +143,7 @@ func wrongEmailMessage(inv invites.Invite, email string) string {
 		". Log out and sign in (or sign up) with " + inv.Email + " to accept it."
 }
 
-// invitationPage is where an invitation link leads: public, it shows the
+// InvitationPage is where an invitation link leads: public, it shows the
 // team and the role, and how to accept.
 func (s *Pages) InvitationPage(c echo.Context) error {
 	ctx := c.Request().Context()
@@ -172,7 +172,7 @@ func (s *Pages) InvitationPage(c echo.Context) error {
 	return s.Render(c, http.StatusOK, Page{Title: "Join " + inv.TeamName, Content: view.Invitation(show)})
 }
 
-// acceptInvite makes the signed-in user a member of the invitation's team.
+// AcceptInvite makes the signed-in user a member of the invitation's team.
 func (s *Pages) AcceptInvite(c echo.Context) error {
 	u := httpx.Who(c).User
 	if u == nil {

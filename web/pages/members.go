@@ -13,7 +13,7 @@ import (
 	"github.com/nofxhq/nofx/web/httpx"
 )
 
-// membersPage lists the current team's members with the actions the
+// MembersPage lists the current team's members with the actions the
 // viewer's role allows.
 func (s *Pages) MembersPage(c echo.Context) error {
 	return s.renderMembers(c, http.StatusOK, team.MembersData{})
@@ -58,7 +58,7 @@ func (s *Pages) memberAction(c echo.Context, form string, op func(a access.Actor
 	return nil
 }
 
-// changeMemberRole gives a member another role.
+// ChangeMemberRole gives a member another role.
 func (s *Pages) ChangeMemberRole(c echo.Context) error {
 	done := false
 	err := s.memberAction(c, "role", func(a access.Actor, userID int64) error {
@@ -75,7 +75,7 @@ func (s *Pages) ChangeMemberRole(c echo.Context) error {
 	return redirect(c, "/team/members")
 }
 
-// removeMember takes a member out of the team.
+// RemoveMember takes a member out of the team.
 func (s *Pages) RemoveMember(c echo.Context) error {
 	done := false
 	err := s.memberAction(c, "remove", func(a access.Actor, userID int64) error {
@@ -92,7 +92,7 @@ func (s *Pages) RemoveMember(c echo.Context) error {
 	return redirect(c, "/team/members")
 }
 
-// leaveTeam takes the signed-in user out of the current team, which the
+// LeaveTeam takes the signed-in user out of the current team, which the
 // form names, and moves them to another of their teams.
 func (s *Pages) LeaveTeam(c echo.Context) error {
 	a, err := httpx.Actor(c)
@@ -115,7 +115,7 @@ func (s *Pages) LeaveTeam(c echo.Context) error {
 	return redirect(c, "/runs")
 }
 
-// transferOwnership makes another member the owner; the owner becomes an admin.
+// TransferOwnership makes another member the owner; the owner becomes an admin.
 func (s *Pages) TransferOwnership(c echo.Context) error {
 	a, err := httpx.Actor(c)
 	if err != nil {
@@ -134,7 +134,7 @@ func (s *Pages) TransferOwnership(c echo.Context) error {
 	return redirect(c, "/team/members")
 }
 
-// deleteTeam deletes the current team once its name is typed.
+// DeleteTeam deletes the current team once its name is typed.
 func (s *Pages) DeleteTeam(c echo.Context) error {
 	a, err := httpx.Actor(c)
 	if err != nil {

@@ -52,7 +52,7 @@ func listLiveURL(q url.Values, shown []runs.Run, readAt time.Time) string {
 	return "/runs/live?" + v.Encode()
 }
 
-// runsLive streams the changes of the runs list page as Server-Sent Events,
+// RunsLive streams the changes of the runs list page as Server-Sent Events,
 // for the htmx SSE extension, for the current team only:
 //
 //   - run-{id}: the new row of a run the page shows, when it changed; an HTML

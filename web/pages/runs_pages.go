@@ -42,7 +42,7 @@ func permissions(a access.Actor) runsview.Permissions {
 	}
 }
 
-// runsPage lists the team's runs, newest first, with filters and keyset
+// RunsPage lists the team's runs, newest first, with filters and keyset
 // pagination. Filters that do not parse are shown next to their fields (422).
 func (s *Pages) RunsPage(c echo.Context) error {
 	a, err := httpx.Actor(c)
@@ -88,7 +88,7 @@ func (s *Pages) RunsPage(c echo.Context) error {
 	return s.Render(c, status, Page{Title: "Runs", Nav: "runs", Content: runsview.Index(d)})
 }
 
-// newRunPage is the form that starts a run.
+// NewRunPage is the form that starts a run.
 func (s *Pages) NewRunPage(c echo.Context) error {
 	a, err := httpx.Actor(c)
 	if err != nil {
@@ -122,7 +122,7 @@ func (s *Pages) providerChoices(ctx context.Context, a access.Actor) (runnable, 
 // newRunFields are the fields of the new run form that problems can sit next to.
 var newRunFields = map[string]bool{"prompt": true, "provider": true, "model": true, "plan": true, "inputs": true}
 
-// createRun starts a run from the form: the plan when one is given, else
+// CreateRun starts a run from the form: the plan when one is given, else
 // the prompt with its provider and model. Problems re-render the form (422)
 // with what was typed.
 func (s *Pages) CreateRun(c echo.Context) error {
@@ -232,7 +232,7 @@ func newRunProblems(verrs validation.Errors, planMode bool) (map[string][]string
 	return fields, other
 }
 
-// runPage shows a run with its steps and timeline; it follows the run live.
+// RunPage shows a run with its steps and timeline; it follows the run live.
 func (s *Pages) RunPage(c echo.Context) error {
 	a, id, err := httpx.ActorAndRun(c)
 	if err != nil {
@@ -324,7 +324,7 @@ type stepState struct {
 	updatedAt int64 // UnixNano
 }
 
-// runLive streams the run page's updates as Server-Sent Events, for the
+// RunLive streams the run page's updates as Server-Sent Events, for the
 // htmx SSE extension. Each event carries the new inner HTML of a container
 // that stays on the page:
 //
@@ -518,7 +518,7 @@ func (s *Pages) RetryRun(c echo.Context) error {
 	return s.runAction(c, "Run retried: its unfinished steps start again.", s.runs.Retry)
 }
 
-// rerunRun starts a new run from the same plan and inputs and goes to it.
+// RerunRun starts a new run from the same plan and inputs and goes to it.
 func (s *Pages) RerunRun(c echo.Context) error {
 	a, id, err := httpx.ActorAndRun(c)
 	if err != nil {

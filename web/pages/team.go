@@ -42,7 +42,7 @@ func (s *Pages) renderTeam(c echo.Context, status int, d team.Data) error {
 	return s.Render(c, status, Page{Title: t.Name, Nav: "team", Content: team.Page(d)})
 }
 
-// saveProviderKey stores the team's own key for a provider.
+// SaveProviderKey stores the team's own key for a provider.
 func (s *Pages) SaveProviderKey(c echo.Context) error {
 	a, err := httpx.Actor(c)
 	if err != nil {
@@ -61,7 +61,7 @@ func (s *Pages) SaveProviderKey(c echo.Context) error {
 	return redirect(c, "/team#provider-keys")
 }
 
-// deleteProviderKey removes the team's own key for a provider.
+// DeleteProviderKey removes the team's own key for a provider.
 func (s *Pages) DeleteProviderKey(c echo.Context) error {
 	a, err := httpx.Actor(c)
 	if err != nil {
@@ -75,7 +75,7 @@ func (s *Pages) DeleteProviderKey(c echo.Context) error {
 	return redirect(c, "/team#provider-keys")
 }
 
-// saveTeamSettings sets the team's time zone, which its schedules use.
+// SaveTeamSettings sets the team's time zone, which its schedules use.
 func (s *Pages) SaveTeamSettings(c echo.Context) error {
 	a, err := httpx.Actor(c)
 	if err != nil {

@@ -19,7 +19,7 @@ func (s *Pages) renderNewTeam(c echo.Context, status int, d team.NewData) error 
 	return s.Render(c, status, Page{Title: "New team", Nav: "team", Content: team.NewPage(d)})
 }
 
-// createTeam creates a team owned by the signed-in user and makes it the
+// CreateTeam creates a team owned by the signed-in user and makes it the
 // session's current team.
 func (s *Pages) CreateTeam(c echo.Context) error {
 	p := httpx.Who(c)

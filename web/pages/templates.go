@@ -32,7 +32,7 @@ func templateCan(a access.Actor) templatesview.Can {
 	}
 }
 
-// templatesPage lists the team's templates. With ?picker=1 from htmx, it is
+// TemplatesPage lists the team's templates. With ?picker=1 from htmx, it is
 // only the list of links the new run form offers.
 func (s *Pages) TemplatesPage(c echo.Context) error {
 	a, err := httpx.Actor(c)
@@ -79,12 +79,12 @@ func notFoundVersion(err error) error {
 	return err
 }
 
-// templatePage shows the template's current version.
+// TemplatePage shows the template's current version.
 func (s *Pages) TemplatePage(c echo.Context) error {
 	return s.showVersion(c, http.StatusOK, 0, "")
 }
 
-// templateVersionPage shows one version, read-only.
+// TemplateVersionPage shows one version, read-only.
 func (s *Pages) TemplateVersionPage(c echo.Context) error {
 	n, err := versionParam(c)
 	if err != nil {
@@ -103,7 +103,7 @@ func versionParam(c echo.Context) (int, error) {
 	return n, nil
 }
 
-// templateVersionsPage lists a template's versions, newest first.
+// TemplateVersionsPage lists a template's versions, newest first.
 func (s *Pages) TemplateVersionsPage(c echo.Context) error {
 	a, err := httpx.Actor(c)
 	if err != nil {
@@ -117,7 +117,7 @@ func (s *Pages) TemplateVersionsPage(c echo.Context) error {
 	return s.Render(c, http.StatusOK, Page{Title: t.Name + " history", Nav: "templates", Content: templatesview.History(d)})
 }
 
-// rollbackTemplate makes an older version current again.
+// RollbackTemplate makes an older version current again.
 func (s *Pages) RollbackTemplate(c echo.Context) error {
 	a, err := httpx.Actor(c)
 	if err != nil {
@@ -135,7 +135,7 @@ func (s *Pages) RollbackTemplate(c echo.Context) error {
 	return redirect(c, templatesview.Path(t.Slug)+"/versions")
 }
 
-// templateDiffPage shows the difference between versions ?from and ?to
+// TemplateDiffPage shows the difference between versions ?from and ?to
 // (by default, the one before the current and the current). Values that
 // are not version numbers are a 400 that says so.
 func (s *Pages) TemplateDiffPage(c echo.Context) error {
@@ -166,7 +166,7 @@ func (s *Pages) TemplateDiffPage(c echo.Context) error {
 	return s.Render(c, status, Page{Title: t.Name + " changes", Nav: "templates", Content: templatesview.Diff(d)})
 }
 
-// templateJSONPage shows the current version as JSON, with the import form.
+// TemplateJSONPage shows the current version as JSON, with the import form.
 func (s *Pages) TemplateJSONPage(c echo.Context) error {
 	a, err := httpx.Actor(c)
 	if err != nil {
@@ -192,7 +192,7 @@ func (s *Pages) jsonData(c echo.Context, a access.Actor) (templatesview.JSONData
 	return templatesview.JSONData{Template: t, JSON: string(spec.Export()), CanWrite: access.Allowed(a.Role, access.TemplatesWrite)}, nil
 }
 
-// exportTemplate downloads the current version as slug.json.
+// ExportTemplate downloads the current version as slug.json.
 func (s *Pages) ExportTemplate(c echo.Context) error {
 	a, err := httpx.Actor(c)
 	if err != nil {
@@ -210,7 +210,7 @@ func (s *Pages) ExportTemplate(c echo.Context) error {
 	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, spec.Export())
 }
 
-// importTemplateVersion saves pasted JSON as the template's new version.
+// ImportTemplateVersion saves pasted JSON as the template's new version.
 // Problems are shown next to the textarea (422) with nothing written.
 func (s *Pages) ImportTemplateVersion(c echo.Context) error {
 	a, err := httpx.Actor(c)
@@ -253,7 +253,7 @@ func (s *Pages) ImportTemplateVersion(c echo.Context) error {
 	return s.Render(c, http.StatusUnprocessableEntity, Page{Title: d.Template.Name + " JSON", Nav: "templates", Content: templatesview.JSON(d)})
 }
 
-// deleteTemplate deletes the template once its slug is typed to confirm.
+// DeleteTemplate deletes the template once its slug is typed to confirm.
 func (s *Pages) DeleteTemplate(c echo.Context) error {
 	a, err := httpx.Actor(c)
 	if err != nil {

@@ -56,14 +56,14 @@ func (s *Pages) renderBuilder(c echo.Context, status int, b templatesview.Builde
 	return s.Render(c, status, Page{Title: title, Nav: "templates", Content: templatesview.BuilderPage(b)})
 }
 
-// newTemplatePage is the builder for a new template, with one step to start.
+// NewTemplatePage is the builder for a new template, with one step to start.
 func (s *Pages) NewTemplatePage(c echo.Context) error {
 	provider, model := s.defaultModel()
 	b := templatesview.Builder{Steps: []templatesview.BuilderStep{{Kind: plan.KindLLM, Provider: provider, Model: model}}, Focus: "template-slug"}
 	return s.renderBuilder(c, http.StatusOK, b)
 }
 
-// editTemplatePage is the builder filled with the current version.
+// EditTemplatePage is the builder filled with the current version.
 func (s *Pages) EditTemplatePage(c echo.Context) error {
 	a, err := httpx.Actor(c)
 	if err != nil {
@@ -124,7 +124,7 @@ func (s *Pages) useComparedModel(c echo.Context, a access.Actor, slug, rawID, ca
 	return echo.NewHTTPError(http.StatusNotFound, "The comparison has no such candidate.")
 }
 
-// builderUpdate applies a structure-changing button (add, remove or move a
+// BuilderUpdate applies a structure-changing button (add, remove or move a
 // step or an input, or a changed kind) and sends the builder back.
 func (s *Pages) BuilderUpdate(c echo.Context) error {
 	b, err := builderForm(c)
@@ -158,7 +158,7 @@ func (s *Pages) checkBuilder(b *templatesview.Builder) templates.Spec {
 	return spec
 }
 
-// previewTemplate renders each step's prompt with sample inputs (the
+// PreviewTemplate renders each step's prompt with sample inputs (the
 // defaults, or the preview panel's values) and sums up what Check finds.
 func (s *Pages) PreviewTemplate(c echo.Context) error {
 	b, err := builderForm(c)
@@ -200,7 +200,7 @@ func sampleValue(in templates.Input, raw string) any {
 	return raw
 }
 
-// createTemplate saves a new template from the builder as its version 1.
+// CreateTemplate saves a new template from the builder as its version 1.
 // Problems re-render the builder (422) with nothing written.
 func (s *Pages) CreateTemplate(c echo.Context) error {
 	a, err := httpx.Actor(c)
@@ -228,7 +228,7 @@ func (s *Pages) CreateTemplate(c echo.Context) error {
 	return s.renderBuilder(c, http.StatusUnprocessableEntity, b)
 }
 
-// saveTemplate saves the builder as the template's new current version,
+// SaveTemplate saves the builder as the template's new current version,
 // with its change note; an unchanged template writes nothing.
 func (s *Pages) SaveTemplate(c echo.Context) error {
 	a, err := httpx.Actor(c)
@@ -265,7 +265,7 @@ func (s *Pages) SaveTemplate(c echo.Context) error {
 	return s.renderBuilder(c, http.StatusUnprocessableEntity, b)
 }
 
-// importTemplate creates a template from pasted JSON. JSON that does not
+// ImportTemplate creates a template from pasted JSON. JSON that does not
 // parse is shown next to the textarea; a template that does not check is
 // loaded into the builder with its problems.
 func (s *Pages) ImportTemplate(c echo.Context) error {

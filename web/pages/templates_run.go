@@ -19,7 +19,7 @@ import (
 	"github.com/nofxhq/nofx/web/httpx"
 )
 
-// templateRunPage is the form, generated from the current version's
+// TemplateRunPage is the form, generated from the current version's
 // inputs, that starts a run; defaults are filled in.
 func (s *Pages) TemplateRunPage(c echo.Context) error {
 	a, err := httpx.Actor(c)
@@ -56,7 +56,7 @@ func (s *Pages) showRunForm(c echo.Context, d templatesview.RunData) error {
 	return s.Render(c, http.StatusOK, Page{Title: "Run " + d.Template.Name, Nav: "templates", Content: templatesview.RunForm(d)})
 }
 
-// startTemplateRun starts a run from the form and goes to it; problems are
+// StartTemplateRun starts a run from the form and goes to it; problems are
 // shown next to their fields (422) with what was typed.
 func (s *Pages) StartTemplateRun(c echo.Context) error {
 	a, err := httpx.Actor(c)
