@@ -1,6 +1,10 @@
 // Package web is NOFX's HTTP server: the one route table with each route's
 // access, the middleware, error pages and event streams around the
 // dashboard (package pages) and the /api/v1 JSON API (package api).
+//
+// Its tests drive the whole server through its router, one file per
+// feature, the pages' and the API's alike: HTTP tests on both databases and
+// browser tests in headless Chromium (harness_test.go, browser_test.go).
 package web
 
 import (
