@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -87,7 +88,7 @@ func (c *apiClient) waitRun(id int64, want ...string) apiRun {
 	deadline := time.After(20 * time.Second)
 	for {
 		run := decode[apiRun](c.t, c.do(http.MethodGet, fmt.Sprintf("/api/v1/runs/%d", id), ""))
-		if contains(want, run.Status) {
+		if slices.Contains(want, run.Status) {
 			return run
 		}
 		select {
@@ -96,15 +97,6 @@ func (c *apiClient) waitRun(id int64, want ...string) apiRun {
 			c.t.Fatalf("run %d is %s, not %v", id, run.Status, want)
 		}
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 func TestAPICreateFromPrompt(t *testing.T) {

@@ -22,7 +22,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/nofxhq/nofx/internal/access"
 	"github.com/nofxhq/nofx/internal/plan"
 	"github.com/nofxhq/nofx/internal/templates"
 	"github.com/nofxhq/nofx/internal/validation"
@@ -279,9 +278,6 @@ func (s *API) RollbackTemplate(c echo.Context) error {
 	}
 	n, err := strconv.Atoi(c.Param("version"))
 	if err != nil || n < 1 {
-		if err := a.Can(access.TemplatesWrite); err != nil {
-			return err
-		}
 		return echo.NewHTTPError(http.StatusNotFound, "There is no such version.")
 	}
 	t, err := s.templates.Rollback(c.Request().Context(), a, c.Param("slug"), n)
