@@ -4,7 +4,9 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/PuerkitoBio/goquery"
 	"github.com/stretchr/testify/require"
@@ -13,6 +15,13 @@ import (
 // oneDateFormat is how pages write a moment (views/components/time.templ):
 // a day, a day and time in UTC, or a time of day in UTC.
 var oneDateFormat = regexp.MustCompile(`^(\d{1,2} [A-Z][a-z]{2} \d{4}(, \d{2}:\d{2} UTC)?|\d{2}:\d{2}:\d{2} UTC)$`)
+
+// otherFormats are the ways pages wrote dates before there was one: with a
+// weekday, ISO 8601, or month first.
+var otherFormats = regexp.MustCompile(`\b(Mon|Tue|Wed|Thu|Fri|Sat|Sun),? \d|\d{4}-\d{2}-\d{2}|\b(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{1,2},? \d{4}`)
+
+// zonedFormat is a schedule's next run, in its team's zone with its weekday.
+var zonedFormat = regexp.MustCompile(`^[A-Z][a-z]{2} \d{1,2} [A-Z][a-z]{2} \d{4}, \d{2}:\d{2} [A-Z+\-0-9]+$`)
 
 // TestPagesWriteDatesOneWay checks every <time> on the pages that show
 // dates: one format, and marked for the browser to show in the reader's
@@ -26,17 +35,33 @@ func TestPagesWriteDatesOneWay(t *testing.T) {
 	c.waitRunPage(id, "succeeded")
 	c.createKeyOnPage("dated", "viewer")
 	c.submit("/team/invites", "/team/invites", url.Values{"email": {"later@example.com"}, "role": {"member"}})
+	// A deployment with a run from its webhook, for the deployments page.
+	const deployments = "/templates/summary/deployments"
+	doc := c.submit(deployments, deployments, url.Values{"environment": {"production"}, "version": {"1"}}).Doc(t)
+	secret := strings.TrimSpace(doc.Find(`[data-testid="webhook-secret-value"]`).Text())
+	hookURL := strings.TrimSpace(doc.Find(`[data-testid="webhook-url-production"]`).Text())
+	require.Equal(t, http.StatusAccepted, a.deliver(hookURL, secret, time.Now().Unix(), `{"text":"dated"}`).StatusCode)
 
 	seen := 0
-	for _, path := range []string{"/runs", "/runs/" + itoa(id), "/team", "/team/members", "/team/api-keys", "/team/invites", "/team/audit", "/templates"} {
+	for _, path := range []string{"/runs", "/runs/" + itoa(id), "/team", "/team/members", "/team/api-keys", "/team/invites", "/team/audit", "/templates",
+		"/deployments", deployments, "/billing", "/admin", "/admin/teams", "/admin/outbox"} {
 		res := c.get(path)
 		require.Equal(t, http.StatusOK, res.StatusCode, path)
-		res.Doc(t).Find("time").Each(func(_ int, tm *goquery.Selection) {
+		// Nor any other format in the text around them.
+		doc := res.Doc(t)
+		body := doc.Find("main").Clone()
+		body.Find("time, script, pre").Remove()
+		require.NotRegexp(t, otherFormats, body.Text(), "%s writes a date another way", path)
+		doc.Find("time").Each(func(_ int, tm *goquery.Selection) {
 			seen++
-			require.Regexp(t, oneDateFormat, tm.Text(), "%s", path)
 			require.NotEmpty(t, tm.AttrOr("datetime", ""), "%s: %q has a datetime", path, tm.Text())
+			if tm.AttrOr("data-local", "") == "zoned" {
+				require.Regexp(t, zonedFormat, tm.Text(), "%s", path)
+				return
+			}
+			require.Regexp(t, oneDateFormat, tm.Text(), "%s", path)
 			require.Contains(t, []string{"date", "datetime", "time"}, tm.AttrOr("data-local", ""), "%s: %q is shown in the reader's zone", path, tm.Text())
 		})
 	}
-	require.Greater(t, seen, 10)
+	require.Greater(t, seen, 15)
 }

@@ -106,7 +106,13 @@ func TestDeploymentsPage(t *testing.T) {
 	res = c.submit("/team", "/team/settings", url.Values{"time_zone": {"Asia/Tokyo"}})
 	require.Equal(t, http.StatusSeeOther, res.StatusCode, res.Body)
 	require.Equal(t, "Asia/Tokyo", strings.TrimSpace(c.get("/team").Doc(t).Find(`[data-testid="team-time-zone"]`).Text()))
-	require.Contains(t, c.get(page).Doc(t).Find(`[data-testid="next-run-production"]`).Text(), "09:00 JST")
+	next := c.get(page).Doc(t).Find(`[data-testid="next-run-production"] time`)
+	require.Contains(t, next.Text(), "09:00 JST")
+	require.Equal(t, "zoned", next.AttrOr("data-local", ""), "a schedule's time stays in its team's zone in the browser too")
+	when, err := time.Parse(time.RFC3339, next.AttrOr("datetime", ""))
+	require.NoError(t, err)
+	require.Equal(t, 0, when.UTC().Minute())
+	require.Equal(t, 0, when.UTC().Hour(), "09:00 in Tokyo is midnight UTC")
 
 	// Input map.
 	res = c.submit(page, page+"/production/input-map", url.Values{"input_map": {`{"text": ""}`}})

@@ -52,7 +52,7 @@ func TestRunPageSaysWhyAStepWaitsOnACircuit(t *testing.T) {
 	require.Contains(t, text, "Tries again at")
 	require.Contains(t, text, "Gives up at")
 	require.Contains(t, text, "patience 10m0s")
-	_, ok := wait.Find(`[data-testid^=step-retry-at-]`).Attr("datetime")
+	_, ok := wait.Find(`[data-testid^=step-retry-at-] time`).Attr("datetime")
 	require.True(t, ok)
 }
 

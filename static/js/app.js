@@ -89,7 +89,7 @@ window.addEventListener("pageshow", function (e) {
 
   function localize(root) {
     root.querySelectorAll("time[data-local]").forEach(function (t) {
-      if (t.dataset.localized) return;
+      if (t.dataset.localized || t.dataset.local === "zoned") return; // a schedule's time, in its team's zone
       var d = new Date(t.getAttribute("datetime"));
       if (isNaN(d.getTime())) return;
       t.dataset.localized = "1";

@@ -116,12 +116,12 @@ func runPath(id int64) string { return "/runs/" + strconv.FormatInt(id, 10) }
 
 func itoa(n int) string { return strconv.Itoa(n) }
 
-// inZone writes t in the team's time zone.
-func inZone(t time.Time, loc *time.Location) string {
+// zone is the team's time zone, UTC when it has none.
+func zone(loc *time.Location) *time.Location {
 	if loc == nil {
-		loc = time.UTC
+		return time.UTC
 	}
-	return t.In(loc).Format("Mon 2 Jan 2006, 15:04 MST") // in the team's zone, with the weekday a weekly schedule needs
+	return loc
 }
 
 // rate writes a success rate as a percentage, or a dash before any run
