@@ -11,8 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// TestBrowserCopyANewKey copies a new API key's secret with its button, to
-// the clipboard.
+// TestBrowserCopyANewKey copies the secrets shown once, a new API key's and
+// a deployment's webhook secret, with their buttons, to the clipboard.
 func TestBrowserCopyANewKey(t *testing.T) {
 	t.Parallel()
 	a := newApp(t)
@@ -42,6 +42,24 @@ func TestBrowserCopyANewKey(t *testing.T) {
 	copied, err := chromedp.Run(ctx, chromedp.Evaluate[string](`navigator.clipboard.readText()`, chromedp.EvalAwaitPromise))
 	require.NoError(t, err)
 	require.Equal(t, strings.TrimSpace(secret), copied)
+
+	browserStep(ctx, t, "deploy a template",
+		chromedp.Navigate(a.URL+"/templates/summary/deployments"),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=deploy]`)),
+		clickAndLoad(`[data-testid=deploy]`),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=webhook-secret-value]`)),
+	)
+	hookSecret, err := chromedp.Run(ctx, chromedp.TextContent(chromedp.CSS(`[data-testid=webhook-secret-value]`)))
+	require.NoError(t, err)
+	require.True(t, strings.HasPrefix(strings.TrimSpace(hookSecret), "whsec_"), hookSecret)
+	browserStep(ctx, t, "copy the webhook secret",
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=webhook-secret-value-copy]`)),
+		chromedp.Click(chromedp.CSS(`[data-testid=webhook-secret-value-copy]`)),
+		waitFor(textContains(`[data-copy-status=webhook-secret-value]`, "Copied.")),
+	)
+	copied, err = chromedp.Run(ctx, chromedp.Evaluate[string](`navigator.clipboard.readText()`, chromedp.EvalAwaitPromise))
+	require.NoError(t, err)
+	require.Equal(t, strings.TrimSpace(hookSecret), copied)
 }
 
 // TestSecretsShownOnceCanBeCopiedWithoutJavaScript checks the page as a
@@ -63,4 +81,17 @@ func TestSecretsShownOnceCanBeCopiedWithoutJavaScript(t *testing.T) {
 	require.True(t, hidden, "the copy button needs JavaScript, which shows it")
 	require.Equal(t, "new-key-secret", button.AttrOr("data-copy", ""))
 	require.Equal(t, "new-key-secret", value.AttrOr("id", ""))
+
+	// A deployment's webhook secret, the same way.
+	const deployments = "/templates/summary/deployments"
+	res = c.submit(deployments, deployments, url.Values{"environment": {"production"}, "version": {"1"}})
+	require.Equal(t, http.StatusOK, res.StatusCode, res.Body)
+	doc = res.Doc(t)
+	value = doc.Find(`[data-testid=webhook-secret-value]`)
+	require.True(t, strings.HasPrefix(value.Text(), "whsec_"))
+	require.True(t, value.HasClass("secret-value"), "a click selects it all (user-select: all)")
+	button = doc.Find(`[data-testid=webhook-secret-value-copy]`)
+	_, hidden = button.Attr("hidden")
+	require.True(t, hidden, "the copy button needs JavaScript, which shows it")
+	require.Equal(t, value.AttrOr("id", ""), button.AttrOr("data-copy", ""))
 }
