@@ -8,6 +8,7 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -18,6 +19,7 @@ import (
 	"github.com/nofxhq/nofx/internal/db"
 	"github.com/nofxhq/nofx/internal/runs"
 	"github.com/nofxhq/nofx/internal/validation"
+	"github.com/nofxhq/nofx/views/components"
 	"github.com/nofxhq/nofx/views/errorpage"
 	"github.com/nofxhq/nofx/web/httpx"
 	"github.com/nofxhq/nofx/web/pages"
@@ -150,7 +152,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 	}
 	p := classify(err)
 	if p.status == http.StatusRequestEntityTooLarge {
-		p.message = fmt.Sprintf("The request is larger than %s, the most this instance accepts (NOFX_MAX_BODY).", formatSize(s.maxBody))
+		p.message = fmt.Sprintf("The request is larger than %s, the most this instance accepts (NOFX_MAX_BODY).", components.FormatSize(s.maxBody))
 	}
 	var limited *tooManyRequests
 	switch {
@@ -201,7 +203,9 @@ func (s *Server) handleError(err error, c echo.Context) {
 		title = "Busy for a moment"
 	case http.StatusRequestEntityTooLarge:
 		title = "Too large to send"
-		p.message += " Your text is still in the form: go back with your browser, shorten it, and send it again."
+		if strings.HasPrefix(c.Request().Header.Get(echo.HeaderContentType), echo.MIMEApplicationForm) {
+			p.message += " Your text is still in the form: go back with your browser, shorten it, and send it again."
+		}
 	}
 	if rerr := s.pages.Render(c, p.status, pages.Page{Title: title, Content: errorpage.Page(p.status, title, p.message)}); rerr != nil {
 		s.log.Error("render error page", "error", rerr)
@@ -213,20 +217,4 @@ func (s *Server) handleError(err error, c echo.Context) {
 func wantsJSON(c echo.Context) bool {
 	mediaType, _, _ := mime.ParseMediaType(c.Request().Header.Get(echo.HeaderAccept)) // "" for a list or none
 	return mediaType == echo.MIMEApplicationJSON
-}
-
-// formatSize writes a size in bytes as people read it: "1 MB", "512 kB",
-// "1,500 bytes".
-func formatSize(n int64) string {
-	switch {
-	case n >= 1_000_000 && n%1_000_000 == 0:
-		return fmt.Sprintf("%d MB", n/1_000_000)
-	case n >= 1_000_000:
-		return fmt.Sprintf("%.1f MB", float64(n)/1e6)
-	case n >= 1000 && n%1000 == 0:
-		return fmt.Sprintf("%d kB", n/1000)
-	case n >= 1000:
-		return fmt.Sprintf("%.1f kB", float64(n)/1e3)
-	}
-	return fmt.Sprintf("%d bytes", n)
 }

@@ -239,6 +239,16 @@ func TestOversizeBodyIs413(t *testing.T) {
 	require.Contains(t, lead, "larger than 1 MB")
 	require.Contains(t, lead, "still in the form")
 	require.Contains(t, doc.Find("h1").Text(), "Too large")
+
+	// A body that no form sent is not said to be in one.
+	req, _ = http.NewRequest(http.MethodPost, a.URL+"/runs", strings.NewReader(big))
+	req.Header.Set("Content-Type", "text/plain")
+	req.Header.Set("X-CSRF-Token", c.csrf("/runs/new"))
+	res = c.do(req)
+	require.Equal(t, http.StatusRequestEntityTooLarge, res.StatusCode)
+	lead = res.Doc(t).Find(`[data-testid=error-page] .lead`).Text()
+	require.Contains(t, lead, "larger than 1 MB")
+	require.NotContains(t, lead, "still in the form")
 }
 
 func TestUnknownRouteIs404Page(t *testing.T) {

@@ -59,6 +59,56 @@
     });
   });
 
+  // A form bigger than the instance accepts (NOFX_MAX_BODY, on <body>) is
+  // not sent, so that its text is not lost to a 413 page: the biggest field
+  // says how big it is and what fits. Runs in the capture phase, before
+  // htmx and the busy buttons below.
+  function formatSize(n) {
+    if (n >= 1e6) return (n / 1e6).toFixed(1) + " MB";
+    if (n >= 1e3) return (n / 1e3).toFixed(1) + " kB";
+    return n + " bytes";
+  }
+  document.addEventListener("submit", function (e) {
+    var form = e.target;
+    var max = Number(document.body.dataset.maxBody || 0);
+    if (!max || (form.getAttribute("method") || "").toLowerCase() !== "post") return;
+    var multipart = form.enctype === "multipart/form-data";
+    var total = 0, biggest = null, biggestSize = -1;
+    Array.prototype.forEach.call(form.elements, function (el) {
+      if (!el.name || el.disabled) return;
+      if ((el.type === "checkbox" || el.type === "radio") && !el.checked) return;
+      var n = 0;
+      if (el.type === "file") {
+        for (var i = 0; i < el.files.length; i++) n += el.files[i].size;
+      } else if (multipart) {
+        n = new Blob([el.value]).size;
+      } else {
+        n = encodeURIComponent(el.value).length; // as a urlencoded form sends it
+      }
+      total += n + el.name.length + 2;
+      if (el.type !== "hidden" && n > biggestSize) { biggest = el; biggestSize = n; }
+    });
+    form.querySelectorAll("[data-too-large]").forEach(function (p) { p.remove(); });
+    if (total <= max || !biggest) return;
+    e.preventDefault();
+    e.stopPropagation();
+    var id = (biggest.id || biggest.name) + "-too-large";
+    var message = document.createElement("p");
+    message.className = "field-error";
+    message.id = id;
+    message.dataset.tooLarge = "1";
+    message.dataset.testid = "error-too-large";
+    message.setAttribute("role", "alert");
+    message.textContent = "This is " + formatSize(biggestSize) + "; this instance accepts at most " +
+      document.body.dataset.maxBodyText + " in one request (NOFX_MAX_BODY). Shorten it, then send the form again.";
+    biggest.insertAdjacentElement("afterend", message);
+    biggest.setAttribute("aria-invalid", "true");
+    var described = (biggest.getAttribute("aria-describedby") || "").split(" ").filter(function (x) { return x && x !== id; });
+    described.unshift(id);
+    biggest.setAttribute("aria-describedby", described.join(" "));
+    biggest.focus();
+  }, true);
+
   // Buttons in a submitted form show that work is under way and cannot be pressed twice.
   document.addEventListener("submit", function (e) {
     var form = e.target;

@@ -12,6 +12,10 @@ type Page struct {
 	// Warnings are the current team's usage warnings this period: one
 	// banner on every page.
 	Warnings []string
+	// MaxBody is the largest request the instance accepts (NOFX_MAX_BODY),
+	// in bytes: app.js keeps a bigger form from being sent and losing its
+	// text, and says so beside the field that is too long.
+	MaxBody int64
 }
 
 // User is the signed-in person, as the shell shows them.

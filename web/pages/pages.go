@@ -5,6 +5,7 @@
 package pages
 
 import (
+	"cmp"
 	"log/slog"
 	"net/http"
 	"time"
@@ -36,6 +37,7 @@ import (
 // Pages answers the dashboard's requests.
 type Pages struct {
 	cfg       *config.Config
+	maxBody   int64 // bytes; see NOFX_MAX_BODY
 	db        *db.DB
 	log       *slog.Logger
 	auth      *auth.Service
@@ -107,6 +109,7 @@ type Deps struct {
 func New(d Deps) *Pages {
 	s := &Pages{
 		cfg:       d.Config,
+		maxBody:   cmp.Or(d.Config.MaxBody, config.DefaultMaxBody),
 		db:        d.DB,
 		log:       d.Logger,
 		auth:      d.Auth,

@@ -43,7 +43,7 @@ func (s *Pages) Render(c echo.Context, status int, p Page) error {
 // consumes) the flash messages. It cannot fail: without the database (say,
 // on a 500 page) the shell shows no team switcher.
 func (s *Pages) layout(c echo.Context, p Page) layouts.Page {
-	l := layouts.Page{Title: p.Title, Nav: p.Nav, CSRF: httpx.CSRFToken(c)}
+	l := layouts.Page{Title: p.Title, Nav: p.Nav, CSRF: httpx.CSRFToken(c), MaxBody: s.maxBody}
 	pr := httpx.Who(c)
 	if pr.User != nil {
 		l.User = &layouts.User{Name: pr.User.Name, Email: pr.User.Email, IsSiteAdmin: pr.User.IsSiteAdmin}
