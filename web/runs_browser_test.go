@@ -217,3 +217,43 @@ func saveScreenshot(ctx context.Context, t *testing.T, name string) {
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(dir+"/"+name+".png", png, 0o644))
 }
+
+// TestBrowserModelFollowsTheProvider chooses another provider on the New
+// run form: its model is suggested and its hint shown, unless a model was
+// typed by hand.
+func TestBrowserModelFollowsTheProvider(t *testing.T) {
+	t.Parallel()
+	a := newApp(t)
+	ctx := newBrowser(t)
+	signUpInBrowser(ctx, t, a.URL, "chooser@example.com")
+	owner := ownerOf(t, a, "chooser@example.com", a.teamOf("chooser@example.com").ID)
+	require.NoError(t, a.App.Keys.Set(context.Background(), owner, "anthropic", "sk-ant-api03-team-secret-4321"))
+
+	field := func() (model, hint string) {
+		t.Helper()
+		got, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[document.getElementById('model').value, document.getElementById('model-hint').textContent.trim()]`))
+		require.NoError(t, err)
+		return got[0], got[1]
+	}
+	browserStep(ctx, t, "open the form",
+		chromedp.Navigate(a.URL+"/runs/new"),
+		chromedp.WaitVisible(chromedp.CSS(`select#provider`)),
+	)
+	model, hint := field()
+	require.Equal(t, "echo", model)
+	require.Equal(t, "simulated: echo or lorem.", hint)
+
+	browserStep(ctx, t, "choose anthropic", chromedp.SetValue(chromedp.CSS(`select#provider`), "anthropic"),
+		chromedp.Evaluate[chromedp.Void](`document.getElementById('provider').dispatchEvent(new Event('change'))`))
+	model, hint = field()
+	require.Equal(t, "claude-sonnet-4-5", model, "the echo model does not stay behind")
+	require.Equal(t, "anthropic: such as claude-sonnet-4-5.", hint)
+
+	browserStep(ctx, t, "type a model, then choose simulated",
+		chromedp.SetValue(chromedp.CSS(`#model`), "claude-opus-4-1"),
+		chromedp.SetValue(chromedp.CSS(`select#provider`), "simulated"),
+		chromedp.Evaluate[chromedp.Void](`document.getElementById('provider').dispatchEvent(new Event('change'))`))
+	model, hint = field()
+	require.Equal(t, "claude-opus-4-1", model, "a model typed by hand is kept")
+	require.Equal(t, "simulated: echo or lorem.", hint)
+}

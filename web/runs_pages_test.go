@@ -629,5 +629,8 @@ func TestNewRunOffersWhatCanRun(t *testing.T) {
 	require.Equal(t, http.StatusSeeOther, res.StatusCode, "with the team's key the run starts")
 	doc = c.get("/runs/new").Doc(t)
 	require.Contains(t, doc.Find(`[data-testid=providers-missing]`).Text(), "openai need an API key")
-	require.Contains(t, doc.Find(`#model-hint`).Text(), "anthropic: such as claude-sonnet-4-5")
+	require.Equal(t, "simulated: echo or lorem.", strings.TrimSpace(doc.Find(`#model-hint`).Text()), "the hint is the chosen provider's")
+	anthropic := doc.Find(`select#provider option[value=anthropic]`)
+	require.Equal(t, "claude-sonnet-4-5", anthropic.AttrOr("data-model", ""), "choosing a provider suggests its model (app.js)")
+	require.Equal(t, "anthropic: such as claude-sonnet-4-5.", anthropic.AttrOr("data-hint", ""))
 }

@@ -119,8 +119,29 @@
     });
   });
 
-  document.addEventListener("DOMContentLoaded", function () { enhance(document); enhanceCopy(document); });
-  document.addEventListener("htmx:load", function (e) { enhance(e.target); enhanceCopy(e.target); });
+  // A provider <select data-model-field="id"> suggests its model in that
+  // field, unless the field holds one typed by hand, and names it in the
+  // field's hint (options carry data-model and data-hint).
+  function enhanceModels(root) {
+    root.querySelectorAll("select[data-model-field]").forEach(function (select) {
+      if (select.dataset.modelsEnhanced) return;
+      select.dataset.modelsEnhanced = "1";
+      var field = document.getElementById(select.dataset.modelField);
+      var hint = document.getElementById(select.dataset.modelField + "-hint");
+      if (!field) return;
+      var suggested = select.selectedOptions[0] ? select.selectedOptions[0].dataset.model : "";
+      select.addEventListener("change", function () {
+        var option = select.selectedOptions[0];
+        if (!option) return;
+        if (field.value === "" || field.value === suggested) field.value = option.dataset.model || "";
+        suggested = option.dataset.model || "";
+        if (hint) hint.textContent = option.dataset.hint || "";
+      });
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () { enhance(document); enhanceCopy(document); enhanceModels(document); });
+  document.addEventListener("htmx:load", function (e) { enhance(e.target); enhanceCopy(e.target); enhanceModels(e.target); });
 })();
 
 // Pages restored from the back-forward cache get their buttons back.

@@ -192,15 +192,19 @@ func eventClass(kind string) string {
 	return "event"
 }
 
-// modelHint names models of the providers offered: "simulated: echo or
-// lorem; anthropic: such as claude-sonnet-4-5".
-func modelHint(providers []string) string {
-	examples := map[string]string{"simulated": "echo or lorem", "anthropic": "such as claude-sonnet-4-5", "openai": "such as gpt-4.1-mini"}
-	var parts []string
-	for _, p := range providers {
-		if e, ok := examples[p]; ok {
-			parts = append(parts, p+": "+e)
-		}
+// modelExamples are a model each provider knows, which the New run form
+// suggests when the provider is chosen, and how its hint names them.
+var modelExamples = map[string]struct{ Model, Hint string }{
+	"simulated": {"echo", "echo or lorem"},
+	"anthropic": {"claude-sonnet-4-5", "such as claude-sonnet-4-5"},
+	"openai":    {"gpt-4.1-mini", "such as gpt-4.1-mini"},
+}
+
+// modelHint names models of the chosen provider: "simulated: echo or
+// lorem." (app.js follows the choice).
+func modelHint(provider string) string {
+	if e, ok := modelExamples[provider]; ok {
+		return provider + ": " + e.Hint + "."
 	}
-	return strings.Join(parts, "; ") + "."
+	return ""
 }
