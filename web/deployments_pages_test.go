@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -189,6 +190,10 @@ func TestWebhookExampleFillsThePinnedVersionsInputs(t *testing.T) {
 	require.Equal(t, http.StatusCreated, res.StatusCode, res.Body)
 	res = c.do(http.MethodPost, "/api/v1/templates/brief/deploy", `{"environment":"staging","version":2}`)
 	require.Equal(t, http.StatusCreated, res.StatusCode, res.Body)
+	var staged struct {
+		WebhookSecret string `json:"webhook_secret"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(res.Body), &staged))
 
 	doc := web.get("/templates/brief/deployments").Doc(t)
 	production := doc.Find(`[data-testid=sign-example-production]`).Text()
@@ -196,4 +201,26 @@ func TestWebhookExampleFillsThePinnedVersionsInputs(t *testing.T) {
 	staging := doc.Find(`[data-testid=sign-example-staging]`).Text()
 	require.Contains(t, staging, `"tone":"plain"`, "version 2's choice, its first")
 	require.NotContains(t, production, `"text"`)
+
+	// With an input map, the example puts each input where the map reads
+	// it, and the example as shown starts a run with those inputs.
+	const page = "/templates/brief/deployments"
+	res = web.submit(page, page+"/staging/input-map", url.Values{"input_map": {`{"topic": "pull_request.title", "tone": "pull_request.labels.tone"}`}})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode, res.Body)
+	doc = web.get(page).Doc(t)
+	staging = doc.Find(`[data-testid=sign-example-staging]`).Text()
+	_, body, ok := strings.Cut(staging, "BODY='")
+	require.True(t, ok, staging)
+	body, _, _ = strings.Cut(body, "'")
+	require.JSONEq(t, `{"audience":"Hello from a webhook","words":50,"pull_request":{"title":"Hello from a webhook","labels":{"tone":"plain"}}}`, body)
+	hookURL := strings.TrimSpace(doc.Find(`[data-testid="webhook-url-staging"]`).Text())
+	res = a.deliver(hookURL, staged.WebhookSecret, time.Now().Unix(), body)
+	require.Equal(t, http.StatusAccepted, res.StatusCode, res.Body)
+	var started struct {
+		ID int64 `json:"id"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(res.Body), &started))
+	run, _, err := a.App.Runs.Get(context.Background(), ownerOf(t, a, "hooks@example.com", a.teamOf("hooks@example.com").ID), started.ID)
+	require.NoError(t, err)
+	require.JSONEq(t, `{"audience":"Hello from a webhook","words":50,"topic":"Hello from a webhook","tone":"plain"}`, run.InputsJSON)
 }

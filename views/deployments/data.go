@@ -5,11 +5,11 @@ package deployments
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/nofxhq/nofx/internal/audit"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/nofxhq/nofx/internal/audit"
 	dep "github.com/nofxhq/nofx/internal/deployments"
 	"github.com/nofxhq/nofx/internal/pricing"
 	"github.com/nofxhq/nofx/internal/templates"
@@ -66,12 +66,16 @@ type Secret struct {
 
 // exampleBody is a webhook body that fills the inputs of the version of
 // the template deployed to env (the newest version when nothing is): each
-// input's default, else its first choice, 1 for a number, or words.
+// input's default, else its first choice, 1 for a number, or words; placed
+// where the deployment's input map reads it ("pull_request.title" nests),
+// else under the input's name.
 func (d Data) exampleBody(env string) string {
 	version := 0
+	inputMap := map[string]string{}
 	for _, e := range d.Envs {
 		if e.Name == env && e.Deployment != nil {
 			version = e.Deployment.Version
+			_ = json.Unmarshal([]byte(e.Deployment.InputMapJSON), &inputMap) // none when unreadable: inputs by name
 		}
 	}
 	var inputs []templates.Input
@@ -83,24 +87,51 @@ func (d Data) exampleBody(env string) string {
 	}
 	body := map[string]any{}
 	for _, in := range inputs {
+		var value any
 		switch {
 		case in.Default != "" && in.Type == templates.InputNumber:
-			body[in.Name] = json.Number(in.Default)
+			value = json.Number(in.Default)
 		case in.Default != "":
-			body[in.Name] = in.Default
+			value = in.Default
 		case in.Type == templates.InputChoice && len(in.Choices) > 0:
-			body[in.Name] = in.Choices[0]
+			value = in.Choices[0]
 		case in.Type == templates.InputNumber:
-			body[in.Name] = 1
+			value = 1
 		default:
-			body[in.Name] = "Hello from a webhook"
+			value = "Hello from a webhook"
 		}
+		path := in.Name
+		if mapped, ok := inputMap[in.Name]; ok {
+			path = mapped
+		}
+		place(body, strings.Split(path, "."), value)
 	}
 	js, err := json.Marshal(body) // keys sorted
 	if err != nil {
 		return "{}"
 	}
 	return string(js)
+}
+
+// place sets value at the dotted path keys in body, making the objects on
+// the way. Where an input map gives two inputs clashing paths, the first
+// placed stays.
+func place(body map[string]any, keys []string, value any) {
+	for _, key := range keys[:len(keys)-1] {
+		next, ok := body[key].(map[string]any)
+		if !ok {
+			if _, taken := body[key]; taken {
+				return
+			}
+			next = map[string]any{}
+			body[key] = next
+		}
+		body = next
+	}
+	last := keys[len(keys)-1]
+	if _, taken := body[last]; !taken {
+		body[last] = value
+	}
 }
 
 // Path is the address of the deployments page of a template.
