@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
@@ -31,11 +32,33 @@ func TestBrowserNoPageScrollsSideways(t *testing.T) {
 	c.waitRun(decode[apiRun](t, res).ID, "failed")
 	res = c.do(http.MethodPost, "/api/v1/templates/brief/deploy", `{"environment":"production","version":2}`)
 	require.Equal(t, http.StatusCreated, res.StatusCode, res.Body)
+	// Something in every other table: a deployment's and a template's runs
+	// (recent runs, top templates, busiest teams, slowest templates), an
+	// invitation, a provider key, a dead letter and a comparison.
+	res = c.do(http.MethodPost, "/api/v1/deployments/brief/production/runs", `{"inputs":{"topic":"a deployment's run"}}`)
+	require.Equal(t, http.StatusCreated, res.StatusCode, res.Body)
+	c.waitRun(decode[apiRun](t, res).ID, "succeeded")
+	res = c.do(http.MethodPost, "/api/v1/runs", `{"template":"brief","inputs":{"topic":"a template's run with a long topic to wrap"}}`)
+	require.Equal(t, http.StatusCreated, res.StatusCode, res.Body)
+	templateRun := decode[apiRun](t, res).ID
+	c.waitRun(templateRun, "succeeded")
+	res = c.do(http.MethodPost, "/api/v1/invites", `{"email":"a.rather.long.address.for.an.invitation@example.com","role":"member"}`)
+	require.Equal(t, http.StatusCreated, res.StatusCode, res.Body)
+	owner := ownerOf(t, a, "wide@example.com", a.teamOf("wide@example.com").ID)
+	require.NoError(t, a.App.Keys.Set(context.Background(), owner, "anthropic", "sk-ant-api03-team-secret-4321"))
+	startBrokenRun(t, a, c, nil)
+	res = c.do(http.MethodPost, fmt.Sprintf("/api/v1/runs/%d/steps/draft/compare", templateRun),
+		`{"candidates":[{"provider":"simulated","model":"lorem"},{"provider":"simulated","model":"echo"}]}`)
+	require.Equal(t, http.StatusCreated, res.StatusCode, res.Body)
+	comparison := c.waitComparison(decode[apiComparison](t, res).ID)
 
-	pages := []string{"/runs", "/runs/new", "/runs/1", "/templates", "/deployments", "/templates/brief", "/templates/brief/versions",
-		"/templates/brief/diff?from=1&to=2", "/templates/brief/deployments", "/team", "/team/members", "/team/api-keys",
-		"/team/invites", "/team/audit", "/billing", "/account", "/admin", "/admin/teams", "/admin/plans", "/admin/circuits",
-		"/admin/prices", "/admin/outbox", "/admin/health", "/admin/dead-letters"}
+	pages := []string{"/runs", "/runs/new", "/runs/1", fmt.Sprintf("/runs/%d", templateRun), fmt.Sprintf("/comparisons/%d", comparison.ID),
+		"/templates", "/templates/new", "/deployments", "/templates/brief", "/templates/brief/edit", "/templates/brief/json",
+		"/templates/brief/versions", "/templates/brief/versions/1", "/templates/brief/diff?from=1&to=2", "/templates/brief/run",
+		"/templates/brief/deployments", "/templates/brief/deployments/production/run", "/team", "/team/members", "/team/api-keys",
+		"/team/invites", "/team/audit", "/teams/new", "/billing", "/account", "/admin", "/admin/teams", "/admin/plans",
+		"/admin/circuits", "/admin/prices", "/admin/outbox", "/admin/health", "/admin/dead-letters"}
+	measured := map[string]bool{}
 	for _, width := range []int64{390, 1280} {
 		require.NoError(t, chromedp.Do(ctx, chromedp.EmulateViewport(width, 900)))
 		for _, page := range pages {
@@ -53,10 +76,26 @@ func TestBrowserNoPageScrollsSideways(t *testing.T) {
 			})()`))
 			require.NoError(t, err)
 			require.Empty(t, wide, "%s at %d px", page, width)
-			if width == 390 && (page == "/templates" || page == "/team/members" || page == "/runs") {
-				saveScreenshot(ctx, t, "narrow"+strings.ReplaceAll(page, "/", "-"))
+			if width == 390 {
+				tables, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`Array.prototype.map.call(document.querySelectorAll('main table'),
+					function (t) { return t.dataset.testid || t.id || t.className; })`))
+				require.NoError(t, err)
+				for _, table := range tables {
+					measured[table] = true
+				}
+			}
+			if width == 390 && (page == "/templates" || page == "/team/members" || page == "/runs" || page == "/admin/outbox") ||
+				width == 1280 && (page == "/team/audit" || page == "/team/invites") {
+				saveScreenshot(ctx, t, fmt.Sprintf("%d%s", width, strings.ReplaceAll(page, "/", "-")))
 			}
 		}
+	}
+
+	// The fixtures filled the tables that only show with content.
+	for _, table := range []string{"runs-table", "invites", "provider-keys", "dead-letters", "busiest-teams", "slowest-templates",
+		"top-templates", "recent-runs-production", "api-keys", "members", "audit-table", "daily-table", "deployments", "templates-table",
+		"versions-table", "inputs-table", "teams", "prices", "circuits"} {
+		require.True(t, measured[table], "no page showed the %s table; measured %v", table, measured)
 	}
 
 	// The diff keeps the JSON's indentation.
