@@ -20,6 +20,7 @@ import (
 	"github.com/nofxhq/nofx/internal/access"
 	"github.com/nofxhq/nofx/internal/ai"
 	"github.com/nofxhq/nofx/internal/apikeys"
+	"github.com/nofxhq/nofx/internal/audit"
 	"github.com/nofxhq/nofx/internal/auth"
 	"github.com/nofxhq/nofx/internal/billing"
 	"github.com/nofxhq/nofx/internal/comparisons"
@@ -72,6 +73,8 @@ type Deps struct {
 	APIKeys     *apikeys.Service
 	// Instance reads the admin overview and changes instance settings.
 	Instance *instance.Service
+	// Audit reads a team's audit log.
+	Audit *audit.Service
 	// StreamKeepalive is how often an idle event stream sends a comment and
 	// reads its run again; sseKeepalive when 0 (tests make it short).
 	StreamKeepalive time.Duration
@@ -151,7 +154,7 @@ func New(d Deps) *Server {
 	s.api = api.New(api.Deps{Log: d.Logger, Auth: d.Auth, Runs: d.Runs, Templates: d.Templates, Deployments: d.Deployments,
 		Comparisons: d.Comparisons, Members: d.Members, Invites: d.Invites, APIKeys: d.APIKeys, Billing: d.Billing, Stripe: d.Stripe,
 		Edge: edge{s}})
-	s.pages = pages.New(pages.Deps{Config: d.Config, DB: d.DB, Logger: d.Logger, Auth: d.Auth, Runs: d.Runs, Engine: d.Engine,
+	s.pages = pages.New(pages.Deps{Config: d.Config, Audit: d.Audit, Logger: d.Logger, Auth: d.Auth, Runs: d.Runs, Engine: d.Engine,
 		Broker: d.Broker, Providers: d.Providers, Circuits: d.Circuits, Keys: d.Keys, Invites: d.Invites, Templates: d.Templates,
 		Deployments: d.Deployments, Billing: d.Billing, Stripe: d.Stripe, Health: d.Health, Comparisons: d.Comparisons,
 		Members: d.Members, APIKeys: d.APIKeys, Instance: d.Instance, Cookies: s.cookies, Stopping: s.stopping,

@@ -12,6 +12,7 @@ import (
 
 	"github.com/nofxhq/nofx/internal/ai"
 	"github.com/nofxhq/nofx/internal/apikeys"
+	"github.com/nofxhq/nofx/internal/audit"
 	"github.com/nofxhq/nofx/internal/auth"
 	"github.com/nofxhq/nofx/internal/billing"
 	"github.com/nofxhq/nofx/internal/comparisons"
@@ -85,6 +86,8 @@ type App struct {
 	APIKeys     *apikeys.Service
 	// Instance is what site admins do to the whole instance.
 	Instance *instance.Service
+	// Audit reads a team's audit log.
+	Audit    *audit.Service
 	Warnings *billing.WarningMailer
 	// Stripe and StripeWebhook sell plans when STRIPE_SECRET_KEY is set;
 	// nil otherwise (local billing).
@@ -178,6 +181,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, migrate bool
 	a.Members = &members.Service{DB: d}
 	a.APIKeys = &apikeys.Service{DB: d}
 	a.Instance = &instance.Service{DB: d, Circuits: a.Circuits, Broker: a.Broker}
+	a.Audit = &audit.Service{DB: d}
 	a.Warnings = &billing.WarningMailer{DB: d, Mailer: a.Mailer, BaseURL: cfg.BaseURL, Every: tune.ScheduleEvery, Log: log}
 	a.Health = &health.Checker{DB: d, DataDir: cfg.DataDir, SMTP: cfg.SMTPURL != "", Mail: a.Mail, Recent: a.Metrics.Recent,
 		Workers: cfg.Workers, Running: a.Engine.Running}
@@ -210,6 +214,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, migrate bool
 		Members:     a.Members,
 		APIKeys:     a.APIKeys,
 		Instance:    a.Instance,
+		Audit:       a.Audit,
 
 		StreamKeepalive: tune.StreamKeepalive,
 	})

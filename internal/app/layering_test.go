@@ -1,7 +1,10 @@
 package app_test
 
 import (
+	"go/ast"
 	"go/build"
+	"go/parser"
+	"go/token"
 	"io/fs"
 	"path/filepath"
 	"slices"
@@ -39,6 +42,33 @@ func TestLayering(t *testing.T) {
 			if why != "" {
 				t.Errorf("%s imports %s: %s", pkg, dep, why)
 			}
+		}
+	}
+}
+
+// TestHandlersGoThroughServices keeps the one way from a handler to the
+// domain: the pages and the JSON API hold no database handle, so every
+// read and change goes through a service, which checks the actor.
+func TestHandlersGoThroughServices(t *testing.T) {
+	t.Parallel()
+	for _, dir := range []string{"../../web/pages", "../../web/api"} {
+		files, err := filepath.Glob(filepath.Join(dir, "*.go"))
+		require.NoError(t, err)
+		require.NotEmpty(t, files, dir)
+		for _, path := range files {
+			if strings.HasSuffix(path, "_test.go") {
+				continue
+			}
+			f, err := parser.ParseFile(token.NewFileSet(), path, nil, parser.SkipObjectResolution)
+			require.NoError(t, err)
+			ast.Inspect(f, func(n ast.Node) bool {
+				if sel, ok := n.(*ast.SelectorExpr); ok {
+					if pkg, ok := sel.X.(*ast.Ident); ok && pkg.Name == "db" && (sel.Sel.Name == "DB" || sel.Sel.Name == "Queryer") {
+						t.Errorf("%s uses db.%s: read and change through a service instead", path, sel.Sel.Name)
+					}
+				}
+				return true
+			})
 		}
 	}
 }

@@ -134,5 +134,20 @@ func TestListForChecksTheActor(t *testing.T) {
 
 		_, _, err = audit.ListFor(ctx, d, access.Actor{UserID: 1, TeamID: s.team, Role: teams.Role("stranger")}, audit.Filter{})
 		require.ErrorIs(t, err, access.ErrForbidden)
+
+		// The service the pages read through holds to the same.
+		svc := &audit.Service{DB: d}
+		viewer := access.Actor{UserID: 1, TeamID: s.team, Role: teams.RoleViewer}
+		got, _, err = svc.List(ctx, viewer, audit.Filter{})
+		require.NoError(t, err)
+		require.Len(t, got, 4)
+		acts, err := svc.Actions(ctx, viewer)
+		require.NoError(t, err)
+		require.Equal(t, []string{"provider_key.set", "run.cancelled", "run.created", "runner.started"}, acts)
+		stranger := access.Actor{UserID: 1, TeamID: s.team, Role: teams.Role("stranger")}
+		_, _, err = svc.List(ctx, stranger, audit.Filter{})
+		require.ErrorIs(t, err, access.ErrForbidden)
+		_, err = svc.Actions(ctx, stranger)
+		require.ErrorIs(t, err, access.ErrForbidden)
 	})
 }

@@ -350,3 +350,6 @@ func (s *Service) DeleteExpiredSessions(ctx context.Context, now time.Time) (int
 	}
 	return res.RowsAffected()
 }
+
+// CountUsers counts the instance's accounts.
+func (s *Service) CountUsers(ctx context.Context) (int, error) { return CountUsers(ctx, s.DB.Reader()) }

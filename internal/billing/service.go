@@ -169,6 +169,15 @@ type TemplateCost struct {
 	CostMicros int64  `db:"cost_micros" json:"cost_micros"`
 }
 
+// Plan reads one plan.
+func (s *Service) Plan(ctx context.Context, id string) (Plan, error) { return GetPlan(ctx, s.DB.Reader(), id) }
+
+// Warnings are a team's usage warnings this period, for the banner every
+// page of the team shows.
+func (s *Service) Warnings(ctx context.Context, teamID int64) ([]Warning, error) {
+	return CurrentWarnings(ctx, s.DB.Reader(), teamID)
+}
+
 // Overview returns the actor's team's billing overview.
 func (s *Service) Overview(ctx context.Context, actor access.Actor) (Overview, error) {
 	if err := actor.Can(access.BillingRead); err != nil {

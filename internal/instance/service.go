@@ -170,3 +170,6 @@ func (s *Service) SetPrice(ctx context.Context, by Admin, provider, model string
 func (s *Service) Outbox(ctx context.Context, limit int) ([]mail.Stored, error) {
 	return mail.List(ctx, s.DB, limit)
 }
+
+// Database names the database the instance runs on: sqlite or postgres.
+func (s *Service) Database() string { return string(s.DB.Dialect) }

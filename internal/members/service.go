@@ -228,3 +228,14 @@ func (s *Service) Delete(ctx context.Context, actor access.Actor, confirmName st
 		return nil
 	})
 }
+
+// ForUser lists the teams userID belongs to, with the role held in each.
+func (s *Service) ForUser(ctx context.Context, userID int64) ([]teams.Membership, error) {
+	return teams.ForUser(ctx, s.DB.Reader(), userID)
+}
+
+// Membership is userID's membership of teamID; db.ErrNotFound when the
+// user is not a member.
+func (s *Service) Membership(ctx context.Context, teamID, userID int64) (teams.Membership, error) {
+	return teams.MembershipOf(ctx, s.DB.Reader(), teamID, userID)
+}

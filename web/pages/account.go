@@ -52,7 +52,7 @@ func (s *Pages) signupAllowed(c echo.Context, next string) error {
 				return nil
 			}
 		}
-		n, err := auth.CountUsers(ctx, s.db)
+		n, err := s.auth.CountUsers(ctx)
 		if err != nil {
 			return err
 		}

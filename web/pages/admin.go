@@ -46,7 +46,7 @@ func (s *Pages) AdminPage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	o := admin.Overview{Version: version.String(), Database: string(s.db.Dialect), GeneratedSecret: s.cfg.SessionSecretGenerated,
+	o := admin.Overview{Version: version.String(), Database: s.instance.Database(), GeneratedSecret: s.cfg.SessionSecretGenerated,
 		SchemaVersion: counts.SchemaVersion, Users: counts.Users, Teams: counts.Teams, ActiveSessions: counts.ActiveSessions, Activity: activity}
 	return s.Render(c, http.StatusOK, Page{Title: "Admin", Nav: "admin", Content: admin.Page(o)})
 }

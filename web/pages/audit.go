@@ -35,14 +35,14 @@ func (s *Pages) AuditPage(c echo.Context) error {
 		return err
 	default:
 		var next int64
-		if d.Entries, next, err = audit.ListFor(ctx, s.db, a, f); err != nil {
+		if d.Entries, next, err = s.audit.List(ctx, a, f); err != nil {
 			return err
 		}
 		if next > 0 {
 			d.NextURL = d.Filter.URL("/team/audit", next)
 		}
 	}
-	if d.Actions, err = audit.Actions(ctx, s.db, a.TeamID); err != nil {
+	if d.Actions, err = s.audit.Actions(ctx, a); err != nil {
 		return err
 	}
 	return s.Render(c, status, Page{Title: "Audit log", Nav: "team", Content: auditview.Page(d)})
@@ -65,7 +65,7 @@ func (s *Pages) AuditCSV(c echo.Context) error {
 	ctx := c.Request().Context()
 	// Read the first page before sending headers, so that a refusal or a
 	// database error still gets a proper error page.
-	entries, next, err := audit.ListFor(ctx, s.db, a, f)
+	entries, next, err := s.audit.List(ctx, a, f)
 	if err != nil {
 		return err
 	}
@@ -99,7 +99,7 @@ func (s *Pages) AuditCSV(c echo.Context) error {
 			return nil
 		}
 		f.Before = next
-		if entries, next, err = audit.ListFor(ctx, s.db, a, f); err != nil {
+		if entries, next, err = s.audit.List(ctx, a, f); err != nil {
 			// Headers are gone: the download ends short, and the error is logged.
 			return err
 		}

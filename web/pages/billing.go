@@ -9,7 +9,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/nofxhq/nofx/internal/access"
-	"github.com/nofxhq/nofx/internal/billing"
 	"github.com/nofxhq/nofx/internal/runs"
 	"github.com/nofxhq/nofx/internal/validation"
 	billingview "github.com/nofxhq/nofx/views/billing"
@@ -86,7 +85,7 @@ func (s *Pages) ChangePlan(c echo.Context) error {
 
 // planName is a plan's name for a message, or its id when it cannot be read.
 func (s *Pages) planName(c echo.Context, id string) string {
-	if p, err := billing.GetPlan(c.Request().Context(), s.db.Reader(), id); err == nil {
+	if p, err := s.billing.Plan(c.Request().Context(), id); err == nil {
 		return p.Name
 	}
 	return id

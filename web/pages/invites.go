@@ -162,7 +162,7 @@ func (s *Pages) InvitationPage(c echo.Context) error {
 		case auth.NormalizeEmail(u.Email) != inv.Email:
 			show.Problem = wrongEmailMessage(inv, u.Email)
 		default:
-			if _, err := teams.MembershipOf(ctx, s.db, inv.TeamID, u.ID); err == nil {
+			if _, err := s.members.Membership(ctx, inv.TeamID, u.ID); err == nil {
 				show.Problem = "You are already a member of " + inv.TeamName + "."
 			} else if !errors.Is(err, db.ErrNotFound) {
 				return err

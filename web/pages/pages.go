@@ -16,11 +16,11 @@ import (
 	"github.com/nofxhq/nofx/internal/access"
 	"github.com/nofxhq/nofx/internal/ai"
 	"github.com/nofxhq/nofx/internal/apikeys"
+	"github.com/nofxhq/nofx/internal/audit"
 	"github.com/nofxhq/nofx/internal/auth"
 	"github.com/nofxhq/nofx/internal/billing"
 	"github.com/nofxhq/nofx/internal/comparisons"
 	"github.com/nofxhq/nofx/internal/config"
-	"github.com/nofxhq/nofx/internal/db"
 	"github.com/nofxhq/nofx/internal/deployments"
 	"github.com/nofxhq/nofx/internal/engine"
 	"github.com/nofxhq/nofx/internal/health"
@@ -38,8 +38,8 @@ import (
 type Pages struct {
 	cfg       *config.Config
 	maxBody   int64 // bytes; see NOFX_MAX_BODY
-	db        *db.DB
 	log       *slog.Logger
+	audit     *audit.Service
 	auth      *auth.Service
 	runs      *runs.Service
 	engine    *engine.Engine
@@ -80,7 +80,7 @@ type Edge interface {
 // Deps is what the pages are built from.
 type Deps struct {
 	Config      *config.Config
-	DB          *db.DB
+	Audit       *audit.Service
 	Logger      *slog.Logger
 	Auth        *auth.Service
 	Runs        *runs.Service
@@ -110,7 +110,7 @@ func New(d Deps) *Pages {
 	s := &Pages{
 		cfg:       d.Config,
 		maxBody:   cmp.Or(d.Config.MaxBody, config.DefaultMaxBody),
-		db:        d.DB,
+		audit:     d.Audit,
 		log:       d.Logger,
 		auth:      d.Auth,
 		runs:      d.Runs,

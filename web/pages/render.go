@@ -7,8 +7,6 @@ import (
 	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
 
-	"github.com/nofxhq/nofx/internal/billing"
-	"github.com/nofxhq/nofx/internal/teams"
 	"github.com/nofxhq/nofx/views/components"
 	"github.com/nofxhq/nofx/views/layouts"
 	"github.com/nofxhq/nofx/web/httpx"
@@ -47,7 +45,7 @@ func (s *Pages) layout(c echo.Context, p Page) layouts.Page {
 	pr := httpx.Who(c)
 	if pr.User != nil {
 		l.User = &layouts.User{Name: pr.User.Name, Email: pr.User.Email, IsSiteAdmin: pr.User.IsSiteAdmin}
-		memberships, err := teams.ForUser(c.Request().Context(), s.db, pr.User.ID)
+		memberships, err := s.members.ForUser(c.Request().Context(), pr.User.ID)
 		if err != nil {
 			s.log.Warn("layout: list teams", "error", err)
 		}
@@ -55,7 +53,7 @@ func (s *Pages) layout(c echo.Context, p Page) layouts.Page {
 			l.Teams = append(l.Teams, layouts.Team{ID: m.ID, Name: m.Name, Current: pr.Team != nil && pr.Team.ID == m.ID})
 		}
 		if pr.Team != nil {
-			warnings, err := billing.CurrentWarnings(c.Request().Context(), s.db.Reader(), pr.Team.ID)
+			warnings, err := s.billing.Warnings(c.Request().Context(), pr.Team.ID)
 			if err != nil {
 				s.log.Warn("layout: usage warnings", "error", err)
 			}

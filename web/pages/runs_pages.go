@@ -22,7 +22,6 @@ import (
 	"github.com/nofxhq/nofx/internal/live"
 	"github.com/nofxhq/nofx/internal/plan"
 	"github.com/nofxhq/nofx/internal/runs"
-	"github.com/nofxhq/nofx/internal/teams"
 	"github.com/nofxhq/nofx/internal/validation"
 	"github.com/nofxhq/nofx/views/components"
 	"github.com/nofxhq/nofx/views/errorpage"
@@ -261,7 +260,7 @@ func (s *Pages) runInOtherTeam(c echo.Context, id int64, notFound error) error {
 	if err != nil {
 		return err
 	}
-	team, err := teams.ByID(ctx, s.db.Reader(), teamID)
+	team, err := s.members.Membership(ctx, teamID, p.User.ID)
 	if err != nil {
 		return err
 	}
