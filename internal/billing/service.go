@@ -170,7 +170,9 @@ type TemplateCost struct {
 }
 
 // Plan reads one plan.
-func (s *Service) Plan(ctx context.Context, id string) (Plan, error) { return GetPlan(ctx, s.DB.Reader(), id) }
+func (s *Service) Plan(ctx context.Context, id string) (Plan, error) {
+	return GetPlan(ctx, s.DB.Reader(), id)
+}
 
 // Warnings are a team's usage warnings this period, for the banner every
 // page of the team shows.
