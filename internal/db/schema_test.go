@@ -14,7 +14,7 @@ import (
 )
 
 // TestSchemasMatch checks that after every migration SQLite and PostgreSQL
-// have the same tables, the same columns in each, the same indexes, each on
+// have the same tables, the same columns in each (NULL allowed or not), the same indexes, each on
 // the same columns, unique or not, partial or not, and the same UNIQUE
 // constraints: the two sets of migrations are
 // written by hand, and a column or index missing on one database shows only
@@ -46,8 +46,9 @@ func sqliteSchema(t *testing.T, ctx context.Context, d *db.DB) schema {
 		if !ours(table) {
 			continue
 		}
-		var cols []string
-		require.NoError(t, db.Select(ctx, d, &cols, `SELECT name FROM pragma_table_info(?)`, table))
+		var cols []column
+		// SQLite lets an INTEGER PRIMARY KEY say it may be null; it may not.
+		require.NoError(t, db.Select(ctx, d, &cols, `SELECT name, ("notnull" OR pk > 0) AS not_null FROM pragma_table_info(?)`, table))
 		lines := columnLines(cols)
 		var indexes []struct {
 			Name    string `db:"name"`
@@ -81,8 +82,8 @@ func postgresSchema(t *testing.T, ctx context.Context, d *db.DB) schema {
 		if !ours(table) {
 			continue
 		}
-		var cols []string
-		require.NoError(t, db.Select(ctx, d, &cols, `SELECT column_name FROM information_schema.columns
+		var cols []column
+		require.NoError(t, db.Select(ctx, d, &cols, `SELECT column_name AS name, is_nullable = 'NO' AS not_null FROM information_schema.columns
 			WHERE table_schema = current_schema() AND table_name = ?`, table))
 		lines := columnLines(cols)
 		var indexes []struct {
@@ -117,10 +118,19 @@ func postgresSchema(t *testing.T, ctx context.Context, d *db.DB) schema {
 	return s
 }
 
-func columnLines(cols []string) []string {
+// column is a column's name and whether it refuses NULL.
+type column struct {
+	Name    string `db:"name"`
+	NotNull bool   `db:"not_null"`
+}
+
+func columnLines(cols []column) []string {
 	lines := make([]string, len(cols))
 	for i, c := range cols {
-		lines[i] = "column " + c
+		lines[i] = "column " + c.Name
+		if c.NotNull {
+			lines[i] += " not null"
+		}
 	}
 	return lines
 }
