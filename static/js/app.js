@@ -178,7 +178,7 @@ window.addEventListener("pageshow", function (e) {
     });
   }
 
-  // formatDuration writes milliseconds as the server does (views/runs FormatDuration).
+  // formatDuration writes milliseconds as the server does (views/components FormatDuration).
   function formatDuration(ms) {
     if (ms <= 0) return "—";
     if (ms < 1000) return Math.floor(ms) + " ms";
