@@ -16,19 +16,27 @@ func TestBrowserWaterfall(t *testing.T) {
 	signUpInBrowser(ctx, t, a.URL, "waterfall@example.com")
 	startRunInBrowser(ctx, t, a.URL, `{"goal":"Fan out","steps":[
 		{"name":"fetch","kind":"text","prompt":"x"},
-		{"name":"left","kind":"llm","provider":"simulated","model":"echo","prompt":"l","needs":["fetch"],"options":{"latency_ms":1500}},
-		{"name":"right","kind":"llm","provider":"simulated","model":"echo","prompt":"r","needs":["fetch"],"options":{"latency_ms":1500}},
+		{"name":"left","kind":"llm","provider":"simulated","model":"echo","prompt":"l","needs":["fetch"],"options":{"latency_ms":2500}},
+		{"name":"right","kind":"llm","provider":"simulated","model":"echo","prompt":"r","needs":["fetch"],"options":{"latency_ms":2500}},
 		{"name":"join","kind":"text","prompt":"j","needs":["left","right"]}]}`)
 	browserStep(ctx, t, "see the steps run, live",
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid=waterfall]`)),
 		waitFor(textContains(`[data-testid=waterfall-words-left]`, "running for")),
 		waitFor(textContains(`[data-testid=waterfall-words-join]`, "waiting for its needs")),
+		// "running for" ticks between the stream's updates: the same
+		// element (a stream's update would replace it) shows a new time.
+		waitFor(`(function () {
+			var el = document.querySelector('[data-testid=waterfall-words-left] [data-elapsed-ms]');
+			if (!el) return false;
+			if (el.dataset.seen === undefined) { el.dataset.seen = el.textContent; return false; }
+			return el.textContent !== el.dataset.seen;
+		})()`),
 	)
 	browserStep(ctx, t, "see what each waited and ran, once the run is done",
 		waitFor(textContains(`[data-testid=run-status]`, "succeeded")),
 		waitFor(textContains(`[data-testid=waterfall-words-join]`, "ran")),
-		waitFor(textContains(`[data-testid=waterfall-words-left]`, "ran 1.")),
-		waitFor(textContains(`[data-testid=waterfall-words-right]`, "ran 1.")),
+		waitFor(textContains(`[data-testid=waterfall-words-left]`, "ran 2.")),
+		waitFor(textContains(`[data-testid=waterfall-words-right]`, "ran 2.")),
 		// left and right overlap on the drawing: they ran in parallel.
 		waitFor(`(function () {
 			var l = document.querySelector('[data-testid=waterfall-left] .waterfall-run'),

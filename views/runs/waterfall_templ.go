@@ -240,21 +240,63 @@ func WaterfallSection(d RunData) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			var templ_7745c5c3_Var15 string
-			templ_7745c5c3_Var15, templ_7745c5c3_Err = templ.JoinStringErrs(waterfallWords(row))
-			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/runs/waterfall.templ`, Line: 28, Col: 106}
+			if prefix, d, ok := waterfallClock(row); ok {
+				var templ_7745c5c3_Var15 string
+				templ_7745c5c3_Var15, templ_7745c5c3_Err = templ.JoinStringErrs(prefix)
+				if templ_7745c5c3_Err != nil {
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/runs/waterfall.templ`, Line: 30, Col: 14}
+				}
+				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var15))
+				if templ_7745c5c3_Err != nil {
+					return templ_7745c5c3_Err
+				}
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 19, "<span data-elapsed-ms=\"")
+				if templ_7745c5c3_Err != nil {
+					return templ_7745c5c3_Err
+				}
+				var templ_7745c5c3_Var16 string
+				templ_7745c5c3_Var16, templ_7745c5c3_Err = templruntime.NewAttributeExpression(fmt.Sprint(d.Milliseconds())).Resolve(ctx)
+				if templ_7745c5c3_Err != nil {
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/runs/waterfall.templ`, Line: 30, Col: 68}
+				}
+				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ_7745c5c3_Var16)
+				if templ_7745c5c3_Err != nil {
+					return templ_7745c5c3_Err
+				}
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 20, "\">")
+				if templ_7745c5c3_Err != nil {
+					return templ_7745c5c3_Err
+				}
+				var templ_7745c5c3_Var17 string
+				templ_7745c5c3_Var17, templ_7745c5c3_Err = templ.JoinStringErrs(components.FormatDuration(d))
+				if templ_7745c5c3_Err != nil {
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/runs/waterfall.templ`, Line: 30, Col: 101}
+				}
+				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var17))
+				if templ_7745c5c3_Err != nil {
+					return templ_7745c5c3_Err
+				}
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 21, "</span>")
+				if templ_7745c5c3_Err != nil {
+					return templ_7745c5c3_Err
+				}
+			} else {
+				var templ_7745c5c3_Var18 string
+				templ_7745c5c3_Var18, templ_7745c5c3_Err = templ.JoinStringErrs(waterfallWords(row))
+				if templ_7745c5c3_Err != nil {
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/runs/waterfall.templ`, Line: 32, Col: 27}
+				}
+				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var18))
+				if templ_7745c5c3_Err != nil {
+					return templ_7745c5c3_Err
+				}
 			}
-			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var15))
-			if templ_7745c5c3_Err != nil {
-				return templ_7745c5c3_Err
-			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 19, "</span></li>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 22, "</span></li>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 20, "</ol>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 23, "</ol>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -271,24 +313,39 @@ func waterfallEnd(d RunData) string {
 
 // waterfallWords says what the row draws.
 func waterfallWords(row WaterfallRow) string {
-	s := row.Step
-	waited := "waited " + components.FormatDuration(row.Wait)
-	if row.Wait < time.Millisecond {
-		waited = "started at once"
+	if prefix, d, ok := waterfallClock(row); ok {
+		return prefix + components.FormatDuration(d)
 	}
+	s := row.Step
 	switch {
-	case s.StartedAt != nil && s.FinishedAt != nil:
-		return fmt.Sprintf("%s, ran %s", waited, components.FormatDuration(row.Ran))
 	case s.StartedAt != nil:
-		return fmt.Sprintf("%s, running for %s", waited, components.FormatDuration(row.Ran))
+		return fmt.Sprintf("%s, ran %s", waited(row), components.FormatDuration(row.Ran))
 	case s.Status == runs.StepSkipped:
 		return "skipped"
 	case s.Finished():
 		return "did not run"
-	case !row.Ready:
-		return "waiting for its needs"
 	}
-	return fmt.Sprintf("ready, waiting %s", components.FormatDuration(row.Wait))
+	return "waiting for its needs"
+}
+
+// waterfallClock is the part of a row's words that grows while the page is
+// open (app.js ticks it): how long a step has run, or waited while ready.
+func waterfallClock(row WaterfallRow) (prefix string, d time.Duration, ok bool) {
+	s := row.Step
+	switch {
+	case s.StartedAt != nil && s.FinishedAt == nil:
+		return waited(row) + ", running for ", row.Ran, true
+	case s.StartedAt == nil && s.Status != runs.StepSkipped && !s.Finished() && row.Ready:
+		return "ready, waiting ", row.Wait, true
+	}
+	return "", 0, false
+}
+
+func waited(row WaterfallRow) string {
+	if row.Wait < time.Millisecond {
+		return "started at once"
+	}
+	return "waited " + components.FormatDuration(row.Wait)
 }
 
 var _ = templruntime.GeneratedTemplate
