@@ -12,6 +12,7 @@ import (
 	"github.com/nofxhq/nofx/internal/auth"
 	"github.com/nofxhq/nofx/internal/db"
 	"github.com/nofxhq/nofx/internal/db/dbtest"
+	"github.com/nofxhq/nofx/internal/validation"
 )
 
 // testClock is a clock that moves only when told.
@@ -278,4 +279,55 @@ func TestLockoutAcrossProcesses(t *testing.T) {
 		require.Equal(t, 2+2*limit, failuresAudited(t, b, "locked out"))
 		require.Equal(t, 3*limit, failures(t, b, lockoutEmail), "the new window counts every attempt")
 	})
+}
+
+// TestCurrentPasswordChecksCountTowardTheLockout guesses the account's
+// password from a signed-in session, through the password and email
+// changes that ask for it: each wrong guess counts toward the email's
+// lock-out, as a failed log-in does, so a session left open is not a way
+// around it. Locked, even the right current password is refused, and so
+// is a log-in.
+func TestCurrentPasswordChecksCountTowardTheLockout(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		svc, clock := lockoutSetup(t, d)
+		user, err := auth.UserByEmail(ctx, d, lockoutEmail)
+		require.NoError(t, err)
+
+		err = svc.ChangePassword(ctx, user.ID, "", wrongPassword, "a brand new password")
+		require.Equal(t, "That is not your current password.", fieldError(t, err, "current_password"))
+		_, err = svc.UpdateProfile(ctx, user.ID, auth.Profile{Email: "taken@example.com", CurrentPassword: wrongPassword})
+		require.Equal(t, "That is not your current password.", fieldError(t, err, "current_password"))
+		err = svc.ChangePassword(ctx, user.ID, "", wrongPassword, "a brand new password")
+		require.Equal(t, "That is not your current password.", fieldError(t, err, "current_password"))
+		require.Equal(t, 3, failures(t, d, lockoutEmail))
+		require.Equal(t, 3, failuresAudited(t, d, "wrong current password"))
+
+		const locked = "Too many wrong passwords for this account: try again in 15 minutes."
+		err = svc.ChangePassword(ctx, user.ID, "", lockoutPassword, "a brand new password")
+		require.Equal(t, locked, fieldError(t, err, "current_password"), "the right password is refused while locked")
+		_, err = svc.UpdateProfile(ctx, user.ID, auth.Profile{Email: "taken@example.com", CurrentPassword: lockoutPassword})
+		require.Equal(t, locked, fieldError(t, err, "current_password"))
+		_, err = svc.Authenticate(ctx, lockoutEmail, lockoutPassword)
+		require.ErrorIs(t, err, auth.ErrInvalidCredentials, "the guesses locked the log-in too")
+		again, err := auth.UserByID(ctx, d, user.ID)
+		require.NoError(t, err)
+		require.Equal(t, user.PasswordHash, again.PasswordHash, "nothing changed")
+		require.Equal(t, lockoutEmail, again.Email)
+
+		// After the window, the right password works and clears the count.
+		clock.Add(lockoutWindow)
+		require.NoError(t, svc.ChangePassword(ctx, user.ID, "", lockoutPassword, "a brand new password"))
+		require.Zero(t, failures(t, d, lockoutEmail))
+	})
+}
+
+// fieldError is the message err gives field, failing unless err is a
+// validation error with one.
+func fieldError(t *testing.T, err error, field string) string {
+	t.Helper()
+	var verrs validation.Errors
+	require.ErrorAs(t, err, &verrs)
+	require.NotEmpty(t, verrs[field], "%v", err)
+	return verrs[field]
 }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
+	"github.com/nofxhq/nofx/internal/access"
 	"github.com/nofxhq/nofx/internal/audit"
 	"github.com/nofxhq/nofx/internal/db"
 )
@@ -83,6 +85,61 @@ func (s *Service) Authenticate(ctx context.Context, email, password string) (Use
 		}
 	}
 	return user, nil
+}
+
+// checkCurrentPassword checks a signed-in user's password before a change
+// that asks for it (a new password, a new email). A wrong one counts toward
+// the email's lock-out as a failed log-in does, so that a session left open
+// is no way around it; while the email is locked out even the right one is
+// refused, unchecked. It returns the problem to show on the
+// current_password field, "" when the password is right.
+func (s *Service) checkCurrentPassword(ctx context.Context, user User, password string) (problem string, err error) {
+	key := truncate(user.Email, maxEmailKey)
+	var turn *attempt
+	if !s.Lockout.Off() {
+		a, err := s.takeAttempt(ctx, key)
+		if err != nil {
+			return "", err
+		}
+		if a.Failures > s.Lockout.Failures {
+			if err := s.failedCheck(ctx, user, "locked out"); err != nil {
+				return "", err
+			}
+			left := a.WindowStarted.Add(s.Lockout.Window).Sub(s.now())
+			return "Too many wrong passwords for this account: try again in " + minutes(left) + ".", nil
+		}
+		turn = &a
+	}
+	ok, err := s.Hasher.Check(ctx, user.PasswordHash, password)
+	if err != nil {
+		return "", s.giveBack(ctx, turn, err)
+	}
+	if !ok {
+		if err := s.failedCheck(ctx, user, "wrong current password"); err != nil {
+			return "", err
+		}
+		return "That is not your current password.", nil
+	}
+	if turn != nil {
+		if err := clearAttempts(ctx, s.DB, key); err != nil {
+			return "", err
+		}
+	}
+	return "", nil
+}
+
+// failedCheck audits a signed-in user's failed password check.
+func (s *Service) failedCheck(ctx context.Context, user User, summary string) error {
+	return audit.Record(ctx, s.DB, audit.For(access.Actor{UserID: user.ID}, "user.login_failed", truncate(user.Email, maxEmailKey), summary))
+}
+
+// minutes writes a wait in whole minutes, rounded up: "1 minute", "15 minutes".
+func minutes(d time.Duration) string {
+	n := int((d + time.Minute - 1) / time.Minute)
+	if n <= 1 {
+		return "1 minute"
+	}
+	return strconv.Itoa(n) + " minutes"
 }
 
 // failedLogIn records a failed log-in and returns ErrInvalidCredentials.

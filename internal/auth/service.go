@@ -242,12 +242,12 @@ func (s *Service) ChangePassword(ctx context.Context, userID int64, keepToken, c
 		return err
 	}
 	errs := validation.Errors{}
-	ok, err := s.Hasher.Check(ctx, user.PasswordHash, current)
+	problem, err := s.checkCurrentPassword(ctx, user, current)
 	if err != nil {
 		return err
 	}
-	if !ok {
-		errs.Add("current_password", "That is not your current password.")
+	if problem != "" {
+		errs.Add("current_password", problem)
 	}
 	validatePassword(errs, "new_password", next)
 	if err := errs.Err(); err != nil {
@@ -299,10 +299,10 @@ func (s *Service) UpdateProfile(ctx context.Context, userID int64, in Profile) (
 	if emailChanged && errs["email"] == "" {
 		if in.CurrentPassword == "" {
 			errs.Add("current_password", "Enter your current password to change your email.")
-		} else if ok, err := s.Hasher.Check(ctx, user.PasswordHash, in.CurrentPassword); err != nil {
+		} else if problem, err := s.checkCurrentPassword(ctx, user, in.CurrentPassword); err != nil {
 			return User{}, err
-		} else if !ok {
-			errs.Add("current_password", "That is not your current password.")
+		} else if problem != "" {
+			errs.Add("current_password", problem)
 		}
 	}
 	if err := errs.Err(); err != nil {
