@@ -273,7 +273,7 @@ func callRoute(t *testing.T, a *app, c *caller, api bool, method, path string) i
 }
 
 // expectedAccess reads the route table of README.md's Layout section (as
-// `nofx routes` prints it: METHOD, path, access) into each route's access.
+// `nofx routes --handlers` prints it: method, path, access, handler) into each route's access.
 func expectedAccess(t *testing.T) map[string]web.Access {
 	t.Helper()
 	readme, err := os.ReadFile("../README.md")
@@ -286,12 +286,12 @@ func expectedAccess(t *testing.T) map[string]web.Access {
 	for i, line := range strings.Split(strings.TrimSpace(table), "\n") {
 		f := strings.Fields(line)
 		if i == 0 {
-			require.Equal(t, []string{"METHOD", "PATH", "HANDLER", "ACCESS"}, f)
+			require.Equal(t, []string{"METHOD", "PATH", "ACCESS", "HANDLER"}, f)
 			continue
 		}
 		require.GreaterOrEqual(t, len(f), 4, "README.md route table, line %d: %q", i+1, line)
 		var a web.Access
-		switch text := strings.Join(f[3:], " "); text {
+		switch text := strings.Join(f[2:len(f)-1], " "); text {
 		case "public":
 			a.Public = true
 		case "signed in":

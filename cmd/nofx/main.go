@@ -35,7 +35,7 @@ Commands:
   restore --from FILE        put a backup in place (no server may be running)
   export [--out FILE]        write every table as JSON lines (to stdout by default)
   import [--from FILE]       read an export into a new database (from stdin by default)
-  routes                     list the HTTP routes and who may call each
+  routes [--handlers]        list the HTTP routes and who may call each (and their handlers)
   version                    print the version
 
 Configuration comes from the environment; see README.md.
@@ -77,7 +77,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	case "import":
 		err = importCmd(ctx, args, stdout, stderr, getenv)
 	case "routes":
-		err = routes(stdout)
+		err = routes(args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "nofx", version.String())
 	case "help", "-h", "--help":

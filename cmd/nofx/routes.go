@@ -1,6 +1,7 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,18 +12,33 @@ import (
 	"github.com/nofxhq/nofx/web"
 )
 
-// routes prints every HTTP route with its handler and who may call it, as web/routes.go
-// declares them. It builds the router only: no database, no workers.
-func routes(stdout io.Writer) error {
+// routes prints every HTTP route with who may call it, as web/routes.go
+// declares them, and with --handlers the function that answers each. It
+// builds the router only: no database, no workers.
+func routes(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("routes", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	handlers := fs.Bool("handlers", false, "add a HANDLER column: pages.RunsPage is the method RunsPage in web/pages")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
 	srv := web.New(web.Deps{
 		Config:  &config.Config{SessionSecret: make([]byte, 32)},
 		Logger:  slog.New(slog.DiscardHandler),
 		Metrics: metrics.New(),
 	})
 	w := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(w, "METHOD\tPATH\tHANDLER\tACCESS")
+	if *handlers {
+		fmt.Fprintln(w, "METHOD\tPATH\tACCESS\tHANDLER")
+	} else {
+		fmt.Fprintln(w, "METHOD\tPATH\tACCESS")
+	}
 	for _, r := range srv.RouteTable() {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", r.Method, r.Path, r.Handler, r.Access)
+		if *handlers {
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", r.Method, r.Path, r.Access, r.Handler)
+		} else {
+			fmt.Fprintf(w, "%s\t%s\t%s\n", r.Method, r.Path, r.Access)
+		}
 	}
 	return w.Flush()
 }
