@@ -165,3 +165,40 @@ func TestAPICompareStep(t *testing.T) {
 		require.Equal(t, []string{"comparison.create", "comparison.prefer", "comparison.create", "comparison.create", "comparison.delete", "comparison.delete"}, actions)
 	})
 }
+
+// A compare request retried with its Idempotency-Key gets the first
+// comparison back and replays nothing again (a replay spends money); the
+// key with other candidates is refused.
+func TestAPICompareStepIsIdempotent(t *testing.T) {
+	onBothDatabases(t, func(t *testing.T, a *app) {
+		c := a.newAPIClient("retrier@example.com", teams.RoleOwner)
+		res := c.do(http.MethodPost, "/api/v1/runs", `{"plan":{"goal":"g","steps":[
+			{"name":"draft","kind":"llm","provider":"simulated","model":"echo","prompt":"say hello"}]}}`)
+		require.Equal(t, http.StatusCreated, res.StatusCode, res.Body)
+		runID := decode[apiRun](t, res).ID
+		c.waitRun(runID, "succeeded")
+
+		path := fmt.Sprintf("/api/v1/runs/%d/steps/draft/compare", runID)
+		body := `{"candidates":[{"provider":"simulated","model":"lorem"}]}`
+		first := c.do(http.MethodPost, path, body, "Idempotency-Key", "compare-once")
+		require.Equal(t, http.StatusCreated, first.StatusCode, first.Body)
+		require.Empty(t, first.Header.Get("Idempotent-Replayed"))
+		again := c.do(http.MethodPost, path, body, "Idempotency-Key", "compare-once")
+		require.Equal(t, http.StatusCreated, again.StatusCode, again.Body)
+		require.Equal(t, "true", again.Header.Get("Idempotent-Replayed"))
+		require.Equal(t, decode[apiComparison](t, first).ID, decode[apiComparison](t, again).ID, "the first comparison, not a second")
+		require.Equal(t, first.Header.Get("Location"), again.Header.Get("Location"))
+
+		var comparisons, replays int
+		require.NoError(t, db.Get(context.Background(), a.DB, &comparisons, `SELECT COUNT(*) FROM comparisons WHERE run_id = ?`, runID))
+		require.NoError(t, db.Get(context.Background(), a.DB, &replays, `SELECT COUNT(*) FROM runs WHERE replay = ?`, true))
+		require.Equal(t, 1, comparisons)
+		require.Equal(t, 1, replays, "nothing was replayed twice")
+
+		reused := c.do(http.MethodPost, path, `{"candidates":[{"provider":"simulated","model":"echo"}]}`, "Idempotency-Key", "compare-once")
+		requireAPIError(t, reused, http.StatusUnprocessableEntity, "idempotency_key_reused", "")
+		other := c.do(http.MethodPost, path, body)
+		require.Equal(t, http.StatusCreated, other.StatusCode, "without a key each request compares anew")
+		require.NotEqual(t, decode[apiComparison](t, first).ID, decode[apiComparison](t, other).ID)
+	})
+}

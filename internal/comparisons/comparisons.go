@@ -111,14 +111,16 @@ const comparisonSelect = `SELECT c.id, c.team_id, c.run_id, c.step_name, c.repla
 // Create replays step stepName of the actor's finished run runID on each of
 // cands (1 to MaxCandidates), with the step's exact rendered prompt, and its
 // options on its own provider. Problems with the candidates are keyed
-// candidates[i].provider and candidates[i].model.
-func (s *Service) Create(ctx context.Context, actor access.Actor, runID int64, stepName string, cands []CandidateSpec) (Comparison, error) {
+// candidates[i].provider and candidates[i].model. With an idempotency key
+// (as runs take one), the same request within runs.IdempotencyWindow
+// returns the first comparison, replayed true, and replays nothing again.
+func (s *Service) Create(ctx context.Context, actor access.Actor, runID int64, stepName string, cands []CandidateSpec, key string) (c Comparison, replayed bool, err error) {
 	if err := actor.Can(access.RunsCreate); err != nil {
-		return Comparison{}, err
+		return Comparison{}, false, err
 	}
 	run, steps, err := s.Runs.Get(ctx, actor, runID)
 	if err != nil {
-		return Comparison{}, err
+		return Comparison{}, false, err
 	}
 	var orig *runs.Step
 	for i := range steps {
@@ -128,13 +130,13 @@ func (s *Service) Create(ctx context.Context, actor access.Actor, runID int64, s
 	}
 	switch {
 	case orig == nil:
-		return Comparison{}, fmt.Errorf("comparisons: step %q of run %d: %w", stepName, runID, db.ErrNotFound)
+		return Comparison{}, false, fmt.Errorf("comparisons: step %q of run %d: %w", stepName, runID, db.ErrNotFound)
 	case run.Replay:
-		return Comparison{}, &runs.ConflictError{Message: "This run is a comparison's replay: compare the original step instead."}
+		return Comparison{}, false, &runs.ConflictError{Message: "This run is a comparison's replay: compare the original step instead."}
 	case orig.Kind != plan.KindLLM:
-		return Comparison{}, &runs.ConflictError{Message: "Only LLM steps can be compared on other models."}
+		return Comparison{}, false, &runs.ConflictError{Message: "Only LLM steps can be compared on other models."}
 	case !run.Finished() || !orig.Finished() || orig.RenderedPrompt == "":
-		return Comparison{}, &runs.ConflictError{Message: "The step has not run yet: compare it once its run has finished."}
+		return Comparison{}, false, &runs.ConflictError{Message: "The step has not run yet: compare it once its run has finished."}
 	}
 	errs := validation.Errors{}
 	if len(cands) == 0 || len(cands) > MaxCandidates {
@@ -149,7 +151,7 @@ func (s *Service) Create(ctx context.Context, actor access.Actor, runID int64, s
 		}
 	}
 	if err := errs.Err(); err != nil {
-		return Comparison{}, err
+		return Comparison{}, false, err
 	}
 	replay := plan.Plan{Goal: fmt.Sprintf("Compare step %s of run #%d", stepName, runID)}
 	for i, c := range cands {
@@ -162,8 +164,8 @@ func (s *Service) Create(ctx context.Context, actor access.Actor, runID int64, s
 		replay.Steps = append(replay.Steps, spec)
 	}
 	var out Comparison
-	_, _, err = s.Runs.Create(ctx, actor, runs.CreateInput{
-		Plan: replay, Replay: true, Template: run.Template, TemplateVersion: run.TemplateVersion,
+	replayRun, replayed, err := s.Runs.Create(ctx, actor, runs.CreateInput{
+		Plan: replay, Replay: true, Template: run.Template, TemplateVersion: run.TemplateVersion, IdempotencyKey: key,
 		After: func(ctx context.Context, tx *sqlx.Tx, replay runs.Run) error {
 			var userID, keyID any
 			if actor.UserID != 0 {
@@ -194,12 +196,35 @@ func (s *Service) Create(ctx context.Context, actor access.Actor, runID int64, s
 	})
 	var verrs validation.Errors
 	if errors.As(err, &verrs) {
-		return Comparison{}, candidateErrors(verrs)
+		return Comparison{}, false, candidateErrors(verrs)
 	}
 	if err != nil {
-		return Comparison{}, err
+		return Comparison{}, false, err
 	}
-	return out, nil
+	if replayed {
+		// The key's run was this request's replay: its comparison was made
+		// with it, in the same transaction. (The request hash tells a key
+		// reused for another request, which runs.Create refuses.)
+		out, err = s.byReplay(ctx, actor, replayRun.ID)
+		if errors.Is(err, db.ErrNotFound) {
+			return Comparison{}, false, runs.ErrIdempotencyKeyReused
+		}
+		if err != nil {
+			return Comparison{}, false, err
+		}
+	}
+	return out, replayed, nil
+}
+
+// byReplay is the actor's team's comparison whose replay is run runID.
+func (s *Service) byReplay(ctx context.Context, actor access.Actor, runID int64) (Comparison, error) {
+	var c Comparison
+	err := db.Get(ctx, s.DB.Reader(), &c, `SELECT id, team_id, run_id, step_name, replay_run_id FROM comparisons
+		WHERE replay_run_id = ? AND team_id = ?`, runID, actor.TeamID)
+	if err != nil {
+		return Comparison{}, fmt.Errorf("comparisons: of replay run %d: %w", runID, err)
+	}
+	return c, nil
 }
 
 // candidateErrors keys the replay plan's problems by candidate.

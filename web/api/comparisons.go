@@ -82,9 +82,12 @@ func (s *API) CompareStep(c echo.Context) error {
 	if err := httpx.DecodeJSON(c, &req); err != nil {
 		return err
 	}
-	cmp, err := s.compare.Create(c.Request().Context(), a, runID, c.Param("step"), req.Candidates)
+	cmp, replayed, err := s.compare.Create(c.Request().Context(), a, runID, c.Param("step"), req.Candidates, c.Request().Header.Get("Idempotency-Key"))
 	if err != nil {
 		return err
+	}
+	if replayed {
+		c.Response().Header().Set("Idempotent-Replayed", "true")
 	}
 	v, err := s.compare.Get(c.Request().Context(), a, cmp.ID)
 	if err != nil {

@@ -102,7 +102,7 @@ var apiOperations = []apiOperation{
 	{method: "POST", path: "/api/v1/runs/:id/steps/:step/reject", summary: "Reject a waiting approval step", tag: "runs",
 		request: decisionRequest{}, optionalBody: true, status: 200, response: runJSON{}},
 	{method: "POST", path: "/api/v1/runs/:id/steps/:step/compare", summary: "Replay a finished LLM step on up to four other models", tag: "comparisons",
-		request: compareRequest{}, status: 201, response: comparisonJSON{}},
+		request: compareRequest{}, status: 201, response: comparisonJSON{}, header: []string{"Idempotency-Key"}},
 	{method: "GET", path: "/api/v1/comparisons/:id", summary: "A comparison: the original output and each candidate's, with tokens, latency and cost", tag: "comparisons",
 		status: 200, response: comparisonJSON{}},
 	{method: "POST", path: "/api/v1/comparisons/:id/prefer", summary: "Mark the preferred output", tag: "comparisons", request: preferRequest{}, status: 200, response: comparisonJSON{}},

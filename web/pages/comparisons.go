@@ -44,7 +44,7 @@ func (s *Pages) CompareStep(c echo.Context) error {
 			rows = append(rows, i)
 		}
 	}
-	cmp, err := s.compare.Create(c.Request().Context(), a, runID, form.Step, cands)
+	cmp, _, err := s.compare.Create(c.Request().Context(), a, runID, form.Step, cands, "")
 	var verrs validation.Errors
 	var conflict *runs.ConflictError
 	switch {
