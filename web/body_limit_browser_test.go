@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -57,4 +58,51 @@ func TestBrowserTooLargeFormKeepsItsText(t *testing.T) {
 	path, err := chromedp.Run(ctx, chromedp.Evaluate[string](`location.pathname`))
 	require.NoError(t, err)
 	require.Regexp(t, `^/runs/\d+$`, path)
+}
+
+// TestBrowserTooLargeBuilderKeepsItsText pastes 2 MB into a step's prompt
+// in the template builder, whose buttons post through htmx: Preview and Add
+// step are not sent either, and the prompt says why. A body the page did
+// not see coming (the limit lowered under it) is still answered beside the
+// form, which keeps its text.
+func TestBrowserTooLargeBuilderKeepsItsText(t *testing.T) {
+	t.Parallel()
+	a := newApp(t)
+	ctx := newBrowserAnswering(t, http.StatusRequestEntityTooLarge)
+	signUpInBrowser(ctx, t, a.URL, "builder-paster@example.com")
+
+	browserStep(ctx, t, "paste 2 MB into a step and preview",
+		chromedp.Navigate(a.URL+"/templates/new"),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=builder-form]`)),
+		chromedp.Evaluate[chromedp.Void](`document.getElementById('steps-0-prompt').value = 'word '.repeat(400000)`),
+		chromedp.Click(chromedp.CSS(`[data-testid=preview-template]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#steps-0-prompt-too-large`)),
+	)
+	message, err := chromedp.Run(ctx, chromedp.TextContent(chromedp.CSS(`#steps-0-prompt-too-large`)))
+	require.NoError(t, err)
+	require.Contains(t, message, "This is 2.0 MB;", "a space is sent as one byte")
+	browserStep(ctx, t, "add a step: refused the same way",
+		chromedp.Evaluate[chromedp.Void](`document.getElementById('steps-0-prompt-too-large').remove()`),
+		chromedp.Click(chromedp.CSS(`[data-testid=add-step]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#steps-0-prompt-too-large`)),
+	)
+	state, err := chromedp.Run(ctx, chromedp.Evaluate[map[string]any](`({length: document.getElementById('steps-0-prompt').value.length,
+		steps: document.querySelectorAll('[id$=-prompt][id^=steps-]').length})`))
+	require.NoError(t, err)
+	require.EqualValues(t, 2000000, state["length"], "the prompt keeps its text")
+	require.EqualValues(t, 1, state["steps"], "no step was added: nothing was sent")
+
+	// The page's limit lowered under it: the server answers 413, and the
+	// form says so above itself, keeping the text.
+	browserStep(ctx, t, "a 413 the page did not expect",
+		chromedp.Evaluate[chromedp.Void](`document.body.dataset.maxBody = '100000000'; document.querySelectorAll('[data-too-large]').forEach(function (e) { e.remove(); })`),
+		chromedp.Click(chromedp.CSS(`[data-testid=preview-template]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#builder [data-testid=error-too-large].alert`)),
+	)
+	text, err := chromedp.Run(ctx, chromedp.TextContent(chromedp.CSS(`#builder [data-testid=error-too-large].alert`)))
+	require.NoError(t, err)
+	require.Contains(t, text, "more than this instance accepts in one request (1 MB, NOFX_MAX_BODY)")
+	length, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.getElementById('steps-0-prompt').value.length`))
+	require.NoError(t, err)
+	require.Equal(t, 2000000, length)
 }

@@ -60,54 +60,104 @@
   });
 
   // A form bigger than the instance accepts (NOFX_MAX_BODY, on <body>) is
-  // not sent, so that its text is not lost to a 413 page: the biggest field
-  // says how big it is and what fits. Runs in the capture phase, before
-  // htmx and the busy buttons below.
+  // not sent, so that its text is not lost to a 413: the biggest field says
+  // how big it is and what fits. Plain submits are checked in the capture
+  // phase, before htmx and the busy buttons below; htmx requests (the
+  // template builder's buttons) as htmx configures them.
   function formatSize(n) {
     if (n >= 1e6) return (n / 1e6).toFixed(1) + " MB";
     if (n >= 1e3) return (n / 1e3).toFixed(1) + " kB";
     return n + " bytes";
   }
-  document.addEventListener("submit", function (e) {
-    var form = e.target;
+  // sentSize is how many bytes a field's value takes in the request: as a
+  // urlencoded form sends it (newlines as CRLF, spaces as +), or raw.
+  function sentSize(value, multipart) {
+    value = value.replace(/\r?\n/g, "\r\n");
+    if (multipart) return new Blob([value]).size;
+    return encodeURIComponent(value).replace(/%20/g, "+").length;
+  }
+  // tooLarge measures form as sent with submitter (the button pressed, or
+  // none) and returns its biggest field when the whole is over the limit.
+  function tooLarge(form, submitter) {
     var max = Number(document.body.dataset.maxBody || 0);
-    if (!max || (form.getAttribute("method") || "").toLowerCase() !== "post") return;
+    if (!max) return null;
     var multipart = form.enctype === "multipart/form-data";
     var total = 0, biggest = null, biggestSize = -1;
     Array.prototype.forEach.call(form.elements, function (el) {
       if (!el.name || el.disabled) return;
       if ((el.type === "checkbox" || el.type === "radio") && !el.checked) return;
+      if ((el.type === "submit" || el.type === "button" || el.type === "image") && el !== submitter) return;
       var n = 0;
       if (el.type === "file") {
         for (var i = 0; i < el.files.length; i++) n += el.files[i].size;
-      } else if (multipart) {
-        n = new Blob([el.value]).size;
       } else {
-        n = encodeURIComponent(el.value).length; // as a urlencoded form sends it
+        n = sentSize(el.value, multipart);
       }
       total += n + el.name.length + 2;
-      if (el.type !== "hidden" && n > biggestSize) { biggest = el; biggestSize = n; }
+      if (el.type !== "hidden" && el.type !== "submit" && n > biggestSize) { biggest = el; biggestSize = n; }
     });
+    if (total <= max || !biggest) return null;
+    return { field: biggest, size: biggestSize };
+  }
+  function clearTooLarge(form) {
     form.querySelectorAll("[data-too-large]").forEach(function (p) { p.remove(); });
-    if (total <= max || !biggest) return;
-    e.preventDefault();
-    e.stopPropagation();
-    var id = (biggest.id || biggest.name) + "-too-large";
+  }
+  function showTooLarge(big) {
+    var field = big.field;
+    var id = (field.id || field.name) + "-too-large";
     var message = document.createElement("p");
     message.className = "field-error";
     message.id = id;
     message.dataset.tooLarge = "1";
     message.dataset.testid = "error-too-large";
     message.setAttribute("role", "alert");
-    message.textContent = "This is " + formatSize(biggestSize) + "; this instance accepts at most " +
+    message.textContent = "This is " + formatSize(big.size) + "; this instance accepts at most " +
       document.body.dataset.maxBodyText + " in one request (NOFX_MAX_BODY). Shorten it, then send the form again.";
-    biggest.insertAdjacentElement("afterend", message);
-    biggest.setAttribute("aria-invalid", "true");
-    var described = (biggest.getAttribute("aria-describedby") || "").split(" ").filter(function (x) { return x && x !== id; });
+    field.insertAdjacentElement("afterend", message);
+    field.setAttribute("aria-invalid", "true");
+    var described = (field.getAttribute("aria-describedby") || "").split(" ").filter(function (x) { return x && x !== id; });
     described.unshift(id);
-    biggest.setAttribute("aria-describedby", described.join(" "));
-    biggest.focus();
+    field.setAttribute("aria-describedby", described.join(" "));
+    for (var d = field.closest("details"); d; d = d.parentElement && d.parentElement.closest("details")) d.open = true;
+    field.focus();
+  }
+  document.addEventListener("submit", function (e) {
+    var form = e.target;
+    if ((form.getAttribute("method") || "").toLowerCase() !== "post") return;
+    clearTooLarge(form);
+    var big = tooLarge(form, e.submitter);
+    if (!big) return;
+    e.preventDefault();
+    e.stopPropagation();
+    showTooLarge(big);
   }, true);
+  document.addEventListener("htmx:configRequest", function (e) {
+    var elt = e.detail.elt;
+    var form = elt.tagName === "FORM" ? elt : elt.form || elt.closest("form");
+    if (!form || e.detail.verb !== "post") return;
+    clearTooLarge(form);
+    var big = tooLarge(form, elt.tagName === "FORM" ? null : elt);
+    if (!big) return;
+    e.preventDefault();
+    showTooLarge(big);
+  });
+  // What the check above cannot see (a body the server still finds too
+  // large) is said above the form, which keeps its text.
+  document.addEventListener("htmx:afterRequest", function (e) {
+    if (!e.detail.xhr || e.detail.xhr.status !== 413) return;
+    var elt = e.detail.elt;
+    var form = elt.tagName === "FORM" ? elt : elt.form || elt.closest("form");
+    if (!form) return;
+    clearTooLarge(form);
+    var alert = document.createElement("div");
+    alert.className = "alert alert-error";
+    alert.dataset.tooLarge = "1";
+    alert.dataset.testid = "error-too-large";
+    alert.setAttribute("role", "alert");
+    alert.textContent = "That was more than this instance accepts in one request (" + document.body.dataset.maxBodyText +
+      ", NOFX_MAX_BODY). Your text is still here: shorten it, then try again.";
+    form.insertAdjacentElement("afterbegin", alert);
+  });
 
   // Buttons in a submitted form show that work is under way and cannot be pressed twice.
   document.addEventListener("submit", function (e) {
