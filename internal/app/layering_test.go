@@ -51,6 +51,14 @@ func TestLayering(t *testing.T) {
 // read and change goes through a service, which checks the actor.
 func TestHandlersGoThroughServices(t *testing.T) {
 	t.Parallel()
+	// The types of a database handle, by the path of their package.
+	handles := map[string][]string{
+		module + "internal/db":            {"DB", "Queryer"},
+		"database/sql":                    {"DB", "Tx", "Conn"},
+		"github.com/jmoiron/sqlx":         {"DB", "Tx", "Conn", "Ext", "Queryer", "Execer"},
+		"github.com/jackc/pgx/v5":         {"Conn", "Tx"},
+		"github.com/jackc/pgx/v5/pgxpool": {"Pool"},
+	}
 	for _, dir := range []string{"../../web/pages", "../../web/api"} {
 		files, err := filepath.Glob(filepath.Join(dir, "*.go"))
 		require.NoError(t, err)
@@ -61,11 +69,30 @@ func TestHandlersGoThroughServices(t *testing.T) {
 			}
 			f, err := parser.ParseFile(token.NewFileSet(), path, nil, parser.SkipObjectResolution)
 			require.NoError(t, err)
+			// Each import's name in this file, as it may be renamed.
+			named := map[string]string{}
+			for _, imp := range f.Imports {
+				importPath := strings.Trim(imp.Path.Value, `"`)
+				name := importPath[strings.LastIndex(importPath, "/")+1:]
+				if importPath == "github.com/jackc/pgx/v5" {
+					name = "pgx"
+				}
+				if imp.Name != nil {
+					name = imp.Name.Name
+				}
+				named[name] = importPath
+			}
 			ast.Inspect(f, func(n ast.Node) bool {
-				if sel, ok := n.(*ast.SelectorExpr); ok {
-					if pkg, ok := sel.X.(*ast.Ident); ok && pkg.Name == "db" && (sel.Sel.Name == "DB" || sel.Sel.Name == "Queryer") {
-						t.Errorf("%s uses db.%s: read and change through a service instead", path, sel.Sel.Name)
-					}
+				sel, ok := n.(*ast.SelectorExpr)
+				if !ok {
+					return true
+				}
+				pkg, ok := sel.X.(*ast.Ident)
+				if !ok {
+					return true
+				}
+				if types, ok := handles[named[pkg.Name]]; ok && slices.Contains(types, sel.Sel.Name) {
+					t.Errorf("%s uses %s.%s: read and change through a service instead", path, named[pkg.Name], sel.Sel.Name)
 				}
 				return true
 			})
