@@ -200,7 +200,7 @@ func Page(o Overview) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 11, "</div><details><summary>The same as a table</summary><div class=\"table-scroll\"><table class=\"table\"><thead><tr><th scope=\"col\">Day</th><th scope=\"col\">Runs</th><th scope=\"col\">Failed</th><th scope=\"col\">Model cost</th></tr></thead> <tbody>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 11, "</div><details><summary>The same as a table</summary><div class=\"table-scroll\"><table class=\"table\" data-testid=\"activity-table\"><thead><tr><th scope=\"col\">Day</th><th scope=\"col\">Runs</th><th scope=\"col\">Failed</th><th scope=\"col\">Model cost</th></tr></thead> <tbody>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

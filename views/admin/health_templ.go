@@ -427,7 +427,7 @@ func Health(d HealthData) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 33, "</section></div><section class=\"card\" aria-labelledby=\"nodes-heading\" data-testid=\"health-nodes\"><h2 id=\"nodes-heading\">Nodes</h2><div class=\"table-scroll\"><table class=\"table\"><thead><tr><th scope=\"col\">Host</th><th scope=\"col\">PID</th><th scope=\"col\">Version</th><th scope=\"col\">Started</th><th scope=\"col\">Workers</th><th scope=\"col\">Running</th><th scope=\"col\">Last heartbeat</th><th scope=\"col\">State</th></tr></thead> <tbody>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 33, "</section></div><section class=\"card\" aria-labelledby=\"nodes-heading\" data-testid=\"health-nodes\"><h2 id=\"nodes-heading\">Nodes</h2><div class=\"table-scroll\"><table class=\"table\" data-testid=\"nodes-table\"><thead><tr><th scope=\"col\">Host</th><th scope=\"col\">PID</th><th scope=\"col\">Version</th><th scope=\"col\">Started</th><th scope=\"col\">Workers</th><th scope=\"col\">Running</th><th scope=\"col\">Last heartbeat</th><th scope=\"col\">State</th></tr></thead> <tbody>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -561,7 +561,7 @@ func Health(d HealthData) templ.Component {
 				return templ_7745c5c3_Err
 			}
 		} else {
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 48, "<div class=\"table-scroll\"><table class=\"table\"><thead><tr><th scope=\"col\">Provider</th><th scope=\"col\">Calls</th><th scope=\"col\">Errors</th><th scope=\"col\">p50 · p95 · p99</th></tr></thead> <tbody>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 48, "<div class=\"table-scroll\"><table class=\"table\" data-testid=\"providers-table\"><thead><tr><th scope=\"col\">Provider</th><th scope=\"col\">Calls</th><th scope=\"col\">Errors</th><th scope=\"col\">p50 · p95 · p99</th></tr></thead> <tbody>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
