@@ -4,6 +4,7 @@
 package config
 
 import (
+	"cmp"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
@@ -141,8 +142,8 @@ func (e *Error) Error() string { return fmt.Sprintf("config: %s: %s", e.Var, e.R
 // there when none is configured.
 func Load(getenv func(string) string) (*Config, error) {
 	c := &Config{
-		Addr:                orDefault(getenv("NOFX_ADDR"), "127.0.0.1:8080"),
-		DataDir:             orDefault(getenv("NOFX_DATA_DIR"), "data"),
+		Addr:                cmp.Or(strings.TrimSpace(getenv("NOFX_ADDR")), "127.0.0.1:8080"),
+		DataDir:             cmp.Or(strings.TrimSpace(getenv("NOFX_DATA_DIR")), "data"),
 		DatabaseURL:         strings.TrimSpace(getenv("NOFX_DATABASE_URL")),
 		AnthropicAPIKey:     getenv("ANTHROPIC_API_KEY"),
 		AnthropicBaseURL:    getenv("NOFX_ANTHROPIC_BASE_URL"),
@@ -154,8 +155,8 @@ func Load(getenv func(string) string) (*Config, error) {
 		SMTPURL:             getenv("NOFX_SMTP_URL"),
 		BaseURL:             strings.TrimSuffix(strings.TrimSpace(getenv("NOFX_BASE_URL")), "/"),
 		MetricsToken:        getenv("NOFX_METRICS_TOKEN"),
-		LogFormat:           orDefault(getenv("NOFX_LOG_FORMAT"), "json"),
-		LogLevel:            orDefault(getenv("NOFX_LOG_LEVEL"), "info"),
+		LogFormat:           cmp.Or(strings.TrimSpace(getenv("NOFX_LOG_FORMAT")), "json"),
+		LogLevel:            cmp.Or(strings.TrimSpace(getenv("NOFX_LOG_LEVEL")), "info"),
 	}
 
 	if err := checkAddr(c.Addr); err != nil {
@@ -318,7 +319,7 @@ func (c *Config) loadLimits(getenv func(string) string) error {
 	if c.AllowedHosts, err = parseHosts("NOFX_ALLOWED_HOSTS", getenv("NOFX_ALLOWED_HOSTS")); err != nil {
 		return err
 	}
-	switch c.Signup = strings.ToLower(orDefault(getenv("NOFX_SIGNUP"), SignupOpen)); c.Signup {
+	switch c.Signup = strings.ToLower(cmp.Or(strings.TrimSpace(getenv("NOFX_SIGNUP")), SignupOpen)); c.Signup {
 	case SignupOpen, SignupInvite, SignupClosed:
 	default:
 		return &Error{"NOFX_SIGNUP", fmt.Sprintf("must be open, invite or closed, not %q", c.Signup)}
@@ -329,13 +330,6 @@ func (c *Config) loadLimits(getenv func(string) string) error {
 // TLS reports whether the instance is served over HTTPS, as its base URL
 // says.
 func (c *Config) TLS() bool { return strings.HasPrefix(c.BaseURL, "https://") }
-
-func orDefault(v, def string) string {
-	if v = strings.TrimSpace(v); v == "" {
-		return def
-	}
-	return v
-}
 
 func intVar(getenv func(string) string, name string, def, min, max int) (int, error) {
 	v := strings.TrimSpace(getenv(name))
