@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -39,7 +40,17 @@ func TestPagesWriteDatesOneWay(t *testing.T) {
 	c.createKeyOnPage("dated", "viewer")
 	sent := c.submit("/team/invites", "/team/invites", url.Values{"email": {"later@example.com"}, "role": {"member"}})
 	require.Equal(t, http.StatusOK, sent.StatusCode, "without SMTP the page shows the link to copy")
-	checkDates(t, "the invitation sent", sent.Doc(t))
+	sentDoc := sent.Doc(t)
+	checkDates(t, "the invitation sent", sentDoc)
+	link := strings.TrimSpace(sentDoc.Find(`[data-testid=invite-link]`).Text())
+	_, invitation, ok := strings.Cut(link, a.URL)
+	require.True(t, ok, "the invitation's link: %q", link)
+	// A comparison and a dead letter, for their pages.
+	api := &apiClient{t: t, app: a, key: a.keyFor("dates@example.com")}
+	res := api.do(http.MethodPost, fmt.Sprintf("/api/v1/runs/%d/steps/prompt/compare", id), `{"candidates":[{"provider":"simulated","model":"lorem"}]}`)
+	require.Equal(t, http.StatusCreated, res.StatusCode, res.Body)
+	comparison := api.waitComparison(decode[apiComparison](t, res).ID)
+	startBrokenRun(t, a, api, nil)
 	teamID, _ := teamOf(t, a, "dates@example.com")
 	key := tripCircuit(t, a, teamID)
 	reset := c.submit("/admin/circuits", "/admin/circuits/simulated/reset", url.Values{"scope": {key.Scope}, "base_url": {""}})
@@ -53,7 +64,8 @@ func TestPagesWriteDatesOneWay(t *testing.T) {
 
 	seen := 0
 	for _, path := range []string{"/runs", "/runs/" + itoa(id), "/team", "/team/members", "/team/api-keys", "/team/invites", "/team/audit", "/templates",
-		"/deployments", deployments, "/billing", "/admin", "/admin/teams", "/admin/outbox", "/admin/circuits", "/admin/health"} {
+		"/deployments", deployments, "/billing", "/admin", "/admin/teams", "/admin/outbox", "/admin/circuits", "/admin/health",
+		"/admin/dead-letters", "/templates/summary/versions", fmt.Sprintf("/comparisons/%d", comparison.ID), invitation} {
 		res := c.get(path)
 		require.Equal(t, http.StatusOK, res.StatusCode, path)
 		seen += checkDates(t, path, res.Doc(t))
