@@ -15,6 +15,7 @@ import (
 
 	"github.com/nofxhq/nofx/internal/auth"
 	"github.com/nofxhq/nofx/internal/teams"
+	"github.com/nofxhq/nofx/internal/templates"
 )
 
 func TestDeploymentsPage(t *testing.T) {
@@ -223,4 +224,35 @@ func TestWebhookExampleFillsThePinnedVersionsInputs(t *testing.T) {
 	run, _, err := a.App.Runs.Get(context.Background(), ownerOf(t, a, "hooks@example.com", a.teamOf("hooks@example.com").ID), started.ID)
 	require.NoError(t, err)
 	require.JSONEq(t, `{"audience":"Hello from a webhook","words":50,"topic":"Hello from a webhook","tone":"plain"}`, run.InputsJSON)
+}
+
+// A deployment pinned to a version older than the newest the versions list
+// holds still shows its webhook example, built from that version's inputs.
+func TestWebhookExampleOfAnOldPinnedVersion(t *testing.T) {
+	t.Parallel()
+	a := newApp(t)
+	web := a.client()
+	web.signUp("old-pin@example.com", password)
+	c := &apiClient{t: t, app: a, key: a.keyFor("old-pin@example.com")}
+	res := c.do(http.MethodPost, "/api/v1/templates", briefJSON+"}")
+	require.Equal(t, http.StatusCreated, res.StatusCode, res.Body)
+	res = c.do(http.MethodPost, "/api/v1/templates/brief/deploy", `{"environment":"production","version":1}`)
+	require.Equal(t, http.StatusCreated, res.StatusCode, res.Body)
+
+	owner := ownerOf(t, a, "old-pin@example.com", a.teamOf("old-pin@example.com").ID)
+	_, v1, err := a.App.Templates.Get(context.Background(), owner, "brief")
+	require.NoError(t, err)
+	spec, err := v1.Spec("brief")
+	require.NoError(t, err)
+	spec.Inputs = append(spec.Inputs, templates.Input{Name: "tone", Type: templates.InputChoice, Choices: []string{"plain", "warm"}}) // later versions take a tone too
+	for i := range templates.MaxListedVersions {
+		spec.Description = fmt.Sprintf("edit %d", i)
+		_, _, err := a.App.Templates.Save(context.Background(), owner, "brief", spec, "")
+		require.NoError(t, err)
+	}
+
+	doc := web.get("/templates/brief/deployments").Doc(t)
+	example := doc.Find(`[data-testid=sign-example-production]`).Text()
+	require.Contains(t, example, `BODY='{"audience":"Hello from a webhook","topic":"Hello from a webhook","words":50}'`)
+	require.Equal(t, "/templates/brief/versions/1", doc.Find(`[data-testid="version-production"]`).AttrOr("href", ""))
 }

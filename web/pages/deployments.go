@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/nofxhq/nofx/internal/deployments"
 	"github.com/nofxhq/nofx/internal/runs"
 	"github.com/nofxhq/nofx/internal/teams"
+	"github.com/nofxhq/nofx/internal/templates"
 	"github.com/nofxhq/nofx/internal/validation"
 	view "github.com/nofxhq/nofx/views/deployments"
 	templatesview "github.com/nofxhq/nofx/views/templates"
@@ -63,6 +65,18 @@ func (s *Pages) renderDeployments(c echo.Context, status int, st deploymentsStat
 	if err != nil {
 		return err
 	}
+	// A version pinned long ago may be older than the newest the list
+	// holds: read it too, for its webhook example and the deploy form.
+	for _, dep := range list {
+		if !slices.ContainsFunc(versions, func(v templates.Version) bool { return v.Number == dep.Version }) {
+			_, v, err := s.templates.Version(ctx, a, t.Slug, dep.Version)
+			if err != nil {
+				return err
+			}
+			versions = append(versions, v)
+		}
+	}
+	slices.SortFunc(versions, func(x, y templates.Version) int { return y.Number - x.Number }) // newest first
 	tz := httpx.Who(c).Team.TimeZone
 	loc, err := teams.LoadLocation(tz)
 	if err != nil {
