@@ -64,18 +64,7 @@ func TestBrowserNoPageScrollsSideways(t *testing.T) {
 		for _, page := range pages {
 			browserStep(ctx, t, fmt.Sprintf("open %s at %d px", page, width),
 				chromedp.Navigate(a.URL+page), chromedp.WaitVisible(chromedp.CSS(`main`)))
-			wide, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(function () {
-				// What a disclosure hides is measured too.
-				document.querySelectorAll('main details').forEach(function (d) { d.open = true; });
-				var out = [], root = document.documentElement;
-				if (root.scrollWidth > root.clientWidth) out.push('the page is ' + root.scrollWidth + ' px wide in ' + root.clientWidth);
-				if (window.innerWidth >= 1000) {
-					document.querySelectorAll('.table-wrap, .table-scroll').forEach(function (w) {
-						if (w.scrollWidth > w.clientWidth) out.push('a table is ' + w.scrollWidth + ' px wide in its ' + w.clientWidth + ' px card');
-					});
-				}
-				return out.join('; ');
-			})()`))
+			wide, err := chromedp.Run(ctx, chromedp.Evaluate[string](measureWidths))
 			require.NoError(t, err)
 			require.Empty(t, wide, "%s at %d px", page, width)
 			if width == 390 {
@@ -155,4 +144,44 @@ func TestBrowserLongNamesKeepTheHeaderOnOneLine(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, long, title, "the whole name on hover")
 	saveScreenshot(ctx, t, "long-name-header")
+}
+
+// measureWidths opens a page's disclosures and says what is wider than it
+// should be: the page wider than the window, or (from 1000 px) a table
+// wider than its card; "" when nothing is.
+const measureWidths = `(function () {
+				// What a disclosure hides is measured too.
+				document.querySelectorAll('main details').forEach(function (d) { d.open = true; });
+				var out = [], root = document.documentElement;
+				if (root.scrollWidth > root.clientWidth) out.push('the page is ' + root.scrollWidth + ' px wide in ' + root.clientWidth);
+				if (window.innerWidth >= 1000) {
+					document.querySelectorAll('.table-wrap, .table-scroll').forEach(function (w) {
+						if (w.scrollWidth > w.clientWidth) out.push('a table is ' + w.scrollWidth + ' px wide in its ' + w.clientWidth + ' px card');
+					});
+				}
+				return out.join('; ');
+			})()`
+
+// TestBrowserStripeBillingFits opens the billing page of a team that bills
+// through Stripe (stripe-mock), with its subscription and invoices, at a
+// phone's width and a laptop's.
+func TestBrowserStripeBillingFits(t *testing.T) {
+	t.Parallel()
+	a := newStripeApp(t)
+	ctx := newBrowser(t)
+	signUpInBrowser(ctx, t, a.URL, "stripe-wide@example.com")
+	owner := ownerOf(t, a, "stripe-wide@example.com", a.teamOf("stripe-wide@example.com").ID)
+	_, err := a.App.Stripe.Checkout(context.Background(), owner, "starter", "month", a.URL+"/billing", a.URL+"/billing")
+	require.NoError(t, err)
+	for _, width := range []int64{390, 1280} {
+		browserStep(ctx, t, fmt.Sprintf("open /billing at %d px", width),
+			chromedp.EmulateViewport(width, 900),
+			chromedp.Navigate(a.URL+"/billing"),
+			chromedp.WaitVisible(chromedp.CSS(`[data-testid=invoices]`)),
+		)
+		wide, err := chromedp.Run(ctx, chromedp.Evaluate[string](measureWidths))
+		require.NoError(t, err)
+		require.Empty(t, wide, "/billing at %d px", width)
+	}
+	saveScreenshot(ctx, t, "billing-stripe-1280")
 }

@@ -198,7 +198,7 @@ func PlanLimits(p billing.Plan) []string {
 		if n == billing.Unlimited {
 			return "Unlimited " + what
 		}
-		return strconv.FormatInt(n, 10) + " " + what
+		return components.FormatCount(n) + " " + what
 	}
 	out := []string{
 		limit(p.Runs, "runs a month"),

@@ -8,6 +8,7 @@ import (
 
 	"github.com/nofxhq/nofx/internal/plan"
 	"github.com/nofxhq/nofx/internal/runs"
+	"github.com/nofxhq/nofx/views/components"
 )
 
 // statusLabels are the words shown for run and step statuses.
@@ -35,27 +36,9 @@ func statusClass(status string) string {
 	return "status status-" + strings.ReplaceAll(status, "_", "-")
 }
 
-// FormatCount writes a whole number with thousands separators.
-func FormatCount(n int64) string {
-	s := strconv.FormatInt(n, 10)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var b strings.Builder
-	for i, r := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(r)
-	}
-	if neg {
-		return "-" + b.String()
-	}
-	return b.String()
-}
-
 // tokens writes input and output token counts.
 func tokens(in, out int64) string {
-	return FormatCount(in) + " in · " + FormatCount(out) + " out"
+	return components.FormatCount(in) + " in · " + components.FormatCount(out) + " out"
 }
 
 // startedAt is when a run started, or when it was created if it has not.

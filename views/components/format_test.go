@@ -19,3 +19,9 @@ func TestFormatDuration(t *testing.T) {
 		require.Equal(t, want, FormatDuration(d), d)
 	}
 }
+
+func TestFormatCount(t *testing.T) {
+	for n, want := range map[int64]string{0: "0", 999: "999", 1000: "1,000", 20000: "20,000", 1234567: "1,234,567", -4500: "-4,500"} {
+		require.Equal(t, want, FormatCount(n), n)
+	}
+}
