@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -18,6 +19,7 @@ import (
 	"github.com/nofxhq/nofx/internal/config"
 	"github.com/nofxhq/nofx/internal/db"
 	"github.com/nofxhq/nofx/internal/db/dbtest"
+	"github.com/nofxhq/nofx/internal/logtest"
 )
 
 const stripeWebhookSecret = "whsec_web_test"
@@ -176,4 +178,26 @@ func mustRequest(t *testing.T, method, url, body string) *http.Request {
 	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	require.NoError(t, err)
 	return req
+}
+
+// When Stripe cannot be reached, the owner gets the 502 that says so, and
+// the log says what failed at error level: a network error under Stripe's
+// answer is no database outage.
+func TestStripeUnreachableIsNoDatabaseOutage(t *testing.T) {
+	t.Parallel()
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closed.Close() // nothing listens at its address any more
+	var logs logtest.Buffer
+	a := newAppWith(t, dbtest.SQLiteURL(t), slog.New(slog.NewTextHandler(&logs, nil)), func(c *config.Config) {
+		c.StripeSecretKey, c.StripeWebhookSecret, c.StripeAPIBase = "sk_test_123", stripeWebhookSecret, closed.URL
+	})
+	a.setPlanLimits("starter", billing.PlanChange{StripePriceMonthly: ptr("price_starter_m")})
+	owner := a.client()
+	owner.signUp("offline@example.com", password)
+
+	res := owner.submit("/billing", "/billing/checkout", url.Values{"plan": {"starter"}, "interval": {"month"}})
+	require.Equal(t, http.StatusBadGateway, res.StatusCode, res.Body)
+	require.Contains(t, res.Doc(t).Find(`[data-testid=error-page]`).Text(), "Stripe did not accept the request")
+	require.NotContains(t, logs.String(), "database unavailable", "Stripe's network error is not the database's")
+	require.Regexp(t, `level=ERROR msg="request failed" status=502`, logs.String())
 }

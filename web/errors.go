@@ -31,6 +31,9 @@ type problem struct {
 	code    string
 	message string
 	fields  map[string]string
+	// outage is a database that does not answer (and nothing a handler
+	// answered explicitly): logged once per outage, not per request.
+	outage bool
 }
 
 // tooManyRequests is a request refused by a limit: it answers 429 with
@@ -67,7 +70,7 @@ func classify(err error) problem {
 			"used": strconv.FormatInt(overPlan.Used, 10), "quota": strconv.FormatInt(overPlan.Quota, 10),
 		}}
 	case errors.As(err, &verrs):
-		return problem{http.StatusUnprocessableEntity, "validation_failed", "Some fields need another look.", verrs}
+		return problem{status: http.StatusUnprocessableEntity, code: "validation_failed", message: "Some fields need another look.", fields: verrs}
 	case errors.Is(err, access.ErrForbidden):
 		return problem{status: http.StatusForbidden, code: "forbidden", message: "Your role in this team does not allow that."}
 	case errors.Is(err, runs.ErrIdempotencyKeyReused):
@@ -83,7 +86,9 @@ func classify(err error) problem {
 		return problem{status: http.StatusUnauthorized, code: "unauthorized", message: "Wrong email or password."}
 	case errors.As(err, &httpErr):
 		p := problem{status: httpErr.Code, code: codeFor(httpErr.Code), message: http.StatusText(httpErr.Code)}
-		if msg, ok := httpErr.Message.(string); ok && msg != "" && httpErr != echo.ErrNotFound && httpErr.Code < 500 {
+		// A message a handler wrote is shown; a 500's never is (it may
+		// say more than a client should read).
+		if msg, ok := httpErr.Message.(string); ok && msg != "" && httpErr != echo.ErrNotFound && httpErr.Code != http.StatusInternalServerError {
 			p.message = msg
 		}
 		switch httpErr.Code {
@@ -98,7 +103,7 @@ func classify(err error) problem {
 	// keeps its answer even when a network error lies under it.
 	if db.Unavailable(err) {
 		return problem{status: http.StatusServiceUnavailable, code: "unavailable",
-			message: "The database is unavailable for the moment; NOFX keeps retrying. Please try again in a few seconds."}
+			message: "The database is unavailable for the moment; NOFX keeps retrying. Please try again in a few seconds.", outage: true}
 	}
 	return problem{status: http.StatusInternalServerError, code: "internal", message: "Something went wrong on our side. It has been logged; please try again."}
 }
@@ -165,7 +170,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 	switch {
 	case limited != nil:
 		level = slog.LevelDebug // the limiter logs one line per key and window
-	case db.Unavailable(err):
+	case p.outage:
 		// Logged once per outage. Only this error is observed here: a 404 or
 		// a refused form says nothing of whether the database answers.
 		s.dbOutage.Observe(err)
