@@ -25,9 +25,9 @@ const (
 // DateText is a day as pages write it, for text outside a <time>.
 func DateText(t time.Time) string { return t.UTC().Format(dateLayout) }
 
-// DateTimeText is a moment as pages write it, for text outside a <time>
-// (titles, flashes).
-func DateTimeText(t time.Time) string { return t.UTC().Format(dateTimeLayout) }
+// dateTimeText is a moment as DateTime writes it; a moment in a page's text
+// is a DateTime, for the reader's zone.
+func dateTimeText(t time.Time) string { return t.UTC().Format(dateTimeLayout) }
 
 // Date is a day: "2 Jan 2006".
 func Date(t time.Time) templ.Component {
@@ -117,7 +117,7 @@ func DateTime(t time.Time) templ.Component {
 			return templ_7745c5c3_Err
 		}
 		var templ_7745c5c3_Var6 string
-		templ_7745c5c3_Var6, templ_7745c5c3_Err = templ.JoinStringErrs(DateTimeText(t))
+		templ_7745c5c3_Var6, templ_7745c5c3_Err = templ.JoinStringErrs(dateTimeText(t))
 		if templ_7745c5c3_Err != nil {
 			return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/components/time.templ`, Line: 30, Col: 88}
 		}
