@@ -124,7 +124,7 @@ type Server struct {
 func New(d Deps) *Server {
 	s := &Server{
 		cfg:        d.Config,
-		maxBody:    cmp.Or(d.Config.MaxBody, config.DefaultMaxBody),
+		maxBody:    d.Config.BodyLimit(),
 		db:         d.DB,
 		log:        d.Logger,
 		metrics:    d.Metrics,

@@ -116,6 +116,10 @@ type Config struct {
 // DefaultMaxBody is NOFX_MAX_BODY's default, 1 MB.
 const DefaultMaxBody = 1_000_000
 
+// BodyLimit is the largest request body in bytes: MaxBody, or its default
+// for a Config not made by Load.
+func (c *Config) BodyLimit() int64 { return cmp.Or(c.MaxBody, DefaultMaxBody) }
+
 // Sign-up policies (NOFX_SIGNUP).
 const (
 	SignupOpen   = "open"

@@ -5,7 +5,6 @@
 package pages
 
 import (
-	"cmp"
 	"log/slog"
 	"net/http"
 	"time"
@@ -109,7 +108,7 @@ type Deps struct {
 func New(d Deps) *Pages {
 	s := &Pages{
 		cfg:       d.Config,
-		maxBody:   cmp.Or(d.Config.MaxBody, config.DefaultMaxBody),
+		maxBody:   d.Config.BodyLimit(),
 		audit:     d.Audit,
 		log:       d.Logger,
 		auth:      d.Auth,
