@@ -17,7 +17,7 @@ import (
 // startBrokenRun starts a run whose second step cannot be claimed (its
 // run's inputs are corrupt by the time the step is ready), and returns its
 // id once the engine gave up on that step.
-func startBrokenRun(t *testing.T, a *app, c *apiClient, owner *client) int64 {
+func startBrokenRun(t *testing.T, a *app, c *apiClient) int64 {
 	t.Helper()
 	res := c.do(http.MethodPost, "/api/v1/runs", `{"plan":{"goal":"broken","steps":[
 		{"name":"gate","kind":"approval","prompt":"ok?"},
@@ -56,7 +56,7 @@ func TestDeadLettersRetryAndDiscard(t *testing.T) {
 		admin := a.client()
 		admin.signUp("admin@example.com", password)
 		c := &apiClient{t: t, app: a, key: a.keyFor("admin@example.com")}
-		run := startBrokenRun(t, a, c, admin)
+		run := startBrokenRun(t, a, c)
 
 		doc := admin.get("/admin/dead-letters").Doc(t)
 		row := doc.Find(`[data-testid^="dead-letter-"]`)
@@ -84,7 +84,7 @@ func TestDeadLettersRetryAndDiscard(t *testing.T) {
 		c.waitRun(run, "succeeded")
 
 		// Another one, discarded: its run fails with the reason.
-		other := startBrokenRun(t, a, c, admin)
+		other := startBrokenRun(t, a, c)
 		res = admin.submit("/admin/dead-letters", "/admin/dead-letters/discard", url.Values{"all": {"1"}, "reason": {"corrupt inputs"}})
 		require.Equal(t, http.StatusSeeOther, res.StatusCode)
 		failed := c.waitRun(other, "failed")

@@ -19,7 +19,7 @@ func TestBrowserHealthAndDeadLetter(t *testing.T) {
 	ctx := newBrowser(t)
 	signUpInBrowser(ctx, t, a.URL, "root@example.com") // the first user: a site admin
 	c := &apiClient{t: t, app: a, key: a.keyFor("root@example.com")}
-	run := startBrokenRun(t, a, c, nil)
+	run := startBrokenRun(t, a, c)
 
 	browserStep(ctx, t, "Health lists this node and the stuck step",
 		chromedp.Navigate(a.URL+"/admin/health"),

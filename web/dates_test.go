@@ -50,7 +50,7 @@ func TestPagesWriteDatesOneWay(t *testing.T) {
 	res := api.do(http.MethodPost, fmt.Sprintf("/api/v1/runs/%d/steps/prompt/compare", id), `{"candidates":[{"provider":"simulated","model":"lorem"}]}`)
 	require.Equal(t, http.StatusCreated, res.StatusCode, res.Body)
 	comparison := api.waitComparison(decode[apiComparison](t, res).ID)
-	startBrokenRun(t, a, api, nil)
+	startBrokenRun(t, a, api)
 	teamID, _ := teamOf(t, a, "dates@example.com")
 	key := tripCircuit(t, a, teamID)
 	reset := c.submit("/admin/circuits", "/admin/circuits/simulated/reset", url.Values{"scope": {key.Scope}, "base_url": {""}})

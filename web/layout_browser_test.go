@@ -46,7 +46,7 @@ func TestBrowserNoPageScrollsSideways(t *testing.T) {
 	require.Equal(t, http.StatusCreated, res.StatusCode, res.Body)
 	owner := ownerOf(t, a, "wide@example.com", a.teamOf("wide@example.com").ID)
 	require.NoError(t, a.App.Keys.Set(context.Background(), owner, "anthropic", "sk-ant-api03-team-secret-4321"))
-	startBrokenRun(t, a, c, nil)
+	startBrokenRun(t, a, c)
 	res = c.do(http.MethodPost, fmt.Sprintf("/api/v1/runs/%d/steps/draft/compare", templateRun),
 		`{"candidates":[{"provider":"simulated","model":"lorem"},{"provider":"simulated","model":"echo"}]}`)
 	require.Equal(t, http.StatusCreated, res.StatusCode, res.Body)
