@@ -70,6 +70,7 @@ func newAppTuned(t *testing.T, url string, log *slog.Logger, configure func(*con
 		SecretKey:     []byte("test-secret-key-0123456789abcdef"),
 		LogFormat:     "text",
 		LogLevel:      "error",
+		RunsListCache: config.DefaultRunsListCache,
 	}
 	if configure != nil {
 		configure(cfg)

@@ -93,7 +93,7 @@ func benchAppWith(b *testing.B, name string, workers int) (http.Handler, string)
 	if name == "postgres" {
 		url = dbtest.PostgresURL(b)
 	}
-	cfg := &config.Config{DatabaseURL: url, DataDir: b.TempDir(), Workers: workers,
+	cfg := &config.Config{DatabaseURL: url, DataDir: b.TempDir(), Workers: workers, RunsListCache: config.DefaultRunsListCache,
 		SessionSecret: []byte("bench-session-secret-0123456789abcdef"), SecretKey: []byte("bench-secret-key-0123456789abcde"),
 		LogFormat: "text", LogLevel: "error"}
 	ctx := context.Background()

@@ -33,7 +33,8 @@ func TestMetricsPassPromtool(t *testing.T) {
 
 	body := admin.get("/metrics").Body
 	for _, name := range []string{`nofx_steps{state="queued"}`, `nofx_queue_oldest_seconds`, `nofx_nodes{state="live"} 1`,
-		`nofx_dead_letters 0`, `nofx_db_connections{state="in_use"}`, `nofx_rate_limited_total`, `nofx_provider_calls_total`} {
+		`nofx_dead_letters 0`, `nofx_db_connections{state="in_use"}`, `nofx_rate_limited_total`, `nofx_provider_calls_total`,
+		`nofx_runs_list_cache_hits_total`, `nofx_runs_list_cache_bytes`} {
 		require.True(t, strings.Contains(body, name), "/metrics has no %s", name)
 	}
 	labels := regexp.MustCompile(`\{[^}]*="[0-9]+"[^}]*\}`)

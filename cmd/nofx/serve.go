@@ -14,6 +14,7 @@ import (
 	"github.com/nofxhq/nofx/internal/app"
 	"github.com/nofxhq/nofx/internal/auth"
 	"github.com/nofxhq/nofx/internal/config"
+	"github.com/nofxhq/nofx/internal/runs"
 	"github.com/nofxhq/nofx/internal/version"
 )
 
@@ -88,7 +89,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer, getenv func(str
 	housekeepingDone := make(chan struct{})
 	go func() {
 		defer close(housekeepingDone)
-		sweepSessions(housekeeping, a.Auth, log)
+		housekeep(housekeeping, a.Auth, a.Runs, log)
 	}()
 
 	select {
@@ -113,8 +114,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer, getenv func(str
 	return nil // the deferred Close stops the workers, then the database
 }
 
-// sweepSessions deletes expired sessions every hour until ctx ends.
-func sweepSessions(ctx context.Context, a *auth.Service, log *slog.Logger) {
+// housekeep deletes expired sessions and login throttles, and folds the
+// runs list's counters of ended connections, every hour until ctx ends.
+func housekeep(ctx context.Context, a *auth.Service, r *runs.Service, log *slog.Logger) {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
 	for {
@@ -131,6 +133,9 @@ func sweepSessions(ctx context.Context, a *auth.Service, log *slog.Logger) {
 				log.Warn("delete expired login throttles", "error", err)
 			} else if n > 0 {
 				log.Info("deleted expired login throttles", "count", n)
+			}
+			if _, err := r.FoldListVersions(ctx); err != nil {
+				log.Warn("fold runs list versions", "error", err)
 			}
 		}
 	}

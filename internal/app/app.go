@@ -151,7 +151,11 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, migrate bool
 	a.Mail = &mail.Tracked{Mailer: mailer}
 	a.Mailer = a.Mail
 	a.Invites = &invites.Service{DB: d, Mailer: a.Mailer, BaseURL: cfg.BaseURL}
-	a.Runs = &runs.Service{DB: d, Broker: a.Broker, Providers: a.Providers, Keys: a.Keys, RetryBase: tune.RetryBase, RetryMax: tune.RetryMax}
+	a.Runs = &runs.Service{DB: d, Broker: a.Broker, Providers: a.Providers, Keys: a.Keys, RetryBase: tune.RetryBase, RetryMax: tune.RetryMax,
+		ListCache: runs.NewListCache(int(cfg.RunsListCache))}
+	if c := a.Runs.ListCache; c != nil {
+		a.Metrics.RunsListCache(c.Stats)
+	}
 	a.Engine, err = engine.New(engine.Config{
 		DB:              d,
 		Runs:            a.Runs,

@@ -101,6 +101,10 @@ type Config struct {
 	// MaxBody (NOFX_MAX_BODY, default 1 MB) is the largest request body,
 	// in bytes; a bigger one is answered 413.
 	MaxBody int64
+	// RunsListCache (NOFX_RUNS_LIST_CACHE, default 8 MB) bounds the encoded
+	// pages of the API's runs list kept between requests, in bytes; zero
+	// keeps none.
+	RunsListCache int64
 
 	// TrustedProxies (NOFX_TRUSTED_PROXIES) are the peers whose
 	// X-Forwarded-For and X-Forwarded-Proto are believed.
@@ -112,6 +116,9 @@ type Config struct {
 	// invite (only with an invitation) or closed (only the CLI).
 	Signup string
 }
+
+// DefaultRunsListCache is NOFX_RUNS_LIST_CACHE's default, 8 MB.
+const DefaultRunsListCache = 8_000_000
 
 // DefaultMaxBody is NOFX_MAX_BODY's default, 1 MB.
 const DefaultMaxBody = 1_000_000
@@ -315,6 +322,9 @@ func (c *Config) loadLimits(getenv func(string) string) error {
 		return err
 	}
 	if c.MaxBody, err = sizeVar(getenv, "NOFX_MAX_BODY", DefaultMaxBody, 64_000, 100_000_000); err != nil {
+		return err
+	}
+	if c.RunsListCache, err = sizeVar(getenv, "NOFX_RUNS_LIST_CACHE", DefaultRunsListCache, 0, 1_000_000_000); err != nil {
 		return err
 	}
 	if c.TrustedProxies, err = parseCIDRs("NOFX_TRUSTED_PROXIES", getenv("NOFX_TRUSTED_PROXIES")); err != nil {

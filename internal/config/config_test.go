@@ -31,6 +31,7 @@ func TestDefaults(t *testing.T) {
 	require.Equal(t, time.Minute, c.CircuitOpenFor)
 	require.Equal(t, 2, c.CircuitProbes)
 	require.EqualValues(t, 1_000_000, c.MaxBody)
+	require.EqualValues(t, 8_000_000, c.RunsListCache)
 	require.True(t, c.SessionSecretGenerated)
 	require.True(t, c.SecretKeyGenerated)
 	require.Len(t, c.SecretKey, 32)
@@ -101,7 +102,9 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		{"NOFX_MAX_BODY", "1K"},                   // under 64 kB
 		{"NOFX_MAX_BODY", "101M"},                 // over 100 MB
 		{"NOFX_MAX_BODY", "99999999999999999GiB"}, // would overflow
-		{"STRIPE_SECRET_KEY", ""},                 // with a webhook secret but no key (below)
+		{"NOFX_RUNS_LIST_CACHE", "lots"},
+		{"NOFX_RUNS_LIST_CACHE", "2G"}, // over 1 GB
+		{"STRIPE_SECRET_KEY", ""},      // with a webhook secret but no key (below)
 	} {
 		t.Run(tc.name+"="+tc.value, func(t *testing.T) {
 			vars := map[string]string{"NOFX_DATA_DIR": t.TempDir(), tc.name: tc.value}
@@ -200,6 +203,15 @@ func TestMaxBodySizes(t *testing.T) {
 		c, err := config.Load(env(map[string]string{"NOFX_DATA_DIR": t.TempDir(), "NOFX_MAX_BODY": value}))
 		require.NoError(t, err, value)
 		require.Equal(t, want, c.MaxBody, value)
+	}
+}
+
+func TestRunsListCacheSizes(t *testing.T) {
+	t.Parallel()
+	for value, want := range map[string]int64{"0": 0, "64K": 64_000, "16MiB": 16 << 20, "1G": 1_000_000_000} {
+		c, err := config.Load(env(map[string]string{"NOFX_DATA_DIR": t.TempDir(), "NOFX_RUNS_LIST_CACHE": value}))
+		require.NoError(t, err, value)
+		require.Equal(t, want, c.RunsListCache, value)
 	}
 }
 

@@ -32,9 +32,9 @@ func ours(table string) bool {
 	return !strings.HasPrefix(table, "river_") && !strings.HasPrefix(table, "goose_")
 }
 
-// schema is a database's tables, each as its sorted columns, indexes and
-// UNIQUE constraints, one line each: "column name", "index name (cols)
-// unique partial", "unique (cols)".
+// schema is a database's tables, each as its sorted columns, indexes,
+// UNIQUE constraints and triggers, one line each: "column name", "index
+// name (cols) unique partial", "unique (cols)", "trigger name".
 type schema map[string][]string
 
 func sqliteSchema(t *testing.T, ctx context.Context, d *db.DB) schema {
@@ -66,6 +66,9 @@ func sqliteSchema(t *testing.T, ctx context.Context, d *db.DB) schema {
 			}
 			lines = append(lines, indexLine(ix.Name, on, ix.Unique, ix.Partial))
 		}
+		var triggers []string
+		require.NoError(t, db.Select(ctx, d, &triggers, `SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?`, table))
+		lines = append(lines, triggerLines(triggers)...)
 		sort.Strings(lines)
 		s[table] = lines
 	}
@@ -112,10 +115,24 @@ func postgresSchema(t *testing.T, ctx context.Context, d *db.DB) schema {
 			}
 			lines = append(lines, indexLine(ix.Name, on, ix.Unique, ix.Partial))
 		}
+		var triggers []string
+		require.NoError(t, db.Select(ctx, d, &triggers, `SELECT tg.tgname FROM pg_trigger tg JOIN pg_class c ON c.oid = tg.tgrelid
+			WHERE c.relnamespace = current_schema()::regnamespace AND c.relname = ? AND NOT tg.tgisinternal`, table))
+		lines = append(lines, triggerLines(triggers)...)
 		sort.Strings(lines)
 		s[table] = lines
 	}
 	return s
+}
+
+// triggerLines are a table's triggers, by name: both databases must keep
+// the same counters (such as migration 13's runs list versions).
+func triggerLines(names []string) []string {
+	lines := make([]string, len(names))
+	for i, n := range names {
+		lines[i] = "trigger " + n
+	}
+	return lines
 }
 
 // column is a column's name and whether it refuses NULL.

@@ -87,6 +87,25 @@ func New() *Metrics {
 	return m
 }
 
+// RunsListCache reports the runs list cache's pages answered from it and
+// read again, and its size in bytes, when metrics are scraped.
+func (m *Metrics) RunsListCache(stats func() (hits, misses uint64, bytes int)) {
+	m.Registry.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "nofx_runs_list_cache_hits_total",
+			Help: "Pages of GET /api/v1/runs answered from this process's cache, unchanged since they were read.",
+		}, func() float64 { h, _, _ := stats(); return float64(h) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "nofx_runs_list_cache_misses_total",
+			Help: "Pages of GET /api/v1/runs read from the database: new, or changed since they were kept.",
+		}, func() float64 { _, miss, _ := stats(); return float64(miss) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "nofx_runs_list_cache_bytes",
+			Help: "Bytes of encoded runs list pages this process keeps (NOFX_RUNS_LIST_CACHE bounds them).",
+		}, func() float64 { _, _, b := stats(); return float64(b) }),
+	)
+}
+
 // CircuitLabels are the labels of one nofx_provider_circuit_state series:
 // the provider and the kind of credential ("instance" or "team", never a
 // team's id: labels name no team, user or run).

@@ -59,6 +59,9 @@ type Service struct {
 	// RetryBase doubled after each failed attempt, at most RetryMax.
 	RetryBase time.Duration
 	RetryMax  time.Duration
+	// ListCache keeps the API's encoded runs list pages (ListEncoded); nil
+	// reads every page.
+	ListCache *ListCache
 }
 
 // CreateInput is what a new run is made from.

@@ -267,9 +267,11 @@ func Export(ctx context.Context, d *db.DB, w io.Writer, progress Progress) (Summ
 }
 
 // notCopied are the tables no export holds: River's (jobs are made again),
-// goose's (the schema is migrated), and the node list.
+// goose's (the schema is migrated), the node list, and the runs list's
+// version counters (the import's inserts count them again).
 func notCopied(name string) bool {
-	return strings.HasPrefix(name, "river_") || strings.HasPrefix(name, "sqlite_") || strings.HasPrefix(name, "goose_") || name == "nodes"
+	return strings.HasPrefix(name, "river_") || strings.HasPrefix(name, "sqlite_") || strings.HasPrefix(name, "goose_") ||
+		name == "nodes" || name == "run_list_versions"
 }
 
 // checkTables refuses a database with a table the export would leave out:

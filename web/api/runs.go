@@ -168,18 +168,21 @@ func (s *API) ListRuns(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	page, err := s.runs.List(c.Request().Context(), a, f)
+	body, err := s.runs.ListEncoded(c.Request().Context(), a, f, func(page runs.Page) ([]byte, error) {
+		out := listRunsResponse{Runs: make([]runJSON, 0, len(page.Runs)), NextBefore: page.NextBefore}
+		if f.SortByCost && page.NextBefore != 0 {
+			out.NextBeforeCost = &page.NextBeforeCost
+		}
+		for _, r := range page.Runs {
+			out.Runs = append(out.Runs, toRunJSON(r, nil))
+		}
+		b, err := json.Marshal(out)
+		return append(b, '\n'), err
+	})
 	if err != nil {
 		return err
 	}
-	out := listRunsResponse{Runs: make([]runJSON, 0, len(page.Runs)), NextBefore: page.NextBefore}
-	if f.SortByCost && page.NextBefore != 0 {
-		out.NextBeforeCost = &page.NextBeforeCost
-	}
-	for _, r := range page.Runs {
-		out.Runs = append(out.Runs, toRunJSON(r, nil))
-	}
-	return c.JSON(http.StatusOK, out)
+	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, body)
 }
 
 func (s *API) GetRun(c echo.Context) error {
