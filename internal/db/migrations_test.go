@@ -107,3 +107,26 @@ func migratedTo(t *testing.T, version int64, fn func(t *testing.T, ctx context.C
 		})
 	}
 }
+
+// The newest migration goes down and up again on both databases, so that
+// its Down section is known to work when an operator needs it.
+func TestNewestMigrationGoesDownAndUp(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		p, err := d.Provider()
+		require.NoError(t, err)
+		current, latest, err := d.MigrationVersions(ctx)
+		require.NoError(t, err)
+		require.Equal(t, latest, current)
+		_, err = p.Down(ctx)
+		require.NoError(t, err)
+		after, _, err := d.MigrationVersions(ctx)
+		require.NoError(t, err)
+		require.Equal(t, latest-1, after)
+		_, err = p.Up(ctx)
+		require.NoError(t, err)
+		again, _, err := d.MigrationVersions(ctx)
+		require.NoError(t, err)
+		require.Equal(t, latest, again)
+	})
+}

@@ -31,7 +31,7 @@ func (l *listReader) read(f runs.ListFilter) []map[string]any {
 		l.encoded++
 		rows := make([]map[string]any, len(p.Runs))
 		for i, r := range p.Runs {
-			rows[i] = map[string]any{"id": r.ID, "status": r.Status, "created_by": r.CreatedBy, "steps_done": r.StepsDone}
+			rows[i] = map[string]any{"id": r.ID, "status": r.Status, "created_by": r.CreatedBy, "steps_done": r.StepsDone, "deployment": r.DeploymentEnv}
 		}
 		return json.Marshal(rows)
 	})
@@ -118,6 +118,21 @@ func TestListEncodedSeesEveryChange(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, "", l.fresh(all)[0]["created_by"])
 
+		// A deployment's environment, and its removal.
+		depID := insertDeployment(t, e)
+		_, err = db.Exec(e.ctx, d, `UPDATE runs SET deployment_id = ? WHERE id = ?`, depID, run.ID)
+		require.NoError(t, err)
+		require.Equal(t, "production", l.fresh(all)[1]["deployment"])
+		_, err = db.Exec(e.ctx, d, `UPDATE deployments SET environment = 'staging' WHERE id = ?`, depID)
+		require.NoError(t, err)
+		require.Equal(t, "staging", l.fresh(all)[1]["deployment"])
+		_, err = db.Exec(e.ctx, d, `UPDATE deployments SET paused = ? WHERE id = ?`, true, depID)
+		require.NoError(t, err)
+		l.cached(all)
+		_, err = db.Exec(e.ctx, d, `DELETE FROM deployments WHERE id = ?`, depID)
+		require.NoError(t, err)
+		require.Equal(t, "", l.fresh(all)[1]["deployment"])
+
 		// Each filter is a page of its own; a deleted run leaves them all.
 		require.Len(t, l.fresh(runs.ListFilter{Status: runs.RunSucceeded}), 1)
 		require.Len(t, l.cached(runs.ListFilter{Status: runs.RunSucceeded}), 1)
@@ -151,6 +166,19 @@ func insertKey(t *testing.T, e serviceEnv, name string) int64 {
 	var id int64
 	require.NoError(t, db.Get(e.ctx, e.db, &id, `INSERT INTO api_keys (team_id, name, prefix, key_hash, role, created_at)
 		VALUES (?, ?, 'nofx_test', ?, 'owner', ?) RETURNING id`, e.actor.TeamID, name, fmt.Sprintf("hash-%s", name), time.Now().UTC()))
+	return id
+}
+
+// insertDeployment adds a template of the env's team deployed to
+// production, and returns the deployment's id.
+func insertDeployment(t *testing.T, e serviceEnv) int64 {
+	t.Helper()
+	now := time.Now().UTC()
+	var templateID, id int64
+	require.NoError(t, db.Get(e.ctx, e.db, &templateID, `INSERT INTO templates (team_id, slug, name, created_at, updated_at)
+		VALUES (?, 'cached', 'Cached', ?, ?) RETURNING id`, e.actor.TeamID, now, now))
+	require.NoError(t, db.Get(e.ctx, e.db, &id, `INSERT INTO deployments (team_id, template_id, environment, version, webhook_token, webhook_secret, created_at, updated_at)
+		VALUES (?, ?, 'production', 1, 'token', 'secret', ?, ?) RETURNING id`, e.actor.TeamID, templateID, now, now))
 	return id
 }
 

@@ -29,20 +29,17 @@ END
 $$;
 -- +goose StatementEnd
 
+-- A user's change counts for every team (team 0); a key's or a
+-- deployment's for its own.
 -- +goose StatementBegin
-CREATE FUNCTION run_list_team_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION run_list_names_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    team BIGINT := 0;
 BEGIN
-    INSERT INTO run_list_versions (team_id, slot, version) VALUES (OLD.team_id, pg_backend_pid(), 1)
-    ON CONFLICT (team_id, slot) DO UPDATE SET version = run_list_versions.version + 1;
-    RETURN NULL;
-END
-$$;
--- +goose StatementEnd
-
--- +goose StatementBegin
-CREATE FUNCTION run_list_all_changed() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    INSERT INTO run_list_versions (team_id, slot, version) VALUES (0, pg_backend_pid(), 1)
+    IF TG_TABLE_NAME <> 'users' THEN
+        team := OLD.team_id;
+    END IF;
+    INSERT INTO run_list_versions (team_id, slot, version) VALUES (team, pg_backend_pid(), 1)
     ON CONFLICT (team_id, slot) DO UPDATE SET version = run_list_versions.version + 1;
     RETURN NULL;
 END
@@ -56,17 +53,17 @@ CREATE TRIGGER runs_list_update AFTER UPDATE ON runs
 CREATE TRIGGER runs_list_delete AFTER DELETE ON runs
     REFERENCING OLD TABLE AS changed_runs FOR EACH STATEMENT EXECUTE FUNCTION run_list_runs_changed();
 CREATE TRIGGER users_list_email AFTER UPDATE OF email ON users
-    FOR EACH ROW WHEN (OLD.email IS DISTINCT FROM NEW.email) EXECUTE FUNCTION run_list_all_changed();
+    FOR EACH ROW WHEN (OLD.email IS DISTINCT FROM NEW.email) EXECUTE FUNCTION run_list_names_changed();
 CREATE TRIGGER users_list_delete AFTER DELETE ON users
-    FOR EACH ROW EXECUTE FUNCTION run_list_all_changed();
+    FOR EACH ROW EXECUTE FUNCTION run_list_names_changed();
 CREATE TRIGGER api_keys_list_name AFTER UPDATE OF name ON api_keys
-    FOR EACH ROW WHEN (OLD.name IS DISTINCT FROM NEW.name) EXECUTE FUNCTION run_list_team_changed();
+    FOR EACH ROW WHEN (OLD.name IS DISTINCT FROM NEW.name) EXECUTE FUNCTION run_list_names_changed();
 CREATE TRIGGER api_keys_list_delete AFTER DELETE ON api_keys
-    FOR EACH ROW EXECUTE FUNCTION run_list_team_changed();
+    FOR EACH ROW EXECUTE FUNCTION run_list_names_changed();
 CREATE TRIGGER deployments_list_environment AFTER UPDATE OF environment ON deployments
-    FOR EACH ROW WHEN (OLD.environment IS DISTINCT FROM NEW.environment) EXECUTE FUNCTION run_list_team_changed();
+    FOR EACH ROW WHEN (OLD.environment IS DISTINCT FROM NEW.environment) EXECUTE FUNCTION run_list_names_changed();
 CREATE TRIGGER deployments_list_delete AFTER DELETE ON deployments
-    FOR EACH ROW EXECUTE FUNCTION run_list_team_changed();
+    FOR EACH ROW EXECUTE FUNCTION run_list_names_changed();
 
 -- +goose Down
 DROP TRIGGER deployments_list_delete ON deployments;
@@ -78,7 +75,6 @@ DROP TRIGGER users_list_email ON users;
 DROP TRIGGER runs_list_delete ON runs;
 DROP TRIGGER runs_list_update ON runs;
 DROP TRIGGER runs_list_insert ON runs;
-DROP FUNCTION run_list_all_changed();
-DROP FUNCTION run_list_team_changed();
+DROP FUNCTION run_list_names_changed();
 DROP FUNCTION run_list_runs_changed();
 DROP TABLE run_list_versions;
