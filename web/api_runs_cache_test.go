@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -45,6 +46,15 @@ func TestAPIRunsListIsNeverStale(t *testing.T) {
 		res := c.do(http.MethodGet, "/api/v1/runs?limit=1", "")
 		require.Equal(t, http.StatusOK, res.StatusCode)
 		require.Equal(t, "application/json", res.Header.Get("Content-Type"))
+		pretty := c.do(http.MethodGet, "/api/v1/runs?limit=1&pretty", "")
+		require.Contains(t, pretty.Body, "{\n  \"runs\": [\n    {\n      \"id\": ", "?pretty indents, as on every other answer")
+		require.JSONEq(t, res.Body, pretty.Body)
+
+		// A template filter longer than any slug is refused: filters are
+		// the cache's keys.
+		res = c.do(http.MethodGet, "/api/v1/runs?template="+strings.Repeat("x", 64), "")
+		require.Equal(t, http.StatusUnprocessableEntity, res.StatusCode)
+		require.Equal(t, "validation_failed", apiErrorCode(t, res))
 	})
 }
 

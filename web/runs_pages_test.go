@@ -279,6 +279,9 @@ func TestRunsListPagination(t *testing.T) {
 	doc = c.get(fmt.Sprintf("/runs?before=%d", ids[0])).Doc(t)
 	require.Contains(t, doc.Find(`[data-testid=no-matches]`).Text(), "no older runs")
 	require.Equal(t, http.StatusUnprocessableEntity, c.get("/runs?before=abc").StatusCode)
+	res := c.get("/runs?template=" + strings.Repeat("x", 64))
+	require.Equal(t, http.StatusUnprocessableEntity, res.StatusCode)
+	require.Contains(t, res.Doc(t).Find(`[data-testid=error-template]`).Text(), "at most 63 characters")
 }
 
 func TestNewRunFormErrors(t *testing.T) {

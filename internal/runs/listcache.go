@@ -15,8 +15,9 @@ import (
 // ListCache keeps encoded pages of teams' runs lists, each with the
 // version of its team's list it was read at (listVersion), so that a page
 // asked for again while nothing it shows has changed is answered without
-// reading and encoding its runs. Its size is bounded in bytes; the page
-// used longest ago gives way. One cache holds one encoding.
+// reading and encoding its runs. Its size is bounded in bytes, each page
+// counted with what keeping it costs; the page used longest ago gives way.
+// One cache holds one encoding.
 type ListCache struct {
 	mu       sync.Mutex
 	maxBytes int
@@ -37,6 +38,15 @@ type listEntry struct {
 	version int64
 	body    []byte
 }
+
+// entryOverhead is about what an entry costs beside its body and its
+// template filter: the key twice (map and entry), the map slot, the list
+// element. Counting it keeps many small pages (a filter that matches
+// nothing is 12 bytes) within the cache's size.
+const entryOverhead = 400
+
+// size is what the entry counts toward the cache's size.
+func (e *listEntry) size() int { return len(e.body) + 2*len(e.key.filter.Template) + entryOverhead }
 
 // NewListCache returns a cache of at most maxBytes of encoded pages; nil
 // when maxBytes is 0 (no cache).
@@ -73,11 +83,12 @@ func (c *ListCache) put(key listKey, version int64, body []byte) {
 		}
 		c.remove(el)
 	}
-	if len(body) > c.maxBytes/4 {
+	e := &listEntry{key: key, version: version, body: body}
+	if e.size() > c.maxBytes/4 {
 		return
 	}
-	c.entries[key] = c.order.PushFront(&listEntry{key: key, version: version, body: body})
-	c.bytes += len(body)
+	c.entries[key] = c.order.PushFront(e)
+	c.bytes += e.size()
 	for c.bytes > c.maxBytes {
 		c.remove(c.order.Back())
 	}
@@ -86,10 +97,11 @@ func (c *ListCache) put(key listKey, version int64, body []byte) {
 func (c *ListCache) remove(el *list.Element) {
 	e := c.order.Remove(el).(*listEntry)
 	delete(c.entries, e.key)
-	c.bytes -= len(e.body)
+	c.bytes -= e.size()
 }
 
-// Len is how many pages the cache keeps, and their size in bytes.
+// Len is how many pages the cache keeps, and what they count toward its
+// size, in bytes.
 func (c *ListCache) Len() (pages, bytes int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -97,7 +109,7 @@ func (c *ListCache) Len() (pages, bytes int) {
 }
 
 // Stats is how many pages were answered from the cache and how many were
-// read again, and the size of those it keeps, in bytes.
+// read again, and what those it keeps count toward its size, in bytes.
 func (c *ListCache) Stats() (hits, misses uint64, bytes int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -153,6 +153,17 @@ func TestListEncodedSeesEveryChange(t *testing.T) {
 		require.EqualValues(t, userRun.ID, rows[0]["id"])
 		require.Equal(t, "", rows[0]["created_by"])
 
+		// A run moved to another team leaves this team's list and joins
+		// that one's.
+		theirs := &listReader{t: t, e: e, actor: access.Actor{TeamID: other.ID, Role: teams.RoleViewer}}
+		before := len(theirs.fresh(all))
+		theirs.cached(all)
+		mine := len(l.read(all))
+		_, err = db.Exec(e.ctx, d, `UPDATE runs SET team_id = ? WHERE id = ?`, other.ID, userRun.ID)
+		require.NoError(t, err)
+		require.Len(t, theirs.fresh(all), before+1)
+		require.Len(t, l.fresh(all), mine-1)
+
 		// Without a cache every read is fresh.
 		e.svc.ListCache = nil
 		l.fresh(all)
@@ -228,11 +239,13 @@ func TestFoldListVersionsKeepsTheVersion(t *testing.T) {
 	require.Equal(t, "failed", l.fresh(runs.ListFilter{})[0]["status"])
 }
 
-// TestListCacheBounds checks that the cache keeps at most its size, gives
-// way from the page used longest ago, never replaces a page with one read
-// at an older version, and keeps no page bigger than a quarter of it.
+// TestListCacheBounds checks that the cache keeps at most its size, each
+// page counted with its overhead, gives way from the page used longest
+// ago, never replaces a page with one read at an older version, and keeps
+// no page bigger than a quarter of it.
 func TestListCacheBounds(t *testing.T) {
-	c := runs.NewListCache(100)
+	unit := 20 + runs.EntryOverhead // a page of 20 bytes, as counted
+	c := runs.NewListCache(5 * unit)
 	k := runs.ListKeyOf
 	c.Put(k(1), 1, make([]byte, 20))
 	c.Put(k(2), 1, make([]byte, 20))
@@ -243,7 +256,7 @@ func TestListCacheBounds(t *testing.T) {
 	c.Put(k(5), 1, make([]byte, 20))
 	pages, size := c.Len()
 	require.Equal(t, 5, pages)
-	require.Equal(t, 100, size)
+	require.Equal(t, 5*unit, size)
 	c.Put(k(6), 1, make([]byte, 20))
 	_, ok = c.Get(k(2), 1)
 	require.False(t, ok, "the page used longest ago went")
@@ -251,7 +264,7 @@ func TestListCacheBounds(t *testing.T) {
 	require.True(t, ok)
 	pages, size = c.Len()
 	require.Equal(t, 5, pages)
-	require.Equal(t, 100, size)
+	require.Equal(t, 5*unit, size)
 
 	_, ok = c.Get(k(1), 2)
 	require.False(t, ok, "a page of another version is not answered")
@@ -261,8 +274,20 @@ func TestListCacheBounds(t *testing.T) {
 	require.True(t, ok, "a page read at an older version does not replace a newer one")
 	require.Equal(t, "v3", string(body))
 
-	c.Put(k(7), 1, make([]byte, 26))
+	c.Put(k(7), 1, make([]byte, 5*unit/4-runs.EntryOverhead+1))
 	_, ok = c.Get(k(7), 1)
 	require.False(t, ok, "a page over a quarter of the cache is not kept")
+	hits, misses, _ := c.Stats()
+	require.EqualValues(t, 3, hits)
+	require.EqualValues(t, 3, misses)
 	require.Nil(t, runs.NewListCache(0), "size 0 is no cache")
+
+	// Empty pages of many filters stay within the size too.
+	small := runs.NewListCache(100 * runs.EntryOverhead)
+	for i := range 1000 {
+		small.Put(k(int64(i)), 1, []byte(`{"runs":[]}`))
+	}
+	pages, size = small.Len()
+	require.Less(t, pages, 100)
+	require.LessOrEqual(t, size, 100*runs.EntryOverhead)
 }

@@ -29,6 +29,18 @@ END
 $$;
 -- +goose StatementEnd
 
+-- An update counts for the team the run was in and the one it is in.
+-- +goose StatementBegin
+CREATE FUNCTION run_list_runs_updated() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO run_list_versions (team_id, slot, version)
+    SELECT team_id, pg_backend_pid(), 1 FROM (SELECT team_id FROM changed_runs UNION SELECT team_id FROM old_runs) AS teams
+    ON CONFLICT (team_id, slot) DO UPDATE SET version = run_list_versions.version + 1;
+    RETURN NULL;
+END
+$$;
+-- +goose StatementEnd
+
 -- A user's change counts for every team (team 0); a key's or a
 -- deployment's for its own.
 -- +goose StatementBegin
@@ -49,7 +61,7 @@ $$;
 CREATE TRIGGER runs_list_insert AFTER INSERT ON runs
     REFERENCING NEW TABLE AS changed_runs FOR EACH STATEMENT EXECUTE FUNCTION run_list_runs_changed();
 CREATE TRIGGER runs_list_update AFTER UPDATE ON runs
-    REFERENCING NEW TABLE AS changed_runs FOR EACH STATEMENT EXECUTE FUNCTION run_list_runs_changed();
+    REFERENCING OLD TABLE AS old_runs NEW TABLE AS changed_runs FOR EACH STATEMENT EXECUTE FUNCTION run_list_runs_updated();
 CREATE TRIGGER runs_list_delete AFTER DELETE ON runs
     REFERENCING OLD TABLE AS changed_runs FOR EACH STATEMENT EXECUTE FUNCTION run_list_runs_changed();
 CREATE TRIGGER users_list_email AFTER UPDATE OF email ON users
@@ -76,5 +88,6 @@ DROP TRIGGER runs_list_delete ON runs;
 DROP TRIGGER runs_list_update ON runs;
 DROP TRIGGER runs_list_insert ON runs;
 DROP FUNCTION run_list_names_changed();
+DROP FUNCTION run_list_runs_updated();
 DROP FUNCTION run_list_runs_changed();
 DROP TABLE run_list_versions;

@@ -26,6 +26,8 @@ END;
 CREATE TRIGGER runs_list_update AFTER UPDATE ON runs BEGIN
     INSERT INTO run_list_versions (team_id, slot, version) VALUES (NEW.team_id, 0, 1)
     ON CONFLICT (team_id, slot) DO UPDATE SET version = version + 1;
+    INSERT INTO run_list_versions (team_id, slot, version) SELECT OLD.team_id, 0, 1 WHERE OLD.team_id <> NEW.team_id
+    ON CONFLICT (team_id, slot) DO UPDATE SET version = version + 1;
 END;
 -- +goose StatementEnd
 -- +goose StatementBegin

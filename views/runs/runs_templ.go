@@ -509,7 +509,7 @@ func filters(d ListData) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		for _, key := range []string{"before", "limit"} {
+		for _, key := range []string{"template", "before", "limit"} {
 			if d.Errors[key] != "" {
 				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 46, "<p class=\"field-error filters-extra\" data-testid=\"")
 				if templ_7745c5c3_Err != nil {

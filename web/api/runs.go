@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -181,6 +182,13 @@ func (s *API) ListRuns(c echo.Context) error {
 	})
 	if err != nil {
 		return err
+	}
+	if c.QueryParams().Has("pretty") { // as c.JSON indents every other answer
+		var buf bytes.Buffer
+		if err := json.Indent(&buf, body, "", "  "); err != nil {
+			return err
+		}
+		body = buf.Bytes()
 	}
 	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, body)
 }

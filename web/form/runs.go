@@ -23,6 +23,9 @@ func RunsFilter(q url.Values) (runs.ListFilter, error) {
 	default:
 		errs.Add("sort", "Use newest or cost.")
 	}
+	if len(f.Template) > 63 { // a slug's most
+		errs.Add("template", "Use a template's slug, at most 63 characters.")
+	}
 	if f.Status != "" && !slices.Contains(runs.RunStatuses, f.Status) {
 		errs.Add("status", "Use one of "+strings.Join(runs.RunStatuses, ", ")+".")
 	}

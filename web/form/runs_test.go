@@ -2,6 +2,7 @@ package form
 
 import (
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -23,10 +24,11 @@ func TestRunsFilter(t *testing.T) {
 	require.Equal(t, 20, f.Limit)
 	require.Equal(t, "summary", f.Template)
 
-	_, err = RunsFilter(url.Values{"status": {"bogus"}, "sort": {"oldest"}, "from": {"31/01/2026"}, "before": {"-1"}, "limit": {"500"}})
+	_, err = RunsFilter(url.Values{"status": {"bogus"}, "sort": {"oldest"}, "from": {"31/01/2026"}, "before": {"-1"}, "limit": {"500"},
+		"template": {"t" + strings.Repeat("x", 63)}})
 	var errs validation.Errors
 	require.ErrorAs(t, err, &errs)
-	for _, field := range []string{"status", "sort", "from", "before", "limit"} {
+	for _, field := range []string{"status", "sort", "from", "before", "limit", "template"} {
 		require.Contains(t, errs, field)
 	}
 }
