@@ -51,7 +51,7 @@ func TestRunPageSaysWhyAStepWaitsOnACircuit(t *testing.T) {
 	require.Contains(t, text, "simulated circuit is open until")
 	require.Contains(t, text, "Tries again at")
 	require.Contains(t, text, "Gives up at")
-	require.Contains(t, text, "patience 10m0s")
+	require.Contains(t, text, "patience 10m 00s")
 	_, ok := wait.Find(`[data-testid^=step-retry-at-] time`).Attr("datetime")
 	require.True(t, ok)
 }

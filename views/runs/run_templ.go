@@ -1559,9 +1559,9 @@ func circuitWait(d RunData, s runs.Step, retryAt, giveUpAt time.Time) templ.Comp
 			return templ_7745c5c3_Err
 		}
 		var templ_7745c5c3_Var74 string
-		templ_7745c5c3_Var74, templ_7745c5c3_Err = templ.JoinStringErrs(" if the provider is still unavailable (patience " + s.Patience().String() + ").")
+		templ_7745c5c3_Var74, templ_7745c5c3_Err = templ.JoinStringErrs(" if the provider is still unavailable (patience " + components.FormatDuration(s.Patience()) + ").")
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/runs/run.templ`, Line: 415, Col: 85}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/runs/run.templ`, Line: 415, Col: 103}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var74))
 		if templ_7745c5c3_Err != nil {
