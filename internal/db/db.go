@@ -335,6 +335,21 @@ func Now() time.Time {
 	return time.Now().UTC().Truncate(time.Microsecond)
 }
 
+// Clock is the time by the database: PostgreSQL's own clock, for what
+// processes on several hosts compare (a host whose clock is off must not
+// make the others look late or early), and this host's on SQLite, whose
+// processes share one host.
+func Clock(ctx context.Context, q Queryer) (time.Time, error) {
+	if q.DriverName() != "postgres" {
+		return Now(), nil
+	}
+	var t time.Time
+	if err := Get(ctx, q, &t, `SELECT CURRENT_TIMESTAMP`); err != nil {
+		return time.Time{}, fmt.Errorf("db: clock: %w", err)
+	}
+	return t.UTC().Truncate(time.Microsecond), nil
+}
+
 // BeginSnapshot begins a read-only transaction that sees one moment of the
 // database throughout (REPEATABLE READ on PostgreSQL; a read transaction
 // on SQLite's readers, which WAL keeps at one snapshot). Roll it back when

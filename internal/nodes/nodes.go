@@ -43,13 +43,25 @@ func (n Node) Lost(now time.Time) bool {
 	return now.Sub(n.LastHeartbeatAt) > 3*every
 }
 
-// List returns the nodes that beat within ForgetAfter, newest first.
+// List returns the nodes that beat within ForgetAfter, newest first, with
+// their times on the caller's clock at now: heartbeats are written by the
+// database's clock (db.Clock), and moved by how far now is from it, so
+// that a host whose clock is off sees the others as they are.
 func List(ctx context.Context, q db.Queryer, now time.Time) ([]Node, error) {
-	var out []Node
-	err := db.Select(ctx, q, &out, `SELECT id, host, pid, version, workers, running, beat_every_ms, started_at, last_heartbeat_at FROM nodes
-		WHERE last_heartbeat_at > ? ORDER BY started_at DESC, id`, now.Add(-ForgetAfter))
+	clock, err := db.Clock(ctx, q)
 	if err != nil {
 		return nil, fmt.Errorf("nodes: list: %w", err)
+	}
+	var out []Node
+	err = db.Select(ctx, q, &out, `SELECT id, host, pid, version, workers, running, beat_every_ms, started_at, last_heartbeat_at FROM nodes
+		WHERE last_heartbeat_at > ? ORDER BY started_at DESC, id`, clock.Add(-ForgetAfter))
+	if err != nil {
+		return nil, fmt.Errorf("nodes: list: %w", err)
+	}
+	skew := now.Sub(clock)
+	for i := range out {
+		out[i].StartedAt = out[i].StartedAt.Add(skew)
+		out[i].LastHeartbeatAt = out[i].LastHeartbeatAt.Add(skew)
 	}
 	return out, nil
 }
@@ -81,8 +93,12 @@ func (h *Heart) Start(ctx context.Context) error {
 	if _, err := rand.Read(b); err != nil {
 		return err
 	}
+	started, err := db.Clock(ctx, h.DB)
+	if err != nil {
+		return fmt.Errorf("nodes: register: %w", err)
+	}
 	host, _ := os.Hostname()
-	h.id, h.started = host+"-"+hex.EncodeToString(b), db.Now()
+	h.id, h.started = host+"-"+hex.EncodeToString(b), started
 	every := h.Every
 	if every <= 0 {
 		every = Every
@@ -131,7 +147,10 @@ func (h *Heart) beat(ctx context.Context) error {
 	if h.Running != nil {
 		running = h.Running()
 	}
-	now := db.Now()
+	now, err := db.Clock(ctx, h.DB)
+	if err != nil {
+		return fmt.Errorf("nodes: heartbeat: %w", err)
+	}
 	res, err := db.Exec(ctx, h.DB, `UPDATE nodes SET running = ?, last_heartbeat_at = ? WHERE id = ?`, running, now, h.id)
 	if err != nil {
 		return fmt.Errorf("nodes: heartbeat: %w", err)

@@ -56,3 +56,24 @@ func TestANodeThatStopsBeatingIsLost(t *testing.T) {
 		require.False(t, listed, "a node that stops cleanly leaves")
 	})
 }
+
+// A process whose host clock is off sees the others as they are: the
+// heartbeats are written by the database's clock and listed on the
+// reader's, so a reader ten minutes ahead (or behind) finds a live node
+// live, beating moments ago by its own clock.
+func TestAHostClockOffSeesNodesAsTheyAre(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		h := &Heart{DB: d, Version: "test", Workers: 1, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Every: time.Minute}
+		require.NoError(t, h.Start(ctx))
+		t.Cleanup(func() { _ = h.Stop(ctx) })
+		for _, off := range []time.Duration{10 * time.Minute, -10 * time.Minute, 2 * time.Hour} {
+			now := db.Now().Add(off)
+			list, err := List(ctx, d, now)
+			require.NoError(t, err)
+			require.Len(t, list, 1, "clock %s off", off)
+			require.False(t, list[0].Lost(now), "clock %s off: the node is live", off)
+			require.WithinDuration(t, now, list[0].LastHeartbeatAt, 5*time.Second, "clock %s off: it beat moments ago", off)
+		}
+	})
+}
