@@ -143,7 +143,50 @@ func TestBrowserLongNamesKeepTheHeaderOnOneLine(t *testing.T) {
 	title, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('.menu-name').title`))
 	require.NoError(t, err)
 	require.Equal(t, long, title, "the whole name on hover")
+	round, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(function () {
+		var r = document.querySelector('.avatar').getBoundingClientRect();
+		return Math.abs(r.width - r.height) < 0.5;
+	})()`))
+	require.NoError(t, err)
+	require.True(t, round, "the avatar stays round while the names give way")
 	saveScreenshot(ctx, t, "long-name-header")
+}
+
+// TestBrowserNamesTakeTheRoomTheHeaderHas signs up with a short name and
+// a personal team's name longer than the narrowest cut (10rem): at 1280 px
+// the header has room for it, so it is not cut; its whole name is its
+// title too.
+func TestBrowserNamesTakeTheRoomTheHeaderHas(t *testing.T) {
+	t.Parallel()
+	a := newApp(t)
+	ctx := newBrowser(t)
+	browserStep(ctx, t, "sign up",
+		chromedp.Navigate(a.URL+"/signup"),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=signup-form]`)),
+		chromedp.SendKeys(chromedp.CSS(`[data-testid=signup-form] input[name=name]`), "Ann"),
+		chromedp.SendKeys(chromedp.CSS(`[data-testid=signup-form] input[name=email]`), "alexandra.feathers@example.com"),
+		chromedp.SendKeys(chromedp.CSS(`[data-testid=signup-form] input[name=password]`), password),
+		chromedp.Click(chromedp.CSS(`[data-testid=signup-form] button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=team-name]`)),
+	)
+	cut, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(function () {
+		var out = [];
+		['[data-testid=team-name]'].forEach(function (sel) {
+			var e = document.querySelector(sel);
+			if (e.scrollWidth > e.clientWidth) out.push(sel + ' is cut: ' + e.scrollWidth + ' px in ' + e.clientWidth);
+			if (e.clientWidth <= 160) out.push(sel + ' is only ' + e.clientWidth + ' px wide');
+		});
+		return out.join('; ');
+	})()`))
+	require.NoError(t, err)
+	if cut != "" {
+		saveScreenshot(ctx, t, "names-cut")
+	}
+	require.Empty(t, cut)
+	title, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('[data-testid=team-name]').title`))
+	require.NoError(t, err)
+	require.Equal(t, "alexandra.feathers's team", title)
+	saveScreenshot(ctx, t, "names-header")
 }
 
 // measureWidths opens a page's disclosures and says what is wider than it
