@@ -141,6 +141,7 @@ func (s *Service) ListEncoded(ctx context.Context, actor access.Actor, f ListFil
 		return nil, err
 	}
 	key := listKey{teamID: actor.TeamID, filter: f}
+	key.filter.Limit = f.pageSize() // no limit and 50 are one page
 	if body, ok := s.ListCache.get(key, version); ok {
 		return body, nil
 	}

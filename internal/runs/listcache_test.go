@@ -73,6 +73,7 @@ func TestListEncodedSeesEveryChange(t *testing.T) {
 
 		require.Empty(t, l.fresh(all))
 		require.Empty(t, l.cached(all))
+		require.Empty(t, l.cached(runs.ListFilter{Limit: 50}), "no limit and 50 are one page")
 
 		run, _, err := e.svc.Create(e.ctx, e.actor, runs.CreateInput{Plan: p})
 		require.NoError(t, err)

@@ -91,6 +91,15 @@ type ListFilter struct {
 	Limit      int
 }
 
+// pageSize is how many runs a page of the filter holds: Limit, from 1 to
+// 200, else 50.
+func (f ListFilter) pageSize() int {
+	if f.Limit <= 0 || f.Limit > 200 {
+		return 50
+	}
+	return f.Limit
+}
+
 // Page is one page of runs, with the cursor of the next page (0 at the end).
 type Page struct {
 	Runs           []Run
@@ -131,10 +140,7 @@ func listRuns(ctx context.Context, q db.Queryer, teamID int64, f ListFilter) (Pa
 		where = append(where, "r.id < ?")
 		args = append(args, f.Before)
 	}
-	limit := f.Limit
-	if limit <= 0 || limit > 200 {
-		limit = 50
-	}
+	limit := f.pageSize()
 	args = append(args, limit+1)
 	runs, err := scanRunList(ctx, q, runListSelect+` WHERE `+strings.Join(where, " AND ")+` ORDER BY `+order+` LIMIT ?`, limit+1, args...)
 	if err != nil {
