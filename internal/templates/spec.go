@@ -30,6 +30,9 @@ const (
 // slugRE is the shape of a template slug.
 var slugRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,62}$`)
 
+// ValidSlug reports whether s has the shape of a template slug.
+func ValidSlug(s string) bool { return slugRE.MatchString(s) }
+
 // inputNameRE is the shape of an input name: the rule of {{inputs.x}} in
 // runs/render.go (tmplIsInputName), with a length cap.
 var inputNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
@@ -218,7 +221,7 @@ func validateSpec(errs validation.Errors, s Spec) {
 	switch {
 	case s.Slug == "":
 		errs.Add("slug", "Give the template a slug, such as weekly-report.")
-	case !slugRE.MatchString(s.Slug):
+	case !ValidSlug(s.Slug):
 		errs.Add("slug", "Start with a lowercase letter and use only a-z, 0-9 and -, at most 63 characters.")
 	}
 	switch n := len([]rune(s.Name)); {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/nofxhq/nofx/internal/runs"
+	"github.com/nofxhq/nofx/internal/templates"
 	"github.com/nofxhq/nofx/internal/validation"
 )
 
@@ -23,8 +24,8 @@ func RunsFilter(q url.Values) (runs.ListFilter, error) {
 	default:
 		errs.Add("sort", "Use newest or cost.")
 	}
-	if len(f.Template) > 63 { // a slug's most
-		errs.Add("template", "Use a template's slug, at most 63 characters.")
+	if f.Template != "" && !templates.ValidSlug(f.Template) {
+		errs.Add("template", "Use a template's slug: a-z, 0-9 and -, at most 63 characters.")
 	}
 	if f.Status != "" && !slices.Contains(runs.RunStatuses, f.Status) {
 		errs.Add("status", "Use one of "+strings.Join(runs.RunStatuses, ", ")+".")
